@@ -1,0 +1,47 @@
+"""Fast, exact image normalization for deep learning.
+
+``normalize`` works on NumPy arrays; ``Normalize`` is a drop-in for ``albumentations.Normalize``
+(albumentations is imported only when ``Normalize`` is first used).
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
+
+from .functional import normalize, register_kernel
+from .modes import EPS, IMAGENET_MEAN, IMAGENET_STD, MODES, NormalizeParams
+
+if TYPE_CHECKING:
+    from .adapters.albumentations import Normalize
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "EPS",
+    "IMAGENET_MEAN",
+    "IMAGENET_STD",
+    "MODES",
+    "Normalize",
+    "NormalizeParams",
+    "__version__",
+    "normalize",
+    "register_kernel",
+]
+
+# Classes that live behind an optional dependency, imported on first use.
+_LAZY = {"Normalize": "norm_transforms.adapters.albumentations"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'norm_transforms' has no attribute {name!r}")
+
+
+if "albumentations" in sys.modules:
+    # Already loaded by the caller: register our transform now, so that A.from_dict finds
+    # "norm_transforms.Normalize" without an explicit import. Costs nothing extra.
+    from .adapters import albumentations as _albumentations_adapter  # noqa: F401

@@ -1,0 +1,77 @@
+"""``Normalize``: a drop-in for ``albumentations.Normalize`` on the NumPy kernels.
+
+Same signature, defaults, repr and serialized form as ``A.Normalize`` (albumentations 2.0.8),
+with batches (``images``, ``volumes``) normalized per image / per volume in one call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import albumentations as A
+import numpy as np
+
+from ..backends.numpy import normalize_array
+from ..modes import IMAGENET_MEAN, IMAGENET_STD, NormalizationName, NormalizeParams
+
+
+class Normalize(A.ImageOnlyTransform):
+    """Normalize an image with one of five modes, as ``albumentations.Normalize`` does.
+
+    ``standard``: ``(img - mean * max_pixel_value) / (std * max_pixel_value)``;
+    ``image`` / ``image_per_channel``: subtract the image's (channel's) mean, divide by its
+    std + 1e-4, clip to [-20, 20]; ``min_max`` / ``min_max_per_channel``: map the image's
+    (channel's) range to [0, 1]. Output is float32. ``max_pixel_value=None`` means the dtype's
+    full scale.
+
+    >>> import albumentations as A
+    >>> pipeline = A.Compose([Normalize(normalization="image_per_channel")])
+    """
+
+    class InitSchema(A.ImageOnlyTransform.InitSchema):
+        # Checked by NormalizeParams.build, whose messages name the argument; Any keeps
+        # pydantic from converting the values before they are stored for serialization.
+        mean: Any
+        std: Any
+        max_pixel_value: Any
+        normalization: Any
+
+    def __init__(
+        self,
+        mean: tuple[float, ...] | float | None = IMAGENET_MEAN,
+        std: tuple[float, ...] | float | None = IMAGENET_STD,
+        max_pixel_value: float | None = 255.0,
+        normalization: NormalizationName = "standard",
+        p: float = 1.0,
+    ):
+        super().__init__(p=p)
+        self._recipe = NormalizeParams.build(mean, std, max_pixel_value, normalization)
+        self.mean = mean
+        self.std = std
+        self.max_pixel_value = max_pixel_value
+        self.normalization = normalization
+
+    @classmethod
+    def get_class_fullname(cls) -> str:
+        # The public path, stable whatever module the class lives in; A.from_dict finds it.
+        return "norm_transforms.Normalize"
+
+    def get_transform_init_args_names(self) -> tuple[str, ...]:
+        return ("mean", "std", "max_pixel_value", "normalization")
+
+    def apply(self, img: np.ndarray, **params: Any) -> np.ndarray:
+        return normalize_array(img, self._recipe)
+
+    def apply_to_images(self, images: np.ndarray | Sequence[np.ndarray], **params: Any) -> Any:
+        if isinstance(images, np.ndarray):
+            return normalize_array(images, self._recipe, batched=True)
+        return [self.apply(image) for image in images]
+
+    def apply_to_volume(self, volume: np.ndarray, **params: Any) -> np.ndarray:
+        return normalize_array(volume, self._recipe, volume=True)
+
+    def apply_to_volumes(self, volumes: np.ndarray | Sequence[np.ndarray], **params: Any) -> Any:
+        if isinstance(volumes, np.ndarray):
+            return normalize_array(volumes, self._recipe, batched=True, volume=True)
+        return [self.apply_to_volume(volume) for volume in volumes]

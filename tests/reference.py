@@ -1,0 +1,51 @@
+"""The SPEC section 1 formulas in float64, written as plainly as possible."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from norm_transforms.modes import DTYPE_MAX_PIXEL_VALUE, EPS, MODES
+
+
+def channel_values(values, channels: int) -> np.ndarray:
+    values = np.atleast_1d(np.asarray(values, dtype=np.float64))
+    return np.full(channels, values[0]) if values.size == 1 or channels == 1 else values
+
+
+def reference_normalize(
+    image: np.ndarray,
+    mean=(0.485, 0.456, 0.406),
+    std=(0.229, 0.224, 0.225),
+    max_pixel_value: float | None = 255.0,
+    normalization: str = "standard",
+) -> np.ndarray:
+    """One image, HW or HWC, in float64."""
+    x = image.astype(np.float64)
+    squeeze = x.ndim == 2
+    if squeeze:
+        x = x[..., None]
+    channels = x.shape[-1]
+    mode = MODES[normalization]
+    if normalization == "standard":
+        mpv = DTYPE_MAX_PIXEL_VALUE[image.dtype] if max_pixel_value is None else max_pixel_value
+        y = (x - channel_values(mean, channels) * mpv) / (channel_values(std, channels) * mpv)
+    else:
+        axes = (0, 1) if mode.per_channel else (0, 1, 2)
+        with np.errstate(invalid="ignore"):
+            if mode.statistic == "mean_std":
+                center = x.mean(axis=axes)
+                denominator = x.std(axis=axes) + EPS
+            else:
+                center = x.min(axis=axes)
+                denominator = x.max(axis=axes) - center + EPS
+            y = np.clip((x - center) / denominator, *mode.clip)
+    return y[..., 0] if squeeze else y
+
+
+def reference_normalize_samples(images: np.ndarray, **kwargs) -> np.ndarray:
+    """A batch, statistics per sample: each sample flattened to one tall image."""
+    out = np.empty(images.shape, dtype=np.float64)
+    for index, sample in enumerate(images):
+        flat = sample.reshape(-1, sample.shape[-1]) if sample.ndim >= 3 and images.ndim >= 4 else sample
+        out[index] = reference_normalize(flat[:, None] if flat.ndim == 1 else flat, **kwargs).reshape(sample.shape)
+    return out
