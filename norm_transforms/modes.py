@@ -25,9 +25,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-NormalizationName = Literal[
-    "standard", "image", "image_per_channel", "min_max", "min_max_per_channel"
-]
+NormalizationName = Literal["standard", "image", "image_per_channel", "min_max", "min_max_per_channel"]
 
 #: Added to the std (or to max - min) so that a constant image maps to 0 instead of NaN.
 EPS = 1e-4
@@ -143,9 +141,7 @@ class NormalizeParams:
             raise ValueError(f"std must contain only positive numbers (it divides), got std={std!r}")
         if max_pixel_value is not None:
             if isinstance(max_pixel_value, bool) or not isinstance(max_pixel_value, numbers.Real):
-                raise TypeError(
-                    f"max_pixel_value must be a positive number or None, got {max_pixel_value!r}"
-                )
+                raise TypeError(f"max_pixel_value must be a positive number or None, got {max_pixel_value!r}")
             if not (math.isfinite(max_pixel_value) and max_pixel_value > 0):
                 raise ValueError(
                     "max_pixel_value must be a positive finite number, or None for the dtype's "

@@ -42,10 +42,10 @@ def reference_normalize(
     return y[..., 0] if squeeze else y
 
 
-def reference_normalize_samples(images: np.ndarray, **kwargs) -> np.ndarray:
-    """A batch, statistics per sample: each sample flattened to one tall image."""
-    out = np.empty(images.shape, dtype=np.float64)
-    for index, sample in enumerate(images):
-        flat = sample.reshape(-1, sample.shape[-1]) if sample.ndim >= 3 and images.ndim >= 4 else sample
-        out[index] = reference_normalize(flat[:, None] if flat.ndim == 1 else flat, **kwargs).reshape(sample.shape)
+def reference_normalize_samples(samples: np.ndarray, *, has_channels: bool, **kwargs) -> np.ndarray:
+    """Statistics per sample (image or volume): each sample is flattened to one tall image."""
+    out = np.empty(samples.shape, dtype=np.float64)
+    for index, sample in enumerate(samples):
+        tall = sample.reshape(-1, 1, sample.shape[-1]) if has_channels else sample.reshape(-1, 1)
+        out[index] = reference_normalize(tall, **kwargs).reshape(sample.shape)
     return out

@@ -21,9 +21,7 @@ from ..modes import (
     center_scale_from_range,
 )
 
-SUPPORTED_DTYPES = tuple(
-    np.dtype(t) for t in (np.uint8, np.uint16, np.float16, np.float32, np.float64)
-)
+SUPPORTED_DTYPES = tuple(np.dtype(t) for t in (np.uint8, np.uint16, np.float16, np.float32, np.float64))
 _FLOAT32 = np.dtype(np.float32)
 _UINT8 = np.dtype(np.uint8)
 
@@ -101,7 +99,7 @@ def normalize_array(
         scale32, offset32 = _fused_constants(center, scale)
         _apply_affine(source.reshape(flat), target.reshape(flat), scale32, offset32, layout.channels)
         return out
-    for sample, sample_out in zip(source, target):
+    for sample, sample_out in zip(source, target, strict=True):
         _normalize_sample(sample, sample_out, mode, layout.channels)
     return out
 
@@ -197,9 +195,7 @@ def _apply_affine(
     uniform = bool(np.all(scale32 == scale32[0]) and np.all(offset32 == offset32[0]))
     if uniform and source.dtype != np.float16:
         # One pass from any OpenCV depth straight to float32: ~2x the astype floor for uint8.
-        cv2.addWeighted(
-            source, float(scale32[0]), source, 0.0, float(offset32[0]), dst=out, dtype=cv2.CV_32F
-        )
+        cv2.addWeighted(source, float(scale32[0]), source, 0.0, float(offset32[0]), dst=out, dtype=cv2.CV_32F)
     elif source.dtype == _FLOAT32 and channels <= _OPENCV_MAX_CHANNELS:
         # cv2.transform with a diagonal C x (C+1) matrix runs at copy speed on float32.
         cv2.transform(
@@ -250,9 +246,7 @@ def _affine_matrix(scale32: np.ndarray, offset32: np.ndarray) -> np.ndarray:
     return matrix
 
 
-def _fused_error_bound(
-    low: np.ndarray, high: np.ndarray, center: np.ndarray, scale: np.ndarray
-) -> float:
+def _fused_error_bound(low: np.ndarray, high: np.ndarray, center: np.ndarray, scale: np.ndarray) -> float:
     """Worst float32 rounding error of ``x * scale + offset`` for x in [low, high]."""
     with np.errstate(invalid="ignore"):
         largest = np.maximum(np.abs(low), np.abs(high)) * scale
@@ -310,8 +304,9 @@ def _apply_centered(
         if bounds is not None:
             table = np.clip(table, *bounds)
         table = np.ascontiguousarray(table.astype(np.float32).reshape(256, 1, channels))
-        cv2.LUT(source.reshape(source.shape[0], -1, channels), table,
-                dst=out.reshape(out.shape[0], -1, channels))
+        cv2.LUT(
+            source.reshape(source.shape[0], -1, channels), table, dst=out.reshape(out.shape[0], -1, channels)
+        )
         return
     tiles = source.shape[1] // channels
     np.copyto(out, source, casting="unsafe")
