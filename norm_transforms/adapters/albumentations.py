@@ -47,8 +47,9 @@ class Normalize(A.ImageOnlyTransform):
     ):
         super().__init__(p=p)
         self._recipe = NormalizeParams.build(mean, std, max_pixel_value, normalization)
-        self.mean = mean
-        self.std = std
+        # Stored as A.Normalize stores them: its schema turns lists (e.g. from JSON) into tuples.
+        self.mean = _as_tuple(mean)
+        self.std = _as_tuple(std)
         self.max_pixel_value = max_pixel_value
         self.normalization = normalization
 
@@ -56,9 +57,6 @@ class Normalize(A.ImageOnlyTransform):
     def get_class_fullname(cls) -> str:
         # The public path, stable whatever module the class lives in; A.from_dict finds it.
         return "norm_transforms.Normalize"
-
-    def get_transform_init_args_names(self) -> tuple[str, ...]:
-        return ("mean", "std", "max_pixel_value", "normalization")
 
     def apply(self, img: np.ndarray, **params: Any) -> np.ndarray:
         return normalize_array(img, self._recipe)
@@ -75,3 +73,9 @@ class Normalize(A.ImageOnlyTransform):
         if isinstance(volumes, np.ndarray):
             return normalize_array(volumes, self._recipe, batched=True, volume=True)
         return [self.apply_to_volume(volume) for volume in volumes]
+
+
+def _as_tuple(values: Any) -> Any:
+    if isinstance(values, (list, np.ndarray)):
+        return tuple(float(v) for v in np.asarray(values).ravel())
+    return values

@@ -1,0 +1,264 @@
+"""``norm-transforms bench``: our Normalize against the peers people use, in one run.
+
+Times every mode x dtype x size on generated RGB images, single-threaded and with default
+threads, beside ``albumentations.Normalize`` (in this interpreter, when installed), any peer
+living in another interpreter (``--peer-python``), and the floor: ``astype(float32)`` for
+uint8 input, ``copy()`` for float32. Reports medians, ratios and peak memory as Markdown, and
+optionally a PNG chart.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from . import _timing
+from .modes import MODES
+
+DTYPES = ("uint8", "float32")
+SIZES = (224, 512, 1024)
+THREADS = {"single": 1, "default": None}
+
+
+@dataclass
+class Cell:
+    """One benchmark cell: the medians of every contender on one input, in seconds."""
+
+    threads: str
+    mode: str
+    dtype: str
+    size: int
+    seconds: dict[str, float] = field(default_factory=dict)
+    peak_bytes: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def key(self) -> tuple[str, str, str, int]:
+        return self.threads, self.mode, self.dtype, self.size
+
+    @property
+    def output_bytes(self) -> int:
+        return self.size * self.size * 3 * 4
+
+
+def run(
+    modes: tuple[str, ...] = tuple(MODES),
+    dtypes: tuple[str, ...] = DTYPES,
+    sizes: tuple[int, ...] = SIZES,
+    threads: tuple[str, ...] = tuple(THREADS),
+    budget_s: float = 0.1,
+    peer_pythons: tuple[str, ...] = (),
+    with_albumentations: bool = True,
+) -> tuple[list[Cell], list[str]]:
+    """Run the suite; returns the cells and the names of the peers measured."""
+    from .functional import normalize
+
+    cells: dict[tuple[str, str, str, int], Cell] = {}
+    peers: list[str] = []
+    cases = [{"mode": m, "dtype": d, "size": s} for m in modes for d in dtypes for s in sizes]
+    for thread_name in threads:
+        _timing.set_threads(THREADS[thread_name])
+        for case in cases:
+            image = _timing.make_image(case["dtype"], case["size"])
+            mpv = 255.0 if case["dtype"] == "uint8" else 1.0
+            cell = Cell(thread_name, case["mode"], case["dtype"], case["size"])
+            ours = lambda: normalize(image, max_pixel_value=mpv, normalization=case["mode"])  # noqa: E731,B023
+            floor = (lambda: image.astype(np.float32)) if case["dtype"] == "uint8" else image.copy  # noqa: B023
+            cell.seconds["ours"] = _timing.time_call(ours, budget_s)
+            cell.peak_bytes["ours"] = _timing.peak_memory(ours)
+            cell.seconds["floor"] = _timing.time_call(floor, budget_s)
+            cells[cell.key] = cell
+        if with_albumentations and _albumentations_available():
+            peers.extend(
+                _merge(cells, thread_name, _timing.time_albumentations(cases, THREADS[thread_name], budget_s))
+            )
+        for python in peer_pythons:
+            peers.extend(
+                _merge(cells, thread_name, _time_in_peer(python, cases, THREADS[thread_name], budget_s))
+            )
+        _timing.set_threads(None)
+    return list(cells.values()), list(dict.fromkeys(peers))
+
+
+def _albumentations_available() -> bool:
+    try:
+        import albumentations  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _time_in_peer(python: str, cases: list[dict[str, Any]], threads: int | None, budget_s: float) -> dict:
+    request = json.dumps({"cases": cases, "threads": threads, "budget_s": budget_s})
+    # Run the timing file by path (not as a module) so the peer needs no copy of this package.
+    completed = subprocess.run(
+        [python, _timing.__file__, request], capture_output=True, text=True, check=False
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"peer {python} failed:\n{completed.stderr.strip()}")
+    return json.loads(completed.stdout)
+
+
+def _merge(cells: dict, thread_name: str, peer: dict[str, Any]) -> str:
+    for result in peer["results"]:
+        cell = cells[(thread_name, result["mode"], result["dtype"], result["size"])]
+        cell.seconds[peer["name"]] = result["seconds"]
+        cell.peak_bytes[peer["name"]] = result["peak_bytes"]
+    return peer["name"]
+
+
+# --------------------------------------------------------------------------- report
+
+
+def machine_header() -> str:
+    """Machine, library versions and thread settings, for the top of a report."""
+    from importlib import metadata
+
+    def version(name: str) -> str:
+        try:
+            return metadata.version(name)
+        except metadata.PackageNotFoundError:
+            return "not installed"
+
+    cpu = platform.processor() or platform.machine()
+    if Path("/proc/cpuinfo").exists():
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return "\n".join(
+        [
+            f"- Machine: {cpu}, {cores} cores, {platform.system()} {platform.release()}",
+            f"- Python {platform.python_version()}, NumPy {np.__version__}, OpenCV {cv2.__version__}, "
+            f"albumentations {version('albumentations')}, norm-transforms {version('norm-transforms')}",
+            "- Threads: `single` = cv2.setNumThreads(1) (and torch 1 thread if loaded); "
+            f"`default` = library defaults (OpenCV {_default_cv2_threads()} threads)",
+            "- Time: median of repeated calls of the transform's `apply` (the per-call dispatch of "
+            "Albumentations is the same for every contender and left out); floor = "
+            "`x.astype(np.float32)` for uint8, `x.copy()` for float32",
+            "- Peak memory: tracemalloc peak during one call / output size (float32)",
+        ]
+    )
+
+
+def _default_cv2_threads() -> int:
+    previous = cv2.getNumThreads()
+    cv2.setNumThreads(-1)
+    default = cv2.getNumThreads()
+    cv2.setNumThreads(previous)
+    return default
+
+
+def markdown_table(cells: list[Cell], peers: list[str], threads: str) -> str:
+    """One Markdown table: times in ms, then ours / peer and ours / floor ratios."""
+    rows = [c for c in cells if c.threads == threads]
+    header = ["mode", "dtype", "size", "ours ms", *[f"{p} ms" for p in peers], "floor ms"]
+    header += [f"{p} / ours" for p in peers] + ["ours / floor", "peak mem / output"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for c in rows:
+        ours = c.seconds["ours"]
+        values = [c.mode, c.dtype, f"{c.size}²", _ms(ours)]
+        values += [_ms(c.seconds.get(p)) for p in peers] + [_ms(c.seconds["floor"])]
+        values += [_ratio(c.seconds.get(p), ours) for p in peers]
+        values += [f"{ours / c.seconds['floor']:.2f}", f"{c.peak_bytes['ours'] / c.output_bytes:.2f}"]
+        lines.append("| " + " | ".join(values) + " |")
+    return "\n".join(lines)
+
+
+def summary(cells: list[Cell], peers: list[str], threads: str) -> str:
+    """The target figures: speed-ups over each peer, time over floor, memory."""
+    rows = [c for c in cells if c.threads == threads]
+    lines = []
+    for peer in peers:
+        speedups = [c.seconds[peer] / c.seconds["ours"] for c in rows if peer in c.seconds]
+        if speedups:
+            lines.append(
+                f"- {peer} / ours: geometric mean {_geomean(speedups):.2f}x, "
+                f"slowest cell {min(speedups):.2f}x, fastest {max(speedups):.2f}x"
+            )
+    large = [c.seconds["ours"] / c.seconds["floor"] for c in rows if c.size >= 512]
+    if large:
+        lines.append(f"- ours / floor, geometric mean over the 512² and 1024² cells: {_geomean(large):.2f}")
+    worst_memory = max(c.peak_bytes["ours"] / c.output_bytes for c in rows)
+    lines.append(f"- peak memory / output size, worst cell: {worst_memory:.2f}")
+    return "\n".join(lines)
+
+
+def report(cells: list[Cell], peers: list[str]) -> str:
+    parts = ["## NumPy backend vs peers", "", machine_header()]
+    for threads in dict.fromkeys(c.threads for c in cells):
+        parts += ["", f"### {threads} thread{'s' if threads == 'default' else ''}", ""]
+        parts += [summary(cells, peers, threads), "", markdown_table(cells, peers, threads)]
+    return "\n".join(parts) + "\n"
+
+
+def chart(cells: list[Cell], peers: list[str], path: str | Path, threads: str = "single") -> None:
+    """Bars of time / floor (lower is better, log scale) per cell and contender."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [c for c in cells if c.threads == threads]
+    dtypes = list(dict.fromkeys(c.dtype for c in rows))
+    contenders = ["ours", *peers]
+    fig, axes = plt.subplots(len(dtypes), 1, figsize=(13, 3.6 * len(dtypes)), squeeze=False)
+    width = 0.8 / len(contenders)
+    for axis, dtype in zip(axes[:, 0], dtypes, strict=True):
+        group = [c for c in rows if c.dtype == dtype]
+        x = np.arange(len(group))
+        for index, name in enumerate(contenders):
+            ratios = [c.seconds.get(name, math.nan) / c.seconds["floor"] for c in group]
+            axis.bar(x + (index - (len(contenders) - 1) / 2) * width, ratios, width, label=name)
+        axis.axhline(1.0, color="black", linewidth=0.8, linestyle="--", label="floor")
+        axis.set_yscale("log")
+        axis.set_xticks(x, [f"{c.mode}\n{c.size}²" for c in group], fontsize=7)
+        axis.set_ylabel("time / floor (log)")
+        axis.set_title(f"{dtype} RGB input, {threads} thread: lower is better")
+        axis.legend(fontsize=8, ncol=len(contenders) + 1)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _ms(seconds: float | None) -> str:
+    return "—" if seconds is None else f"{seconds * 1e3:.3f}"
+
+
+def _ratio(peer: float | None, ours: float) -> str:
+    return "—" if peer is None else f"{peer / ours:.2f}"
+
+
+def _geomean(values: list[float]) -> float:
+    return math.exp(sum(math.log(v) for v in values) / len(values))
+
+
+def main(args: Any) -> int:
+    """Entry point of ``norm-transforms bench`` (arguments parsed in :mod:`norm_transforms.cli`)."""
+    cells, peers = run(
+        modes=tuple(args.modes),
+        dtypes=tuple(args.dtypes),
+        sizes=tuple(args.sizes),
+        threads=tuple(args.threads),
+        budget_s=args.budget,
+        peer_pythons=tuple(args.peer_python),
+        with_albumentations=not args.no_albumentations,
+    )
+    text = report(cells, peers)
+    print(text)
+    if args.markdown:
+        Path(args.markdown).write_text(text)
+    if args.chart:
+        chart(cells, peers, args.chart)
+        print(f"chart written to {args.chart}", file=sys.stderr)
+    return 0
