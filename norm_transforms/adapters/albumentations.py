@@ -48,9 +48,9 @@ class Normalize(A.ImageOnlyTransform):
         super().__init__(p=p)
         self._recipe = NormalizeParams.build(mean, std, max_pixel_value, normalization)
         # Stored as A.Normalize stores them: its schema turns lists (e.g. from JSON) into tuples.
-        self.mean = _as_tuple(mean)
-        self.std = _as_tuple(std)
-        self.max_pixel_value = max_pixel_value
+        self.mean = _as_stored(mean)
+        self.std = _as_stored(std)
+        self.max_pixel_value = _as_stored(max_pixel_value)
         self.normalization = normalization
 
     @classmethod
@@ -75,7 +75,10 @@ class Normalize(A.ImageOnlyTransform):
         return [self.apply_to_volume(volume) for volume in volumes]
 
 
-def _as_tuple(values: Any) -> Any:
-    if isinstance(values, (list, np.ndarray)):
+def _as_stored(values: Any) -> Any:
+    """As A.Normalize's schema stores them: numbers as floats, sequences as tuples of floats."""
+    if isinstance(values, (list, tuple, np.ndarray)):
         return tuple(float(v) for v in np.asarray(values).ravel())
+    if isinstance(values, (int, float, np.number)) and not isinstance(values, bool):
+        return float(values)
     return values

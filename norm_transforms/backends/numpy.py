@@ -124,11 +124,13 @@ def _normalize_sample(sample: np.ndarray, out: np.ndarray, mode: Mode, channels:
         low, high = (np.broadcast_to(v, center.shape) for v in _min_max(sample, 1))
     else:
         low, high = _min_max(sample, scopes)
-        center, scale = center_scale_from_range(low, high)
-    if sample.dtype.kind == "f" and not np.isfinite(np.concatenate([low, high, center, scale])).all():
+        with np.errstate(invalid="ignore"):  # inf - inf: caught just below
+            center, scale = center_scale_from_range(low, high)
+        center = np.where(np.isfinite(high), center, np.nan)
+    if sample.dtype.kind == "f" and not np.isfinite(center + scale).all():
         # Documented: a NaN (image modes) or ±inf (all modes) in a scope, the image or one
         # channel, leaves its statistics undefined, and its whole output is NaN.
-        broken = ~np.isfinite(low + high + center + scale)
+        broken = ~np.isfinite(center + scale)
         with np.errstate(invalid="ignore", over="ignore"):
             _apply_centered(
                 sample,
@@ -180,14 +182,19 @@ def _mean_std(sample: np.ndarray, scopes: int) -> tuple[np.ndarray, np.ndarray]:
         # than the 3-channel call, and the 4-channel view of the 1-channel (global) case 7x.
         view = sample.reshape(-1, 1, group)
         means, stds = (v.reshape(-1, scopes) for v in cv2.meanStdDev(view))
-        mean = means.mean(axis=0)
-        var = (stds**2 + (means - mean) ** 2).mean(axis=0)  # pooled over equal-sized groups
-        std = np.sqrt(var)
-        if np.all(std >= _ONE_PASS_MIN_STD_OVER_MEAN * np.abs(mean)):
+        with np.errstate(invalid="ignore"):  # NaN or inf pixels: NaN statistics, by design
+            mean = means.mean(axis=0)
+            std = np.sqrt((stds**2 + (means - mean) ** 2).mean(axis=0))  # pooled equal groups
+            ill_conditioned = std < _ONE_PASS_MIN_STD_OVER_MEAN * np.abs(mean)
+        if not ill_conditioned.any():
             return mean, std
     values = sample.reshape(-1, scopes).astype(np.float64)
-    mean = values.mean(axis=0)
-    return mean, np.sqrt(((values - mean) ** 2).mean(axis=0))
+    with np.errstate(invalid="ignore", over="ignore"):
+        mean = values.mean(axis=0)
+        # One correction pass removes the rounding of the first mean: exact for constant data,
+        # so a constant image normalizes to exactly 0.
+        mean = mean + (values - mean).mean(axis=0)
+        return mean, np.sqrt(((values - mean) ** 2).mean(axis=0))
 
 
 def _opencv_channel_group(size: int, scopes: int) -> int:
@@ -223,9 +230,17 @@ def _apply_affine(
     One value in ``scale32`` / ``offset32`` applies to every channel.
     """
     uniform = scale32.size == 1
-    if uniform and source.dtype != np.float16:
-        # One pass from any OpenCV depth straight to float32: ~2x the astype floor for uint8.
+    if uniform and source.dtype.kind == "u":
+        # One pass from uint8/uint16 straight to float32: ~2x the astype floor. Integer input
+        # only: its `+ 0 * x` term would turn an infinite float pixel into NaN.
         cv2.addWeighted(source, float(scale32[0]), source, 0.0, float(offset32[0]), dst=out, dtype=cv2.CV_32F)
+    elif uniform and source.dtype == _FLOAT32:
+        # A 1x2 matrix on the 1-channel view: copy speed, and inf stays inf.
+        cv2.transform(
+            source.reshape(source.shape[0], -1, 1),
+            np.array([[scale32[0], offset32[0]]], dtype=np.float64),
+            dst=out.reshape(out.shape[0], -1, 1),
+        )
     elif source.dtype == _FLOAT32 and channels <= _OPENCV_MAX_CHANNELS:
         # cv2.transform with a diagonal C x (C+1) matrix runs at copy speed on float32.
         cv2.transform(
@@ -263,7 +278,11 @@ def _convert_then_affine(
         converted = scratch[: block.shape[0]]
         np.copyto(converted, source[start : start + rows_per_chunk], casting="unsafe")
         if uniform:
-            cv2.addWeighted(converted, float(scale32[0]), converted, 0.0, float(offset32[0]), dst=block)
+            cv2.transform(
+                converted.reshape(block.shape[0], -1, 1),
+                np.array([[scale32[0], offset32[0]]], dtype=np.float64),
+                dst=block.reshape(block.shape[0], -1, 1),
+            )
         elif channels <= _OPENCV_MAX_CHANNELS:
             cv2.transform(
                 converted.reshape(block.shape[0], -1, channels),
@@ -352,10 +371,22 @@ def _apply_centered(
         )
         return
     tiles = source.shape[1] // channels
+    if source.dtype == np.float64:
+        # Subtract before rounding to float32, so a constant image gives exactly 0.
+        with np.errstate(invalid="ignore"):
+            centered = np.subtract(source, np.tile(center, tiles))
+            np.multiply(centered, np.tile(scale, tiles), out=out, casting="same_kind")
+        if bounds is not None:
+            np.clip(out, *bounds, out=out)
+        return
     np.copyto(out, source, casting="unsafe")
-    # The float32 difference is exact for pixels near the center, which is where the fused
-    # form loses digits.
-    np.subtract(out, np.tile(center.astype(np.float32), tiles), out=out)
+    # The center as a float32 pair, high + low: subtracting the high part is exact for pixels
+    # near the center (where the fused form loses digits), the low part then costs one rounding.
+    with np.errstate(invalid="ignore"):
+        center_high = center.astype(np.float32)
+        center_low = (center - center_high).astype(np.float32)
+    for part in (center_high, center_low):
+        np.subtract(out, np.tile(part, tiles), out=out)
     np.multiply(out, np.tile(scale.astype(np.float32), tiles), out=out)
     if bounds is not None:
         np.clip(out, *bounds, out=out)

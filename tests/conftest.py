@@ -1,0 +1,148 @@
+"""Shared fixtures and image makers for the norm_transforms test suite.
+
+Test modules import the plain helpers (``make_image``, ``full_scale``, ``MODES``, ...) with
+``from conftest import ...``; pytest puts this directory on ``sys.path`` (rootdir ``tests``
+has no ``__init__.py``), the same way the modules import ``reference``.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+MODES = ("standard", "image", "image_per_channel", "min_max", "min_max_per_channel")
+PER_IMAGE_MODES = MODES[1:]
+IMAGE_MODES = ("image", "image_per_channel")
+MIN_MAX_MODES = ("min_max", "min_max_per_channel")
+
+INTEGER_DTYPES = (np.uint8, np.uint16)
+FLOAT_DTYPES = (np.float16, np.float32, np.float64)
+ALL_DTYPES = INTEGER_DTYPES + FLOAT_DTYPES
+
+CONTENTS = ("random", "constant", "constant_channel", "outlier")
+
+# Sample images shipped with matplotlib (mpl-data/sample_data), and the crop kept of each:
+# (top, left) of a window of at most PHOTO_SIZE x PHOTO_SIZE pixels with some structure in it.
+PHOTO_CROPS = {
+    "grace_hopper.jpg": (120, 190),
+    "Minduka_Present_Blue_Pack.png": (0, 0),
+    "logo2.png": (0, 200),
+}
+PHOTO_SIZE = 96
+
+
+def full_scale(dtype) -> float:
+    """The value of a full-scale pixel: what ``max_pixel_value`` should be for ``dtype``."""
+    dtype = np.dtype(dtype)
+    if dtype == np.uint8:
+        return 255.0
+    if dtype == np.uint16:
+        return 65535.0
+    return 1.0
+
+
+def dtype_id(dtype) -> str:
+    return np.dtype(dtype).name
+
+
+def layout_shape(height: int, width: int, channels: int | None) -> tuple[int, ...]:
+    """(H, W) when ``channels`` is None, else (H, W, C)."""
+    return (height, width) if channels is None else (height, width, channels)
+
+
+def layout_id(channels: int | None) -> str:
+    return "HW" if channels is None else f"HWC{channels}"
+
+
+def _random(rng: np.random.Generator, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
+    if dtype.kind == "u":
+        return rng.integers(0, np.iinfo(dtype).max, size=shape, dtype=dtype, endpoint=True)
+    return rng.random(shape).astype(dtype)
+
+
+def _level(rng: np.random.Generator, dtype: np.dtype) -> np.ndarray:
+    """One in-range value that is not special (not 0, not full scale, not a power of two)."""
+    if dtype.kind == "u":
+        top = int(np.iinfo(dtype).max)
+        return np.asarray(rng.integers(top // 10, top - top // 10), dtype=dtype)
+    return np.asarray(rng.uniform(0.1, 0.9), dtype=dtype)
+
+
+def make_image(rng: np.random.Generator, dtype, shape: tuple[int, ...], content: str) -> np.ndarray:
+    """A test image of ``dtype`` and ``shape`` (HW or HWC, or any leading batch axes).
+
+    ``content``:
+    - ``random``: uniform over the full range (integers) or [0, 1) (floats);
+    - ``constant``: every pixel equal;
+    - ``constant_channel``: random, except channel 0 is constant (the whole image when HW);
+    - ``outlier``: a near-constant background (noise of one integer step, or 1e-3 for floats)
+      with one pixel at full scale in every channel.
+    """
+    dtype = np.dtype(dtype)
+    if content == "random":
+        return _random(rng, dtype, shape)
+    if content == "constant":
+        return np.full(shape, _level(rng, dtype), dtype=dtype)
+    if content == "constant_channel":
+        image = _random(rng, dtype, shape)
+        if len(shape) == 2:
+            image[...] = _level(rng, dtype)
+        else:
+            image[..., 0] = _level(rng, dtype)
+        return image
+    if content == "outlier":
+        if dtype.kind == "u":
+            background = 100 + rng.integers(0, 2, size=shape)
+        else:
+            background = 0.25 + 1e-3 * rng.random(shape)
+        image = background.astype(dtype)
+        corner = (0,) * 2 if len(shape) == 2 else (0, 0, slice(None))
+        image[corner] = full_scale(dtype) if dtype.kind == "f" else np.iinfo(dtype).max
+        return image
+    raise ValueError(f"unknown content {content!r}")
+
+
+def to_dtype(photo: np.ndarray, dtype) -> np.ndarray:
+    """A uint8 photo at full scale in ``dtype`` (x257 for uint16, /255 for floats)."""
+    dtype = np.dtype(dtype)
+    if dtype == np.uint8:
+        return photo.copy()
+    if dtype == np.uint16:
+        return photo.astype(np.uint16) * np.uint16(257)
+    return (photo.astype(np.float64) / 255.0).astype(dtype)
+
+
+def to_layout(photo: np.ndarray, channels: int | None) -> np.ndarray:
+    """A photo with ``channels`` channels (its own ones, cycled), or HW (its first channel)."""
+    if channels is None:
+        return np.ascontiguousarray(photo[..., 0])
+    return np.ascontiguousarray(np.take(photo, np.arange(channels) % photo.shape[-1], axis=-1))
+
+
+@pytest.fixture
+def rng() -> np.random.Generator:
+    return np.random.default_rng(20240611)
+
+
+@pytest.fixture(scope="session")
+def photos() -> dict[str, np.ndarray]:
+    """Real photographs (uint8, HWC with 3 or 4 channels) cropped to at most 96x96."""
+    matplotlib = pytest.importorskip("matplotlib")
+    from matplotlib import cbook
+    from matplotlib import image as mpimg
+
+    sample_dir = os.path.join(matplotlib.get_data_path(), "sample_data")
+    loaded = {}
+    for name, (top, left) in PHOTO_CROPS.items():
+        if not os.path.exists(os.path.join(sample_dir, name)):
+            continue
+        image = mpimg.imread(cbook.get_sample_data(name, asfileobj=False))
+        if image.dtype.kind == "f":  # PNGs come back as float32 in [0, 1]; they hold 8-bit data
+            image = np.round(image * 255.0).astype(np.uint8)
+        crop = image[top : top + PHOTO_SIZE, left : left + PHOTO_SIZE]
+        loaded[name] = np.ascontiguousarray(crop)
+    if not loaded:
+        pytest.skip("matplotlib ships no sample photographs here")
+    return loaded

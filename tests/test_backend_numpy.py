@@ -1,0 +1,477 @@
+"""The NumPy/OpenCV kernels, through ``norm_transforms.normalize``, against the float64 reference.
+
+Property tests (hypothesis) cover shapes, channel counts, dtypes and modes; the explicit tests
+cover the SPEC section 4 inputs: strided / read-only views, 1x1 and constant images, many
+channels, NaN and inf, and ill-conditioned statistics.
+"""
+
+from __future__ import annotations
+
+import threading
+import warnings
+
+import numpy as np
+import pytest
+from conftest import (
+    ALL_DTYPES,
+    FLOAT_DTYPES,
+    IMAGE_MODES,
+    MIN_MAX_MODES,
+    MODES,
+    PER_IMAGE_MODES,
+    dtype_id,
+    full_scale,
+    layout_id,
+    layout_shape,
+    make_image,
+)
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from reference import reference_normalize, reference_normalize_samples
+
+from norm_transforms import normalize
+
+ATOL = 1e-5
+PROPERTY_SETTINGS = settings(max_examples=40, deadline=None)
+
+# --------------------------------------------------------------------------- strategies
+
+
+def elements_for(dtype) -> st.SearchStrategy:
+    """Every value of an integer dtype; finite floats in [-10, 10] (exactly representable)."""
+    dtype = np.dtype(dtype)
+    if dtype.kind == "u":
+        return st.integers(0, int(np.iinfo(dtype).max))
+    return st.floats(-10.0, 10.0, width=dtype.itemsize * 8, allow_nan=False, allow_infinity=False)
+
+
+@st.composite
+def images(draw, dtypes=ALL_DTYPES, max_side: int = 40, max_channels: int = 6, leading: tuple = ()):
+    """An HW or HWC array (with optional ``leading`` axes) of one of ``dtypes``."""
+    dtype = np.dtype(draw(st.sampled_from(dtypes)))
+    height = draw(st.integers(1, max_side))
+    width = draw(st.integers(1, max_side))
+    channels = draw(st.none() | st.integers(1, max_channels))
+    shape = (*leading, *layout_shape(height, width, channels))
+    return draw(arrays(dtype, shape, elements=elements_for(dtype)))
+
+
+@st.composite
+def standard_kwargs(draw, channels: int) -> dict:
+    """One mean/std per channel (or scalars); |output| stays below ~25 for float data in [-10, 10]."""
+    count = draw(st.sampled_from([1, channels]))
+    mean = draw(st.lists(st.floats(-1.0, 1.0), min_size=count, max_size=count))
+    std = draw(st.lists(st.floats(0.5, 2.0), min_size=count, max_size=count))
+    return {"mean": tuple(mean), "std": tuple(std)}
+
+
+def channel_count(image: np.ndarray, spatial_axes: int = 2) -> int:
+    return image.shape[-1] if image.ndim > spatial_axes else 1
+
+
+# --------------------------------------------------------------------------- properties
+
+
+@PROPERTY_SETTINGS
+@given(image=images(), mode=st.sampled_from(PER_IMAGE_MODES))
+def test_per_image_modes_match_float64_reference(image, mode):
+    out = normalize(image, normalization=mode)
+    np.testing.assert_allclose(out, reference_normalize(image, normalization=mode), rtol=0, atol=ATOL)
+
+
+@PROPERTY_SETTINGS
+@given(image=images(), data=st.data())
+def test_standard_mode_matches_float64_reference(image, data):
+    kwargs = data.draw(standard_kwargs(channel_count(image)))
+    kwargs["max_pixel_value"] = full_scale(image.dtype)
+    out = normalize(image, **kwargs)
+    np.testing.assert_allclose(out, reference_normalize(image, **kwargs), rtol=0, atol=ATOL)
+
+
+@PROPERTY_SETTINGS
+@given(image=images(), mode=st.sampled_from(MODES))
+def test_output_is_float32_with_input_shape(image, mode):
+    out = normalize(image, mean=0.4, std=0.25, max_pixel_value=full_scale(image.dtype), normalization=mode)
+    assert out.dtype == np.float32
+    assert out.shape == image.shape
+
+
+@PROPERTY_SETTINGS
+@given(
+    batch=st.integers(1, 4).flatmap(lambda n: images(max_side=12, leading=(n,))),
+    mode=st.sampled_from(PER_IMAGE_MODES),
+)
+def test_batches_use_per_sample_statistics(batch, mode):
+    out = normalize(batch, normalization=mode, batched=True)
+    expected = reference_normalize_samples(batch, has_channels=batch.ndim == 4, normalization=mode)
+    np.testing.assert_allclose(out, expected, rtol=0, atol=ATOL)
+
+
+@PROPERTY_SETTINGS
+@given(
+    volumes=st.integers(1, 3).flatmap(lambda n: images(max_side=8, leading=(n, 3))),
+    mode=st.sampled_from(PER_IMAGE_MODES),
+)
+def test_volume_batches_use_per_volume_statistics(volumes, mode):
+    out = normalize(volumes, normalization=mode, batched=True, volume=True)
+    expected = reference_normalize_samples(volumes, has_channels=volumes.ndim == 5, normalization=mode)
+    np.testing.assert_allclose(out, expected, rtol=0, atol=ATOL)
+
+
+@PROPERTY_SETTINGS
+@given(
+    image=images(dtypes=(np.uint8, np.uint16, np.float16, np.float32)), mode=st.sampled_from(MIN_MAX_MODES)
+)
+def test_min_max_output_lies_in_unit_interval(image, mode):
+    # float64 also has its own regression test below (found by hypothesis).
+    out = normalize(image, normalization=mode)
+    assert out.min() >= 0.0
+    assert out.max() <= 1.0
+
+
+@pytest.mark.parametrize("mode", MIN_MAX_MODES)
+def test_min_max_float64_output_lies_in_unit_interval(mode):
+    image = np.array([[4.0, 1.16460545]], dtype=np.float64)  # found by hypothesis; ~8% of random images
+    out = normalize(image, normalization=mode)
+    assert out.min() >= 0.0
+    assert out.max() <= 1.0
+
+
+@PROPERTY_SETTINGS
+@given(image=images(), mode=st.sampled_from(IMAGE_MODES))
+def test_image_mode_output_lies_in_plus_minus_20(image, mode):
+    out = normalize(image, normalization=mode)
+    assert out.min() >= -20.0
+    assert out.max() <= 20.0
+
+
+# --------------------------------------------------------------------------- input handling
+
+VIEWS = {
+    "contiguous": lambda x: x,
+    "read_only": lambda x: x,  # made read-only below
+    "column_step": lambda x: x[:, ::2],
+    "transposed": lambda x: x.transpose(1, 0, 2),
+    "rows_reversed": lambda x: x[::-1],
+    "channels_reversed": lambda x: x[:, :, ::-1],
+}
+
+
+def make_view(rng, dtype, view: str) -> tuple[np.ndarray, np.ndarray]:
+    """(base array, view of it) for a 12x14x3 random image."""
+    base = make_image(rng, dtype, (12, 14, 3), "random")
+    if view == "read_only":
+        base.flags.writeable = False
+    return base, VIEWS[view](base)
+
+
+def mode_kwargs(dtype, mode: str) -> dict:
+    return {"mean": (0.3, 0.4, 0.5), "std": (0.2, 0.25, 0.3), "max_pixel_value": full_scale(dtype)} | {
+        "normalization": mode
+    }
+
+
+@pytest.mark.parametrize("view", VIEWS)
+@pytest.mark.parametrize("dtype", ALL_DTYPES, ids=dtype_id)
+@pytest.mark.parametrize("mode", MODES)
+def test_input_is_never_modified(rng, mode, dtype, view):
+    base, image = make_view(rng, dtype, view)
+    before = base.copy()
+    normalize(image, **mode_kwargs(dtype, mode))
+    np.testing.assert_array_equal(base, before)
+
+
+@pytest.mark.parametrize("view", [v for v in VIEWS if v != "contiguous"])
+@pytest.mark.parametrize("dtype", ALL_DTYPES, ids=dtype_id)
+@pytest.mark.parametrize("mode", MODES)
+def test_view_gives_the_same_output_as_its_contiguous_copy(rng, mode, dtype, view):
+    _, image = make_view(rng, dtype, view)
+    kwargs = mode_kwargs(dtype, mode)
+    np.testing.assert_array_equal(
+        normalize(image, **kwargs), normalize(np.ascontiguousarray(image), **kwargs)
+    )
+
+
+@pytest.mark.parametrize("channels", [None, 1, 3], ids=layout_id)
+@pytest.mark.parametrize("dtype", ALL_DTYPES, ids=dtype_id)
+@pytest.mark.parametrize("mode", MODES)
+def test_one_by_one_image_matches_reference(rng, mode, dtype, channels):
+    image = make_image(rng, dtype, layout_shape(1, 1, channels), "random")
+    kwargs = {"mean": 0.4, "std": 0.25, "max_pixel_value": full_scale(dtype), "normalization": mode}
+    np.testing.assert_allclose(normalize(image, **kwargs), reference_normalize(image, **kwargs), atol=ATOL)
+
+
+def constant_values(dtype) -> list:
+    dtype = np.dtype(dtype)
+    if dtype.kind == "u":
+        return [0, 1, 100, int(np.iinfo(dtype).max)]
+    return [0.0, 0.3, 1.0, -3.7, 1000.1]
+
+
+CONSTANT_CASES = [
+    pytest.param(dtype, value, id=f"{dtype_id(dtype)}-{value}")
+    for dtype in ALL_DTYPES
+    for value in constant_values(dtype)
+]
+
+
+@pytest.mark.parametrize("channels", [None, 1, 3, 5], ids=layout_id)
+@pytest.mark.parametrize(("dtype", "value"), CONSTANT_CASES)
+@pytest.mark.parametrize("mode", PER_IMAGE_MODES)
+def test_constant_image_gives_exact_zero(mode, dtype, value, channels):
+    image = np.full(layout_shape(9, 11, channels), value, dtype=dtype)
+    out = normalize(image, normalization=mode)
+    np.testing.assert_array_equal(out, np.zeros(image.shape, np.float32))
+
+
+@pytest.mark.parametrize("dtype", ALL_DTYPES, ids=dtype_id)
+@pytest.mark.parametrize("mode", IMAGE_MODES)
+def test_single_outlier_is_clipped_to_20(rng, mode, dtype):
+    image = make_image(rng, dtype, (40, 40, 3), "outlier")  # the outlier sits ~40 std out
+    out = normalize(image, normalization=mode)
+    assert out.max() == 20.0
+    assert out.min() >= -20.0
+    np.testing.assert_allclose(out, reference_normalize(image, normalization=mode), rtol=0, atol=ATOL)
+
+
+@pytest.mark.parametrize("channels", [16, 64])
+@pytest.mark.parametrize("dtype", ALL_DTYPES, ids=dtype_id)
+@pytest.mark.parametrize("mode", MODES)
+def test_many_channels_match_reference(rng, mode, dtype, channels):
+    image = make_image(rng, dtype, (10, 12, channels), "random")
+    kwargs = {
+        "mean": tuple(np.linspace(0.2, 0.7, channels)),
+        "std": tuple(np.linspace(0.2, 0.4, channels)),
+        "max_pixel_value": full_scale(dtype),
+        "normalization": mode,
+    }
+    np.testing.assert_allclose(normalize(image, **kwargs), reference_normalize(image, **kwargs), atol=ATOL)
+
+
+# --------------------------------------------------------------------------- NaN and inf (README)
+
+# ±inf in the image modes leaks NumPy RuntimeWarnings (test_nan_or_inf_input_emits_no_runtime_warning);
+# the other NaN/inf tests check the values only.
+NAN_LAYOUTS = [None, 1, 3, 5]  # HW, 1 channel, the OpenCV per-channel route, the NumPy one
+BAD_VALUES = {"nan": np.nan, "inf": np.inf, "-inf": -np.inf}
+
+
+def image_with(rng, dtype, channels, bad: float) -> tuple[np.ndarray, tuple]:
+    """A random [0, 1) image with ``bad`` at one pixel of the last channel."""
+    image = make_image(rng, dtype, layout_shape(9, 11, channels), "random")
+    where = (4, 5) if channels is None else (4, 5, channels - 1)
+    image[where] = bad
+    return image, where
+
+
+def others(out: np.ndarray, where: tuple) -> np.ndarray:
+    mask = np.ones(out.shape, bool)
+    mask[where] = False
+    return out[mask]
+
+
+@pytest.mark.parametrize("per_channel_mean", [False, True], ids=["scalar_mean", "vector_mean"])
+@pytest.mark.parametrize("channels", NAN_LAYOUTS, ids=layout_id)
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=dtype_id)
+def test_standard_nan_pixel_stays_nan_and_others_finite(rng, dtype, channels, per_channel_mean):
+    image, where = image_with(rng, dtype, channels, np.nan)
+    count = 1 if channels is None else channels
+    mean = tuple(np.linspace(0.3, 0.6, count)) if per_channel_mean else 0.4
+    out = normalize(image, mean=mean, std=0.25, max_pixel_value=1.0)
+    assert np.isnan(out[where])
+    assert np.isfinite(others(out, where)).all()
+
+
+def _standard_inf_cases():
+    for dtype in FLOAT_DTYPES:
+        for channels in NAN_LAYOUTS:
+            for per_channel_mean in (False, True):
+                for sign in ("inf", "-inf"):
+                    yield pytest.param(
+                        dtype,
+                        channels,
+                        per_channel_mean,
+                        sign,
+                        id=f"{dtype_id(dtype)}-{layout_id(channels)}-"
+                        f"{'vector' if per_channel_mean else 'scalar'}_mean-{sign}",
+                    )
+
+
+@pytest.mark.parametrize(("dtype", "channels", "per_channel_mean", "sign"), list(_standard_inf_cases()))
+def test_standard_inf_pixel_stays_inf(rng, dtype, channels, per_channel_mean, sign):
+    image, where = image_with(rng, dtype, channels, BAD_VALUES[sign])
+    count = 1 if channels is None else channels
+    mean = tuple(np.linspace(0.3, 0.6, count)) if per_channel_mean else 0.4
+    out = normalize(image, mean=mean, std=0.25, max_pixel_value=1.0)
+    assert out[where] == BAD_VALUES[sign]
+    assert np.isfinite(others(out, where)).all()
+
+
+@pytest.mark.parametrize("bad", BAD_VALUES)
+@pytest.mark.parametrize("channels", NAN_LAYOUTS, ids=layout_id)
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=dtype_id)
+def test_image_mode_with_nan_or_inf_is_all_nan(rng, dtype, channels, bad):
+    image, _ = image_with(rng, dtype, channels, BAD_VALUES[bad])
+    assert np.isnan(normalize(image, normalization="image")).all()
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "nan",
+        "inf",
+        "-inf",
+    ],
+)
+@pytest.mark.parametrize("channels", [3, 5], ids=layout_id)
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=dtype_id)
+def test_image_per_channel_with_nan_or_inf_is_nan_in_that_channel_only(rng, dtype, channels, bad):
+    image, _ = image_with(rng, dtype, channels, BAD_VALUES[bad])
+    out = normalize(image, normalization="image_per_channel")
+    assert np.isnan(out[..., -1]).all()
+    assert np.isfinite(out[..., :-1]).all()
+
+
+@pytest.mark.parametrize("bad", ["inf", "-inf"])
+@pytest.mark.parametrize("channels", NAN_LAYOUTS, ids=layout_id)
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=dtype_id)
+def test_min_max_with_inf_is_all_nan(rng, dtype, channels, bad):
+    image, _ = image_with(rng, dtype, channels, BAD_VALUES[bad])
+    assert np.isnan(normalize(image, normalization="min_max")).all()
+
+
+@pytest.mark.parametrize("bad", ["inf", "-inf"])
+@pytest.mark.parametrize("channels", [3, 5], ids=layout_id)
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=dtype_id)
+def test_min_max_per_channel_with_inf_is_nan_in_that_channel_only(rng, dtype, channels, bad):
+    image, _ = image_with(rng, dtype, channels, BAD_VALUES[bad])
+    out = normalize(image, normalization="min_max_per_channel")
+    assert np.isnan(out[..., -1]).all()
+    assert np.isfinite(out[..., :-1]).all()
+
+
+def call_with_time_limit(function, seconds: float):
+    """``function()``, failing (instead of hanging the suite) if it runs longer than ``seconds``."""
+    outcome: dict = {}
+
+    def target():
+        try:
+            outcome["value"] = function()
+        except BaseException as error:  # re-raised in the test's thread
+            outcome["error"] = error
+
+    worker = threading.Thread(target=target, daemon=True)
+    worker.start()
+    worker.join(seconds)
+    assert not worker.is_alive(), f"still running after {seconds} s"
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def nan_skipping_min_max(image: np.ndarray, per_channel: bool) -> np.ndarray:
+    """SPEC 1 min_max with NaN pixels left out of the minimum and maximum (README decision)."""
+    values = image.astype(np.float64)
+    values = values[..., None] if values.ndim == 2 else values
+    axes = (0, 1) if per_channel else (0, 1, 2)
+    low, high = np.nanmin(values, axis=axes), np.nanmax(values, axis=axes)
+    return ((values - low) / (high - low + 1e-4)).reshape(image.shape)
+
+
+@pytest.mark.parametrize("position", ["first_pixel", "middle"])
+@pytest.mark.parametrize("channels", NAN_LAYOUTS, ids=layout_id)
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=dtype_id)
+@pytest.mark.parametrize("mode", MIN_MAX_MODES)
+def test_min_max_skips_nan_pixels_which_stay_nan(rng, mode, dtype, channels, position):
+    image, where = image_with(rng, dtype, channels, np.nan)
+    if position == "first_pixel":  # OpenCV's minMaxLoc returns NaN when the first pixel is NaN
+        image[where] = 0.5
+        where = (0,) * image.ndim
+        image[where] = np.nan
+    out = normalize(image, normalization=mode)
+    expected = nan_skipping_min_max(image, per_channel=mode == "min_max_per_channel")
+    assert np.isnan(out[where])
+    np.testing.assert_allclose(others(out, where), others(expected, where), rtol=0, atol=ATOL)
+
+
+@pytest.mark.parametrize("bad", BAD_VALUES)
+@pytest.mark.parametrize("batched", [False, True], ids=["image", "batch"])
+@pytest.mark.parametrize("mode", MODES)
+def test_nan_or_inf_input_returns_promptly_without_raising(rng, mode, batched, bad):
+    image, _ = image_with(rng, np.float32, 3, BAD_VALUES[bad])
+    data = np.stack([image, image]) if batched else image
+    out = call_with_time_limit(lambda: normalize(data, normalization=mode, batched=batched), seconds=10.0)
+    assert out.shape == data.shape
+
+
+def _warning_cases():
+    for mode in MODES:
+        for bad in BAD_VALUES:
+            yield pytest.param(mode, bad, id=f"{mode}-{bad}")
+
+
+@pytest.mark.parametrize(("mode", "bad"), list(_warning_cases()))
+def test_nan_or_inf_input_emits_no_runtime_warning(rng, mode, bad):
+    image, _ = image_with(rng, np.float32, 3, BAD_VALUES[bad])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        normalize(image, mean=0.4, std=0.25, max_pixel_value=1.0, normalization=mode)
+
+
+@pytest.mark.parametrize("mode", PER_IMAGE_MODES)
+def test_inf_in_one_batch_image_leaves_the_others_finite(rng, mode):
+    batch = make_image(rng, np.float32, (3, 9, 11, 3), "random")
+    batch[1, 4, 5, :] = np.inf
+    out = normalize(batch, normalization=mode, batched=True)
+    assert np.isfinite(out[[0, 2]]).all()
+    assert np.isnan(out[1]).any()
+
+
+# --------------------------------------------------------------------------- statistics accuracy
+
+NEAR_CONSTANT_CASES = [
+    pytest.param(dtype, mode, id=f"{dtype_id(dtype)}-{mode}")
+    for dtype in (np.float32, np.float64)
+    for mode in IMAGE_MODES
+]
+
+
+@pytest.mark.parametrize(("dtype", "mode"), NEAR_CONSTANT_CASES)
+def test_near_constant_float_image_matches_float64_reference(rng, dtype, mode):
+    # std / mean ~ 1e-5: one-pass variance would lose every digit; the kernel recomputes in two passes.
+    # The values are float32 numbers for both dtypes: float64 pixels are rounded to float32 before the
+    # affine by design (README), which this test leaves out.
+    image = (1000.0 + 0.01 * rng.standard_normal((32, 32, 3))).astype(np.float32).astype(dtype)
+    expected = reference_normalize(image, normalization=mode)
+    np.testing.assert_allclose(normalize(image, normalization=mode), expected, rtol=0, atol=ATOL)
+
+
+@pytest.mark.parametrize(
+    "mode",
+    [
+        "image",
+        "image_per_channel",
+        "min_max",
+        "min_max_per_channel",
+    ],
+)
+def test_near_constant_uint16_image_matches_float64_reference(rng, mode):
+    image = rng.integers(30000, 30003, size=(32, 32, 3), endpoint=True).astype(np.uint16)
+    expected = reference_normalize(image, normalization=mode)
+    np.testing.assert_allclose(normalize(image, normalization=mode), expected, rtol=0, atol=ATOL)
+
+
+@pytest.mark.parametrize("mode", PER_IMAGE_MODES)
+def test_low_contrast_uint8_image_matches_float64_reference(rng, mode):
+    # Values 100..103: the fused affine would lose digits; the kernel uses an exact float64 table.
+    image = rng.integers(100, 103, size=(32, 32, 3), endpoint=True).astype(np.uint8)
+    expected = reference_normalize(image, normalization=mode)
+    np.testing.assert_allclose(normalize(image, normalization=mode), expected, rtol=0, atol=ATOL)
+
+
+def test_smallest_center_rounding_example():
+    # Two float32 neighbours: the mean 0.50000003 is not a float32, std 3e-8 << eps.
+    image = np.array([[0.5, np.nextafter(np.float32(0.5), np.float32(1))]], dtype=np.float32)
+    expected = reference_normalize(image, normalization="image")
+    np.testing.assert_allclose(normalize(image, normalization="image"), expected, rtol=0, atol=ATOL)

@@ -1,0 +1,104 @@
+"""``norm_transforms.normalize``: defaults, agreement with the transform, and kernel dispatch."""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import pytest
+from conftest import MODES, make_image
+
+from norm_transforms import functional, normalize
+from norm_transforms.modes import NormalizeParams
+
+A = pytest.importorskip("albumentations")
+
+from norm_transforms import Normalize  # noqa: E402  (needs albumentations)
+
+SHARED_ARGUMENTS = ("mean", "std", "max_pixel_value", "normalization")
+
+
+def test_defaults_equal_albumentations_normalize_defaults():
+    ours = inspect.signature(normalize).parameters
+    theirs = inspect.signature(A.Normalize.__init__).parameters
+    assert {name: ours[name].default for name in SHARED_ARGUMENTS} == {
+        name: theirs[name].default for name in SHARED_ARGUMENTS
+    }
+
+
+def test_defaults_are_imagenet_255_standard():
+    defaults = {name: p.default for name, p in inspect.signature(normalize).parameters.items()}
+    assert defaults["mean"] == (0.485, 0.456, 0.406)
+    assert defaults["std"] == (0.229, 0.224, 0.225)
+    assert defaults["max_pixel_value"] == 255.0
+    assert defaults["normalization"] == "standard"
+
+
+@pytest.mark.parametrize("shape", [(16, 20, 3), (16, 20)], ids=["HWC3", "HW"])
+def test_default_call_equals_default_transform(rng, shape):
+    image = make_image(rng, np.uint8, shape, "random")
+    np.testing.assert_array_equal(normalize(image), Normalize()(image=image)["image"])
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_call_equals_transform_in_every_mode(rng, mode):
+    image = make_image(rng, np.float32, (16, 20, 3), "random")
+    kwargs = {"mean": 0.4, "std": 0.25, "max_pixel_value": 1.0, "normalization": mode}
+    np.testing.assert_array_equal(normalize(image, **kwargs), Normalize(**kwargs)(image=image)["image"])
+
+
+def test_default_call_matches_albumentations_within_1e5(rng):
+    image = make_image(rng, np.uint8, (16, 20, 3), "random")
+    np.testing.assert_allclose(normalize(image), A.Normalize()(image=image)["image"], rtol=0, atol=1e-5)
+
+
+class Box:
+    """A custom array-like type that no built-in kernel knows."""
+
+    def __init__(self, data):
+        self.data = data
+
+
+class SubBox(Box):
+    pass
+
+
+@pytest.fixture
+def kernels(monkeypatch):
+    """The kernel table, restored after the test."""
+    table = dict(functional._KERNELS)
+    monkeypatch.setattr(functional, "_KERNELS", table)
+    return table
+
+
+def test_unregistered_type_is_a_type_error(kernels):
+    with pytest.raises(TypeError, match="Box"):
+        normalize(Box(np.zeros((2, 2))))
+
+
+def test_register_kernel_routes_a_custom_type(kernels):
+    calls = []
+
+    def kernel(array, params, **options):
+        calls.append((array, params, options))
+        return "sentinel"
+
+    functional.register_kernel(Box, kernel)
+    box = Box(np.zeros((2, 2)))
+    assert normalize(box, mean=0.5, std=0.25, normalization="min_max", batched=True) == "sentinel"
+    [(array, params, options)] = calls
+    assert array is box
+    assert params == NormalizeParams.build(0.5, 0.25, 255.0, "min_max")
+    assert options == {"batched": True, "volume": False}
+
+
+def test_registered_kernel_serves_subclasses(kernels):
+    functional.register_kernel(Box, lambda array, params, **options: type(array).__name__)
+    assert normalize(SubBox(None)) == "SubBox"
+
+
+def test_registering_a_kernel_leaves_numpy_arrays_on_the_numpy_kernel(kernels, rng):
+    image = make_image(rng, np.uint8, (6, 7, 3), "random")
+    before = normalize(image)
+    functional.register_kernel(Box, lambda array, params, **options: None)
+    np.testing.assert_array_equal(normalize(image), before)
