@@ -9,6 +9,7 @@ optionally a PNG chart.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -60,7 +61,8 @@ def run(
     with_albumentations: bool = True,
 ) -> tuple[list[Cell], list[str]]:
     """Run the suite; returns the cells and the names of the peers measured."""
-    from .functional import normalize
+    from .backends.numpy import normalize_array
+    from .modes import NormalizeParams
 
     cells: dict[tuple[str, str, str, int], Cell] = {}
     peers: list[str] = []
@@ -71,20 +73,20 @@ def run(
             image = _timing.make_image(case["dtype"], case["size"])
             mpv = 255.0 if case["dtype"] == "uint8" else 1.0
             cell = Cell(thread_name, case["mode"], case["dtype"], case["size"])
-            ours = lambda: normalize(image, max_pixel_value=mpv, normalization=case["mode"])  # noqa: E731,B023
+            params = NormalizeParams.build(max_pixel_value=mpv, normalization=case["mode"])
+            # What Normalize.apply runs: arguments validated once, at construction.
+            ours = functools.partial(normalize_array, image, params)
             floor = (lambda: image.astype(np.float32)) if case["dtype"] == "uint8" else image.copy  # noqa: B023
             cell.seconds["ours"] = _timing.time_call(ours, budget_s)
             cell.peak_bytes["ours"] = _timing.peak_memory(ours)
             cell.seconds["floor"] = _timing.time_call(floor, budget_s)
             cells[cell.key] = cell
+        peer_results = []
         if with_albumentations and _albumentations_available():
-            peers.extend(
-                _merge(cells, thread_name, _timing.time_albumentations(cases, THREADS[thread_name], budget_s))
-            )
+            peer_results.append(_timing.time_albumentations(cases, THREADS[thread_name], budget_s))
         for python in peer_pythons:
-            peers.extend(
-                _merge(cells, thread_name, _time_in_peer(python, cases, THREADS[thread_name], budget_s))
-            )
+            peer_results.append(_time_in_peer(python, cases, THREADS[thread_name], budget_s))
+        peers += [_merge(cells, thread_name, peer) for peer in peer_results]
         _timing.set_threads(None)
     return list(cells.values()), list(dict.fromkeys(peers))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -44,8 +45,22 @@ def normalize(
     >>> normalize(x, mean=0.5, std=0.5)[0, 0]
     array([1., 1., 1.], dtype=float32)
     """
-    params = NormalizeParams.build(mean, std, max_pixel_value, normalization)
-    return _kernel_for(image)(image, params, batched=batched, volume=volume)
+    return _kernel_for(image)(
+        image, _params(mean, std, max_pixel_value, normalization), batched=batched, volume=volume
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _cached_params(mean: Any, std: Any, max_pixel_value: Any, normalization: Any) -> NormalizeParams:
+    return NormalizeParams.build(mean, std, max_pixel_value, normalization)
+
+
+def _params(mean: Any, std: Any, max_pixel_value: Any, normalization: Any) -> NormalizeParams:
+    """Validated arguments; hashable ones (tuples, numbers) are validated once and cached."""
+    try:
+        return _cached_params(mean, std, max_pixel_value, normalization)
+    except TypeError:  # unhashable (a list, an array): validate on every call
+        return NormalizeParams.build(mean, std, max_pixel_value, normalization)
 
 
 def _kernel_for(image: Any) -> Kernel:

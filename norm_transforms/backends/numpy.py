@@ -266,7 +266,9 @@ def _convert_then_affine(
     # 512², where converting into `out` and transforming in place is ~3.9x, a 3-channel
     # cv2.LUT ~6x and NumPy broadcasting against a length-3 axis ~40x. 256 KiB blocks measured
     # fastest over 224²..1024²; in-place or larger blocks hit a slow OpenCV path (~10x).
-    rows_per_chunk = max(1, _CHUNK_BYTES // (4 * source.shape[1]))
+    # The scratch block stays under a fifth of the output, so peak memory stays <= 1.2x it.
+    block_bytes = min(_CHUNK_BYTES, 4 * source.size // 5)
+    rows_per_chunk = max(1, block_bytes // (4 * source.shape[1]))
     scratch = np.empty((min(rows_per_chunk, source.shape[0]), source.shape[1]), dtype=np.float32)
     if channels <= _OPENCV_MAX_CHANNELS:
         matrix = _affine_matrix(scale32, offset32)
