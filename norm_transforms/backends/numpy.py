@@ -121,7 +121,9 @@ def _normalize_sample(sample: np.ndarray, out: np.ndarray, mode: Mode, channels:
         center, scale = center_scale_from_moments(*_mean_std(sample, scopes))
         # The image's extremes bound every channel's: enough to decide the clip and the
         # rounding bound, and one cv2.minMaxLoc pass instead of two per-channel reductions.
-        low, high = (np.broadcast_to(v, center.shape) for v in _min_max(sample, 1))
+        low, high = _min_max(sample, 1)
+        if scopes > 1:
+            low, high = np.repeat(low, scopes), np.repeat(high, scopes)
     else:
         low, high = _min_max(sample, scopes)
         with np.errstate(invalid="ignore"):  # inf - inf: caught just below
@@ -182,11 +184,11 @@ def _mean_std(sample: np.ndarray, scopes: int) -> tuple[np.ndarray, np.ndarray]:
         # than the 3-channel call, and the 4-channel view of the 1-channel (global) case 7x.
         view = sample.reshape(-1, 1, group)
         means, stds = (v.reshape(-1, scopes) for v in cv2.meanStdDev(view))
-        with np.errstate(invalid="ignore"):  # NaN or inf pixels: NaN statistics, by design
-            mean = means.mean(axis=0)
-            std = np.sqrt((stds**2 + (means - mean) ** 2).mean(axis=0))  # pooled equal groups
-            ill_conditioned = std < _ONE_PASS_MIN_STD_OVER_MEAN * np.abs(mean)
-        if not ill_conditioned.any():
+        if not np.isfinite(means).all():
+            with np.errstate(invalid="ignore"):  # NaN or inf pixels: NaN in their scope only
+                return _pool(means, stds)
+        mean, std = _pool(means, stds)
+        if not (std < _ONE_PASS_MIN_STD_OVER_MEAN * np.abs(mean)).any():
             return mean, std
     values = sample.reshape(-1, scopes).astype(np.float64)
     with np.errstate(invalid="ignore", over="ignore"):
@@ -195,6 +197,14 @@ def _mean_std(sample: np.ndarray, scopes: int) -> tuple[np.ndarray, np.ndarray]:
         # so a constant image normalizes to exactly 0.
         mean = mean + (values - mean).mean(axis=0)
         return mean, np.sqrt(((values - mean) ** 2).mean(axis=0))
+
+
+def _pool(means: np.ndarray, stds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Mean and std of each column's equal-sized groups, with bare ufunc reductions (~5x less
+    overhead than ``.mean()`` on these tiny arrays)."""
+    groups = means.shape[0]
+    mean = np.add.reduce(means, axis=0) / groups
+    return mean, np.sqrt(np.add.reduce(stds * stds + (means - mean) ** 2, axis=0) / groups)
 
 
 def _opencv_channel_group(size: int, scopes: int) -> int:
