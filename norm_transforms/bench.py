@@ -224,7 +224,7 @@ def chart(cells: list[Cell], peers: list[str], path: str | Path, threads: str = 
             axis.bar(x + (index - (len(contenders) - 1) / 2) * width, ratios, width, label=name)
         axis.axhline(1.0, color="black", linewidth=0.8, linestyle="--", label="floor")
         axis.set_yscale("log")
-        axis.set_xticks(x, [f"{c.mode}\n{c.size}²" for c in group], fontsize=7)
+        axis.set_xticks(x, [f"{c.mode.replace('_per_channel', '/ch')}\n{c.size}²" for c in group], fontsize=7)
         axis.set_ylabel("time / floor (log)")
         axis.set_title(f"{dtype} RGB input, {threads} thread: lower is better")
         axis.legend(fontsize=8, ncol=len(contenders) + 1)
