@@ -148,7 +148,7 @@ class NormalizeParams:
                     f"full scale; got {max_pixel_value!r}"
                 )
             max_pixel_value = float(max_pixel_value)
-        return _build_cached(mean_values, std_values, max_pixel_value, normalization)
+        return NormalizeParams(MODES[normalization], mean_values, std_values, max_pixel_value)
 
     def channel_values(self, values: tuple[float, ...], channels: int, name: str) -> np.ndarray:
         """Expand ``mean`` or ``std`` to one float64 value per channel (SPEC 3.5)."""
@@ -170,14 +170,6 @@ class NormalizeParams:
     def standard_center_scale(self, channels: int, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
         """Per-channel float64 ``(center, scale)`` of the ``standard`` mode."""
         return _standard_center_scale(self, channels, np.dtype(dtype))
-
-
-@functools.lru_cache(maxsize=256)
-def _build_cached(
-    mean: tuple[float, ...], std: tuple[float, ...], max_pixel_value: float | None, normalization: str
-) -> NormalizeParams:
-    # Cached so the functional API pays for validation once per distinct set of arguments.
-    return NormalizeParams(MODES[normalization], mean, std, max_pixel_value)
 
 
 @functools.lru_cache(maxsize=256)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from typing import NamedTuple
 
 import cv2
@@ -128,21 +129,23 @@ def _normalize_sample(sample: np.ndarray, out: np.ndarray, mode: Mode, channels:
         low, high = _min_max(sample, scopes)
         with np.errstate(invalid="ignore"):  # inf - inf: caught just below
             center, scale = center_scale_from_range(low, high)
-        center = np.where(np.isfinite(high), center, np.nan)
-    if sample.dtype.kind == "f" and not np.isfinite(center + scale).all():
+    if sample.dtype.kind == "f":
         # Documented: a NaN (image modes) or ±inf (all modes) in a scope, the image or one
         # channel, leaves its statistics undefined, and its whole output is NaN.
         broken = ~np.isfinite(center + scale)
-        with np.errstate(invalid="ignore", over="ignore"):
-            _apply_centered(
-                sample,
-                out,
-                np.where(broken, np.nan, center),
-                np.where(broken, np.nan, scale),
-                channels,
-                mode.clip,
-            )
-        return
+        if mode.statistic == "min_max":
+            broken |= ~np.isfinite(high)  # a +inf maximum gives scale 0, not NaN
+        if broken.any():
+            with np.errstate(invalid="ignore", over="ignore"):
+                _apply_centered(
+                    sample,
+                    out,
+                    np.where(broken, np.nan, center),
+                    np.where(broken, np.nan, scale),
+                    channels,
+                    mode.clip,
+                )
+            return
     if _fused_error_bound(low, high, center, scale) > _FUSED_MAX_ERROR:
         _apply_centered(sample, out, center, scale, channels, mode.clip)
         return
@@ -239,36 +242,50 @@ def _apply_affine(
 
     One value in ``scale32`` / ``offset32`` applies to every channel.
     """
-    uniform = scale32.size == 1
-    if uniform and source.dtype.kind == "u":
+    if scale32.size == 1 and source.dtype.kind == "u":
         # One pass from uint8/uint16 straight to float32: ~2x the astype floor. Integer input
         # only: its `+ 0 * x` term would turn an infinite float pixel into NaN.
         cv2.addWeighted(source, float(scale32[0]), source, 0.0, float(offset32[0]), dst=out, dtype=cv2.CV_32F)
-    elif uniform and source.dtype == _FLOAT32:
-        # A 1x2 matrix on the 1-channel view: copy speed, and inf stays inf.
-        cv2.transform(
-            source.reshape(source.shape[0], -1, 1),
-            np.array([[scale32[0], offset32[0]]], dtype=np.float64),
-            dst=out.reshape(out.shape[0], -1, 1),
-        )
-    elif source.dtype == _FLOAT32 and channels <= _OPENCV_MAX_CHANNELS:
-        # cv2.transform with a diagonal C x (C+1) matrix runs at copy speed on float32.
-        cv2.transform(
-            source.reshape(source.shape[0], -1, channels),
-            _affine_matrix(scale32, offset32),
-            dst=out.reshape(out.shape[0], -1, channels),
-        )
+        return
+    affine = _float32_affine(scale32, offset32, channels, source.shape[1])
+    if source.dtype == _FLOAT32:
+        affine(source, out)
     else:
-        _convert_then_affine(source, out, scale32, offset32, channels, uniform)
+        _convert_in_blocks(source, out, affine)
 
 
-def _convert_then_affine(
-    source: np.ndarray,
-    out: np.ndarray,
-    scale32: np.ndarray,
-    offset32: np.ndarray,
-    channels: int,
-    uniform: bool,
+def _float32_affine(
+    scale32: np.ndarray, offset32: np.ndarray, channels: int, row_length: int
+) -> Callable[[np.ndarray, np.ndarray], None]:
+    """``dst = src * scale + offset`` on float32 rows, with its constants prepared once."""
+    if scale32.size == 1:
+        # A 1x2 matrix on the 1-channel view: copy speed, and inf stays inf.
+        matrix, pixel_channels = np.array([[scale32[0], offset32[0]]], dtype=np.float64), 1
+    elif channels <= _OPENCV_MAX_CHANNELS:
+        # cv2.transform with a diagonal C x (C+1) matrix runs at copy speed on float32.
+        matrix, pixel_channels = _affine_matrix(scale32, offset32), channels
+    else:
+        tiles = row_length // channels
+        scale_row, offset_row = np.tile(scale32, tiles), np.tile(offset32, tiles)
+
+        def tiled(src: np.ndarray, dst: np.ndarray) -> None:
+            np.multiply(src, scale_row, out=dst)
+            np.add(dst, offset_row, out=dst)
+
+        return tiled
+
+    def transform(src: np.ndarray, dst: np.ndarray) -> None:
+        cv2.transform(
+            src.reshape(src.shape[0], -1, pixel_channels),
+            matrix,
+            dst=dst.reshape(dst.shape[0], -1, pixel_channels),
+        )
+
+    return transform
+
+
+def _convert_in_blocks(
+    source: np.ndarray, out: np.ndarray, affine: Callable[[np.ndarray, np.ndarray], None]
 ) -> None:
     # OpenCV has no single call that converts uint8 and applies a per-channel affine. Converting
     # a block of rows into a small float32 scratch buffer, then transforming scratch -> out,
@@ -280,30 +297,11 @@ def _convert_then_affine(
     block_bytes = min(_CHUNK_BYTES, 4 * source.size // 5)
     rows_per_chunk = max(1, block_bytes // (4 * source.shape[1]))
     scratch = np.empty((min(rows_per_chunk, source.shape[0]), source.shape[1]), dtype=np.float32)
-    if channels <= _OPENCV_MAX_CHANNELS:
-        matrix = _affine_matrix(scale32, offset32)
-    else:
-        tiles = source.shape[1] // channels
-        scale_row, offset_row = np.tile(scale32, tiles), np.tile(offset32, tiles)
     for start in range(0, source.shape[0], rows_per_chunk):
         block = out[start : start + rows_per_chunk]
         converted = scratch[: block.shape[0]]
         np.copyto(converted, source[start : start + rows_per_chunk], casting="unsafe")
-        if uniform:
-            cv2.transform(
-                converted.reshape(block.shape[0], -1, 1),
-                np.array([[scale32[0], offset32[0]]], dtype=np.float64),
-                dst=block.reshape(block.shape[0], -1, 1),
-            )
-        elif channels <= _OPENCV_MAX_CHANNELS:
-            cv2.transform(
-                converted.reshape(block.shape[0], -1, channels),
-                matrix,
-                dst=block.reshape(block.shape[0], -1, channels),
-            )
-        else:
-            np.multiply(converted, scale_row, out=block)
-            np.add(block, offset_row, out=block)
+        affine(converted, block)
 
 
 def _affine_matrix(scale32: np.ndarray, offset32: np.ndarray) -> np.ndarray:
@@ -388,17 +386,15 @@ def _apply_centered(
         with np.errstate(invalid="ignore"):
             centered = np.subtract(source, np.tile(center, tiles))
             np.multiply(centered, np.tile(scale, tiles), out=out, casting="same_kind")
-        if bounds is not None:
-            np.clip(out, *bounds, out=out)
-        return
-    np.copyto(out, source, casting="unsafe")
-    # The center as a float32 pair, high + low: subtracting the high part is exact for pixels
-    # near the center (where the fused form loses digits), the low part then costs one rounding.
-    with np.errstate(invalid="ignore"):
-        center_high = center.astype(np.float32)
-        center_low = (center - center_high).astype(np.float32)
-    for part in (center_high, center_low):
-        np.subtract(out, np.tile(part, tiles), out=out)
-    np.multiply(out, np.tile(scale.astype(np.float32), tiles), out=out)
+    else:
+        np.copyto(out, source, casting="unsafe")
+        # The center as a float32 pair, high + low: subtracting the high part is exact for pixels
+        # near the center (where the fused form loses digits), the low part then costs one rounding.
+        with np.errstate(invalid="ignore"):
+            center_high = center.astype(np.float32)
+            center_low = (center - center_high).astype(np.float32)
+        for part in (center_high, center_low):
+            np.subtract(out, np.tile(part, tiles), out=out)
+        np.multiply(out, np.tile(scale.astype(np.float32), tiles), out=out)
     if bounds is not None:
         np.clip(out, *bounds, out=out)
