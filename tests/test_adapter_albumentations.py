@@ -331,29 +331,22 @@ def test_batch_standard_matches_albumentations(rng, dtype, target, shape):
     np.testing.assert_allclose(out, run_target(A.Normalize(**kwargs), target, data), rtol=0, atol=ATOL)
 
 
+# Each batch target and the single-element target its elements are normalized as, alone.
+ELEMENT_TARGET = {"images": "image", "volumes": "volume"}
+PER_ELEMENT_CASES = [case for case in BATCH_CASES if case.values[0] in ELEMENT_TARGET]
+
+
 @pytest.mark.parametrize("mode", PER_IMAGE_MODES)
-@pytest.mark.parametrize("shape", BATCH_SHAPES["images"], ids=["C", "noC"])
+@pytest.mark.parametrize(("target", "shape"), PER_ELEMENT_CASES)
 @pytest.mark.parametrize("dtype", [np.uint8, np.float32], ids=dtype_id)
-def test_images_each_get_their_own_statistics(rng, dtype, shape, mode):
+def test_batch_elements_each_get_their_own_statistics(rng, dtype, target, shape, mode):
     data = make_stack(rng, dtype, shape)
-    out = run_target(Normalize(normalization=mode), "images", data)
+    out = run_target(Normalize(normalization=mode), target, data)
     assert out.shape == data.shape
     assert out.dtype == np.float32
-    for index, image in enumerate(data):
-        alone = Normalize(normalization=mode)(image=image)["image"]
-        np.testing.assert_allclose(out[index], alone, rtol=0, atol=1e-6, err_msg=f"image {index}")
-
-
-@pytest.mark.parametrize("mode", PER_IMAGE_MODES)
-@pytest.mark.parametrize("shape", BATCH_SHAPES["volumes"], ids=["C", "noC"])
-@pytest.mark.parametrize("dtype", [np.uint8, np.float32], ids=dtype_id)
-def test_volumes_each_get_their_own_statistics(rng, dtype, shape, mode):
-    data = make_stack(rng, dtype, shape)
-    out = run_target(Normalize(normalization=mode), "volumes", data)
-    assert out.shape == data.shape
-    for index, volume in enumerate(data):
-        alone = run_target(Normalize(normalization=mode), "volume", volume)
-        np.testing.assert_allclose(out[index], alone, rtol=0, atol=1e-6, err_msg=f"volume {index}")
+    for index, element in enumerate(data):
+        alone = run_target(Normalize(normalization=mode), ELEMENT_TARGET[target], element)
+        np.testing.assert_allclose(out[index], alone, rtol=0, atol=1e-6, err_msg=f"{target}[{index}]")
 
 
 @pytest.mark.parametrize("mode", PER_IMAGE_MODES)
