@@ -1,7 +1,9 @@
 """Fast, exact image normalization for deep learning.
 
-``normalize`` works on NumPy arrays; ``Normalize`` is a drop-in for ``albumentations.Normalize``
-(albumentations is imported only when ``Normalize`` is first used).
+``normalize`` works on NumPy arrays and Torch tensors; ``Normalize`` is a drop-in for
+``albumentations.Normalize``, ``TorchNormalize`` a torchvision v2 transform and
+``NormalizeLayer`` an ``nn.Module``. Albumentations and torch are imported only when one of
+their classes (or a tensor) is first used.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from .modes import EPS, IMAGENET_MEAN, IMAGENET_STD, MODES, NormalizeParams
 
 if TYPE_CHECKING:
     from .adapters.albumentations import Normalize
+    from .adapters.nn import NormalizeLayer
+    from .adapters.torchvision import TorchNormalize
 
 __version__ = "0.1.0"
 
@@ -23,14 +27,20 @@ __all__ = [
     "IMAGENET_STD",
     "MODES",
     "Normalize",
+    "NormalizeLayer",
     "NormalizeParams",
+    "TorchNormalize",
     "__version__",
     "normalize",
     "register_kernel",
 ]
 
 # Classes that live behind an optional dependency, imported on first use.
-_LAZY = {"Normalize": "norm_transforms.adapters.albumentations"}
+_LAZY = {
+    "Normalize": "norm_transforms.adapters.albumentations",
+    "NormalizeLayer": "norm_transforms.adapters.nn",
+    "TorchNormalize": "norm_transforms.adapters.torchvision",
+}
 
 
 def __getattr__(name: str) -> Any:

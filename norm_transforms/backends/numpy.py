@@ -81,13 +81,20 @@ def check_array(image: np.ndarray) -> None:
 
 
 def normalize_array(
-    image: np.ndarray, params: NormalizeParams, *, batched: bool = False, volume: bool = False
+    image: np.ndarray,
+    params: NormalizeParams,
+    *,
+    batched: bool = False,
+    volume: bool = False,
+    dtype: np.dtype | type = np.float32,
 ) -> np.ndarray:
     """Normalize a NumPy image (or batch of images / volumes) to float32.
 
     Statistics are per sample: per image with ``batched=True``, per volume with ``volume=True``.
     The input is never modified.
     """
+    if np.dtype(dtype) != _FLOAT32:
+        raise TypeError(f"NumPy images normalize to float32 only; got dtype={dtype!r}")
     check_array(image)
     layout = describe_layout(image.shape, batched=batched, volume=volume)
     source = np.ascontiguousarray(image).reshape(layout.samples, layout.rows, layout.row_length)

@@ -1,0 +1,73 @@
+"""``NormalizeLayer``: the standard mode as the first layer of a model (no math here).
+
+The constants come from the mode layer (folded in float64, rounded once to float32) and live in
+buffers, so the forward pass is one ``addcmul`` that TorchScript, ``torch.compile``,
+``torch.export`` and ONNX all take as it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..backends.torch import OUTPUT_DTYPES
+from ..modes import IMAGENET_MEAN, IMAGENET_STD, NormalizeParams
+
+
+class NormalizeLayer(nn.Module):
+    """``(x - mean * max_pixel_value) / (std * max_pixel_value)`` on ``(N, C, H, W)`` or
+    ``(C, H, W)`` input, uint8 or float, written as ``dtype``.
+
+    ``mean`` and ``std`` are buffers saved in the state dict; loading a state dict refolds the
+    constants. The layer follows ``.to(device)``; ``model.half()`` would round the constants
+    too, so ask for half output with ``dtype=torch.float16`` instead.
+    """
+
+    def __init__(
+        self,
+        mean: float | Sequence[float] = IMAGENET_MEAN,
+        std: float | Sequence[float] = IMAGENET_STD,
+        max_pixel_value: float = 255.0,
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
+        super().__init__()
+        if dtype not in OUTPUT_DTYPES:
+            accepted = ", ".join(str(d) for d in OUTPUT_DTYPES)
+            raise TypeError(f"dtype must be one of {accepted}; got {dtype!r}")
+        if max_pixel_value is None:
+            raise ValueError("max_pixel_value must be a number for NormalizeLayer (255.0 for uint8 input)")
+        params = NormalizeParams.build(mean, std, max_pixel_value, "standard")
+        self.max_pixel_value = float(max_pixel_value)
+        self.dtype = dtype
+        channels = max(len(params.mean), len(params.std))
+        self.register_buffer("mean", torch.tensor(params.channel_values(params.mean, channels, "mean")))
+        self.register_buffer("std", torch.tensor(params.channel_values(params.std, channels, "std")))
+        self.register_buffer("scale", torch.empty(channels, 1, 1), persistent=False)
+        self.register_buffer("offset", torch.empty(channels, 1, 1), persistent=False)
+        self._fold()
+        self.register_load_state_dict_post_hook(_refold)
+
+    def _fold(self) -> None:
+        params = NormalizeParams.build(
+            self.mean.tolist(), self.std.tolist(), self.max_pixel_value, "standard"
+        )
+        center, scale = params.standard_center_scale(self.mean.numel(), "float32")
+        with torch.no_grad():
+            self.scale.copy_(torch.tensor(scale).reshape(-1, 1, 1))
+            self.offset.copy_(torch.tensor(-center * scale).reshape(-1, 1, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.addcmul(self.offset, x, self.scale).to(self.dtype)
+
+    def extra_repr(self) -> str:
+        return (
+            f"mean={self.mean.tolist()}, std={self.std.tolist()}, "
+            f"max_pixel_value={self.max_pixel_value}, dtype={self.dtype}"
+        )
+
+
+def _refold(module: Any, incompatible_keys: Any) -> None:
+    module._fold()
