@@ -113,6 +113,26 @@ def normalize_array(
     return out
 
 
+def normalize_planar(planes: np.ndarray, params: NormalizeParams) -> np.ndarray:
+    """Normalize ``(samples, C, H, W)`` channel-planar images (Torch's CPU layout) to float32,
+    each sample with its own statistics, through the same kernels as :func:`normalize_array`."""
+    check_array(planes)
+    samples, channels, height, width = planes.shape
+    mode = params.mode
+    if mode.statistic is None:
+        scale32, offset32 = _standard_constants(params, channels, planes.dtype)
+        out = np.empty(planes.shape, dtype=np.float32)
+        source = np.ascontiguousarray(planes)
+        for sample, sample_out in zip(source, out, strict=True):
+            for c, (plane, plane_out) in enumerate(zip(sample, sample_out, strict=True)):
+                _kernels.affine(plane, plane_out, scale32[c : c + 1], offset32[c : c + 1], *_NO_BOUNDS)
+        return out
+    # Per-channel modes: every plane is a one-channel image; global modes: every sample is
+    # one (C*H, W) one-channel image. Either way the statistics scopes come out right.
+    images = (samples * channels, height, width) if mode.per_channel else (samples, channels * height, width)
+    return normalize_array(planes.reshape(images), params, batched=True).reshape(planes.shape)
+
+
 @functools.lru_cache(maxsize=256)
 def _standard_constants(params: NormalizeParams, channels: int, dtype: np.dtype) -> tuple[np.ndarray, ...]:
     return _fused_constants(*params.standard_center_scale(channels, dtype))

@@ -5,7 +5,15 @@ Layout: ``(H, W)`` or ``(..., C, H, W)``; every leading axis (a batch ``N``, vid
 channels_last input gives channels_last output. Nothing here syncs with the host: constants
 are cached on the tensor's device, statistics stay on it, and no value is read back.
 
-Routes (CPU timings in benchmarks/RESULTS.md):
+Routes (timings in benchmarks/RESULTS.md):
+
+- CPU tensors go through the CPU kernels of the NumPy backend (C and OpenCV) on zero-copy
+  views: single-threaded, its one-pass affine runs at the ``x.float()`` floor, where
+  ``addcmul`` with a uint8 operand takes the slow mixed-dtype path (~2x the floor) and
+  ``torch.var_mean`` is scalar (~50x ``mean``). Channel-planar and channels_last layouts
+  both map onto it without a copy.
+
+Other devices (CUDA) use Torch ops:
 
 - ``standard``: one ``torch.addcmul(offset, x, scale)``. Type promotion reads uint8 (or
   float16) and computes in float32 in the same loop, and ``out=`` of another float dtype
@@ -26,6 +34,7 @@ import numpy as np
 import torch
 
 from ..modes import NormalizeParams, center_scale_from_moments, center_scale_from_range
+from . import numpy as numpy_backend
 
 SUPPORTED_DTYPES = (torch.uint8, torch.uint16, torch.float16, torch.bfloat16, torch.float32, torch.float64)
 OUTPUT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
@@ -78,6 +87,9 @@ def normalize_tensor(
         raise ValueError("volume=True is not supported for tensors; pass (..., C, H, W) frames as samples")
     check_tensor(image, dtype)
     channels = channel_count(image)
+    if uses_cpu_kernels(image):
+        out = _normalize_with_cpu_kernels(image, params, channels)
+        return out if dtype == torch.float32 else out.to(dtype)
     if params.mode.statistic is None:
         scale, offset = _standard_constants(params, channels, image.ndim, image.dtype, image.device)
         source = image if image.dtype != torch.float64 else image.to(torch.float32)
@@ -86,6 +98,23 @@ def normalize_tensor(
     mode = params.mode
     reduce_dims = (-2, -1) if mode.per_channel or image.ndim == 2 else (-3, -2, -1)
     return normalize_per_sample(image, mode.statistic, reduce_dims, mode.clip or _NO_BOUNDS, dtype)
+
+
+def uses_cpu_kernels(image: torch.Tensor) -> bool:
+    """CPU tensors take the C/OpenCV kernels (the tests also run the Torch-op route on CPU)."""
+    return image.device.type == "cpu"
+
+
+def _normalize_with_cpu_kernels(image: torch.Tensor, params: NormalizeParams, channels: int) -> torch.Tensor:
+    source = image.float() if image.dtype == torch.bfloat16 else image  # NumPy has no bfloat16
+    channels_last = image.ndim == 4 and image.is_contiguous(memory_format=torch.channels_last)
+    if channels_last and not image.is_contiguous():
+        # channels_last is NHWC in memory: the interleaved layout of the NumPy backend.
+        out = numpy_backend.normalize_array(source.permute(0, 2, 3, 1).numpy(), params, batched=True)
+        return torch.from_numpy(out).permute(0, 3, 1, 2)
+    height, width = image.shape[-2:]
+    planes = source.contiguous().numpy().reshape(-1, channels, height, width)
+    return torch.from_numpy(numpy_backend.normalize_planar(planes, params)).reshape(image.shape)
 
 
 @functools.lru_cache(maxsize=256)
