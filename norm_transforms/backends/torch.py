@@ -143,20 +143,30 @@ def normalize_per_sample(
     work = image.to(torch.float32)
     owned = work.data_ptr() != image.data_ptr()
     if statistic == "mean_std":
-        variance, mean = torch.var_mean(work, dim=reduce_dims, correction=0, keepdim=True)
-        center, scale = center_scale_from_moments(mean.double(), variance.double().sqrt())
+        # The center as float32 high + low parts: subtract the float32 mean first, then the
+        # moments of the centered values give the rounding left in it (the low part) and a
+        # variance free of cancellation, so near-constant images stay exact.
+        center_high = work.mean(dim=reduce_dims, keepdim=True)
+        shifted = _subtract(work, center_high, owned)
+        variance, center_low = torch.var_mean(shifted, dim=reduce_dims, correction=0, keepdim=True)
+        mean = center_high.double() + center_low.double()
+        _, scale = center_scale_from_moments(mean, variance.double().sqrt())
     else:
         low, high = _min_max(image, work, reduce_dims)
         center, scale = center_scale_from_range(low.double(), high.double())
+        # The minimum is a pixel value: exact in float32, no low part.
+        center_high, center_low = center.float(), torch.zeros_like(center, dtype=torch.float32)
         # Documented: ±inf in a scope makes the scope NaN (a +inf maximum would give scale 0).
         scale = torch.where(low.isfinite() & high.isfinite(), scale, torch.nan)
-    center_high = center.float()
-    center_low = (center - center_high.double()).float()
+        shifted = _subtract(work, center_high, owned)
     scale32 = scale.float()
-    shifted = work.sub_(center_high) if owned else torch.sub(work, center_high)
     out = shifted if dtype == torch.float32 else torch.empty_like(shifted, dtype=dtype)
     torch.addcmul(-center_low * scale32, shifted, scale32, out=out)
     return out.clamp_(*bounds)
+
+
+def _subtract(work: torch.Tensor, center: torch.Tensor, owned: bool) -> torch.Tensor:
+    return work.sub_(center) if owned else torch.sub(work, center)
 
 
 def _min_max(

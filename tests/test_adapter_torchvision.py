@@ -1,0 +1,270 @@
+"""``TorchNormalize``, the torchvision v2 transform: parity with ``normalize`` and with
+``ToImage + ToDtype + Normalize``, v2 and v1 ``Compose``, which inputs it normalizes and which it
+passes through, pickling, DataLoader workers, argument checks and repr.
+"""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import PIL.Image
+import pytest
+import torch
+import torchvision.transforms as transforms_v1
+from conftest import MODES, make_image
+from torch.utils.data import DataLoader, Dataset
+from torchvision import tv_tensors
+from torchvision.transforms import v2
+
+from norm_transforms import TorchNormalize, normalize
+
+MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+ATOL = 1e-6
+INPUT_DTYPES = {
+    "uint8": torch.uint8,
+    "uint16": torch.uint16,
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "float32": torch.float32,
+    "float64": torch.float64,
+}
+OUTPUT_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def random_chw(rng, dtype: torch.dtype, shape=(3, 20, 24)) -> torch.Tensor:
+    """A random image tensor: the full range for integers, [0, 1) for floats."""
+    if dtype == torch.uint8:
+        return torch.from_numpy(make_image(rng, np.uint8, shape, "random"))
+    if dtype == torch.uint16:
+        return torch.from_numpy(make_image(rng, np.uint16, shape, "random"))
+    return torch.from_numpy(make_image(rng, np.float32, shape, "random")).to(dtype)
+
+
+def random_hwc_uint8(rng, channels: int = 3) -> np.ndarray:
+    return make_image(rng, np.uint8, (20, 24, channels), "random")
+
+
+def torchvision_reference(image, mean=MEAN, std=STD) -> torch.Tensor:
+    """What ``TorchNormalize(mean, std)`` replaces: ToImage + ToDtype(float32, scale) + Normalize."""
+    pipeline = v2.Compose([v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.Normalize(mean, std)])
+    return pipeline(image)
+
+
+# --------------------------------------------------------------------------- values
+
+
+@pytest.mark.parametrize("out_name", OUTPUT_DTYPES)
+@pytest.mark.parametrize("name", INPUT_DTYPES)
+@pytest.mark.parametrize("mode", MODES)
+def test_output_equals_normalize_with_the_same_arguments(rng, mode, name, out_name):
+    batch = torch.stack([random_chw(rng, INPUT_DTYPES[name]) for _ in range(2)])
+    kwargs = {"mean": 0.4, "std": 0.25, "max_pixel_value": None, "normalization": mode}
+    transform = TorchNormalize(**kwargs, dtype=OUTPUT_DTYPES[out_name])
+    assert torch.equal(transform(batch), normalize(batch, **kwargs, dtype=OUTPUT_DTYPES[out_name]))
+
+
+def test_default_max_pixel_value_is_the_dtype_full_scale(rng):
+    image = random_chw(rng, torch.uint16)
+    expected = normalize(image, MEAN, STD, max_pixel_value=65535.0)
+    assert torch.equal(TorchNormalize()(image), expected)
+
+
+@pytest.mark.parametrize("name", ["uint8", "float32"])
+def test_replaces_to_dtype_and_normalize(rng, name):
+    image = tv_tensors.Image(random_chw(rng, INPUT_DTYPES[name]))
+    torch.testing.assert_close(
+        TorchNormalize(MEAN, STD)(image), torchvision_reference(image), rtol=0, atol=ATOL
+    )
+
+
+# --------------------------------------------------------------------------- pipelines
+
+
+def test_works_in_v2_compose(rng):
+    image = PIL.Image.fromarray(random_hwc_uint8(rng))
+    pipeline = v2.Compose([v2.ToImage(), v2.RandomHorizontalFlip(p=1.0), TorchNormalize(MEAN, STD)])
+    flipped = v2.RandomHorizontalFlip(p=1.0)(v2.ToImage()(image))
+    out = pipeline(image)
+    assert isinstance(out, tv_tensors.Image)
+    torch.testing.assert_close(out, torchvision_reference(flipped), rtol=0, atol=ATOL)
+
+
+def test_works_in_v1_compose_in_place_of_to_tensor_and_normalize(rng):
+    image = PIL.Image.fromarray(random_hwc_uint8(rng))
+    ours = transforms_v1.Compose([transforms_v1.PILToTensor(), TorchNormalize(MEAN, STD)])(image)
+    theirs = transforms_v1.Compose([transforms_v1.ToTensor(), transforms_v1.Normalize(MEAN, STD)])(image)
+    assert ours.dtype == torch.float32
+    torch.testing.assert_close(ours, theirs, rtol=0, atol=ATOL)
+
+
+# --------------------------------------------------------------------------- input types
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_image_stays_an_image(rng, mode):
+    image = tv_tensors.Image(random_chw(rng, torch.uint8))
+    out = TorchNormalize(normalization=mode)(image)
+    assert type(out) is tv_tensors.Image
+    assert torch.equal(
+        out.as_subclass(torch.Tensor), normalize(image.as_subclass(torch.Tensor), MEAN, STD, None, mode)
+    )
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_video_stays_a_video_with_statistics_per_frame(rng, mode):
+    frames = torch.stack([random_chw(rng, torch.uint8) // (t + 1) for t in range(4)])
+    video = tv_tensors.Video(frames)
+    out = TorchNormalize(normalization=mode)(video)
+    assert type(out) is tv_tensors.Video
+    for frame, frame_out in zip(frames, out.as_subclass(torch.Tensor), strict=True):
+        assert torch.equal(frame_out, normalize(frame, MEAN, STD, None, mode))
+
+
+def test_plain_tensor_stays_a_plain_tensor(rng):
+    image = random_chw(rng, torch.uint8)
+    out = TorchNormalize()(image)
+    assert type(out) is torch.Tensor
+    assert torch.equal(out, normalize(image, MEAN, STD, None))
+
+
+@pytest.mark.parametrize("mode", ["RGB", "L", "RGBA"])
+def test_pil_image_becomes_a_chw_float_image(rng, mode):
+    image = PIL.Image.fromarray(random_hwc_uint8(rng, 4)).convert(mode)
+    channels = len(mode)
+    mean, std = MEAN[:1] * channels if channels != 3 else MEAN, STD[:1] * channels if channels != 3 else STD
+    out = TorchNormalize(mean, std)(image)
+    assert type(out) is tv_tensors.Image
+    assert out.shape == (channels, 20, 24)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, torchvision_reference(image, mean, std), rtol=0, atol=ATOL)
+
+
+@pytest.mark.parametrize("shape", [(20, 24, 3), (20, 24)], ids=["HWC", "HW"])
+def test_hwc_ndarray_becomes_a_chw_float_image(rng, shape):
+    array = make_image(rng, np.uint8, shape, "random")
+    out = TorchNormalize((0.5,), (0.25,))(array)
+    assert type(out) is tv_tensors.Image
+    assert out.shape == (1 if len(shape) == 2 else 3, 20, 24)
+    torch.testing.assert_close(out, torchvision_reference(array, (0.5,), (0.25,)), rtol=0, atol=ATOL)
+
+
+def other_targets() -> dict:
+    canvas = (20, 24)
+    targets = {
+        "boxes": tv_tensors.BoundingBoxes([[1, 2, 10, 12]], format="XYXY", canvas_size=canvas),
+        "mask": tv_tensors.Mask(torch.ones(canvas, dtype=torch.uint8)),
+        "label": 7,
+        "name": "cat",
+    }
+    if hasattr(tv_tensors, "KeyPoints"):
+        targets["keypoints"] = tv_tensors.KeyPoints([[3.0, 4.0]], canvas_size=canvas)
+    return targets
+
+
+@pytest.mark.parametrize("image_type", ["Image", "PIL"])
+def test_boxes_masks_keypoints_and_labels_pass_through_unchanged(rng, image_type):
+    array = random_hwc_uint8(rng)
+    image = (
+        PIL.Image.fromarray(array)
+        if image_type == "PIL"
+        else tv_tensors.Image(torch.from_numpy(array).permute(2, 0, 1))
+    )
+    targets = other_targets()
+    out = TorchNormalize()({"image": image, **targets})
+    assert isinstance(out["image"], tv_tensors.Image)
+    assert out["image"].dtype == torch.float32
+    for key, target in targets.items():
+        assert out[key] is target, key
+
+
+def test_with_an_image_present_a_plain_tensor_passes_through(rng):
+    image = tv_tensors.Image(random_chw(rng, torch.uint8))
+    extra = random_chw(rng, torch.uint8)
+    out_image, out_extra = TorchNormalize()(image, extra)
+    assert out_image.dtype == torch.float32
+    assert out_extra is extra
+
+
+def test_without_an_image_only_the_first_plain_tensor_is_normalized(rng):
+    first, second = random_chw(rng, torch.uint8), random_chw(rng, torch.uint8)
+    out_first, out_second = TorchNormalize()(first, second)
+    assert torch.equal(out_first, normalize(first, MEAN, STD, None))
+    assert out_second is second
+
+
+# --------------------------------------------------------------------------- pickling and workers
+
+
+@pytest.mark.parametrize("mode", ["standard", "image_per_channel"])
+def test_pickle_round_trip_gives_the_same_output(rng, mode):
+    transform = TorchNormalize((0.5, 0.4, 0.3), (0.2, 0.3, 0.4), 255.0, mode, torch.float16)
+    restored = pickle.loads(pickle.dumps(transform))
+    image = tv_tensors.Image(random_chw(rng, torch.uint8))
+    assert repr(restored) == repr(transform)
+    assert torch.equal(restored(image), transform(image))
+
+
+class RandomImages(Dataset):
+    """Deterministic uint8 images with an int label, transformed on access (in the worker)."""
+
+    def __init__(self, transform, count: int = 8):
+        self.transform = transform
+        self.count = count
+
+    def __len__(self) -> int:
+        return self.count
+
+    def __getitem__(self, index: int):
+        rng = np.random.default_rng(index)
+        image = tv_tensors.Image(torch.from_numpy(rng.integers(0, 256, (3, 16, 18), dtype=np.uint8)))
+        return self.transform(image), index
+
+
+def test_dataloader_workers_give_the_same_batches_as_the_main_process():
+    dataset = RandomImages(TorchNormalize(normalization="image"))
+    in_process = list(DataLoader(dataset, batch_size=3, num_workers=0))
+    in_workers = list(DataLoader(dataset, batch_size=3, num_workers=2))
+    assert len(in_workers) == len(in_process) == 3
+    for (images, labels), (expected_images, expected_labels) in zip(in_workers, in_process, strict=True):
+        assert torch.equal(images, expected_images)
+        assert torch.equal(labels, expected_labels)
+
+
+# --------------------------------------------------------------------------- arguments
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"dtype": torch.int32}, TypeError, r"dtype must be one of .*float32.*; got torch\.int32"),
+        ({"dtype": torch.float64}, TypeError, r"dtype must be one of .*; got torch\.float64"),
+        ({"normalization": "bogus"}, ValueError, r"normalization must be one of .*; got 'bogus'"),
+        ({"std": 0}, ValueError, r"std must contain only positive numbers"),
+        ({"std": (0.2, 0.0, 0.2)}, ValueError, r"std must contain only positive numbers"),
+        ({"max_pixel_value": -1.0}, ValueError, r"max_pixel_value must be a positive finite number"),
+    ],
+    ids=["int32", "float64", "bogus_mode", "std_zero", "std_has_zero", "negative_max_pixel_value"],
+)
+def test_bad_constructor_arguments_raise_clearly(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        TorchNormalize(**kwargs)
+
+
+def test_mean_of_the_wrong_length_is_reported_when_the_image_arrives(rng):
+    transform = TorchNormalize(mean=(0.1, 0.2), std=0.2)
+    with pytest.raises(ValueError, match="mean has 2 values but the image has 3 channels"):
+        transform(random_chw(rng, torch.uint8))
+
+
+def test_repr_shows_the_arguments():
+    text = repr(TorchNormalize((0.5, 0.4, 0.3), 0.25, 255.0, "min_max", torch.bfloat16))
+    assert text.startswith("TorchNormalize(")
+    for part in ("mean=(0.5, 0.4, 0.3)", "std=0.25", "max_pixel_value=255.0", "'min_max'", "torch.bfloat16"):
+        assert part in text
+
+
+def test_is_a_module_and_a_v2_transform():
+    transform = TorchNormalize()
+    assert isinstance(transform, v2.Transform)
+    assert isinstance(transform, torch.nn.Module)

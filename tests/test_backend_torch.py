@@ -1,0 +1,549 @@
+"""The Torch kernels, through ``norm_transforms.normalize(tensor, ...)``.
+
+Every CPU test runs on both routes of the backend: ``cpu_kernels`` (CPU tensors go through the
+C/OpenCV kernels of the NumPy backend, the default) and ``torch_ops`` (the Torch-op route that
+CUDA tensors take, forced on CPU by patching ``uses_cpu_kernels``). Checked: parity with the
+NumPy backend on random images and real photos, hypothesis properties against the float64
+reference, torchvision ``ToDtype + Normalize`` parity, float16 / bfloat16 output, per-sample
+statistics for batches and videos, channels_last, SPEC section 4 edge cases and errors. The
+``cuda`` tests compare CUDA with CPU and run only where a GPU is present.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import (
+    IMAGE_MODES,
+    MODES,
+    PER_IMAGE_MODES,
+    full_scale,
+    make_image,
+    to_dtype,
+    to_layout,
+)
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from reference import reference_normalize
+from torchvision.transforms import v2
+
+import norm_transforms.backends.torch as torch_backend
+from norm_transforms import normalize
+
+ATOL = 1e-5
+# The route fixture patches a module attribute once per test, not per example: safe to share.
+PROPERTY_SETTINGS = settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+TORCH_DTYPES = {
+    "uint8": torch.uint8,
+    "uint16": torch.uint16,
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+    "float32": torch.float32,
+    "float64": torch.float64,
+}
+FLOAT_NAMES = ("float16", "bfloat16", "float32", "float64")
+LAYOUTS = (None, 1, 3, 4, 5)  # HW, then CHW with that many channels
+OUTPUT_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16}
+ROUTES = ("cpu_kernels", "torch_ops")
+
+
+def layout_id(channels: int | None) -> str:
+    return "HW" if channels is None else f"CHW{channels}"
+
+
+@pytest.fixture(params=ROUTES)
+def route(request, monkeypatch) -> str:
+    """Run the test on the C/OpenCV route (default for CPU) or on the Torch-op route (CUDA's)."""
+    if request.param == "torch_ops":
+        monkeypatch.setattr(torch_backend, "uses_cpu_kernels", lambda image: False)
+    return request.param
+
+
+# --------------------------------------------------------------------------- conversions
+
+
+def numpy_dtype(name: str) -> np.dtype:
+    """The NumPy dtype holding the same values: float32 for bfloat16 (NumPy has none)."""
+    return np.dtype(np.float32) if name == "bfloat16" else np.dtype(name)
+
+
+def tensor_from_numpy(image: np.ndarray, name: str) -> torch.Tensor:
+    """HW stays HW, (..., H, W, C) becomes a contiguous (..., C, H, W) tensor of ``name``."""
+    tensor = torch.from_numpy(np.ascontiguousarray(image))
+    if image.ndim >= 3:
+        tensor = tensor.movedim(-1, -3).contiguous()
+    return tensor.to(TORCH_DTYPES[name])
+
+
+def numpy_from_tensor(tensor: torch.Tensor) -> np.ndarray:
+    """The values of an HW or (..., C, H, W) tensor as an HW or (..., H, W, C) array (bfloat16 and
+    float16 read as float32, which holds them exactly)."""
+    if tensor.dtype in (torch.bfloat16, torch.float16):
+        tensor = tensor.float()
+    if tensor.ndim >= 3:
+        tensor = tensor.movedim(-3, -1)
+    return tensor.contiguous().numpy()
+
+
+def numpy_twin(tensor: torch.Tensor) -> np.ndarray:
+    """The NumPy image with the same values as ``tensor`` (dtype kept, bfloat16 as float32)."""
+    if tensor.dtype == torch.bfloat16:
+        return numpy_from_tensor(tensor)
+    moved = tensor.movedim(-3, -1) if tensor.ndim >= 3 else tensor
+    return moved.contiguous().numpy()
+
+
+def random_pair(rng, name: str, shape_hwc: tuple[int, ...], content: str = "random"):
+    """(tensor, NumPy twin): a test image in the tensor layout and the same values as HW / HWC."""
+    image = make_image(rng, numpy_dtype(name), shape_hwc, content)
+    tensor = tensor_from_numpy(image, name)
+    return tensor, numpy_twin(tensor)
+
+
+def random_tensor(rng, name: str, shape: tuple[int, ...], content: str = "random") -> torch.Tensor:
+    """A tensor of ``shape`` (HW or (..., C, H, W)) made by ``conftest.make_image``."""
+    shape_hwc = shape if len(shape) == 2 else (*shape[:-3], *shape[-2:], shape[-3])
+    return random_pair(rng, name, shape_hwc, content)[0]
+
+
+def channel_kwargs(channels: int | None, mode: str, name: str) -> dict:
+    """One mean / std per channel, the dtype's full scale, and the mode."""
+    count = 1 if channels is None else channels
+    return {
+        "mean": tuple(np.linspace(0.3, 0.6, count)),
+        "std": tuple(np.linspace(0.2, 0.3, count)),
+        "max_pixel_value": full_scale(numpy_dtype(name)),
+        "normalization": mode,
+    }
+
+
+def assert_close_to_numpy(out: torch.Tensor, expected: np.ndarray, atol: float = ATOL) -> None:
+    assert out.dtype == torch.float32
+    np.testing.assert_allclose(numpy_from_tensor(out), expected, rtol=0, atol=atol)
+
+
+# --------------------------------------------------------------------------- parity with NumPy
+
+
+@pytest.mark.parametrize("channels", LAYOUTS, ids=layout_id)
+@pytest.mark.parametrize("name", TORCH_DTYPES)
+@pytest.mark.parametrize("mode", MODES)
+def test_random_image_matches_numpy_backend(rng, route, mode, name, channels):
+    shape = (23, 29) if channels is None else (23, 29, channels)
+    tensor, twin = random_pair(rng, name, shape)
+    kwargs = channel_kwargs(channels, mode, name)
+    out = normalize(tensor, **kwargs)
+    assert out.shape == tensor.shape
+    assert_close_to_numpy(out, normalize(twin, **kwargs))
+
+
+@pytest.mark.parametrize("channels", LAYOUTS, ids=layout_id)
+@pytest.mark.parametrize("name", TORCH_DTYPES)
+@pytest.mark.parametrize("mode", MODES)
+def test_photo_matches_numpy_backend(photos, route, mode, name, channels):
+    kwargs = channel_kwargs(channels, mode, name)
+    for photo in photos.values():
+        values = to_layout(to_dtype(photo, numpy_dtype(name)), channels)
+        tensor = tensor_from_numpy(values, name)
+        twin = numpy_twin(tensor)
+        assert_close_to_numpy(normalize(tensor, **kwargs), normalize(twin, **kwargs))
+
+
+# --------------------------------------------------------------------------- properties
+
+
+def elements_for(name: str) -> st.SearchStrategy:
+    """Every value of an integer dtype; finite floats in [-10, 10] of the dtype's width (bfloat16:
+    float32 values, rounded when the tensor is made)."""
+    if name in ("uint8", "uint16"):
+        return st.integers(0, int(np.iinfo(name).max))
+    width = 16 if name == "float16" else 64 if name == "float64" else 32
+    return st.floats(-10.0, 10.0, width=width, allow_nan=False, allow_infinity=False)
+
+
+@st.composite
+def tensor_images(draw, names=tuple(TORCH_DTYPES), max_side: int = 24, max_channels: int = 6, leading=()):
+    """A tensor laid out as HW, CHW, or (*leading, C, H, W) when ``leading`` is given."""
+    name = draw(st.sampled_from(names))
+    height, width = draw(st.integers(1, max_side)), draw(st.integers(1, max_side))
+    channels = (
+        draw(st.integers(1, max_channels)) if leading else draw(st.none() | st.integers(1, max_channels))
+    )
+    shape = (*leading, height, width) if channels is None else (*leading, channels, height, width)
+    values = draw(arrays(numpy_dtype(name), shape, elements=elements_for(name)))
+    return torch.from_numpy(values).to(TORCH_DTYPES[name])
+
+
+@st.composite
+def standard_kwargs(draw, channels: int) -> dict:
+    """One mean / std per channel (or scalars); |output| stays below ~25 for data in [-10, 10]."""
+    count = draw(st.sampled_from([1, channels]))
+    mean = draw(st.lists(st.floats(-1.0, 1.0), min_size=count, max_size=count))
+    std = draw(st.lists(st.floats(0.5, 2.0), min_size=count, max_size=count))
+    return {"mean": tuple(mean), "std": tuple(std)}
+
+
+def tensor_channels(tensor: torch.Tensor) -> int:
+    return tensor.shape[-3] if tensor.ndim >= 3 else 1
+
+
+def pixel_scale(tensor: torch.Tensor) -> float:
+    return {torch.uint8: 255.0, torch.uint16: 65535.0}.get(tensor.dtype, 1.0)
+
+
+@PROPERTY_SETTINGS
+@given(image=tensor_images(), mode=st.sampled_from(PER_IMAGE_MODES))
+def test_per_image_modes_match_float64_reference(route, image, mode):
+    out = normalize(image, normalization=mode)
+    assert_close_to_numpy(out, reference_normalize(numpy_twin(image), normalization=mode))
+
+
+@PROPERTY_SETTINGS
+@given(image=tensor_images(), data=st.data())
+def test_standard_mode_matches_float64_reference(route, image, data):
+    kwargs = data.draw(standard_kwargs(tensor_channels(image)))
+    kwargs["max_pixel_value"] = pixel_scale(image)
+    out = normalize(image, **kwargs)
+    assert_close_to_numpy(out, reference_normalize(numpy_twin(image), **kwargs))
+
+
+@PROPERTY_SETTINGS
+@given(
+    batch=st.lists(st.integers(1, 3), min_size=1, max_size=2).flatmap(
+        lambda leading: tensor_images(max_side=10, max_channels=4, leading=tuple(leading))
+    ),
+    mode=st.sampled_from(PER_IMAGE_MODES),
+)
+def test_every_sample_of_a_batch_or_video_is_normalized_alone(route, batch, mode):
+    """NCHW batches, (T, C, H, W) videos and (B, T, C, H, W) video batches: per-sample statistics."""
+    out = normalize(batch, normalization=mode)
+    assert out.shape == batch.shape
+    samples = batch.reshape(-1, *batch.shape[-3:])
+    for sample, sample_out in zip(samples, out.reshape(samples.shape), strict=True):
+        torch.testing.assert_close(sample_out, normalize(sample, normalization=mode), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", PER_IMAGE_MODES)
+def test_video_frames_of_different_brightness_get_their_own_statistics(rng, route, mode):
+    frames = [random_tensor(rng, "uint8", (3, 12, 14)) // (index + 1) for index in range(4)]
+    frames[2] = torch.full((3, 12, 14), 77, dtype=torch.uint8)  # a constant frame stays exactly 0
+    video = torch.stack(frames)  # (T, C, H, W)
+    out = normalize(video, normalization=mode)
+    for frame, frame_out in zip(frames, out, strict=True):
+        assert_close_to_numpy(frame_out, reference_normalize(numpy_twin(frame), normalization=mode))
+    assert torch.equal(out[2], torch.zeros(3, 12, 14))
+
+
+# --------------------------------------------------------------------------- torchvision parity
+
+MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+
+
+@pytest.mark.parametrize("shape", [(3, 31, 37), (2, 3, 31, 37)], ids=["CHW", "NCHW"])
+@pytest.mark.parametrize("name", ["uint8", "float32"])
+def test_standard_matches_torchvision_to_dtype_and_normalize(rng, route, name, shape):
+    image = random_tensor(rng, name, shape)
+    expected = v2.Normalize(MEAN, STD)(v2.ToDtype(torch.float32, scale=True)(image))
+    out = normalize(image, MEAN, STD, max_pixel_value=None)
+    torch.testing.assert_close(out, expected, rtol=0, atol=ATOL)
+
+
+# --------------------------------------------------------------------------- half output
+
+
+@pytest.mark.parametrize("out_name", OUTPUT_DTYPES)
+@pytest.mark.parametrize("name", TORCH_DTYPES)
+@pytest.mark.parametrize("mode", MODES)
+def test_half_output_is_the_float32_output_rounded(rng, route, mode, name, out_name):
+    """Exactly equal: both routes compute in float32 and round once on store (the clip bounds 0, 1
+    and ±20 are float16 / bfloat16 numbers, and rounding is monotonic, so clipping before or after
+    the rounding gives the same value)."""
+    # One random sample and one near-constant sample with an outlier, which the image modes clip.
+    batch = torch.stack(
+        [random_tensor(rng, name, (3, 40, 40)), random_tensor(rng, name, (3, 40, 40), "outlier")]
+    )
+    kwargs = {"max_pixel_value": None, "normalization": mode}
+    out = normalize(batch, **kwargs, dtype=OUTPUT_DTYPES[out_name])
+    assert out.dtype == OUTPUT_DTYPES[out_name]
+    assert torch.equal(out, normalize(batch, **kwargs).to(OUTPUT_DTYPES[out_name]))
+
+
+# --------------------------------------------------------------------------- layouts and views
+
+
+@pytest.mark.parametrize("out_name", ["float32", "float16"])
+@pytest.mark.parametrize("channels", [1, 3, 4])
+@pytest.mark.parametrize("name", TORCH_DTYPES)
+@pytest.mark.parametrize("mode", MODES)
+def test_channels_last_gives_channels_last_with_the_same_values(rng, route, mode, name, channels, out_name):
+    batch = random_tensor(rng, name, (2, channels, 13, 17))
+    dtype = torch.float32 if out_name == "float32" else OUTPUT_DTYPES[out_name]
+    kwargs = {"mean": 0.4, "std": 0.25, "max_pixel_value": None, "normalization": mode, "dtype": dtype}
+    out = normalize(batch.contiguous(memory_format=torch.channels_last), **kwargs)
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    # Torch reductions sum in another order over channels_last memory: float32 rounding apart,
+    # which can move a float16 result by one ulp.
+    rtol = 0.0 if out_name == "float32" else 2.0**-10
+    torch.testing.assert_close(out.float(), normalize(batch, **kwargs).float(), rtol=rtol, atol=1e-6)
+
+
+VIEWS = {
+    "contiguous": lambda x: x,
+    "channels_last": lambda x: x.contiguous(memory_format=torch.channels_last),
+    "column_step": lambda x: x[..., ::2],
+    "row_slice": lambda x: x[..., 1:-2, :],
+    "transposed_hw": lambda x: x.transpose(-1, -2),
+    "chw_of_hwc_memory": lambda x: x.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2),
+    "channels_reversed": lambda x: x.flip(-3),  # a copy: torch has no negative strides
+    "sliced_channels_last": lambda x: x.contiguous(memory_format=torch.channels_last)[..., ::2, :],
+    "expanded_batch": lambda x: x[:1].expand(3, -1, -1, -1),
+    "batch_and_channel_swapped": lambda x: x.transpose(0, 1),
+}
+
+
+@pytest.mark.parametrize("view", [v for v in VIEWS if v != "contiguous"])
+@pytest.mark.parametrize("name", ["uint8", "uint16", "bfloat16", "float32"])
+@pytest.mark.parametrize("mode", MODES)
+def test_view_gives_the_same_output_as_its_contiguous_copy(rng, route, mode, name, view):
+    image = VIEWS[view](random_tensor(rng, name, (2, 3, 12, 14)))
+    kwargs = {"mean": 0.4, "std": 0.25, "max_pixel_value": None, "normalization": mode}
+    # Torch reductions may sum strided memory in another order: float32 rounding apart.
+    torch.testing.assert_close(
+        normalize(image, **kwargs), normalize(image.contiguous(), **kwargs), rtol=0, atol=1e-6
+    )
+
+
+@pytest.mark.parametrize("view", VIEWS)
+@pytest.mark.parametrize("name", TORCH_DTYPES)
+@pytest.mark.parametrize("mode", MODES)
+def test_input_is_never_modified(rng, route, mode, name, view):
+    base = random_tensor(rng, name, (2, 3, 12, 14))
+    before = base.clone()
+    normalize(VIEWS[view](base), mean=0.4, std=0.25, max_pixel_value=None, normalization=mode)
+    assert torch.equal(base, before)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_float32_input_is_never_modified_with_half_output(rng, route, mode):
+    base = random_tensor(rng, "float32", (2, 3, 12, 14))
+    before = base.clone()
+    normalize(base, max_pixel_value=1.0, normalization=mode, dtype=torch.float16)
+    assert torch.equal(base, before)
+
+
+# --------------------------------------------------------------------------- SPEC 4 edge cases
+
+
+def constant_values(name: str) -> list:
+    if name in ("uint8", "uint16"):
+        return [0, 100, int(np.iinfo(name).max)]
+    return [0.0, 0.3, -3.7, 1000.1]
+
+
+CONSTANT_CASES = [
+    pytest.param(name, value, id=f"{name}-{value}")
+    for name in TORCH_DTYPES
+    for value in constant_values(name)
+]
+SHAPES = {"HW": (9, 11), "CHW1": (1, 9, 11), "CHW3": (3, 9, 11), "NCHW5": (2, 5, 9, 11)}
+
+
+@pytest.mark.parametrize("shape", SHAPES.values(), ids=SHAPES.keys())
+@pytest.mark.parametrize(("name", "value"), CONSTANT_CASES)
+def test_constant_image_gives_exact_zero(route, name, value, shape):
+    image = torch.full(shape, value, dtype=TORCH_DTYPES[name])
+    for mode in PER_IMAGE_MODES:
+        out = normalize(image, normalization=mode)
+        assert torch.equal(out, torch.zeros(shape)), mode
+
+
+@pytest.mark.parametrize(
+    "shape", [(1, 1), (1, 1, 1), (3, 1, 1), (2, 3, 1, 1)], ids=["HW", "CHW1", "CHW3", "NCHW3"]
+)
+@pytest.mark.parametrize("name", TORCH_DTYPES)
+@pytest.mark.parametrize("mode", MODES)
+def test_one_by_one_image_matches_reference(rng, route, mode, name, shape):
+    image = random_tensor(rng, name, shape)
+    kwargs = {"mean": 0.4, "std": 0.25, "max_pixel_value": pixel_scale(image), "normalization": mode}
+    out = normalize(image, **kwargs)
+    samples = image.reshape(-1, *image.shape[-3:]) if image.ndim == 4 else image[None]
+    for sample, sample_out in zip(samples, out.reshape(samples.shape), strict=True):
+        assert_close_to_numpy(sample_out, reference_normalize(numpy_twin(sample), **kwargs))
+
+
+@pytest.mark.parametrize("name", TORCH_DTYPES)
+@pytest.mark.parametrize("mode", IMAGE_MODES)
+def test_single_outlier_is_clipped_to_20(rng, route, mode, name):
+    image, twin = random_pair(rng, name, (40, 40, 3), "outlier")  # the outlier sits ~40 std out
+    out = normalize(image, normalization=mode)
+    assert out.max() == 20.0
+    assert out.min() >= -20.0
+    assert_close_to_numpy(out, reference_normalize(twin, normalization=mode))
+
+
+BAD_VALUES = {"nan": float("nan"), "inf": float("inf"), "-inf": float("-inf")}
+
+
+def float32_with(rng, channels: int | None, bad: float, position: str) -> np.ndarray:
+    """A random float32 HW / HWC image with ``bad`` in the last channel, mid-image or at the first pixel."""
+    image = make_image(rng, np.float32, (9, 11) if channels is None else (9, 11, channels), "random")
+    spatial = (4, 5) if position == "middle" else (0, 0)
+    image[spatial if channels is None else (*spatial, channels - 1)] = bad
+    return image
+
+
+@pytest.mark.parametrize("position", ["middle", "first_pixel"])
+@pytest.mark.parametrize("bad", BAD_VALUES)
+@pytest.mark.parametrize("channels", [None, 1, 3, 5], ids=layout_id)
+@pytest.mark.parametrize("mode", MODES)
+def test_nan_and_inf_give_what_the_numpy_backend_gives(rng, route, mode, channels, bad, position):
+    image = float32_with(rng, channels, BAD_VALUES[bad], position)
+    kwargs = channel_kwargs(channels, mode, "float32")
+    out = numpy_from_tensor(normalize(tensor_from_numpy(image, "float32"), **kwargs))
+    expected = normalize(image, **kwargs)
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(expected))
+    np.testing.assert_allclose(out, expected, rtol=0, atol=ATOL, equal_nan=True)  # ±inf must match too
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_all_nan_image_gives_all_nan(route, mode):
+    out = normalize(torch.full((3, 5, 6), float("nan")), max_pixel_value=1.0, normalization=mode)
+    assert out.isnan().all()
+
+
+@pytest.mark.parametrize("mode", PER_IMAGE_MODES)
+def test_inf_in_one_sample_leaves_the_other_samples_finite(rng, route, mode):
+    batch = random_tensor(rng, "float32", (3, 3, 9, 11))
+    batch[1, :, 4, 5] = float("inf")
+    out = normalize(batch, normalization=mode)
+    assert out[[0, 2]].isfinite().all()
+    assert out[1].isnan().any()
+
+
+@pytest.mark.parametrize(
+    ("name", "mode"), [(name, mode) for name in ("uint16", "float32") for mode in IMAGE_MODES]
+)
+def test_near_constant_image_matches_float64_reference(request, rng, route, name, mode):
+    """std / mean ~ 1e-5 to 1e-4: a mean rounded to float32 shifts every output by up to
+    ulp(mean) / 2 / std, ~1e-3 here (SPEC 1: statistics in float64)."""
+    if name == "uint16":
+        hwc = rng.integers(30000, 30003, size=(32, 32, 3), endpoint=True).astype(np.uint16)
+    else:
+        hwc = (1000.0 + 0.01 * rng.standard_normal((32, 32, 3))).astype(np.float32)
+    image = tensor_from_numpy(hwc, name)
+    assert_close_to_numpy(normalize(image, normalization=mode), reference_normalize(hwc, normalization=mode))
+
+
+# --------------------------------------------------------------------------- errors
+
+
+@pytest.mark.parametrize("dtype", [torch.int32, torch.int8, torch.int64, torch.bool, torch.complex64])
+def test_unsupported_input_dtype_is_a_type_error_listing_the_accepted_ones(dtype):
+    with pytest.raises(
+        TypeError, match=rf"image dtype {dtype} is not supported; accepted: uint8, .*bfloat16"
+    ):
+        normalize(torch.zeros(3, 4, 4, dtype=dtype))
+
+
+@pytest.mark.parametrize("dtype", [torch.int32, torch.float64, torch.uint8, np.float32])
+def test_unsupported_output_dtype_is_a_type_error(dtype):
+    with pytest.raises(
+        TypeError, match=r"output dtype .* is not supported; accepted: float32, float16, bfloat16"
+    ):
+        normalize(torch.zeros(3, 4, 4, dtype=torch.uint8), dtype=dtype)
+
+
+@pytest.mark.parametrize("shape", [(), (5,)], ids=["0-D", "1-D"])
+def test_tensor_without_two_spatial_axes_is_a_value_error(shape):
+    with pytest.raises(ValueError, match=r"expected a tensor of shape \(H, W\) or \(\.\.\., C, H, W\)"):
+        normalize(torch.zeros(shape, dtype=torch.uint8))
+
+
+@pytest.mark.parametrize("shape", [(0, 4), (3, 0, 4), (0, 3, 4, 4)])
+def test_empty_tensor_is_a_value_error(shape):
+    with pytest.raises(ValueError, match="image is empty"):
+        normalize(torch.zeros(shape, dtype=torch.uint8))
+
+
+def test_volume_is_refused_for_tensors():
+    with pytest.raises(ValueError, match="volume=True is not supported for tensors"):
+        normalize(torch.zeros(3, 4, 4, dtype=torch.uint8), volume=True)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "name"),
+    [({"mean": (0.1, 0.2), "std": 0.2}, "mean"), ({"mean": 0.1, "std": (0.1, 0.2, 0.3, 0.4)}, "std")],
+    ids=["mean", "std"],
+)
+def test_wrong_channel_count_of_mean_or_std_names_the_argument(route, kwargs, name):
+    with pytest.raises(ValueError, match=rf"{name} has \d values but the image has 3 channels"):
+        normalize(torch.zeros(2, 3, 4, 4, dtype=torch.uint8), **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"std": 0}, "std must contain only positive numbers"),
+        ({"mean": float("nan")}, "mean must contain only finite numbers"),
+        ({"normalization": "bogus"}, "normalization must be one of"),
+        ({"max_pixel_value": 0}, "max_pixel_value must be a positive finite number"),
+    ],
+    ids=["std_zero", "mean_nan", "bogus_mode", "max_pixel_value_zero"],
+)
+def test_bad_arguments_are_value_errors_naming_the_argument(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        normalize(torch.zeros(3, 4, 4, dtype=torch.uint8), **kwargs)
+
+
+# --------------------------------------------------------------------------- CUDA
+
+
+def needs_cuda(test):
+    """Mark ``test`` as a CUDA test, skipped where no CUDA device is present."""
+    skip = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+    return pytest.mark.cuda(skip(test))
+
+
+@pytest.mark.parametrize("out_name", ["float32", "float16"])
+@pytest.mark.parametrize("mode", MODES)
+@needs_cuda
+def test_cuda_matches_cpu(rng, mode, out_name):
+    """float32 within 1e-5; float16 within one float16 ulp (a 1e-7 difference in float32 can
+    round to the neighbouring float16)."""
+    batch = random_tensor(rng, "uint8", (4, 3, 64, 48))
+    dtype = torch.float32 if out_name == "float32" else torch.float16
+    out = normalize(batch.cuda(), normalization=mode, dtype=dtype)
+    expected = normalize(batch, normalization=mode, dtype=dtype)
+    assert out.device.type == "cuda"
+    assert out.dtype == dtype
+    rtol = 0.0 if dtype == torch.float32 else 2.0**-10
+    torch.testing.assert_close(out.cpu().float(), expected.float(), rtol=rtol, atol=ATOL)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@needs_cuda
+def test_cuda_call_does_not_sync_with_the_host(rng, mode):
+    batch = random_tensor(rng, "uint8", (4, 3, 64, 48)).cuda()
+    normalize(batch, normalization=mode)  # warm-up: constants are cached on the device
+    torch.cuda.synchronize()
+    previous = torch.cuda.get_sync_debug_mode()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        normalize(batch, normalization=mode)
+        normalize(batch, normalization=mode, dtype=torch.float16)
+    finally:
+        torch.cuda.set_sync_debug_mode(previous)
+
+
+@pytest.mark.parametrize("mode", MODES)
+@needs_cuda
+def test_cuda_keeps_channels_last(rng, mode):
+    batch = random_tensor(rng, "uint8", (2, 3, 32, 40)).cuda()
+    out = normalize(batch.contiguous(memory_format=torch.channels_last), normalization=mode)
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(out, normalize(batch, normalization=mode), rtol=0, atol=1e-6)

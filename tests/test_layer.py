@@ -1,0 +1,166 @@
+"""``NormalizeLayer``, the standard mode as an ``nn.Module``: parity with ``normalize``, half
+output, state dict, device moves, and the same output through TorchScript, ``torch.compile``,
+``torch.export`` and ONNX (onnxruntime).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import make_image
+
+from norm_transforms import NormalizeLayer, normalize
+
+MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+ATOL = 1e-6
+HALF_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16}
+
+
+def uint8_batch(rng, shape=(2, 3, 20, 24)) -> torch.Tensor:
+    return torch.from_numpy(make_image(rng, np.uint8, shape, "random"))
+
+
+def float_batch(rng, shape=(2, 3, 20, 24)) -> torch.Tensor:
+    return torch.from_numpy(make_image(rng, np.float32, shape, "random"))
+
+
+# --------------------------------------------------------------------------- values
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 20, 24), (3, 20, 24)], ids=["NCHW", "CHW"])
+def test_uint8_output_equals_normalize(rng, shape):
+    image = uint8_batch(rng, shape)
+    out = NormalizeLayer()(image)
+    assert out.dtype == torch.float32
+    torch.testing.assert_close(out, normalize(image, MEAN, STD, max_pixel_value=255.0), rtol=0, atol=ATOL)
+
+
+def test_float_input_with_max_pixel_value_one_equals_normalize(rng):
+    image = float_batch(rng)
+    out = NormalizeLayer((0.5, 0.4, 0.3), (0.2, 0.3, 0.25), max_pixel_value=1.0)(image)
+    expected = normalize(image, (0.5, 0.4, 0.3), (0.2, 0.3, 0.25), max_pixel_value=1.0)
+    torch.testing.assert_close(out, expected, rtol=0, atol=ATOL)
+
+
+def test_channels_last_input_gives_the_same_values(rng):
+    image = uint8_batch(rng)
+    layer = NormalizeLayer()
+    out = layer(image.contiguous(memory_format=torch.channels_last))
+    assert torch.equal(out, layer(image))
+
+
+@pytest.mark.parametrize("name", HALF_DTYPES)
+def test_half_output_is_the_float32_output_rounded(rng, name):
+    image = uint8_batch(rng)
+    out = NormalizeLayer(dtype=HALF_DTYPES[name])(image)
+    assert out.dtype == HALF_DTYPES[name]
+    assert torch.equal(out, NormalizeLayer()(image).to(HALF_DTYPES[name]))
+
+
+# --------------------------------------------------------------------------- state
+
+
+def test_state_dict_holds_exactly_mean_and_std():
+    state = NormalizeLayer((0.1, 0.2, 0.3), (0.4, 0.5, 0.6)).state_dict()
+    assert list(state) == ["mean", "std"]
+    assert state["mean"].tolist() == pytest.approx([0.1, 0.2, 0.3])
+    assert state["std"].tolist() == pytest.approx([0.4, 0.5, 0.6])
+
+
+def test_loading_a_state_dict_refolds_the_constants(rng):
+    image = uint8_batch(rng)
+    other = NormalizeLayer((0.1, 0.2, 0.3), (0.4, 0.5, 0.6))
+    layer = NormalizeLayer()
+    before = layer(image)
+    layer.load_state_dict(other.state_dict())
+    assert not torch.allclose(layer(image), before)
+    assert torch.equal(layer(image), other(image))
+    expected = normalize(image, (0.1, 0.2, 0.3), (0.4, 0.5, 0.6), max_pixel_value=255.0)
+    torch.testing.assert_close(layer(image), expected, rtol=0, atol=ATOL)
+
+
+def test_to_cpu_keeps_working(rng):
+    image = uint8_batch(rng)
+    layer = NormalizeLayer()
+    expected = layer(image)
+    assert layer.to("cpu") is layer
+    assert torch.equal(layer(image), expected)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_to_cuda_gives_the_cpu_output(rng):
+    image = uint8_batch(rng)
+    expected = NormalizeLayer()(image)
+    out = NormalizeLayer().to("cuda")(image.cuda())
+    torch.testing.assert_close(out.cpu(), expected, rtol=0, atol=ATOL)
+
+
+# --------------------------------------------------------------------------- compilers and export
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:FutureWarning")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_torchscript_gives_identical_output(rng):
+    image = uint8_batch(rng)
+    layer = NormalizeLayer()
+    scripted = torch.jit.script(layer)
+    assert torch.equal(scripted(image), layer(image))
+    assert torch.equal(scripted(image[0]), layer(image[0]))
+
+
+def test_torch_compile_fullgraph_matches_eager(rng):
+    """Within half an ulp of ``x * scale`` (|x * scale| <= 4.5, ulp 4.8e-7), not bit for bit: eager
+    ``addcmul`` on CPU rounds once (fused multiply-add), Inductor's generated loop multiplies, rounds,
+    then adds."""
+    image = uint8_batch(rng)
+    layer = NormalizeLayer()
+    compiled = torch.compile(layer, fullgraph=True)
+    torch.testing.assert_close(compiled(image), layer(image), rtol=0, atol=ATOL)
+
+
+def test_torch_export_module_gives_identical_output(rng):
+    image = uint8_batch(rng)
+    layer = NormalizeLayer(dtype=torch.float16)
+    exported = torch.export.export(layer, (image,))
+    assert torch.equal(exported.module()(image), layer(image))
+
+
+def test_onnx_export_runs_in_onnxruntime(rng, tmp_path):
+    pytest.importorskip("onnxscript")
+    onnxruntime = pytest.importorskip("onnxruntime")
+    image = uint8_batch(rng)
+    layer = NormalizeLayer().eval()
+    path = tmp_path / "normalize.onnx"
+    torch.onnx.export(layer, (image,), path, dynamo=True)
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    (out,) = session.run(None, {session.get_inputs()[0].name: image.numpy()})
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, layer(image).numpy(), rtol=0, atol=ATOL)
+
+
+# --------------------------------------------------------------------------- arguments
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "message"),
+    [
+        ({"dtype": torch.int8}, TypeError, r"dtype must be one of .*; got torch\.int8"),
+        ({"dtype": torch.float64}, TypeError, r"dtype must be one of .*; got torch\.float64"),
+        ({"max_pixel_value": None}, ValueError, r"max_pixel_value must be a number for NormalizeLayer"),
+        ({"max_pixel_value": 0.0}, ValueError, r"max_pixel_value must be a positive finite number"),
+        ({"std": 0}, ValueError, r"std must contain only positive numbers"),
+        ({"mean": (0.1, 0.2), "std": STD}, ValueError, r"mean has 2 values but the image has 3 channels"),
+    ],
+    ids=["int8", "float64", "max_pixel_value_none", "max_pixel_value_zero", "std_zero", "mean_length"],
+)
+def test_bad_arguments_raise_clearly(kwargs, error, message):
+    with pytest.raises(error, match=message):
+        NormalizeLayer(**kwargs)
+
+
+def test_repr_shows_the_arguments():
+    text = repr(NormalizeLayer(0.5, 0.25, max_pixel_value=1.0, dtype=torch.float16))
+    for part in ("mean=[0.5]", "std=[0.25]", "max_pixel_value=1.0", "dtype=torch.float16"):
+        assert part in text
