@@ -4,7 +4,8 @@ Times every mode x dtype x size on generated RGB images, single-threaded and wit
 threads, beside ``albumentations.Normalize`` (in this interpreter, when installed), any peer
 living in another interpreter (``--peer-python``), and the floor: ``astype(float32)`` for
 uint8 input, ``copy()`` for float32. Reports medians, ratios and peak memory as Markdown, and
-optionally a PNG chart.
+optionally a PNG chart. ``--backend torch`` runs :mod:`norm_transforms.bench_torch` instead,
+which reuses the report helpers below.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import json
 import math
 import os
 import platform
+import re
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -121,16 +123,17 @@ def _merge(cells: dict, thread_name: str, peer: dict[str, Any]) -> str:
 # --------------------------------------------------------------------------- report
 
 
-def machine_header() -> str:
-    """Machine, library versions and thread settings, for the top of a report."""
+def package_version(name: str) -> str:
     from importlib import metadata
 
-    def version(name: str) -> str:
-        try:
-            return metadata.version(name)
-        except metadata.PackageNotFoundError:
-            return "not installed"
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return "not installed"
 
+
+def machine_line() -> str:
+    """'- Machine: <CPU model>, <cores usable by this process> cores, <OS>', shared by every report."""
     cpu = platform.processor() or platform.machine()
     if Path("/proc/cpuinfo").exists():
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -138,11 +141,17 @@ def machine_header() -> str:
                 cpu = line.split(":", 1)[1].strip()
                 break
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return f"- Machine: {cpu}, {cores} cores, {platform.system()} {platform.release()}"
+
+
+def machine_header() -> str:
+    """Machine, library versions and thread settings, for the top of a report."""
     return "\n".join(
         [
-            f"- Machine: {cpu}, {cores} cores, {platform.system()} {platform.release()}",
+            machine_line(),
             f"- Python {platform.python_version()}, NumPy {np.__version__}, OpenCV {cv2.__version__}, "
-            f"albumentations {version('albumentations')}, norm-transforms {version('norm-transforms')}",
+            f"albumentations {package_version('albumentations')}, "
+            f"norm-transforms {package_version('norm-transforms')}",
             "- Threads: `single` = cv2.setNumThreads(1) (and torch 1 thread if loaded); "
             f"`default` = library defaults (OpenCV {_default_cv2_threads()} threads)",
             "- Time: median of repeated calls of the transform's `apply` (the per-call dispatch of "
@@ -166,28 +175,40 @@ def markdown_table(cells: list[Cell], peers: list[str], threads: str) -> str:
     rows = [c for c in cells if c.threads == threads]
     header = ["mode", "dtype", "size", "ours ms", *[f"{p} ms" for p in peers], "floor ms"]
     header += [f"{p} / ours" for p in peers] + ["ours / floor", "peak mem / output"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    table = []
     for c in rows:
         ours = c.seconds["ours"]
         values = [c.mode, c.dtype, f"{c.size}²", _ms(ours)]
         values += [_ms(c.seconds.get(p)) for p in peers] + [_ms(c.seconds["floor"])]
         values += [_ratio(c.seconds.get(p), ours) for p in peers]
         values += [f"{ours / c.seconds['floor']:.2f}", f"{c.peak_bytes['ours'] / c.output_bytes:.2f}"]
-        lines.append("| " + " | ".join(values) + " |")
-    return "\n".join(lines)
+        table.append(values)
+    return render_table(header, table)
+
+
+def render_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(values) + " |" for values in rows])
+
+
+def speedup_lines(cells: list[Any], peers: list[str], scope: str = "") -> list[str]:
+    """'- peer / ours<scope>: geometric mean, slowest, fastest' over the cells (anything with a
+    ``seconds`` dict holding "ours") where the peer was timed."""
+    lines = []
+    for peer in peers:
+        speedups = [c.seconds[peer] / c.seconds["ours"] for c in cells if peer in c.seconds]
+        if speedups:
+            lines.append(
+                f"- {peer} / ours{scope}: geometric mean {_geomean(speedups):.2f}x, "
+                f"slowest cell {min(speedups):.2f}x, fastest {max(speedups):.2f}x"
+            )
+    return lines
 
 
 def summary(cells: list[Cell], peers: list[str], threads: str) -> str:
     """The target figures: speed-ups over each peer, time over floor, memory."""
     rows = [c for c in cells if c.threads == threads]
-    lines = []
-    for peer in peers:
-        speedups = [c.seconds[peer] / c.seconds["ours"] for c in rows if peer in c.seconds]
-        if speedups:
-            lines.append(
-                f"- {peer} / ours: geometric mean {_geomean(speedups):.2f}x, "
-                f"slowest cell {min(speedups):.2f}x, fastest {max(speedups):.2f}x"
-            )
+    lines = speedup_lines(rows, peers)
     large = [c.seconds["ours"] / c.seconds["floor"] for c in rows if c.size >= 512]
     if large:
         lines.append(f"- ours / floor, geometric mean over the 512² and 1024² cells: {_geomean(large):.2f}")
@@ -233,6 +254,23 @@ def chart(cells: list[Cell], peers: list[str], path: str | Path, threads: str = 
     plt.close(fig)
 
 
+def write_section(path: str | Path, text: str) -> None:
+    """Write a report (text opening with its ``## `` heading) into ``path``, replacing the
+    section with the same heading and keeping the others, so that the NumPy and Torch reports
+    can share one results file and each run rewrites only its own."""
+    path = Path(path)
+    heading = text.splitlines()[0]
+    old = path.read_text() if path.exists() else ""
+    # Chunks: an optional preamble, then one per "## " heading (its "###" subsections included).
+    chunks = [c.rstrip() for c in re.split(r"(?m)^(?=## )", old) if c.strip()]
+    headings = [c.splitlines()[0] for c in chunks]
+    if heading in headings:
+        chunks[headings.index(heading)] = text.rstrip()
+    else:
+        chunks.append(text.rstrip())
+    path.write_text("\n\n".join(chunks) + "\n")
+
+
 def _ms(seconds: float | None) -> str:
     return "—" if seconds is None else f"{seconds * 1e3:.3f}"
 
@@ -250,8 +288,8 @@ def main(args: Any) -> int:
     cells, peers = run(
         modes=tuple(args.modes),
         dtypes=tuple(args.dtypes),
-        sizes=tuple(args.sizes),
-        threads=tuple(args.threads),
+        sizes=tuple(args.sizes or SIZES),
+        threads=tuple(args.threads or THREADS),
         budget_s=args.budget,
         peer_pythons=tuple(args.peer_python),
         with_albumentations=not args.no_albumentations,
@@ -259,7 +297,7 @@ def main(args: Any) -> int:
     text = report(cells, peers)
     print(text)
     if args.markdown:
-        Path(args.markdown).write_text(text)
+        write_section(args.markdown, text)
     if args.chart:
         chart(cells, peers, args.chart)
         print(f"chart written to {args.chart}", file=sys.stderr)
