@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ..backends.torch import OUTPUT_DTYPES
+from ..backends.torch import check_output_dtype
 from ..modes import IMAGENET_MEAN, IMAGENET_STD, NormalizeParams
 
 
@@ -34,9 +34,7 @@ class NormalizeLayer(nn.Module):
         dtype: torch.dtype = torch.float32,
     ) -> None:
         super().__init__()
-        if dtype not in OUTPUT_DTYPES:
-            accepted = ", ".join(str(d) for d in OUTPUT_DTYPES)
-            raise TypeError(f"dtype must be one of {accepted}; got {dtype!r}")
+        check_output_dtype(dtype)
         if max_pixel_value is None:
             raise ValueError("max_pixel_value must be a number for NormalizeLayer (255.0 for uint8 input)")
         params = NormalizeParams.build(mean, std, max_pixel_value, "standard")

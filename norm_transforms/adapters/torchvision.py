@@ -13,7 +13,7 @@ from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 from torchvision.transforms.v2._utils import is_pure_tensor
 
-from ..backends.torch import OUTPUT_DTYPES, normalize_tensor
+from ..backends.torch import check_output_dtype, normalize_tensor
 from ..modes import IMAGENET_MEAN, IMAGENET_STD, NormalizationName, NormalizeParams
 
 
@@ -43,9 +43,7 @@ class TorchNormalize(v2.Transform):
         dtype: torch.dtype = torch.float32,
     ) -> None:
         super().__init__()
-        if dtype not in OUTPUT_DTYPES:
-            accepted = ", ".join(str(d) for d in OUTPUT_DTYPES)
-            raise TypeError(f"dtype must be one of {accepted}; got {dtype!r}")
+        check_output_dtype(dtype)
         self.norm_params = NormalizeParams.build(mean, std, max_pixel_value, normalization)
         self.mean, self.std = mean, std
         self.max_pixel_value = max_pixel_value

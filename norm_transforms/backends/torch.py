@@ -51,14 +51,19 @@ _NUMPY_EQUIVALENT = {
 _NO_BOUNDS = (-float("inf"), float("inf"))
 
 
+def check_output_dtype(dtype: torch.dtype) -> None:
+    """Refuse an output dtype the kernels do not write (kernels and adapters share this check)."""
+    if dtype not in OUTPUT_DTYPES:
+        accepted = ", ".join(str(d).removeprefix("torch.") for d in OUTPUT_DTYPES)
+        raise TypeError(f"output dtype must be one of {accepted}; got {dtype!r}")
+
+
 def check_tensor(image: torch.Tensor, dtype: torch.dtype) -> None:
     """Refuse what the kernels do not handle, saying what is accepted."""
     if image.dtype not in SUPPORTED_DTYPES:
         accepted = ", ".join(str(d).removeprefix("torch.") for d in SUPPORTED_DTYPES)
         raise TypeError(f"image dtype {image.dtype} is not supported; accepted: {accepted}")
-    if dtype not in OUTPUT_DTYPES:
-        accepted = ", ".join(str(d).removeprefix("torch.") for d in OUTPUT_DTYPES)
-        raise TypeError(f"output dtype {dtype} is not supported; accepted: {accepted}")
+    check_output_dtype(dtype)
     if image.ndim < 2:
         shape = tuple(image.shape)
         raise ValueError(f"expected a tensor of shape (H, W) or (..., C, H, W); got shape {shape}")
