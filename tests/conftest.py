@@ -11,6 +11,7 @@ import os
 
 import numpy as np
 import pytest
+from hypothesis import strategies as st
 
 MODES = ("standard", "image", "image_per_channel", "min_max", "min_max_per_channel")
 PER_IMAGE_MODES = MODES[1:]
@@ -146,3 +147,12 @@ def photos() -> dict[str, np.ndarray]:
     if not loaded:
         pytest.skip("matplotlib ships no sample photographs here")
     return loaded
+
+
+@st.composite
+def standard_kwargs(draw, channels: int) -> dict:
+    """One mean/std per channel (or scalars); |output| stays below ~25 for float data in [-10, 10]."""
+    count = draw(st.sampled_from([1, channels]))
+    mean = draw(st.lists(st.floats(-1.0, 1.0), min_size=count, max_size=count))
+    std = draw(st.lists(st.floats(0.5, 2.0), min_size=count, max_size=count))
+    return {"mean": tuple(mean), "std": tuple(std)}

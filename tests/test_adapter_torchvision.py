@@ -14,6 +14,7 @@ import torch
 import torchvision.transforms as transforms_v1
 from conftest import MODES, make_image
 from torch.utils.data import DataLoader, Dataset
+from torch_cases import TORCH_DTYPES
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
@@ -21,14 +22,6 @@ from norm_transforms import TorchNormalize, normalize
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 ATOL = 1e-6
-INPUT_DTYPES = {
-    "uint8": torch.uint8,
-    "uint16": torch.uint16,
-    "float16": torch.float16,
-    "bfloat16": torch.bfloat16,
-    "float32": torch.float32,
-    "float64": torch.float64,
-}
 OUTPUT_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
@@ -55,10 +48,10 @@ def torchvision_reference(image, mean=MEAN, std=STD) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("out_name", OUTPUT_DTYPES)
-@pytest.mark.parametrize("name", INPUT_DTYPES)
+@pytest.mark.parametrize("name", TORCH_DTYPES)
 @pytest.mark.parametrize("mode", MODES)
 def test_output_equals_normalize_with_the_same_arguments(rng, mode, name, out_name):
-    batch = torch.stack([random_chw(rng, INPUT_DTYPES[name]) for _ in range(2)])
+    batch = torch.stack([random_chw(rng, TORCH_DTYPES[name]) for _ in range(2)])
     kwargs = {"mean": 0.4, "std": 0.25, "max_pixel_value": None, "normalization": mode}
     transform = TorchNormalize(**kwargs, dtype=OUTPUT_DTYPES[out_name])
     assert torch.equal(transform(batch), normalize(batch, **kwargs, dtype=OUTPUT_DTYPES[out_name]))
@@ -72,7 +65,7 @@ def test_default_max_pixel_value_is_the_dtype_full_scale(rng):
 
 @pytest.mark.parametrize("name", ["uint8", "float32"])
 def test_replaces_to_dtype_and_normalize(rng, name):
-    image = tv_tensors.Image(random_chw(rng, INPUT_DTYPES[name]))
+    image = tv_tensors.Image(random_chw(rng, TORCH_DTYPES[name]))
     torch.testing.assert_close(
         TorchNormalize(MEAN, STD)(image), torchvision_reference(image), rtol=0, atol=ATOL
     )

@@ -24,6 +24,7 @@ from conftest import (
     layout_id,
     layout_shape,
     make_image,
+    standard_kwargs,
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -55,15 +56,6 @@ def images(draw, dtypes=ALL_DTYPES, max_side: int = 40, max_channels: int = 6, l
     channels = draw(st.none() | st.integers(1, max_channels))
     shape = (*leading, *layout_shape(height, width, channels))
     return draw(arrays(dtype, shape, elements=elements_for(dtype)))
-
-
-@st.composite
-def standard_kwargs(draw, channels: int) -> dict:
-    """One mean/std per channel (or scalars); |output| stays below ~25 for float data in [-10, 10]."""
-    count = draw(st.sampled_from([1, channels]))
-    mean = draw(st.lists(st.floats(-1.0, 1.0), min_size=count, max_size=count))
-    std = draw(st.lists(st.floats(0.5, 2.0), min_size=count, max_size=count))
-    return {"mean": tuple(mean), "std": tuple(std)}
 
 
 def channel_count(image: np.ndarray, spatial_axes: int = 2) -> int:
