@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from conftest import (
     ALL_DTYPES,
+    CONTENTS,
     FLOAT_DTYPES,
     IMAGE_MODES,
     MIN_MAX_MODES,
@@ -32,6 +33,8 @@ from hypothesis.extra.numpy import arrays
 from reference import reference_normalize, reference_normalize_samples
 
 from norm_transforms import normalize
+from norm_transforms.backends.numpy import normalize_planar
+from norm_transforms.modes import NormalizeParams
 
 ATOL = 1e-5
 PROPERTY_SETTINGS = settings(max_examples=40, deadline=None)
@@ -457,3 +460,38 @@ def test_smallest_center_rounding_example():
     image = np.array([[0.5, np.nextafter(np.float32(0.5), np.float32(1))]], dtype=np.float32)
     expected = reference_normalize(image, normalization="image")
     np.testing.assert_allclose(normalize(image, normalization="image"), expected, rtol=0, atol=ATOL)
+
+
+# --------------------------------------------------------------------------- channel-planar batches
+
+
+def _mixed_planar_batch(rng, dtype) -> np.ndarray:
+    """(5, 3, 9, 11): random, constant, near-constant, low-contrast samples, and for floats a NaN in
+    one channel and an inf in another; one kernel call serves all of them, the irregular ones
+    (undefined or ill-conditioned statistics) must still come out as when normalized alone."""
+    dtype = np.dtype(dtype)
+    planes = np.stack([make_image(rng, dtype, (3, 9, 11), content) for content in CONTENTS])
+    if dtype.kind == "f":
+        broken = make_image(rng, dtype, (3, 9, 11), "random")
+        broken[0, 2, 3], broken[2, 4, 5] = np.nan, np.inf
+    else:
+        broken = (rng.integers(100, 103, size=(3, 9, 11), endpoint=True)).astype(dtype)
+    return np.concatenate([planes, broken[None]])
+
+
+@pytest.mark.parametrize("dtype", ALL_DTYPES, ids=dtype_id)
+@pytest.mark.parametrize("mode", MODES)
+def test_planar_batch_matches_each_sample_alone(rng, mode, dtype):
+    planes = _mixed_planar_batch(rng, dtype)
+    out = normalize_planar(planes, NormalizeParams.build(max_pixel_value=None, normalization=mode))
+    for sample, sample_out in zip(planes, out, strict=True):
+        interleaved = np.moveaxis(sample, 0, -1)
+        with np.errstate(invalid="ignore"):
+            expected = reference_normalize(interleaved, max_pixel_value=full_scale(dtype), normalization=mode)
+        # Where the reference is undefined (NaN in the scope) or differs on purpose (inf in a scope
+        # gives NaN, SPEC), the same as the sample alone gives.
+        alone = normalize(interleaved, max_pixel_value=full_scale(dtype), normalization=mode)
+        got = np.moveaxis(sample_out, 0, -1)
+        np.testing.assert_allclose(got, alone, rtol=0, atol=ATOL)  # NaN where alone has NaN
+        defined = ~np.isnan(expected) & ~np.isnan(alone)
+        np.testing.assert_allclose(got[defined], expected[defined], rtol=0, atol=ATOL)

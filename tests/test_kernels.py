@@ -122,6 +122,68 @@ def test_min_max_skips_nan_and_keeps_infinity(dtype):
     np.testing.assert_array_equal(high, [1.0, np.nan, np.inf])
 
 
+@pytest.mark.parametrize("block", [1, 2, 31, 97, 1000])
+@pytest.mark.parametrize("entries", [1, 3, 192])
+@pytest.mark.parametrize("dtype", SOURCE_DTYPES, ids=lambda d: np.dtype(d).name)
+def test_blocks_take_one_table_entry_each(rng, dtype, entries, block):
+    # (N, C, H, W) planes: value i belongs to entry (i // block) % entries; 2 rounds of entries.
+    source = _source(rng, dtype, 2 * entries * block)
+    scale, offset = _constants(rng, entries)
+    out = np.full(source.size, np.nan, dtype=np.float32)
+    _kernels.affine(source, out, scale, offset, -np.inf, np.inf, block)
+    # The reference: the tables written out per value (one "channel" per value).
+    per_value = np.tile(np.repeat(np.arange(entries), block), 2)
+    expected, allowance = _affine_reference(source, scale[per_value], offset[per_value])
+    assert np.all(np.abs(out - expected) <= allowance)
+    low, high = np.empty(entries), np.empty(entries)
+    _kernels.min_max(source, low, high, block)
+    by_entry = source.reshape(2, entries, block).transpose(1, 0, 2).reshape(entries, -1)
+    np.testing.assert_array_equal(low, by_entry.min(axis=1).astype(np.float64))
+    np.testing.assert_array_equal(high, by_entry.max(axis=1).astype(np.float64))
+
+
+@pytest.mark.parametrize("values", [1, 130, 1001])
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64], ids=lambda d: np.dtype(d).name)
+def test_one_channel_min_max_skips_nan(rng, dtype, values):
+    # One channel has its own register-resident loop; NaN first (where cv2.minMaxLoc fails), and
+    # only NaN.
+    source = _source(rng, dtype, values)
+    source[:: max(values // 7, 1)] = np.nan
+    source[0] = np.nan
+    low, high = np.empty(1), np.empty(1)
+    _kernels.min_max(source, low, high)
+    expected = (np.fmin.reduce(source), np.fmax.reduce(source))
+    np.testing.assert_array_equal([low[0], high[0]], np.array(expected, dtype=np.float64))
+    _kernels.min_max(np.full(values, np.nan, dtype), low, high)
+    assert np.isnan(low[0]) and np.isnan(high[0])
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64], ids=lambda d: np.dtype(d).name)
+def test_min_max_blocks_skip_nan(dtype):
+    # entry 0: one block of only NaN, one with values; entry 1: only NaN blocks; entry 2: infinities
+    blocks = [
+        [np.nan] * 4,
+        [np.nan] * 4,
+        [1.0, np.inf, 2.0, np.nan],
+        [3.0, np.nan, -1.0, np.nan],
+        [np.nan] * 4,
+        [np.nan, -np.inf, np.nan, np.nan],
+    ]
+    low, high = np.empty(3), np.empty(3)
+    _kernels.min_max(np.array(blocks, dtype=dtype).ravel(), low, high, 4)
+    np.testing.assert_array_equal(low, [-1.0, np.nan, -np.inf])
+    np.testing.assert_array_equal(high, [3.0, np.nan, np.inf])
+
+
+def test_affine_blocks_in_place_on_float32(rng):
+    source = _source(rng, np.float32, 6 * 50)
+    scale, offset = _constants(rng, 3)
+    expected = np.empty_like(source)
+    _kernels.affine(source, expected, scale, offset, -1.0, 1.0, 50)
+    _kernels.affine(source, source, scale, offset, -1.0, 1.0, 50)
+    np.testing.assert_array_equal(source, expected)
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     data=st.data(),
@@ -203,10 +265,28 @@ def test_affine_refuses_read_only_output():
 
 
 def test_kernels_refuse_wrong_argument_counts():
-    with pytest.raises(TypeError, match=r"affine\(\) takes 6 arguments \(2 given\)"):
+    with pytest.raises(TypeError, match=r"affine\(\) takes 6 or 7 arguments \(2 given\)"):
         _kernels.affine(np.zeros(3, np.uint8), np.empty(3, np.float32))
-    with pytest.raises(TypeError, match=r"min_max\(\) takes 3 arguments \(1 given\)"):
+    with pytest.raises(TypeError, match=r"min_max\(\) takes 3 or 4 arguments \(1 given\)"):
         _kernels.min_max(np.zeros(3, np.uint8))
+
+
+@pytest.mark.parametrize(
+    ("entries", "block", "message"),
+    [
+        (3, 0, "block must be at least 1; got 0"),
+        (3, 5, "times block 5, divides"),  # 12 values are not whole blocks of 5
+        (2, 4, "times block 4, divides"),  # 3 blocks do not cycle evenly through 2 entries
+    ],
+)
+def test_kernels_refuse_blocks_that_do_not_tile_the_source(entries, block, message):
+    tables = {"scale": np.ones(entries, np.float32), "offset": np.zeros(entries, np.float32)}
+    with pytest.raises(ValueError, match=message):
+        _kernels.affine(*_affine_args(**tables), block)
+    with pytest.raises(ValueError, match=message):
+        _kernels.min_max(np.zeros(12, np.uint8), np.empty(entries), np.empty(entries), block)
+    with pytest.raises(TypeError):
+        _kernels.min_max(np.zeros(12, np.uint8), np.empty(3), np.empty(3), "4")
 
 
 def test_min_max_refuses_bad_tables():

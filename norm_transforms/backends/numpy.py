@@ -115,22 +115,25 @@ def normalize_array(
 
 def normalize_planar(planes: np.ndarray, params: NormalizeParams) -> np.ndarray:
     """Normalize ``(samples, C, H, W)`` channel-planar images (Torch's CPU layout) to float32,
-    each sample with its own statistics, through the same kernels as :func:`normalize_array`."""
+    each sample with its own statistics, through the same kernels as :func:`normalize_array`.
+
+    Every scope (a plane, or a whole sample) is a contiguous block, so the statistics take one
+    kernel call per batch (min/max) or one per scope (moments), and the affine one call per
+    batch with a table entry per scope: a call per plane cost ~5 µs of glue each.
+    """
     check_array(planes)
     samples, channels, height, width = planes.shape
+    source = np.ascontiguousarray(planes)
+    out = np.empty(planes.shape, dtype=np.float32)
     mode = params.mode
     if mode.statistic is None:
         scale32, offset32 = _standard_constants(params, channels, planes.dtype)
-        out = np.empty(planes.shape, dtype=np.float32)
-        source = np.ascontiguousarray(planes)
-        for sample, sample_out in zip(source, out, strict=True):
-            for c, (plane, plane_out) in enumerate(zip(sample, sample_out, strict=True)):
-                _kernels.affine(plane, plane_out, scale32[c : c + 1], offset32[c : c + 1], *_NO_BOUNDS)
+        _kernels.affine(source, out, scale32, offset32, *_NO_BOUNDS, height * width)
         return out
-    # Per-channel modes: every plane is a one-channel image; global modes: every sample is
-    # one (C*H, W) one-channel image. Either way the statistics scopes come out right.
-    images = (samples * channels, height, width) if mode.per_channel else (samples, channels * height, width)
-    return normalize_array(planes.reshape(images), params, batched=True).reshape(planes.shape)
+    scopes = source.reshape(samples * channels if mode.per_channel else samples, -1)
+    with np.errstate(invalid="ignore", over="ignore"):
+        _normalize_scopes(scopes, out.reshape(scopes.shape), mode)
+    return out
 
 
 @functools.lru_cache(maxsize=256)
@@ -145,40 +148,96 @@ def _normalize_sample(sample: np.ndarray, out: np.ndarray, mode: Mode, channels:
     plain float arithmetic on them costs a fraction of NumPy calls on tiny arrays (~20 µs per
     image at 224²).
     """
-    if sample.dtype == np.float16:
-        # OpenCV has no float16 reductions; the conversion is exact and lands in `out`, which
-        # the affine then rewrites in place.
-        np.copyto(out, sample)
-        sample = out
+    sample = _readable_by_opencv(sample, out)
     scopes = channels if mode.per_channel else 1
     if mode.statistic == "mean_std":
-        pairs = [center_scale_from_moments(m, s) for m, s in zip(*_mean_std(sample, scopes), strict=True)]
-        # The image's extremes bound every channel's: enough for the rounding bound, and one
-        # cv2.minMaxLoc pass instead of a per-channel reduction.
+        mean, std = _mean_std(sample, scopes)
+        # The image's extremes bound every channel's: enough for the rounding bound, and a
+        # one-channel pass, the fastest.
         low, high = (bound * scopes for bound in _min_max(sample, 1))
+        center, scale = _center_scale(mode, mean, std)
     else:
         low, high = _min_max(sample, scopes)
-        pairs = [center_scale_from_range(a, b) for a, b in zip(low, high, strict=True)]
-    center, scale = (list(values) for values in zip(*pairs, strict=True))
+        center, scale = _center_scale(mode, low, high)
+    _apply(sample, out, mode, channels, center, scale, low, high)
+
+
+def _normalize_scopes(scopes: np.ndarray, out: np.ndarray, mode: Mode) -> None:
+    """Per-image normalization of ``(scopes, values)`` rows, each row one statistics scope
+    (a plane or a whole sample of planar data), with one affine call for all rows."""
+    scopes = _readable_by_opencv(scopes, out)
+    count, size = scopes.shape
+    low, high = np.empty(count), np.empty(count)
+    _kernels.min_max(scopes, low, high, size)
+    low, high = low.tolist(), high.tolist()
+    if mode.statistic == "mean_std":
+        moments = [_mean_std(row, 1) for row in scopes]
+        center, scale = _center_scale(mode, [m for (m,), _ in moments], [s for _, (s,) in moments])
+    else:
+        center, scale = _center_scale(mode, low, high)
+    if _regular(scopes.dtype, mode, center, scale, low, high):
+        _kernels.affine(scopes, out, *_fused_constants(center, scale), *(mode.clip or _NO_BOUNDS), size)
+        return
+    for row, row_out, *terms in zip(scopes, out, center, scale, low, high, strict=True):
+        _apply(row[None], row_out[None], mode, 1, *([term] for term in terms))
+
+
+def _readable_by_opencv(source: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """float16 converted into ``out`` (exact), where the affine then runs in place: OpenCV has no
+    float16 reductions. Any other dtype as it is."""
+    if source.dtype != np.float16:
+        return source
+    np.copyto(out, source)
+    return out
+
+
+def _center_scale(mode: Mode, first: list[float], second: list[float]) -> tuple[list[float], list[float]]:
+    """Per-scope center and scale from (mean, std) or (min, max), as the mode defines them."""
+    terms = center_scale_from_moments if mode.statistic == "mean_std" else center_scale_from_range
+    pairs = [terms(a, b) for a, b in zip(first, second, strict=True)]
+    center, scale = zip(*pairs, strict=True)
+    return list(center), list(scale)
+
+
+def _apply(
+    sample: np.ndarray,
+    out: np.ndarray,
+    mode: Mode,
+    channels: int,
+    center: list[float],
+    scale: list[float],
+    low: list[float],
+    high: list[float],
+) -> None:
+    """The affine with per-scope terms: fused when that is exact enough, else centered."""
+    if _regular(sample.dtype, mode, center, scale, low, high):
+        _kernels.affine(sample, out, *_fused_constants(center, scale), *(mode.clip or _NO_BOUNDS))
+        return
     if sample.dtype.kind == "f":
         # Documented: a NaN (image modes) or ±inf (all modes) in a scope, the image or one
-        # channel, leaves its statistics undefined, and its whole output is NaN. (A +inf maximum
-        # gives min_max a scale of 0, not NaN, hence the check of `high`.)
-        broken = [
-            not (math.isfinite(c + s) and (mode.statistic != "min_max" or math.isfinite(h)))
-            for c, s, h in zip(center, scale, high, strict=True)
-        ]
-        if any(broken):
-            center, scale = (
-                [math.nan if b else v for b, v in zip(broken, values, strict=True)]
-                for values in (center, scale)
-            )
-            _apply_centered(sample, out, np.array(center), np.array(scale), channels, mode.clip)
-            return
-    if _fused_error_bound(low, high, center, scale) > _FUSED_MAX_ERROR:
-        _apply_centered(sample, out, np.array(center), np.array(scale), channels, mode.clip)
-        return
-    _kernels.affine(sample, out, *_fused_constants(center, scale), *(mode.clip or _NO_BOUNDS))
+        # channel, leaves its statistics undefined, and its whole output is NaN.
+        broken = _broken_scopes(mode, center, scale, high)
+        center, scale = (
+            [math.nan if b else v for b, v in zip(broken, values, strict=True)] for values in (center, scale)
+        )
+    _apply_centered(sample, out, np.array(center), np.array(scale), channels, mode.clip)
+
+
+def _regular(
+    dtype: np.dtype, mode: Mode, center: list[float], scale: list[float], low: list[float], high: list[float]
+) -> bool:
+    """True when every scope has finite statistics and the fused affine is exact enough."""
+    if dtype.kind == "f" and any(_broken_scopes(mode, center, scale, high)):
+        return False
+    return _fused_error_bound(low, high, center, scale) <= _FUSED_MAX_ERROR
+
+
+def _broken_scopes(mode: Mode, center: list[float], scale: list[float], high: list[float]) -> list[bool]:
+    # A +inf maximum gives min_max a scale of 0, not NaN, hence the check of `high`.
+    return [
+        not (math.isfinite(c + s) and (mode.statistic != "min_max" or math.isfinite(h)))
+        for c, s, h in zip(center, scale, high, strict=True)
+    ]
 
 
 # --------------------------------------------------------------------------- statistics
@@ -187,16 +246,10 @@ def _normalize_sample(sample: np.ndarray, out: np.ndarray, mode: Mode, channels:
 def _min_max(sample: np.ndarray, scopes: int) -> tuple[list[float], list[float]]:
     """Minimum and maximum of the sample (``scopes == 1``) or of each interleaved channel.
 
-    NaN pixels are skipped, as in the reference (its min_max goes through cv2.normalize).
+    NaN pixels are skipped, as in the reference (its min_max goes through cv2.normalize). One
+    pass of the C kernel: as fast as cv2.minMaxLoc for the whole sample, which stops being
+    right at a NaN pixel, and OpenCV has no per-channel call.
     """
-    if scopes == 1:
-        # cv2.minMaxLoc on the 2-D view: one pass, ~0.01 ms at 224², half of np.min + np.max.
-        low, high, _, _ = cv2.minMaxLoc(sample)
-        if low <= high:
-            return [low], [high]
-        # NaN: OpenCV returns NaN when the first pixel is NaN and ±FLT_MAX when all are.
-        return [float(np.fmin.reduce(sample, axis=None))], [float(np.fmax.reduce(sample, axis=None))]
-    # One pass of the C kernel; OpenCV has no per-channel min/max call.
     low, high = np.empty(scopes), np.empty(scopes)
     _kernels.min_max(sample, low, high)
     return low.tolist(), high.tolist()
