@@ -455,6 +455,13 @@ def test_empty_tensor_is_a_value_error(shape):
         normalize(torch.zeros(shape, dtype=torch.uint8))
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_tensor_requiring_grad_is_a_value_error_pointing_to_the_layer(route, mode):
+    image = torch.rand(3, 4, 4, requires_grad=True)
+    with pytest.raises(ValueError, match=r"requires grad; pass image\.detach\(\), or use NormalizeLayer"):
+        normalize(image, normalization=mode)
+
+
 def test_volume_is_refused_for_tensors():
     with pytest.raises(ValueError, match="volume=True is not supported for tensors"):
         normalize(torch.zeros(3, 4, 4, dtype=torch.uint8), volume=True)

@@ -43,6 +43,14 @@ def test_float_input_with_max_pixel_value_one_equals_normalize(rng):
     torch.testing.assert_close(out, expected, rtol=0, atol=ATOL)
 
 
+def test_gradient_flows_to_the_input(rng):
+    # normalize() refuses tensors that require grad and points here: the layer must be differentiable.
+    image = float_batch(rng).requires_grad_()
+    NormalizeLayer(MEAN, STD, max_pixel_value=1.0)(image).sum().backward()
+    expected = (1.0 / torch.tensor(STD)).reshape(3, 1, 1).expand_as(image)
+    torch.testing.assert_close(image.grad, expected, rtol=1e-6, atol=0)
+
+
 def test_channels_last_input_gives_the_same_values(rng):
     image = uint8_batch(rng)
     layer = NormalizeLayer()

@@ -29,7 +29,9 @@ class TorchNormalize(v2.Transform):
     Normalizes ``tv_tensors.Image``, ``tv_tensors.Video`` (statistics per frame), plain
     tensors (the v2 rule: the first one, when the sample has no Image or Video), and PIL
     images or HWC ndarrays, which become CHW ``tv_tensors.Image`` (so it also replaces
-    ``ToTensor() + Normalize()``). Boxes, masks, keypoints and labels pass through.
+    ``ToTensor() + Normalize()``). Boxes, masks, keypoints and labels pass through. As with
+    ``v2.ToImage``, every ndarray in the sample is taken for an HWC image: pass other arrays
+    (a mask, a target) as tv_tensors or tensors.
     """
 
     _transformed_types = (tv_tensors.Image, tv_tensors.Video, is_pure_tensor, PIL.Image.Image, np.ndarray)
