@@ -2,8 +2,9 @@
 
 ``normalize`` works on NumPy arrays and Torch tensors; ``Normalize`` is a drop-in for
 ``albumentations.Normalize``, ``TorchNormalize`` a torchvision v2 transform and
-``NormalizeLayer`` an ``nn.Module``. Albumentations and torch are imported only when one of
-their classes (or a tensor) is first used.
+``NormalizeLayer`` an ``nn.Module``; ``compute_stats`` and ``ChannelStats`` give the exact
+mean and std of a dataset to normalize with. Albumentations and torch are imported only when
+one of their classes (or a tensor) is first used.
 """
 
 from __future__ import annotations
@@ -11,13 +12,16 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any
 
-from .functional import normalize, register_kernel
-from .modes import EPS, IMAGENET_MEAN, IMAGENET_STD, MODES, NormalizeParams
+from .functional import denormalize, normalize, register_kernel
+from .modes import EPS, IMAGENET_MEAN, IMAGENET_STD, MODES, AffineParams, NormalizeParams
+from .plot import plot_histograms
+from .presets import PRESETS, Preset, get_preset
+from .stats import ChannelStats, compute_stats
 
 if TYPE_CHECKING:
-    from .adapters.albumentations import Normalize
+    from .adapters.albumentations import Denormalize, Normalize
     from .adapters.nn import NormalizeLayer
-    from .adapters.torchvision import TorchNormalize
+    from .adapters.torchvision import TorchDenormalize, TorchNormalize
 
 __version__ = "0.1.0"
 
@@ -26,19 +30,31 @@ __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "MODES",
+    "PRESETS",
+    "AffineParams",
+    "ChannelStats",
+    "Denormalize",
     "Normalize",
     "NormalizeLayer",
     "NormalizeParams",
+    "Preset",
+    "TorchDenormalize",
     "TorchNormalize",
     "__version__",
+    "compute_stats",
+    "denormalize",
+    "get_preset",
     "normalize",
+    "plot_histograms",
     "register_kernel",
 ]
 
 # Classes that live behind an optional dependency, imported on first use.
 _LAZY = {
+    "Denormalize": "norm_transforms.adapters.albumentations",
     "Normalize": "norm_transforms.adapters.albumentations",
     "NormalizeLayer": "norm_transforms.adapters.nn",
+    "TorchDenormalize": "norm_transforms.adapters.torchvision",
     "TorchNormalize": "norm_transforms.adapters.torchvision",
 }
 

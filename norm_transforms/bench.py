@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from . import _timing
-from .modes import MODES
+from .modes import DEFAULT_PERCENTILES, EPS, MODES
 
 DTYPES = ("uint8", "float32")
 SIZES = (224, 512, 1024)
@@ -82,15 +82,33 @@ def run(
             cell.seconds["ours"] = _timing.time_call(ours, budget_s)
             cell.peak_bytes["ours"] = _timing.peak_memory(ours)
             cell.seconds["floor"] = _timing.time_call(floor, budget_s)
+            if MODES[case["mode"]].statistic == "percentile":
+                reference = functools.partial(numpy_percentile_reference, image, case["mode"])
+                cell.seconds[PERCENTILE_PEER] = _timing.time_call(reference, budget_s)
+                peers.append(PERCENTILE_PEER)
             cells[cell.key] = cell
+        # Albumentations has no percentile mode.
+        peer_cases = [case for case in cases if MODES[case["mode"]].statistic != "percentile"]
         peer_results = []
-        if with_albumentations and _albumentations_available():
-            peer_results.append(_timing.time_albumentations(cases, THREADS[thread_name], budget_s))
-        for python in peer_pythons:
-            peer_results.append(_time_in_peer(python, cases, THREADS[thread_name], budget_s))
+        if peer_cases and with_albumentations and _albumentations_available():
+            peer_results.append(_timing.time_albumentations(peer_cases, THREADS[thread_name], budget_s))
+        for python in peer_pythons if peer_cases else ():
+            peer_results.append(_time_in_peer(python, peer_cases, THREADS[thread_name], budget_s))
         peers += [_merge(cells, thread_name, peer) for peer in peer_results]
         _timing.set_threads(None)
     return list(cells.values()), list(dict.fromkeys(peers))
+
+
+PERCENTILE_PEER = "np.percentile"
+
+
+def numpy_percentile_reference(image: np.ndarray, mode: str) -> np.ndarray:
+    """The percentile modes written the straightforward way: np.percentile over the image (or
+    each channel), then the affine and the clip."""
+    values = image.astype(np.float32)
+    axes = (0, 1) if MODES[mode].per_channel else None
+    low, high = np.percentile(values, DEFAULT_PERCENTILES, axis=axes)
+    return np.clip((values - low) / (high - low + EPS), 0.0, 1.0)
 
 
 def _albumentations_available() -> bool:

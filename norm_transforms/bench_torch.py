@@ -39,7 +39,7 @@ from .bench import (
     speedup_lines,
     write_section,
 )
-from .modes import EPS, IMAGENET_MEAN, IMAGENET_STD, MODES, NormalizeParams
+from .modes import DEFAULT_PERCENTILES, EPS, IMAGENET_MEAN, IMAGENET_STD, MODES, NormalizeParams
 
 DTYPES = ("uint8", "float32")
 SHAPES = ((3, 224, 224), (3, 512, 512), (64, 3, 224, 224))
@@ -154,7 +154,16 @@ def plain_torch_call(x: torch.Tensor, mode: str, out: torch.dtype) -> Call:
         lo, hi = xf.amin(dim=dims, keepdim=True), xf.amax(dim=dims, keepdim=True)
         return ((xf - lo) / (hi - lo + EPS)).clamp(low, high)
 
-    return mean_std if spec.statistic == "mean_std" else min_max
+    def percentile() -> torch.Tensor:
+        # torch.quantile over each scope flattened (it takes one dim); linear, as np.percentile.
+        xf = x.to(out)
+        scopes = xf.flatten(start_dim=xf.ndim + dims[0])
+        q = torch.tensor(DEFAULT_PERCENTILES, dtype=out, device=x.device) / 100
+        keepdim_shape = (*scopes.shape[:-1], *[1] * len(dims))
+        lo, hi = (bound.reshape(keepdim_shape) for bound in torch.quantile(scopes, q, dim=-1))
+        return ((xf - lo) / (hi - lo + EPS)).clamp(low, high)
+
+    return {"mean_std": mean_std, "min_max": min_max, "percentile": percentile}[spec.statistic]
 
 
 def _channel_constants(x: torch.Tensor, out: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:

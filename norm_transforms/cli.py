@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
+from typing import Any
 
 from .modes import MODES
 
@@ -65,7 +66,38 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--chart", metavar="FILE.png", help="numpy backend: also draw a bar chart (needs matplotlib)"
     )
+    add_stats_command(commands)
+    add_inspect_command(commands)
     return parser
+
+
+def add_stats_command(commands: argparse._SubParsersAction) -> None:
+    stats = commands.add_parser(
+        "stats",
+        help="exact per-channel mean/std of an image folder, printed ready for Normalize",
+        description="Exact per-channel statistics (count, mean, population std, min, max, median) "
+        "of every pixel of every image under PATH (png, jpg, tif/tiff incl. 16-bit, bmp, webp; "
+        "folders are read recursively), in RGB order, and the Normalize / TorchNormalize / "
+        "NormalizeLayer arguments that standardize them.",
+    )
+    stats.add_argument("paths", nargs="+", metavar="PATH", help="image folder(s) or file(s)")
+    stats.add_argument(
+        "--workers", type=int, default=0, metavar="N", help="decoding processes (default 0: this process)"
+    )
+    stats.add_argument(
+        "--json", metavar="OUT", help="also save the exact statistics as JSON (ChannelStats.load)"
+    )
+    stats.add_argument(
+        "--max-pixel-value",
+        type=float,
+        metavar="V",
+        help="divide mean and std by V in the printed arguments (default: 255 for 8-bit images, "
+        "65535 for 16-bit, 1.0 for float)",
+    )
+    stats.add_argument(
+        "--skip-unreadable", action="store_true", help="leave out files OpenCV cannot read, with a warning"
+    )
+    stats.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def tensor_shape(text: str) -> tuple[int, ...]:
@@ -107,7 +139,160 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .bench import main as bench_main
 
         return bench_main(args)
+    if args.command == "stats":
+        return stats_main(parser, args)
+    if args.command == "inspect":
+        return inspect_main(parser, args)
     raise AssertionError(f"unhandled command {args.command}")
+
+
+def stats_main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """``norm-transforms stats``: compute, print the table and the paste-ready lines, save."""
+    from .stats import compute_stats
+
+    if args.workers < 0:
+        parser.error(f"--workers must be 0 or more, got {args.workers}")
+    try:
+        stats = compute_stats(
+            args.paths,
+            num_workers=args.workers,
+            skip_unreadable=args.skip_unreadable,
+            progress=not args.no_progress,
+        )
+        kwargs = stats.to_normalize_kwargs(args.max_pixel_value)
+    except (OSError, ValueError) as error:
+        parser.exit(1, f"norm-transforms stats: error: {error}\n")
+    print(stats_report(stats, kwargs))
+    if args.json:
+        stats.save(args.json)
+        print(f"\nsaved to {args.json}")
+    return 0
+
+
+_CHANNEL_NAMES = {1: ("gray",), 3: ("R", "G", "B"), 4: ("R", "G", "B", "A")}
+
+
+def stats_report(stats: Any, kwargs: dict[str, Any]) -> str:
+    """The per-channel table (pixel units) and the Normalize lines (units of max_pixel_value)."""
+    from .bench import render_table
+
+    names = _CHANNEL_NAMES.get(stats.channels, tuple(str(c) for c in range(stats.channels)))
+    columns = {"mean": stats.mean, "std": stats.std, "min": stats.min, "max": stats.max}
+    if stats.histogram is not None:
+        columns["median"] = stats.median
+    rows = [
+        [name, str(stats.count), *(f"{values[c]:.6g}" for values in columns.values())]
+        for c, name in enumerate(names)
+    ]
+    mean, std, scale = (_tuple_text(kwargs["mean"]), _tuple_text(kwargs["std"]), kwargs["max_pixel_value"])
+    arguments = f"mean={mean}, std={std}, max_pixel_value={scale!r}"
+    plural = "s" if stats.channels != 1 else ""
+    return "\n".join(
+        [
+            f"{stats.images} images ({stats.kind}, {stats.channels} channel{plural}), "
+            f"{stats.count} pixels per channel; population std, in pixel units:",
+            "",
+            render_table(["channel", "count", *columns], rows),
+            "",
+            f"Normalize arguments (mean and std divided by max_pixel_value={scale!r}):",
+            "",
+            f"A.Normalize({arguments})",
+            f"TorchNormalize({arguments})",
+            f"NormalizeLayer({arguments})",
+        ]
+    )
+
+
+def _tuple_text(values: tuple[float, ...]) -> str:
+    return "(" + ", ".join(f"{v:.6g}" for v in values) + ("," if len(values) == 1 else "") + ")"
+
+
+def add_inspect_command(commands: argparse._SubParsersAction) -> None:
+    inspect = commands.add_parser(
+        "inspect",
+        help="per-channel histograms of images before and after normalization, saved as a PNG",
+        description="Normalize IMAGE(s) and draw one figure: per-channel histograms of the pixel "
+        "values before and of the normalized values after, pooled over the images (each normalized "
+        "on its own), with each channel's mean, std and fraction at the range ends or clip bounds. "
+        "Prints the same numbers, one line per channel. Default: standard mode with the ImageNet "
+        "mean and std. Needs matplotlib (the plot extra).",
+    )
+    inspect.add_argument("images", nargs="+", metavar="IMAGE", help="image file(s) OpenCV can read")
+    choice = inspect.add_mutually_exclusive_group()
+    choice.add_argument(
+        "--normalization", choices=list(MODES), metavar="MODE", help=f"one of {', '.join(MODES)}"
+    )
+    choice.add_argument(
+        "--preset", metavar="NAME", help="standard mode with a preset's mean and std (imagenet, clip, ...)"
+    )
+    inspect.add_argument(
+        "--max-pixel-value",
+        type=float,
+        metavar="V",
+        help="full scale of the input (default: the dtype's, 255 for 8-bit and 65535 for 16-bit images)",
+    )
+    inspect.add_argument("--out", required=True, metavar="FILE.png", help="where to save the figure")
+    inspect.add_argument("--bins", type=int, default=256, metavar="N", help="histogram bins (default 256)")
+    inspect.add_argument("--log", action="store_true", help="counts on a log scale")
+
+
+def inspect_main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    """``norm-transforms inspect``: read the images, print one line per channel, save the figure."""
+    from .plot import plot_histograms, summarize_channels
+    from .presets import get_preset
+
+    if args.bins < 2:
+        parser.error(f"--bins must be 2 or more, got {args.bins}")
+    try:
+        preset = get_preset(args.preset) if args.preset else None
+        # Read in the order the model expects: RGB, or BGR for the Caffe-style presets.
+        channel_order = preset.channel_order if preset else "RGB"
+        images = [_read_image(path, channel_order) for path in args.images]
+        options: dict[str, Any] = {
+            "max_pixel_value": args.max_pixel_value,
+            "normalization": args.normalization or "standard",
+            "preset": preset,
+        }
+        summaries = summarize_channels(images, **options)
+        title = _inspect_title(args.images, images)
+        figure = plot_histograms(images, bins=args.bins, log=args.log, title=title, **options)
+        # A bare Figure renders with Agg when saved: no GUI backend is involved.
+        figure.savefig(args.out, dpi=110)
+    except (OSError, ValueError, ImportError) as error:
+        parser.exit(1, f"norm-transforms inspect: error: {error}\n")
+    width = max(len(summary.name) for summary in summaries)
+    for summary in summaries:
+        before, after = summary.describe_input(), summary.describe_output()
+        print(f"{summary.name:<{width}}  before: {before}  |  after: {after}")
+    print(f"saved {args.out}")
+    return 0
+
+
+def _read_image(path: str, channel_order: str = "RGB") -> Any:
+    """An image file as OpenCV reads it unchanged (8/16-bit, float, alpha kept), in ``channel_order``."""
+    import os
+
+    import cv2
+
+    if not os.path.isfile(path):
+        raise OSError(f"{path!r}: no such file")
+    image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise ValueError(f"{path!r}: not an image OpenCV can read")
+    channels = 1 if image.ndim == 2 else image.shape[-1]
+    if channel_order == "RGB" and channels in (3, 4):
+        image = cv2.cvtColor(image, cv2.COLOR_BGR2RGB if channels == 3 else cv2.COLOR_BGRA2RGBA)
+    return image
+
+
+def _inspect_title(paths: Sequence[str], images: Sequence[Any]) -> str:
+    import os
+
+    names = [os.path.basename(path) for path in paths]
+    shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+    pixels = sum(image.shape[0] * image.shape[1] for image in images)
+    plural = "s" if len(images) != 1 else ""
+    return f"{shown} ({len(images)} image{plural}, {pixels:,} pixels per channel)"
 
 
 if __name__ == "__main__":

@@ -1,16 +1,24 @@
-"""``normalize``: one function for every array type, dispatching to that type's kernel."""
+"""``normalize`` and its inverse ``denormalize``: one function each for every array type,
+dispatching to that type's kernel."""
 
 from __future__ import annotations
 
 import functools
 import importlib
 from collections.abc import Callable, Sequence
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, overload
 
 import numpy as np
 
 from .backends import numpy as numpy_backend
-from .modes import IMAGENET_MEAN, IMAGENET_STD, NormalizationName, NormalizeParams
+from .modes import (
+    DEFAULT_PERCENTILES,
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    AffineParams,
+    NormalizationName,
+    NormalizeParams,
+)
 
 ArrayT = TypeVar("ArrayT")
 Kernel = Callable[..., Any]
@@ -20,11 +28,49 @@ _KERNELS: dict[type, Kernel] = {np.ndarray: numpy_backend.normalize_array}
 # Kernels behind an optional dependency, by the qualified name of their array type: imported
 # when the first such array arrives, so that `import norm_transforms` never imports torch.
 _LAZY_KERNELS = {"torch.Tensor": ("norm_transforms.backends.torch", "normalize_tensor")}
+# The same for denormalize: kernel(array, NormalizeParams | AffineParams, **options).
+_INVERSE_KERNELS: dict[type, Kernel] = {np.ndarray: numpy_backend.denormalize_array}
+_LAZY_INVERSE_KERNELS = {"torch.Tensor": ("norm_transforms.backends.torch", "denormalize_tensor")}
 
 
-def register_kernel(array_type: type, kernel: Kernel) -> None:
-    """Route arrays of ``array_type`` (and subclasses) to ``kernel(array, params, **options)``."""
+def register_kernel(array_type: type, kernel: Kernel, inverse: Kernel | None = None) -> None:
+    """Route arrays of ``array_type`` (and subclasses) to ``kernel(array, params, **options)``,
+    and, when given, ``denormalize`` to ``inverse(array, params, **options)``."""
     _KERNELS[array_type] = kernel
+    if inverse is not None:
+        _INVERSE_KERNELS[array_type] = inverse
+
+
+@overload
+def normalize(
+    image: ArrayT,
+    mean: float | Sequence[float] = ...,
+    std: float | Sequence[float] = ...,
+    max_pixel_value: float | None = ...,
+    normalization: NormalizationName = ...,
+    *,
+    percentiles: tuple[float, float] = ...,
+    batched: bool = ...,
+    volume: bool = ...,
+    dtype: Any = ...,
+    return_params: Literal[False] = ...,
+) -> ArrayT: ...
+
+
+@overload
+def normalize(
+    image: ArrayT,
+    mean: float | Sequence[float] = ...,
+    std: float | Sequence[float] = ...,
+    max_pixel_value: float | None = ...,
+    normalization: NormalizationName = ...,
+    *,
+    percentiles: tuple[float, float] = ...,
+    batched: bool = ...,
+    volume: bool = ...,
+    dtype: Any = ...,
+    return_params: Literal[True],
+) -> tuple[ArrayT, AffineParams]: ...
 
 
 def normalize(
@@ -34,10 +80,12 @@ def normalize(
     max_pixel_value: float | None = 255.0,
     normalization: NormalizationName = "standard",
     *,
+    percentiles: tuple[float, float] = DEFAULT_PERCENTILES,
     batched: bool = False,
     volume: bool = False,
     dtype: Any = None,
-) -> ArrayT:
+    return_params: bool = False,
+) -> ArrayT | tuple[ArrayT, AffineParams]:
     """Normalize an image, a batch of images, a volume or a batch of volumes to float32.
 
     NumPy layouts: ``(H, W)``, ``(H, W, C)``; ``batched=True`` adds a leading ``N`` and gives
@@ -46,40 +94,98 @@ def normalize(
     statistics; ``dtype`` picks the output (``torch.float32`` by default, ``float16`` or
     ``bfloat16``), always computed in float32.
     The arguments and defaults are those of ``albumentations.Normalize``;
-    ``max_pixel_value=None`` takes the dtype's full scale (255, 65535 or 1.0).
+    ``max_pixel_value=None`` takes the dtype's full scale (255, 65535 or 1.0). The
+    ``percentile`` modes (ours) map the ``percentiles=(low, high)`` of each image (channel)
+    to 0 and 1 and clip.
+
+    ``return_params=True`` returns ``(out, params)``: the :class:`AffineParams` applied
+    (``y = (x - center) * scale`` per image and channel), which :func:`denormalize` inverts.
 
     >>> import numpy as np
     >>> x = np.full((2, 2, 3), 255, np.uint8)
-    >>> normalize(x, mean=0.5, std=0.5)[0, 0]
+    >>> normalize(x, mean=0.5, std=0.5)[0, 0].round(6)  # float32: 1 within a rounding
     array([1., 1., 1.], dtype=float32)
     """
+    options: dict[str, Any] = {} if dtype is None else {"dtype": dtype}
+    if return_params:  # only then: a kernel registered before return_params existed still works
+        options["return_params"] = True
+    params = _params(mean, std, max_pixel_value, normalization, percentiles)
+    return _kernel_for(image)(image, params, batched=batched, volume=volume, **options)
+
+
+def denormalize(
+    image: ArrayT,
+    mean: float | Sequence[float] = IMAGENET_MEAN,
+    std: float | Sequence[float] = IMAGENET_STD,
+    max_pixel_value: float | None = 255.0,
+    *,
+    params: AffineParams | None = None,
+    batched: bool = False,
+    volume: bool = False,
+    dtype: Any = None,
+) -> ArrayT:
+    """Invert :func:`normalize`: ``x = y / scale + center``, back in the original units.
+
+    Either the standard mode's ``mean``, ``std`` and ``max_pixel_value`` (folded as
+    ``normalize`` folds them; ``max_pixel_value=None`` takes the *output* dtype's full scale,
+    255 for uint8 and 1.0 for floats), or ``params``, the :class:`AffineParams` that
+    ``normalize(..., return_params=True)`` returned, which inverts every mode exactly (not
+    both). Pixels that the mode clipped (±20, or [0, 1]) cannot be recovered.
+
+    ``dtype``: float in the original units (NumPy: float32 by default, or float16 / float64,
+    computed in float64; Torch: float32 by default, float16, bfloat16 or float64, computed in
+    float32, or float64 for float64), or ``uint8`` / ``uint16`` for display: rounded (half to
+    even) and clipped to the dtype's range, NaN as 0. Layouts as for ``normalize``
+    (``batched`` / ``volume`` say where NumPy's channel axis is, for ``mean`` / ``std``).
+
+    >>> import numpy as np
+    >>> x = np.arange(12, dtype=np.uint8).reshape(2, 2, 3)
+    >>> bool((denormalize(normalize(x), dtype=np.uint8) == x).all())
+    True
+    >>> y, params = normalize(x, normalization="image", return_params=True)
+    >>> bool((denormalize(y, params=params, dtype=np.uint8) == x).all())
+    True
+    """
     options = {} if dtype is None else {"dtype": dtype}
-    return _kernel_for(image)(
-        image, _params(mean, std, max_pixel_value, normalization), batched=batched, volume=volume, **options
-    )
+    if params is None:
+        recipe: NormalizeParams | AffineParams = _params(
+            mean, std, max_pixel_value, "standard", DEFAULT_PERCENTILES
+        )
+    elif mean is IMAGENET_MEAN and std is IMAGENET_STD and max_pixel_value == 255.0:
+        recipe = params
+    else:
+        raise ValueError(
+            "pass either params (from normalize(..., return_params=True)) or mean / std / "
+            "max_pixel_value, not both: params already hold the center and scale applied"
+        )
+    return _kernel_for(image, inverse=True)(image, recipe, batched=batched, volume=volume, **options)
 
 
 @functools.lru_cache(maxsize=256)
-def _cached_params(mean: Any, std: Any, max_pixel_value: Any, normalization: Any) -> NormalizeParams:
-    return NormalizeParams.build(mean, std, max_pixel_value, normalization)
+def _cached_params(*arguments: Any) -> NormalizeParams:
+    return NormalizeParams.build(*arguments)
 
 
-def _params(mean: Any, std: Any, max_pixel_value: Any, normalization: Any) -> NormalizeParams:
+def _params(*arguments: Any) -> NormalizeParams:
     """Validated arguments; hashable ones (tuples, numbers) are validated once and cached."""
     try:
-        return _cached_params(mean, std, max_pixel_value, normalization)
+        return _cached_params(*arguments)
     except TypeError:  # unhashable (a list, an array): validate on every call
-        return NormalizeParams.build(mean, std, max_pixel_value, normalization)
+        return NormalizeParams.build(*arguments)
 
 
-def _kernel_for(image: Any) -> Kernel:
+def _kernel_for(image: Any, inverse: bool = False) -> Kernel:
+    kernels, lazy_kernels = (
+        (_INVERSE_KERNELS, _LAZY_INVERSE_KERNELS) if inverse else (_KERNELS, _LAZY_KERNELS)
+    )
     for cls in type(image).__mro__:
-        if cls in _KERNELS:
-            return _KERNELS[cls]
-        lazy = _LAZY_KERNELS.get(f"{cls.__module__}.{cls.__qualname__}")
+        if cls in kernels:
+            return kernels[cls]
+        lazy = lazy_kernels.get(f"{cls.__module__}.{cls.__qualname__}")
         if lazy:
             module, name = lazy
-            register_kernel(cls, getattr(importlib.import_module(module), name))
-            return _KERNELS[cls]
-    accepted = ", ".join([*(f"{t.__module__}.{t.__qualname__}" for t in _KERNELS), *_LAZY_KERNELS])
-    raise TypeError(f"cannot normalize a {type(image).__qualname__}; accepted: {accepted}")
+            kernels[cls] = getattr(importlib.import_module(module), name)
+            return kernels[cls]
+    accepted = ", ".join([*(f"{t.__module__}.{t.__qualname__}" for t in kernels), *lazy_kernels])
+    action = "denormalize" if inverse else "normalize"
+    raise TypeError(f"cannot {action} a {type(image).__qualname__}; accepted: {accepted}")

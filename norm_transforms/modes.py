@@ -1,4 +1,4 @@
-"""The five normalization modes, as data, shared by every backend.
+"""The normalization modes, as data, shared by every backend.
 
 Every mode maps a pixel ``x`` of channel ``c`` to ``(x - center[c]) * scale[c]``, optionally
 clipped. Modes differ only in where ``center`` and ``scale`` come from:
@@ -7,7 +7,10 @@ clipped. Modes differ only in where ``center`` and ``scale`` come from:
 - ``image`` / ``image_per_channel``: ``center = mean``, ``scale = 1 / (std + EPS)`` of the image
   (of each channel), clipped to [-20, 20];
 - ``min_max`` / ``min_max_per_channel``: ``center = min``, ``scale = 1 / (max - min + EPS)``,
-  clipped to [0, 1].
+  clipped to [0, 1];
+- ``percentile`` / ``percentile_per_channel`` (ours, not in Albumentations): as ``min_max`` with
+  the ``percentiles=(low, high)`` percentiles (default 1 and 99, linear interpolation as in
+  ``np.percentile``) in place of the minimum and maximum: robust to outliers and hot pixels.
 
 A backend needs two primitives: reduce an image's statistics, and apply a per-channel affine.
 The folding from statistics to ``(center, scale)`` lives here, written with plain arithmetic
@@ -25,10 +28,21 @@ from typing import Any, Literal
 
 import numpy as np
 
-NormalizationName = Literal["standard", "image", "image_per_channel", "min_max", "min_max_per_channel"]
+NormalizationName = Literal[
+    "standard",
+    "image",
+    "image_per_channel",
+    "min_max",
+    "min_max_per_channel",
+    "percentile",
+    "percentile_per_channel",
+]
 
 #: Added to the std (or to max - min) so that a constant image maps to 0 instead of NaN.
 EPS = 1e-4
+
+#: The percentiles that the ``percentile`` modes map to 0 and 1 by default.
+DEFAULT_PERCENTILES = (1.0, 99.0)
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -47,14 +61,20 @@ DTYPE_MAX_PIXEL_VALUE = {
 class Mode:
     """What a normalization mode needs and how it maps pixels.
 
-    ``statistic`` is ``None`` for constant modes, else ``"mean_std"`` or ``"min_max"``, reduced
-    over the whole image or, with ``per_channel``, over each channel.
+    ``statistic`` is ``None`` for constant modes, else ``"mean_std"``, ``"min_max"`` or
+    ``"percentile"``, reduced over the whole image or, with ``per_channel``, over each channel.
+    The last two give a range ``(low, high)`` that maps to [0, 1].
     """
 
     name: str
-    statistic: Literal["mean_std", "min_max"] | None
+    statistic: Literal["mean_std", "min_max", "percentile"] | None
     per_channel: bool
     clip: tuple[float, float] | None
+
+    @property
+    def maps_range(self) -> bool:
+        """True when the statistics are a ``(low, high)`` range (min/max or percentiles)."""
+        return self.statistic in ("min_max", "percentile")
 
 
 MODES: dict[str, Mode] = {
@@ -65,8 +85,28 @@ MODES: dict[str, Mode] = {
         Mode("image_per_channel", "mean_std", per_channel=True, clip=(-20.0, 20.0)),
         Mode("min_max", "min_max", per_channel=False, clip=(0.0, 1.0)),
         Mode("min_max_per_channel", "min_max", per_channel=True, clip=(0.0, 1.0)),
+        Mode("percentile", "percentile", per_channel=False, clip=(0.0, 1.0)),
+        Mode("percentile_per_channel", "percentile", per_channel=True, clip=(0.0, 1.0)),
     )
 }
+
+
+@dataclass(frozen=True, eq=False)
+class AffineParams:
+    """What one normalization applied: ``y = (x - center) * scale``, then the mode's clip.
+
+    ``normalize(..., return_params=True)`` returns it beside the output, and
+    ``denormalize(y, params=...)`` inverts it exactly: ``x = y / scale + center``. ``center``
+    and ``scale`` are in the input's units and shaped to broadcast against the image: float64
+    NumPy arrays ``(N, 1, 1, C)`` for an ``(N, H, W, C)`` batch (the same number of axes as the
+    image: spatial axes 1, a sample axis for batches, ``C`` or 1 on the channel axis), float64
+    tensors on the image's device ``(..., C, 1, 1)`` for Torch (``(1, 1)`` for HW). The channel
+    axis is 1 for the global modes. A scope (image or channel) whose statistics are undefined
+    (NaN or inf pixels, see the README) has NaN terms. Clipped output values cannot be inverted.
+    """
+
+    center: Any
+    scale: Any
 
 
 def center_scale_from_moments(mean: Any, std: Any) -> tuple[Any, Any]:
@@ -75,7 +115,7 @@ def center_scale_from_moments(mean: Any, std: Any) -> tuple[Any, Any]:
 
 
 def center_scale_from_range(low: Any, high: Any) -> tuple[Any, Any]:
-    """``(center, scale)`` of the ``min_max*`` modes from the minimum and maximum."""
+    """``(center, scale)`` of the ``min_max*`` and ``percentile*`` modes from the range."""
     return low, 1.0 / (high - low + EPS)
 
 
@@ -114,6 +154,7 @@ class NormalizeParams:
     mean: tuple[float, ...]
     std: tuple[float, ...]
     max_pixel_value: float | None
+    percentiles: tuple[float, float] = DEFAULT_PERCENTILES
 
     @staticmethod
     def build(
@@ -121,6 +162,7 @@ class NormalizeParams:
         std: Any = IMAGENET_STD,
         max_pixel_value: float | None = 255.0,
         normalization: str = "standard",
+        percentiles: Any = DEFAULT_PERCENTILES,
     ) -> NormalizeParams:
         """Validate the arguments of ``Normalize`` / ``normalize``.
 
@@ -148,7 +190,9 @@ class NormalizeParams:
                     f"full scale; got {max_pixel_value!r}"
                 )
             max_pixel_value = float(max_pixel_value)
-        return NormalizeParams(MODES[normalization], mean_values, std_values, max_pixel_value)
+        return NormalizeParams(
+            MODES[normalization], mean_values, std_values, max_pixel_value, _as_percentiles(percentiles)
+        )
 
     def channel_values(self, values: tuple[float, ...], channels: int, name: str) -> np.ndarray:
         """Expand ``mean`` or ``std`` to one float64 value per channel (SPEC 3.5)."""
@@ -170,6 +214,16 @@ class NormalizeParams:
     def standard_center_scale(self, channels: int, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
         """Per-channel float64 ``(center, scale)`` of the ``standard`` mode."""
         return _standard_center_scale(self, channels, np.dtype(dtype))
+
+
+def _as_percentiles(percentiles: Any) -> tuple[float, float]:
+    """``(low, high)`` with 0 <= low < high <= 100, as floats."""
+    values = _as_values(percentiles, "percentiles")
+    if len(values) != 2 or not 0.0 <= values[0] < values[1] <= 100.0:
+        raise ValueError(
+            f"percentiles must be two numbers (low, high) with 0 <= low < high <= 100; got {percentiles!r}"
+        )
+    return values[0], values[1]
 
 
 @functools.lru_cache(maxsize=256)

@@ -13,7 +13,10 @@ import numpy as np
 import pytest
 from hypothesis import strategies as st
 
-MODES = ("standard", "image", "image_per_channel", "min_max", "min_max_per_channel")
+# The modes of A.Normalize (parity tests), and ours on top of them.
+ALBUMENTATIONS_MODES = ("standard", "image", "image_per_channel", "min_max", "min_max_per_channel")
+PERCENTILE_MODES = ("percentile", "percentile_per_channel")
+MODES = ALBUMENTATIONS_MODES + PERCENTILE_MODES
 PER_IMAGE_MODES = MODES[1:]
 IMAGE_MODES = ("image", "image_per_channel")
 MIN_MAX_MODES = ("min_max", "min_max_per_channel")

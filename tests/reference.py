@@ -18,6 +18,7 @@ def reference_normalize(
     std=(0.229, 0.224, 0.225),
     max_pixel_value: float | None = 255.0,
     normalization: str = "standard",
+    percentiles: tuple[float, float] = (1.0, 99.0),
 ) -> np.ndarray:
     """One image, HW or HWC, in float64."""
     x = image.astype(np.float64)
@@ -35,6 +36,9 @@ def reference_normalize(
             if mode.statistic == "mean_std":
                 center = x.mean(axis=axes)
                 denominator = x.std(axis=axes) + EPS
+            elif mode.statistic == "percentile":
+                center, high = np.percentile(x, percentiles, axis=axes)
+                denominator = high - center + EPS
             else:
                 center = x.min(axis=axes)
                 denominator = x.max(axis=axes) - center + EPS

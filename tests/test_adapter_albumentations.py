@@ -14,11 +14,13 @@ import warnings
 import numpy as np
 import pytest
 from conftest import (
+    ALBUMENTATIONS_MODES,
     CONTENTS,
     IMAGE_MODES,
     MIN_MAX_MODES,
     MODES,
     PER_IMAGE_MODES,
+    PERCENTILE_MODES,
     dtype_id,
     full_scale,
     layout_id,
@@ -97,7 +99,7 @@ def case_id(mode, dtype, channels, content) -> str:
 
 ALL_CASES = [
     (mode, dtype, channels, content)
-    for mode in MODES
+    for mode in ALBUMENTATIONS_MODES
     for dtype in PARITY_DTYPES
     for channels in LAYOUTS
     for content in (*CONTENTS, "photo")
@@ -176,7 +178,7 @@ def test_output_is_float32_with_the_input_shape(rng, mode, dtype, channels):
 
 
 @pytest.mark.skipif(np.lib.NumpyVersion(np.__version__) < "2.0.0", reason="NEP 50 promotion (NumPy 2)")
-@pytest.mark.parametrize("mode", PER_IMAGE_MODES)
+@pytest.mark.parametrize("mode", ALBUMENTATIONS_MODES[1:])
 def test_reference_returns_float64_for_uint8_in_per_image_modes(rng, mode):
     # SPEC 3.1: the documented difference is real; ours is float32 (checked above).
     image = make_image(rng, np.uint8, (HEIGHT, WIDTH, 3), "random")
@@ -361,7 +363,7 @@ def test_batch_statistics_match_float64_formula_per_sample(rng, dtype, target, s
     np.testing.assert_allclose(out, expected.reshape(data.shape), rtol=0, atol=ATOL)
 
 
-@pytest.mark.parametrize("mode", PER_IMAGE_MODES)
+@pytest.mark.parametrize("mode", ALBUMENTATIONS_MODES[1:])
 @pytest.mark.parametrize(
     ("target", "shape"), [case for case in BATCH_CASES if case.values[0] in ("images", "volumes")]
 )
@@ -480,6 +482,25 @@ def test_from_dict_round_trip_rebuilds_our_normalize(rng):
     )
 
 
+@pytest.mark.parametrize("mode", PERCENTILE_MODES)
+def test_percentile_mode_serializes_its_percentiles_and_round_trips(rng, mode):
+    pipeline = A.Compose([Normalize(normalization=mode, percentiles=(2, 97.5))])
+    serialized = _transform_dict(pipeline)["transforms"][0]
+    assert serialized["normalization"] == mode
+    assert serialized["percentiles"] == (2.0, 97.5)
+    transform = A.from_dict(json.loads(json.dumps(A.to_dict(pipeline)))).transforms[0]
+    assert transform.percentiles == (2.0, 97.5)
+    image = make_image(rng, np.uint8, (30, 20, 3), "random")
+    expected = normalize(image, normalization=mode, percentiles=(2, 97.5))
+    np.testing.assert_array_equal(transform(image=image)["image"], expected)
+
+
+def test_albumentations_modes_leave_percentiles_out_of_the_serialized_form():
+    assert (
+        "percentiles" not in _transform_dict(A.Compose([Normalize(normalization="min_max")]))["transforms"][0]
+    )
+
+
 JSON_ARGS = [
     pytest.param(ROUND_TRIP_ARGS, id="tuple-args"),
     pytest.param({"mean": np.array([0.1, 0.2, 0.3]), "std": [0.5]}, id="ndarray-and-list"),
@@ -498,13 +519,19 @@ def test_json_round_trip(tmp_path, kwargs):
     assert loaded.transforms[0].get_transform_init_args() == Normalize(**kwargs).get_transform_init_args()
 
 
-def _signature_without_annotations(function) -> list[tuple[str, object, object]]:
-    return [(p.name, p.kind, p.default) for p in inspect.signature(function).parameters.values()]
+def _signature_without_annotations(signature: inspect.Signature) -> list[tuple[str, object, object]]:
+    return [(p.name, p.kind, p.default) for p in signature.parameters.values()]
 
 
-def test_signature_and_defaults_equal_albumentations():
-    assert _signature_without_annotations(Normalize.__init__) == _signature_without_annotations(
-        A.Normalize.__init__
+def test_signature_and_defaults_equal_albumentations_plus_keyword_percentiles():
+    ours = inspect.signature(Normalize.__init__)
+    assert ours.parameters["percentiles"].kind is inspect.Parameter.KEYWORD_ONLY
+    assert ours.parameters["percentiles"].default == (1.0, 99.0)
+    without_percentiles = ours.replace(
+        parameters=[p for p in ours.parameters.values() if p.name != "percentiles"]
+    )
+    assert _signature_without_annotations(without_percentiles) == _signature_without_annotations(
+        inspect.signature(A.Normalize.__init__)
     )
 
 

@@ -57,6 +57,15 @@ def test_output_equals_normalize_with_the_same_arguments(rng, mode, name, out_na
     assert torch.equal(transform(batch), normalize(batch, **kwargs, dtype=OUTPUT_DTYPES[out_name]))
 
 
+@pytest.mark.parametrize("mode", ["percentile", "percentile_per_channel"])
+def test_percentiles_reach_the_kernel(rng, mode):
+    image = random_chw(rng, torch.uint8)
+    out = TorchNormalize(normalization=mode, percentiles=(10, 90))(tv_tensors.Image(image))
+    expected = normalize(image, normalization=mode, percentiles=(10, 90))
+    torch.testing.assert_close(out.as_subclass(torch.Tensor), expected, rtol=0, atol=0)
+    assert not torch.equal(expected, normalize(image, normalization=mode))
+
+
 def test_default_max_pixel_value_is_the_dtype_full_scale(rng):
     image = random_chw(rng, torch.uint16)
     expected = normalize(image, MEAN, STD, max_pixel_value=65535.0)

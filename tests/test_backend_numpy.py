@@ -20,6 +20,7 @@ from conftest import (
     MIN_MAX_MODES,
     MODES,
     PER_IMAGE_MODES,
+    PERCENTILE_MODES,
     dtype_id,
     full_scale,
     layout_id,
@@ -34,7 +35,7 @@ from reference import reference_normalize, reference_normalize_samples
 
 from norm_transforms import normalize
 from norm_transforms.backends.numpy import normalize_planar
-from norm_transforms.modes import NormalizeParams
+from norm_transforms.modes import EPS, NormalizeParams
 
 ATOL = 1e-5
 PROPERTY_SETTINGS = settings(max_examples=40, deadline=None)
@@ -495,3 +496,65 @@ def test_planar_batch_matches_each_sample_alone(rng, mode, dtype):
         np.testing.assert_allclose(got, alone, rtol=0, atol=ATOL)  # NaN where alone has NaN
         defined = ~np.isnan(expected) & ~np.isnan(alone)
         np.testing.assert_allclose(got[defined], expected[defined], rtol=0, atol=ATOL)
+
+
+# --------------------------------------------------------------------------- percentile modes
+
+
+@pytest.mark.parametrize("percentiles", [(1.0, 99.0), (0.0, 100.0), (12.5, 87.5), (0.3, 99.7)])
+@pytest.mark.parametrize("channels", [None, 1, 3, 5], ids=layout_id)
+@pytest.mark.parametrize("dtype", ALL_DTYPES, ids=dtype_id)
+@pytest.mark.parametrize("mode", PERCENTILE_MODES)
+def test_percentile_modes_match_np_percentile_reference(rng, mode, dtype, channels, percentiles):
+    # Integers go through exact per-channel histograms (65536 bins for uint16); the reference
+    # sorts with np.percentile.
+    image = make_image(rng, dtype, layout_shape(37, 29, channels), "random")
+    kwargs = {"max_pixel_value": full_scale(dtype), "normalization": mode}
+    out = normalize(image, percentiles=percentiles, **kwargs)
+    expected = reference_normalize(image, percentiles=percentiles, **kwargs)
+    np.testing.assert_allclose(out, expected, rtol=0, atol=ATOL)
+
+
+@PROPERTY_SETTINGS
+@given(image=images(), mode=st.sampled_from(PERCENTILE_MODES), data=st.data())
+def test_percentile_modes_match_reference_for_any_percentiles(image, mode, data):
+    low = data.draw(st.floats(0.0, 99.0))
+    high = data.draw(st.floats(low + 0.5, 100.0))
+    kwargs = {"max_pixel_value": full_scale(image.dtype), "normalization": mode, "percentiles": (low, high)}
+    np.testing.assert_allclose(
+        normalize(image, **kwargs), reference_normalize(image, **kwargs), rtol=0, atol=ATOL
+    )
+
+
+def test_percentile_mode_ignores_hot_pixels_that_min_max_follows(rng):
+    image = rng.integers(60, 190, size=(64, 64, 3), endpoint=True).astype(np.uint8)
+    image[0, :8], image[1, :8] = 255, 0  # 16 stuck pixels of 4096: under 1% on each side
+    body = (slice(2, None), slice(None))
+    robust = normalize(image, normalization="percentile")[body]
+    plain = normalize(image, normalization="min_max")[body]
+    assert np.ptp(robust) == 1.0  # the body spans [0, 1] (its own 1% tails clipped)
+    assert np.ptp(plain) < 0.55  # the hot pixels squeeze the body into ~half the range
+
+
+@pytest.mark.parametrize("dtype", FLOAT_DTYPES, ids=dtype_id)
+@pytest.mark.parametrize("mode", PERCENTILE_MODES)
+def test_percentile_modes_skip_nan_pixels_which_stay_nan(rng, mode, dtype):
+    image = make_image(rng, dtype, (31, 23, 3), "random")
+    image[3, 4, :] = image[10, :, 1] = np.nan
+    out = normalize(image, normalization=mode, max_pixel_value=1.0)
+    values = image.astype(np.float64)
+    axes = (0, 1) if mode == "percentile_per_channel" else None
+    low, high = np.nanpercentile(values, (1.0, 99.0), axis=axes)
+    expected = np.clip((values - low) / (high - low + EPS), 0.0, 1.0)
+    np.testing.assert_allclose(out, expected, rtol=0, atol=ATOL)  # NaN where the input is NaN
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_percentile_mode_clips_a_few_infinite_pixels_and_is_nan_when_a_percentile_is_infinite(rng, sign):
+    image = make_image(rng, np.float32, (20, 20), "random")
+    image[0, :2] = sign * np.inf  # 2 of 400 pixels: beyond the 1st / 99th percentile
+    out = normalize(image, normalization="percentile", max_pixel_value=1.0)
+    assert np.isfinite(out).all()
+    assert (out[0, :2] == (1.0 if sign > 0 else 0.0)).all()
+    image[1, :] = sign * np.inf  # 22 pixels, 5.5%: the percentile itself is infinite
+    assert np.isnan(normalize(image, normalization="percentile", max_pixel_value=1.0)).all()

@@ -18,6 +18,7 @@ from conftest import (
     IMAGE_MODES,
     MODES,
     PER_IMAGE_MODES,
+    PERCENTILE_MODES,
     full_scale,
     make_image,
     standard_kwargs,
@@ -211,6 +212,19 @@ def test_every_sample_of_a_batch_or_video_is_normalized_alone(route, batch, mode
     samples = batch.reshape(-1, *batch.shape[-3:])
     for sample, sample_out in zip(samples, out.reshape(samples.shape), strict=True):
         torch.testing.assert_close(sample_out, normalize(sample, normalization=mode), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", TORCH_DTYPES)
+@pytest.mark.parametrize("mode", PERCENTILE_MODES)
+def test_percentiles_of_every_sample_match_numpy_backend(rng, route, mode, name):
+    # uint8 on the Torch-op route counts one histogram per scope in a single bincount; the other
+    # dtypes sort. Both must give np.percentile's linear interpolation for each sample.
+    batch = random_tensor(rng, name, (4, 3, 17, 13))
+    batch[1] = (batch[1].double() / 3).to(batch.dtype)  # a sample with a different range
+    kwargs = {"normalization": mode, "percentiles": (7.5, 80.0), "max_pixel_value": None}
+    out = normalize(batch, **kwargs)
+    for sample, sample_out in zip(batch, out, strict=True):
+        assert_close_to_numpy(sample_out, normalize(numpy_from_tensor(sample), **kwargs))
 
 
 @pytest.mark.parametrize("mode", PER_IMAGE_MODES)
@@ -437,9 +451,7 @@ def test_unsupported_input_dtype_is_a_type_error_listing_the_accepted_ones(dtype
 
 @pytest.mark.parametrize("dtype", [torch.int32, torch.float64, torch.uint8, np.float32])
 def test_unsupported_output_dtype_is_a_type_error(dtype):
-    with pytest.raises(
-        TypeError, match=r"output dtype must be one of float32, float16, bfloat16; got "
-    ):
+    with pytest.raises(TypeError, match=r"output dtype must be one of float32, float16, bfloat16; got "):
         normalize(torch.zeros(3, 4, 4, dtype=torch.uint8), dtype=dtype)
 
 

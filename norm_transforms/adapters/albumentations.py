@@ -2,6 +2,8 @@
 
 Same signature, defaults, repr and serialized form as ``A.Normalize`` (albumentations 2.0.8),
 with batches (``images``, ``volumes``) normalized per image / per volume in one call.
+``Denormalize`` is the standard mode's inverse (for display and checks); it calls
+:func:`norm_transforms.denormalize`.
 """
 
 from __future__ import annotations
@@ -12,8 +14,10 @@ from typing import Any
 import albumentations as A
 import numpy as np
 
-from ..backends.numpy import normalize_array
-from ..modes import IMAGENET_MEAN, IMAGENET_STD, NormalizationName, NormalizeParams
+from ..backends.numpy import inverse_output_dtype, normalize_array
+from ..functional import denormalize
+from ..modes import DEFAULT_PERCENTILES, IMAGENET_MEAN, IMAGENET_STD, NormalizationName, NormalizeParams
+from ..presets import Preset, get_preset, preset_from_timm
 
 
 class Normalize(A.ImageOnlyTransform):
@@ -22,8 +26,9 @@ class Normalize(A.ImageOnlyTransform):
     ``standard``: ``(img - mean * max_pixel_value) / (std * max_pixel_value)``;
     ``image`` / ``image_per_channel``: subtract the image's (channel's) mean, divide by its
     std + 1e-4, clip to [-20, 20]; ``min_max`` / ``min_max_per_channel``: map the image's
-    (channel's) range to [0, 1]. Output is float32. ``max_pixel_value=None`` means the dtype's
-    full scale.
+    (channel's) range to [0, 1]; ``percentile`` / ``percentile_per_channel`` (ours): map the
+    ``percentiles=(low, high)`` to [0, 1] and clip. Output is float32. ``max_pixel_value=None``
+    means the dtype's full scale.
 
     >>> import albumentations as A
     >>> pipeline = A.Compose([Normalize(normalization="image_per_channel")])
@@ -36,6 +41,7 @@ class Normalize(A.ImageOnlyTransform):
         std: Any
         max_pixel_value: Any
         normalization: Any
+        percentiles: Any
 
     def __init__(
         self,
@@ -44,14 +50,37 @@ class Normalize(A.ImageOnlyTransform):
         max_pixel_value: float | None = 255.0,
         normalization: NormalizationName = "standard",
         p: float = 1.0,
+        *,
+        percentiles: tuple[float, float] = DEFAULT_PERCENTILES,
     ):
         super().__init__(p=p)
-        self._recipe = NormalizeParams.build(mean, std, max_pixel_value, normalization)
+        self._recipe = NormalizeParams.build(mean, std, max_pixel_value, normalization, percentiles)
         # Stored as A.Normalize stores them: its schema turns lists (e.g. from JSON) into tuples.
         self.mean = _as_stored(mean)
         self.std = _as_stored(std)
         self.max_pixel_value = _as_stored(max_pixel_value)
         self.normalization = normalization
+        if self._recipe.mode.statistic == "percentile":
+            # Set only where it is read, so the repr and serialized form of the other modes stay
+            # those of A.Normalize (Albumentations lists the init arguments that are attributes).
+            self.percentiles = _as_stored(percentiles)
+
+    @classmethod
+    def from_preset(cls, name: str | Preset, **overrides: Any) -> Normalize:
+        """The transform with a preset's mean and std (see ``norm_transforms.PRESETS``);
+        ``overrides`` are the other constructor arguments.
+
+        >>> transform = Normalize.from_preset("clip", p=0.5)
+        """
+        preset = get_preset(name)
+        return cls(mean=preset.mean, std=preset.std, **overrides)
+
+    @classmethod
+    def from_timm(cls, model_or_cfg: Any, **overrides: Any) -> Normalize:
+        """The transform with the mean and std of a timm model: the model, its
+        ``pretrained_cfg`` or its name (see :func:`norm_transforms.presets.preset_from_timm`).
+        """
+        return cls.from_preset(preset_from_timm(model_or_cfg), **overrides)
 
     @classmethod
     def get_class_fullname(cls) -> str:
@@ -72,6 +101,71 @@ class Normalize(A.ImageOnlyTransform):
     def apply_to_volumes(self, volumes: np.ndarray | Sequence[np.ndarray], **params: Any) -> Any:
         if isinstance(volumes, np.ndarray):
             return normalize_array(volumes, self._recipe, batched=True, volume=True)
+        return [self.apply_to_volume(volume) for volume in volumes]
+
+
+class Denormalize(A.ImageOnlyTransform):
+    """The inverse of the ``standard`` mode: ``img * std * max_pixel_value + mean * max_pixel_value``.
+
+    Takes the same ``mean``, ``std`` and ``max_pixel_value`` as the :class:`Normalize` it undoes
+    and returns ``dtype``: ``"float32"`` (default) in the original units, or ``"uint8"`` /
+    ``"uint16"`` for display, rounded and clipped to the dtype's range. ``max_pixel_value=None``
+    means the output dtype's full scale (255 for uint8, 65535 for uint16, 1.0 for floats).
+    Per-image modes need each image's statistics: use ``normalize(..., return_params=True)``
+    and ``denormalize(..., params=...)`` for those.
+
+    >>> import albumentations as A
+    >>> show = A.Compose([Denormalize(dtype="uint8")])  # after Normalize() with its defaults
+    """
+
+    class InitSchema(A.ImageOnlyTransform.InitSchema):
+        # Checked by NormalizeParams.build and the backend, whose messages name the argument.
+        mean: Any
+        std: Any
+        max_pixel_value: Any
+        dtype: Any
+
+    def __init__(
+        self,
+        mean: tuple[float, ...] | float = IMAGENET_MEAN,
+        std: tuple[float, ...] | float = IMAGENET_STD,
+        max_pixel_value: float | None = 255.0,
+        dtype: str = "float32",
+        p: float = 1.0,
+    ):
+        super().__init__(p=p)
+        NormalizeParams.build(mean, std, max_pixel_value, "standard")
+        if not isinstance(dtype, str):
+            raise TypeError(f"dtype must be a dtype name such as 'float32' or 'uint8'; got {dtype!r}")
+        inverse_output_dtype(dtype)
+        self.mean = _as_stored(mean)
+        self.std = _as_stored(std)
+        self.max_pixel_value = _as_stored(max_pixel_value)
+        self.dtype = dtype
+
+    @classmethod
+    def get_class_fullname(cls) -> str:
+        return "norm_transforms.Denormalize"
+
+    def _denormalize(self, image: np.ndarray, batched: bool = False, volume: bool = False) -> np.ndarray:
+        return denormalize(
+            image, self.mean, self.std, self.max_pixel_value, batched=batched, volume=volume, dtype=self.dtype
+        )
+
+    def apply(self, img: np.ndarray, **params: Any) -> np.ndarray:
+        return self._denormalize(img)
+
+    def apply_to_images(self, images: np.ndarray | Sequence[np.ndarray], **params: Any) -> Any:
+        if isinstance(images, np.ndarray):
+            return self._denormalize(images, batched=True)
+        return [self.apply(image) for image in images]
+
+    def apply_to_volume(self, volume: np.ndarray, **params: Any) -> np.ndarray:
+        return self._denormalize(volume, volume=True)
+
+    def apply_to_volumes(self, volumes: np.ndarray | Sequence[np.ndarray], **params: Any) -> Any:
+        if isinstance(volumes, np.ndarray):
+            return self._denormalize(volumes, batched=True, volume=True)
         return [self.apply_to_volume(volume) for volume in volumes]
 
 

@@ -1,4 +1,5 @@
-"""``TorchNormalize``: the Torch kernels as a ``torchvision.transforms.v2`` transform (no math here)."""
+"""``TorchNormalize`` and its inverse ``TorchDenormalize``: the Torch kernels as
+``torchvision.transforms.v2`` transforms (no math here)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 from torchvision.transforms.v2._utils import is_pure_tensor
 
-from ..backends.torch import check_output_dtype, normalize_tensor
-from ..modes import IMAGENET_MEAN, IMAGENET_STD, NormalizationName, NormalizeParams
+from ..backends.torch import check_inverse_output_dtype, check_output_dtype, normalize_tensor
+from ..functional import denormalize
+from ..modes import DEFAULT_PERCENTILES, IMAGENET_MEAN, IMAGENET_STD, NormalizationName, NormalizeParams
+from ..presets import Preset, get_preset, preset_from_timm
 
 
 class TorchNormalize(v2.Transform):
@@ -43,14 +46,33 @@ class TorchNormalize(v2.Transform):
         max_pixel_value: float | None = None,
         normalization: NormalizationName = "standard",
         dtype: torch.dtype = torch.float32,
+        percentiles: tuple[float, float] = DEFAULT_PERCENTILES,
     ) -> None:
         super().__init__()
         check_output_dtype(dtype)
-        self.norm_params = NormalizeParams.build(mean, std, max_pixel_value, normalization)
+        self.norm_params = NormalizeParams.build(mean, std, max_pixel_value, normalization, percentiles)
         self.mean, self.std = mean, std
         self.max_pixel_value = max_pixel_value
         self.normalization = normalization
         self.dtype = dtype
+        self.percentiles = percentiles
+
+    @classmethod
+    def from_preset(cls, name: str | Preset, **overrides: Any) -> TorchNormalize:
+        """The transform with a preset's mean and std (see ``norm_transforms.PRESETS``);
+        ``overrides`` are the other constructor arguments.
+
+        >>> transform = TorchNormalize.from_preset("clip", dtype=torch.float16)
+        """
+        preset = get_preset(name)
+        return cls(mean=preset.mean, std=preset.std, **overrides)
+
+    @classmethod
+    def from_timm(cls, model_or_cfg: Any, **overrides: Any) -> TorchNormalize:
+        """The transform with the mean and std of a timm model: the model, its
+        ``pretrained_cfg`` or its name (see :func:`norm_transforms.presets.preset_from_timm`).
+        """
+        return cls.from_preset(preset_from_timm(model_or_cfg), **overrides)
 
     def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
         image = F.to_image(inpt) if isinstance(inpt, (PIL.Image.Image, np.ndarray)) else inpt
@@ -61,4 +83,48 @@ class TorchNormalize(v2.Transform):
         return (
             f"mean={self.mean}, std={self.std}, max_pixel_value={self.max_pixel_value}, "
             f"normalization={self.normalization!r}, dtype={self.dtype}"
+            + (f", percentiles={self.percentiles}" if self.norm_params.mode.statistic == "percentile" else "")
         )
+
+
+class TorchDenormalize(v2.Transform):
+    """The inverse of :class:`TorchNormalize`'s standard mode: ``x * std + mean`` in units of
+    ``max_pixel_value``, written as ``dtype``.
+
+    ``max_pixel_value=None`` (the default) means the *output* dtype's full scale, mirroring
+    ``TorchNormalize``, whose ``None`` is the input's: float output in [0, 1] units (what
+    ``ToDtype(float32, scale=True)`` gives), and with ``dtype=torch.uint8`` the uint8 pixels
+    back (x255, rounded and clipped to [0, 255]); ``torch.uint16`` likewise. Pass the same
+    ``mean``, ``std`` and, if you set one, ``max_pixel_value`` as the normalization it undoes.
+    Computed in float32 (float64 for float64 output). Applies to ``tv_tensors.Image``,
+    ``tv_tensors.Video`` and plain tensors, as ``TorchNormalize`` does; the rest passes through.
+    Per-image modes need each image's statistics: use ``normalize(..., return_params=True)``
+    and ``denormalize(..., params=...)`` for those.
+
+    >>> show = TorchDenormalize(dtype=torch.uint8)  # after TorchNormalize() on uint8 images
+    """
+
+    _transformed_types = (tv_tensors.Image, tv_tensors.Video, is_pure_tensor)
+
+    def __init__(
+        self,
+        mean: float | Sequence[float] = IMAGENET_MEAN,
+        std: float | Sequence[float] = IMAGENET_STD,
+        max_pixel_value: float | None = None,
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
+        super().__init__()
+        check_inverse_output_dtype(dtype)
+        NormalizeParams.build(mean, std, max_pixel_value, "standard")
+        self.mean, self.std = mean, std
+        self.max_pixel_value = max_pixel_value
+        self.dtype = dtype
+
+    def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
+        out = denormalize(
+            inpt.as_subclass(torch.Tensor), self.mean, self.std, self.max_pixel_value, dtype=self.dtype
+        )
+        return out if is_pure_tensor(inpt) else tv_tensors.wrap(out, like=inpt)
+
+    def extra_repr(self) -> str:
+        return f"mean={self.mean}, std={self.std}, max_pixel_value={self.max_pixel_value}, dtype={self.dtype}"

@@ -1,6 +1,6 @@
 /*
  * One-pass CPU kernels for the NumPy backend: the fused affine (any supported dtype in, float32
- * out) and per-lane min/max.
+ * out) and per-lane min/max; and for norm_transforms.stats, per-channel histograms.
  *
  * Why C: OpenCV has no call that converts uint8 to float32 and applies a per-channel
  * multiply-add in one pass; its routes (addWeighted, convert + transform) cost 2-3x the astype
@@ -232,6 +232,80 @@ DEFINE_MIN_MAX_BOTH(min_max_u16, uint16_t, uint16_t, LOAD_PLAIN, 0, UINT16_MAX)
 DEFINE_MIN_MAX_BOTH(min_max_f16, uint16_t, float, LOAD_HALF, -INFINITY, INFINITY)
 DEFINE_MIN_MAX_BOTH(min_max_f32, float, float, LOAD_PLAIN, -INFINITY, INFINITY)
 DEFINE_MIN_MAX_BOTH(min_max_f64, double, double, LOAD_PLAIN, -INFINITY, INFINITY)
+
+/* ------------------------------------------------------------------ histogram */
+
+/* counts[c][v] += how many values of channel c equal v. Dataset statistics keep uint8 and uint16
+ * images as exact histograms; decoding a 256x256 RGB file takes ~0.6-1.3 ms, and the counting
+ * must stay a few percent of that. cv2.calcHist (one call per channel) takes ~105 us there,
+ * np.bincount ~350 us; this loop ~75 us, close to one increment per cycle, the bound of a scalar
+ * read-modify-write. uint8 values go to uint32 tables, two per channel (even and odd pixels), so
+ * that the runs of equal values of smooth images do not chain every increment through one
+ * counter; the tables are added to the int64 counts after each block. A channel count known at
+ * compile time (1-4) measured 2x faster than a run-time one. uint16 values go straight to the
+ * int64 counts: two 65536-entry tables per channel would cost more to clear than they save. */
+#define HISTOGRAM_COPIES 2
+#define HISTOGRAM_BLOCK_PIXELS ((Py_ssize_t)1 << 30) /* a uint32 counter sees at most half */
+
+/* Inlined into each specialization, so that the channel count is a constant there. */
+#if defined(_MSC_VER)
+#define ALWAYS_INLINE __forceinline
+#else
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+#endif
+
+static ALWAYS_INLINE void count_u8(const uint8_t *RESTRICT src, Py_ssize_t pixels,
+                                   Py_ssize_t channels, uint32_t *RESTRICT tables)
+{
+    /* Value k of each round of HISTOGRAM_COPIES pixels goes to table k (copy k / channels,
+     * channel k % channels). */
+    Py_ssize_t round = HISTOGRAM_COPIES * channels, n = pixels * channels, i = 0;
+    for (; i + round <= n; i += round)
+        for (Py_ssize_t k = 0; k < round; k++)
+            tables[k * 256 + src[i + k]]++;
+    for (Py_ssize_t k = 0; i + k < n; k++)
+        tables[k * 256 + src[i + k]]++;
+}
+
+#define DEFINE_COUNT_U8(NAME, CHANNELS)                                                           \
+    static void NAME(const uint8_t *src, Py_ssize_t pixels, Py_ssize_t channels, uint32_t *tables) \
+    {                                                                                             \
+        (void)channels; /* CHANNELS is this constant, or the argument itself */                   \
+        count_u8(src, pixels, CHANNELS, tables);                                                  \
+    }
+
+DEFINE_COUNT_U8(count_u8_1, 1)
+DEFINE_COUNT_U8(count_u8_2, 2)
+DEFINE_COUNT_U8(count_u8_3, 3)
+DEFINE_COUNT_U8(count_u8_4, 4)
+DEFINE_COUNT_U8(count_u8_any, channels)
+
+static void histogram_u8(const uint8_t *src, Py_ssize_t n, Py_ssize_t channels, int64_t *counts,
+                         uint32_t *tables)
+{
+    void (*count)(const uint8_t *, Py_ssize_t, Py_ssize_t, uint32_t *) =
+        channels == 1   ? count_u8_1
+        : channels == 2 ? count_u8_2
+        : channels == 3 ? count_u8_3
+        : channels == 4 ? count_u8_4
+                        : count_u8_any;
+    Py_ssize_t pixels = n / channels, table_values = HISTOGRAM_COPIES * channels * 256;
+    for (Py_ssize_t start = 0; start < pixels; start += HISTOGRAM_BLOCK_PIXELS) {
+        Py_ssize_t block = pixels - start < HISTOGRAM_BLOCK_PIXELS ? pixels - start
+                                                                   : HISTOGRAM_BLOCK_PIXELS;
+        memset(tables, 0, (size_t)table_values * sizeof *tables);
+        count(src + start * channels, block, channels, tables);
+        for (Py_ssize_t k = 0; k < table_values; k++)
+            counts[(k / 256) % channels * 256 + k % 256] += tables[k];
+    }
+}
+
+static void histogram_u16(const uint16_t *src, Py_ssize_t n, Py_ssize_t channels, int64_t *counts)
+{
+    for (Py_ssize_t i = 0; i < n; i += channels)
+        for (Py_ssize_t c = 0; c < channels; c++)
+            counts[c * 65536 + src[i + c]]++;
+}
 
 /* ------------------------------------------------------------------ Python glue */
 
@@ -486,9 +560,73 @@ fail:
     return NULL;
 }
 
+PyDoc_STRVAR(histogram_doc,
+             "histogram(source, counts)\n\n"
+             "Adds to counts[c * B + v] the number of values v of channel c of source, where value i\n"
+             "is in channel i % C. source: C-contiguous uint8 (B = 256) or uint16 (B = 65536) whose\n"
+             "length is a multiple of C; counts: writable C-contiguous int64 with C * B values.");
+
+static PyObject *py_histogram(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    Buffer b[2];
+    memset(b, 0, sizeof b);
+    uint32_t *tables = NULL;
+    if (check_arg_count(nargs, 2, "histogram") < 0 || acquire(args[0], &b[0], 0, 0, "source") < 0)
+        goto fail;
+    char code = format_code(&b[0].view);
+    if (code != 'B' && code != 'H') {
+        PyErr_Format(PyExc_TypeError, "source must hold uint8 or uint16 values, got format '%s'",
+                     b[0].view.format);
+        goto fail;
+    }
+    /* int64 is 'l' on LP64 platforms and 'q' on Windows: accept either at 8 bytes. */
+    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_WRITABLE;
+    if (PyObject_GetBuffer(args[1], &b[1].view, flags) < 0)
+        goto fail;
+    b[1].held = 1;
+    char counts_code = format_code(&b[1].view);
+    if (b[1].view.itemsize != 8 || !counts_code || !strchr("lq", counts_code)) {
+        PyErr_Format(PyExc_TypeError, "counts must hold int64 values, got format '%s'",
+                     b[1].view.format ? b[1].view.format : "B");
+        goto fail;
+    }
+    Py_ssize_t n = length(&b[0]), bins = code == 'B' ? 256 : 65536;
+    Py_ssize_t channels = length(&b[1]) / bins;
+    if (channels < 1 || length(&b[1]) % bins || n % channels) {
+        PyErr_Format(PyExc_ValueError,
+                     "counts must hold C * %zd values for a source of %zd values in C interleaved "
+                     "channels; got %zd values",
+                     bins, n, length(&b[1]));
+        goto fail;
+    }
+    if (code == 'B') {
+        tables = PyMem_Malloc((size_t)HISTOGRAM_COPIES * channels * 256 * sizeof *tables);
+        if (!tables) {
+            PyErr_NoMemory();
+            goto fail;
+        }
+    }
+    const void *src = b[0].view.buf;
+    int64_t *counts = b[1].view.buf;
+    Py_BEGIN_ALLOW_THREADS
+    if (code == 'B')
+        histogram_u8(src, n, channels, counts, tables);
+    else
+        histogram_u16(src, n, channels, counts);
+    Py_END_ALLOW_THREADS
+    PyMem_Free(tables);
+    release(b, 2);
+    Py_RETURN_NONE;
+fail:
+    PyMem_Free(tables);
+    release(b, 2);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"affine", (PyCFunction)(void (*)(void))py_affine, METH_FASTCALL, affine_doc},
     {"min_max", (PyCFunction)(void (*)(void))py_min_max, METH_FASTCALL, min_max_doc},
+    {"histogram", (PyCFunction)(void (*)(void))py_histogram, METH_FASTCALL, histogram_doc},
     {NULL, NULL, 0, NULL},
 };
 

@@ -29,15 +29,18 @@ Other devices (CUDA) use Torch ops:
 from __future__ import annotations
 
 import functools
+import math
 
 import numpy as np
 import torch
 
-from ..modes import NormalizeParams, center_scale_from_moments, center_scale_from_range
+from ..modes import AffineParams, Mode, NormalizeParams, center_scale_from_moments, center_scale_from_range
 from . import numpy as numpy_backend
 
 SUPPORTED_DTYPES = (torch.uint8, torch.uint16, torch.float16, torch.bfloat16, torch.float32, torch.float64)
 OUTPUT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+# What denormalize reads (normalized images); it writes any dtype that normalize reads.
+NORMALIZED_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 # For max_pixel_value=None and the float64 folding: the NumPy dtype with the same full scale.
 _NUMPY_EQUIVALENT = {
@@ -88,27 +91,31 @@ def normalize_tensor(
     batched: bool = False,
     volume: bool = False,
     dtype: torch.dtype = torch.float32,
-) -> torch.Tensor:
+    return_params: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, AffineParams]:
     """Normalize a tensor laid out as ``(H, W)`` or ``(..., C, H, W)``; returns ``dtype``.
 
     Leading axes are samples whatever ``batched`` says (the layout is unambiguous for
     tensors); ``volume=True`` is not supported for tensors. The input is never modified.
+    ``return_params=True`` also returns the :class:`AffineParams` applied: float64 tensors on
+    the image's device, shaped ``(..., C or 1, 1, 1)`` (``(1, 1)`` for HW).
     """
     if volume:
         raise ValueError("volume=True is not supported for tensors; pass (..., C, H, W) frames as samples")
     check_tensor(image, dtype)
     if uses_cpu_kernels(image):
-        out = _normalize_with_cpu_kernels(image, params)
-        return out if dtype == torch.float32 else out.to(dtype)
-    channels = channel_count(image)
-    if params.mode.statistic is None:
+        out, affine = _normalize_with_cpu_kernels(image, params, return_params)
+        out = out if dtype == torch.float32 else out.to(dtype)
+    elif params.mode.statistic is None:
+        channels = channel_count(image)
         scale, offset = _standard_constants(params, channels, image.ndim, image.dtype, image.device)
         source = image if image.dtype != torch.float64 else image.to(torch.float32)
-        out = torch.empty_like(source, dtype=dtype)
-        return torch.addcmul(offset, source, scale, out=out)
-    mode = params.mode
-    reduce_dims = (-2, -1) if mode.per_channel or image.ndim == 2 else (-3, -2, -1)
-    return normalize_per_sample(image, mode.statistic, reduce_dims, mode.clip or _NO_BOUNDS, dtype)
+        out = torch.addcmul(offset, source, scale, out=torch.empty_like(source, dtype=dtype))
+        affine = standard_affine_params(params, image, image.dtype) if return_params else None
+    else:
+        reduce_dims = (-2, -1) if params.mode.per_channel or image.ndim == 2 else (-3, -2, -1)
+        out, affine = normalize_per_sample(image, params, reduce_dims, dtype, return_params)
+    return (out, affine) if return_params else out
 
 
 def uses_cpu_kernels(image: torch.Tensor) -> bool:
@@ -116,7 +123,9 @@ def uses_cpu_kernels(image: torch.Tensor) -> bool:
     return image.is_cpu
 
 
-def _normalize_with_cpu_kernels(image: torch.Tensor, params: NormalizeParams) -> torch.Tensor:
+def _normalize_with_cpu_kernels(
+    image: torch.Tensor, params: NormalizeParams, return_params: bool
+) -> tuple[torch.Tensor, AffineParams | None]:
     # The layout is read from the NumPy view: each Torch call here (device, shape slices,
     # reshape of the result) cost 2-15 µs, a third of the work at 224².
     array = (image.float() if image.dtype == torch.bfloat16 else image).numpy()  # NumPy has no bfloat16
@@ -124,12 +133,34 @@ def _normalize_with_cpu_kernels(image: torch.Tensor, params: NormalizeParams) ->
         interleaved = array.transpose(0, 2, 3, 1)
         if interleaved.flags.c_contiguous:
             # channels_last is NHWC in memory: the interleaved layout of the NumPy backend.
-            out = numpy_backend.normalize_array(interleaved, params, batched=True)
-            return torch.from_numpy(out.transpose(0, 3, 1, 2))
+            result = numpy_backend.normalize_array(
+                interleaved, params, batched=True, return_params=return_params
+            )
+            out, affine = result if return_params else (result, None)
+            return torch.from_numpy(out.transpose(0, 3, 1, 2)), _tensor_params(affine, image, params.mode)
     *_, height, width = array.shape
     channels = array.shape[-3] if array.ndim >= 3 else 1
-    out = numpy_backend.normalize_planar(array.reshape(-1, channels, height, width), params)
-    return torch.from_numpy(out.reshape(array.shape))
+    planes = array.reshape(-1, channels, height, width)
+    result = numpy_backend.normalize_planar(planes, params, return_params=return_params)
+    out, affine = result if return_params else (result, None)
+    return torch.from_numpy(out.reshape(array.shape)), _tensor_params(affine, image, params.mode)
+
+
+def terms_shape(image: torch.Tensor, mode: Mode) -> tuple[int, ...]:
+    """The shape of the per-scope terms of ``image``: ``(..., C or 1, 1, 1)``, ``(1, 1)`` for HW;
+    the standard mode's constants have no sample axes."""
+    if image.ndim == 2:
+        return (1, 1)
+    samples = tuple(image.shape[:-3]) if mode.statistic else ()
+    return (*samples, image.shape[-3] if mode.per_channel else 1, 1, 1)
+
+
+def _tensor_params(affine: AffineParams | None, image: torch.Tensor, mode: Mode) -> AffineParams | None:
+    """The NumPy backend's terms (NHWC or planar, same order) as tensors shaped for ``image``."""
+    if affine is None:
+        return None
+    shape = terms_shape(image, mode)
+    return AffineParams(*(torch.from_numpy(terms).reshape(shape) for terms in (affine.center, affine.scale)))
 
 
 @functools.lru_cache(maxsize=256)
@@ -148,16 +179,18 @@ def _standard_constants(
 
 def normalize_per_sample(
     image: torch.Tensor,
-    statistic: str,
+    params: NormalizeParams,
     reduce_dims: tuple[int, ...],
-    bounds: tuple[float, float],
     dtype: torch.dtype,
-) -> torch.Tensor:
-    """Per-sample (or per-channel) statistics, then the centered affine, clipped to ``bounds``."""
+    return_params: bool = False,
+) -> tuple[torch.Tensor, AffineParams | None]:
+    """Per-sample (or per-channel) statistics over ``reduce_dims``, then the centered affine,
+    clipped as the mode says; with ``return_params``, the :class:`AffineParams` applied too."""
+    mode = params.mode
     # The float32 working copy is also the output buffer when it is new (not the caller's).
     work = image.to(torch.float32)
     owned = work.data_ptr() != image.data_ptr()
-    if statistic == "mean_std":
+    if mode.statistic == "mean_std":
         # The center as float32 high + low parts: subtract the float32 mean first, then the
         # moments of the centered values give the rounding left in it (the low part) and a
         # variance free of cancellation, so near-constant images stay exact.
@@ -165,19 +198,32 @@ def normalize_per_sample(
         shifted = _subtract(work, center_high, owned)
         variance, center_low = torch.var_mean(shifted, dim=reduce_dims, correction=0, keepdim=True)
         mean = center_high.double() + center_low.double()
-        _, scale = center_scale_from_moments(mean, variance.double().sqrt())
+        center, scale = center_scale_from_moments(mean, variance.double().sqrt())
     else:
-        low, high = _min_max(image, work, reduce_dims)
+        if mode.statistic == "percentile":
+            low, high = _percentiles(image, work, reduce_dims, params.percentiles)
+        else:
+            low, high = _min_max(image, work, reduce_dims)
         center, scale = center_scale_from_range(low.double(), high.double())
-        # The minimum is a pixel value: exact in float32, no low part.
-        center_high, center_low = center.float(), torch.zeros_like(center, dtype=torch.float32)
+        # A minimum is a pixel value, exact in float32; an interpolated percentile may need the
+        # low part too.
+        center_high = center.float()
+        center_low = (center - center_high.double()).float()
         # Documented: ±inf in a scope makes the scope NaN (a +inf maximum would give scale 0).
         scale = torch.where(low.isfinite() & high.isfinite(), scale, torch.nan)
         shifted = _subtract(work, center_high, owned)
     scale32 = scale.float()
     out = shifted if dtype == torch.float32 else torch.empty_like(shifted, dtype=dtype)
     torch.addcmul(-center_low * scale32, shifted, scale32, out=out)
-    return out.clamp_(*bounds)
+    out.clamp_(*(mode.clip or _NO_BOUNDS))
+    return out, _defined_terms(center, scale) if return_params else None
+
+
+def _defined_terms(center: torch.Tensor, scale: torch.Tensor) -> AffineParams:
+    """The terms as applied: NaN for every scope whose statistics are undefined (NaN or inf
+    pixels), where the output is NaN too."""
+    broken = ~(center + scale).isfinite()
+    return AffineParams(center.masked_fill(broken, torch.nan), scale.masked_fill(broken, torch.nan))
 
 
 def _subtract(work: torch.Tensor, center: torch.Tensor, owned: bool) -> torch.Tensor:
@@ -198,3 +244,146 @@ def _min_max(
     high = torch.where(nan, -torch.inf, work).amax(dim=dims, keepdim=True)
     empty = low > high
     return low.masked_fill(empty, torch.nan), high.masked_fill(empty, torch.nan)
+
+
+def _percentiles(
+    image: torch.Tensor, work: torch.Tensor, dims: tuple[int, ...], percentiles: tuple[float, float]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The two percentiles over ``dims`` (float64, keepdim), interpolated linearly as
+    ``np.percentile`` does, NaN pixels skipped; a scope of only NaN gives NaN.
+
+    uint8: exact from per-scope histograms, one ``bincount`` for the whole batch (a sort of
+    every scope costs ~10x more). Other dtypes: one sort of every scope; NaN sorts last, so
+    the ranks count only the values before it.
+    """
+    kept = [1 if axis in {d % image.ndim for d in dims} else size for axis, size in enumerate(image.shape)]
+    scopes = math.prod(kept)
+    fractions = torch.tensor(percentiles, dtype=torch.float64, device=image.device) / 100.0
+    if image.dtype == torch.uint8:
+        values = image.reshape(scopes, -1).long()
+        first_bin = torch.arange(scopes, device=image.device).unsqueeze(1) * 256
+        counts = torch.bincount((values + first_bin).ravel(), minlength=scopes * 256).reshape(scopes, 256)
+        cumulative = counts.cumsum(dim=1)
+        total = cumulative[:, -1:]
+        ranks = (total - 1) * fractions  # (scopes, 2)
+        below = ranks.floor()
+        above = torch.minimum(below + 1, (total - 1).double())
+
+        def order_statistic(rank: torch.Tensor) -> torch.Tensor:
+            return (cumulative.unsqueeze(1) <= rank.unsqueeze(-1)).sum(dim=-1).double()
+
+    else:
+        ordered = work.reshape(scopes, -1).sort(dim=1).values
+        total = (~ordered.isnan()).sum(dim=1, keepdim=True)
+        ranks = (total - 1).clamp(min=0) * fractions
+        below = ranks.floor()
+        above = torch.minimum(below + 1, (total - 1).clamp(min=0).double())
+
+        def order_statistic(rank: torch.Tensor) -> torch.Tensor:
+            return ordered.gather(1, rank.long()).double()
+
+    low_value, high_value = order_statistic(below), order_statistic(above)
+    result = low_value + (ranks - below) * (high_value - low_value)
+    if image.dtype != torch.uint8:
+        result = result.masked_fill(total == 0, torch.nan)
+    low, high = result.unbind(dim=1)
+    return low.reshape(kept), high.reshape(kept)
+
+
+# --------------------------------------------------------------------------- params and inverse
+
+
+def standard_affine_params(params: NormalizeParams, image: torch.Tensor, dtype: torch.dtype) -> AffineParams:
+    """The standard mode's float64 constants on ``image``'s device, with ``dtype``'s full scale
+    when ``max_pixel_value`` is None: the input's for normalize, the output's for denormalize."""
+    center, scale = params.standard_center_scale(channel_count(image), _NUMPY_EQUIVALENT[dtype])
+    shape = terms_shape(image, params.mode)
+    center_tensor, scale_tensor = (
+        torch.tensor(terms, dtype=torch.float64, device=image.device).reshape(shape)
+        for terms in (center, scale)
+    )
+    return AffineParams(center_tensor, scale_tensor)
+
+
+def denormalize_tensor(
+    image: torch.Tensor,
+    params: NormalizeParams | AffineParams,
+    *,
+    batched: bool = False,
+    volume: bool = False,
+    dtype: torch.dtype | None = None,
+) -> torch.Tensor:
+    """Invert a normalization: ``x = y / scale + center``, in float32 (float64 for float64 output).
+
+    ``params``: the :class:`AffineParams` that ``normalize(..., return_params=True)`` returned,
+    or standard-mode arguments (``max_pixel_value=None`` takes ``dtype``'s full scale).
+    ``dtype``: float32 (None), float16, bfloat16 or float64 in the original units, or uint8 /
+    uint16 rounded (half to even) and clipped to the dtype's range, NaN as 0.
+    """
+    if volume:
+        raise ValueError("volume=True is not supported for tensors; pass (..., C, H, W) frames as samples")
+    dtype = torch.float32 if dtype is None else dtype
+    check_normalized_tensor(image, dtype)
+    if isinstance(params, NormalizeParams):
+        params = standard_affine_params(params, image, dtype)
+    center, scale = _checked_terms(params, image)
+    # float32 keeps every dtype's round trip within 1e-6 of full scale (and uint8 / uint16
+    # exact), at GPU speed; float64 only where it is asked for.
+    compute = torch.float64 if dtype == torch.float64 else torch.float32
+    pixels = torch.addcmul(center.to(compute), image, scale.reciprocal().to(compute))
+    if not dtype.is_floating_point:
+        # Display pixels: NaN (undefined statistics) becomes 0 rather than a cast's garbage.
+        top = float(torch.iinfo(dtype).max)
+        pixels = pixels.nan_to_num_(nan=0.0).clamp_(0.0, top).round_()
+    return pixels.to(dtype)
+
+
+def check_normalized_tensor(image: torch.Tensor, dtype: torch.dtype) -> None:
+    """Refuse what denormalize cannot read (it takes normalize's float output) or write."""
+    if image.dtype not in NORMALIZED_DTYPES:
+        accepted = ", ".join(str(d).removeprefix("torch.") for d in NORMALIZED_DTYPES)
+        raise TypeError(
+            f"denormalize takes a normalized (float) tensor; got dtype {image.dtype}, accepted: {accepted}"
+        )
+    check_inverse_output_dtype(dtype)
+    if image.ndim < 2:
+        shape = tuple(image.shape)
+        raise ValueError(f"expected a tensor of shape (H, W) or (..., C, H, W); got shape {shape}")
+    if image.numel() == 0:
+        raise ValueError(f"image is empty (shape {tuple(image.shape)}); nothing to denormalize")
+
+
+def check_inverse_output_dtype(dtype: torch.dtype) -> None:
+    """Refuse an output dtype that denormalize does not write (shared with TorchDenormalize)."""
+    if dtype not in SUPPORTED_DTYPES:
+        accepted = ", ".join(str(d).removeprefix("torch.") for d in SUPPORTED_DTYPES)
+        raise TypeError(f"denormalize writes {accepted}; got dtype={dtype!r}")
+
+
+def _checked_terms(params: object, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``params.center`` and ``params.scale`` as tensors on ``image``'s device that broadcast to
+    its shape."""
+    if not isinstance(params, AffineParams):
+        raise TypeError(
+            "params must be the AffineParams that normalize(..., return_params=True) returned; "
+            f"got {type(params).__name__}"
+        )
+    terms = []
+    for name in ("center", "scale"):
+        value = getattr(params, name)
+        if not isinstance(value, torch.Tensor) or value.dtype == torch.bool or value.is_complex():
+            raise TypeError(
+                f"params.{name} must be a tensor of real numbers for a tensor image; "
+                f"got {type(value).__name__}"
+            )
+        try:
+            fits = torch.broadcast_shapes(image.shape, value.shape) == image.shape
+        except RuntimeError:
+            fits = False
+        if not fits:
+            raise ValueError(
+                f"params.{name} has shape {tuple(value.shape)}, which does not broadcast to the image's "
+                f"shape {tuple(image.shape)}; pass the params that normalize returned for this image"
+            )
+        terms.append(value.to(device=image.device, dtype=torch.float64))
+    return terms[0], terms[1]
