@@ -151,6 +151,11 @@ def denormalize(
         recipe: NormalizeParams | AffineParams = _params(
             mean, std, max_pixel_value, "standard", DEFAULT_PERCENTILES
         )
+    elif not isinstance(params, AffineParams):
+        raise TypeError(
+            "params must be the AffineParams that normalize(..., return_params=True) returned; "
+            f"got {type(params).__name__}"
+        )
     elif mean is IMAGENET_MEAN and std is IMAGENET_STD and max_pixel_value == 255.0:
         recipe = params
     else:

@@ -17,7 +17,7 @@ import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from .modes import IMAGENET_MEAN, IMAGENET_STD, NormalizeParams
 
@@ -231,3 +231,28 @@ def _cfg_value(cfg: Any, key: str) -> Any:
     if isinstance(cfg, Mapping):
         return cfg.get(key)
     return getattr(cfg, key, None)
+
+
+TransformT = TypeVar("TransformT", bound="PresetConstructors")
+
+
+class PresetConstructors:
+    """``from_preset`` and ``from_timm`` for a transform whose constructor takes ``mean`` and
+    ``std`` (``Normalize``, ``TorchNormalize``, ``NormalizeLayer``)."""
+
+    @classmethod
+    def from_preset(cls: type[TransformT], name: str | Preset, **overrides: Any) -> TransformT:
+        """The transform with a preset's mean and std (see ``norm_transforms.PRESETS``);
+        ``overrides`` are the other constructor arguments.
+
+        >>> from norm_transforms import Normalize
+        >>> transform = Normalize.from_preset("clip", p=0.5)
+        """
+        preset = get_preset(name)
+        return cls(mean=preset.mean, std=preset.std, **overrides)
+
+    @classmethod
+    def from_timm(cls: type[TransformT], model_or_cfg: Any, **overrides: Any) -> TransformT:
+        """The transform with the mean and std of a timm model: the model, its
+        ``pretrained_cfg`` or its name (see :func:`preset_from_timm`)."""
+        return cls.from_preset(preset_from_timm(model_or_cfg), **overrides)

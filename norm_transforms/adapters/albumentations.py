@@ -17,10 +17,10 @@ import numpy as np
 from ..backends.numpy import inverse_output_dtype, normalize_array
 from ..functional import denormalize
 from ..modes import DEFAULT_PERCENTILES, IMAGENET_MEAN, IMAGENET_STD, NormalizationName, NormalizeParams
-from ..presets import Preset, get_preset, preset_from_timm
+from ..presets import PresetConstructors
 
 
-class Normalize(A.ImageOnlyTransform):
+class Normalize(PresetConstructors, A.ImageOnlyTransform):
     """Normalize an image with one of five modes, as ``albumentations.Normalize`` does.
 
     ``standard``: ``(img - mean * max_pixel_value) / (std * max_pixel_value)``;
@@ -64,23 +64,6 @@ class Normalize(A.ImageOnlyTransform):
             # Set only where it is read, so the repr and serialized form of the other modes stay
             # those of A.Normalize (Albumentations lists the init arguments that are attributes).
             self.percentiles = _as_stored(percentiles)
-
-    @classmethod
-    def from_preset(cls, name: str | Preset, **overrides: Any) -> Normalize:
-        """The transform with a preset's mean and std (see ``norm_transforms.PRESETS``);
-        ``overrides`` are the other constructor arguments.
-
-        >>> transform = Normalize.from_preset("clip", p=0.5)
-        """
-        preset = get_preset(name)
-        return cls(mean=preset.mean, std=preset.std, **overrides)
-
-    @classmethod
-    def from_timm(cls, model_or_cfg: Any, **overrides: Any) -> Normalize:
-        """The transform with the mean and std of a timm model: the model, its
-        ``pretrained_cfg`` or its name (see :func:`norm_transforms.presets.preset_from_timm`).
-        """
-        return cls.from_preset(preset_from_timm(model_or_cfg), **overrides)
 
     @classmethod
     def get_class_fullname(cls) -> str:

@@ -15,10 +15,10 @@ from torch import nn
 
 from ..backends.torch import check_output_dtype
 from ..modes import IMAGENET_MEAN, IMAGENET_STD, NormalizeParams
-from ..presets import Preset, get_preset, preset_from_timm
+from ..presets import PresetConstructors
 
 
-class NormalizeLayer(nn.Module):
+class NormalizeLayer(PresetConstructors, nn.Module):
     """``(x - mean * max_pixel_value) / (std * max_pixel_value)`` on ``(N, C, H, W)`` or
     ``(C, H, W)`` input, uint8 or float, written as ``dtype``.
 
@@ -48,23 +48,6 @@ class NormalizeLayer(nn.Module):
         self.register_buffer("offset", torch.empty(channels, 1, 1), persistent=False)
         self._fold()
         self.register_load_state_dict_post_hook(_refold)
-
-    @classmethod
-    def from_preset(cls, name: str | Preset, **overrides: Any) -> NormalizeLayer:
-        """The transform with a preset's mean and std (see ``norm_transforms.PRESETS``);
-        ``overrides`` are the other constructor arguments.
-
-        >>> transform = NormalizeLayer.from_preset("clip", dtype=torch.float16)
-        """
-        preset = get_preset(name)
-        return cls(mean=preset.mean, std=preset.std, **overrides)
-
-    @classmethod
-    def from_timm(cls, model_or_cfg: Any, **overrides: Any) -> NormalizeLayer:
-        """The transform with the mean and std of a timm model: the model, its
-        ``pretrained_cfg`` or its name (see :func:`norm_transforms.presets.preset_from_timm`).
-        """
-        return cls.from_preset(preset_from_timm(model_or_cfg), **overrides)
 
     def _fold(self) -> None:
         params = NormalizeParams.build(

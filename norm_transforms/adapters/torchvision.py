@@ -17,10 +17,10 @@ from torchvision.transforms.v2._utils import is_pure_tensor
 from ..backends.torch import check_inverse_output_dtype, check_output_dtype, normalize_tensor
 from ..functional import denormalize
 from ..modes import DEFAULT_PERCENTILES, IMAGENET_MEAN, IMAGENET_STD, NormalizationName, NormalizeParams
-from ..presets import Preset, get_preset, preset_from_timm
+from ..presets import PresetConstructors
 
 
-class TorchNormalize(v2.Transform):
+class TorchNormalize(PresetConstructors, v2.Transform):
     """Normalize images and videos in one pass: uint8 (or any supported dtype) in, float out.
 
     Arguments as :func:`norm_transforms.normalize`, with the torchvision convention for
@@ -56,23 +56,6 @@ class TorchNormalize(v2.Transform):
         self.normalization = normalization
         self.dtype = dtype
         self.percentiles = percentiles
-
-    @classmethod
-    def from_preset(cls, name: str | Preset, **overrides: Any) -> TorchNormalize:
-        """The transform with a preset's mean and std (see ``norm_transforms.PRESETS``);
-        ``overrides`` are the other constructor arguments.
-
-        >>> transform = TorchNormalize.from_preset("clip", dtype=torch.float16)
-        """
-        preset = get_preset(name)
-        return cls(mean=preset.mean, std=preset.std, **overrides)
-
-    @classmethod
-    def from_timm(cls, model_or_cfg: Any, **overrides: Any) -> TorchNormalize:
-        """The transform with the mean and std of a timm model: the model, its
-        ``pretrained_cfg`` or its name (see :func:`norm_transforms.presets.preset_from_timm`).
-        """
-        return cls.from_preset(preset_from_timm(model_or_cfg), **overrides)
 
     def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
         image = F.to_image(inpt) if isinstance(inpt, (PIL.Image.Image, np.ndarray)) else inpt

@@ -566,11 +566,6 @@ def inverse_output_dtype(dtype: Any) -> np.dtype:
 
 def _checked_terms(params: Any, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
     """``params.center`` and ``params.scale`` as float64 arrays that broadcast to ``shape``."""
-    if not isinstance(params, AffineParams):
-        raise TypeError(
-            "params must be the AffineParams that normalize(..., return_params=True) returned; "
-            f"got {type(params).__name__}"
-        )
     terms = []
     for name in ("center", "scale"):
         value = getattr(params, name)

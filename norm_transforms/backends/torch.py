@@ -363,11 +363,6 @@ def check_inverse_output_dtype(dtype: torch.dtype) -> None:
 def _checked_terms(params: object, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """``params.center`` and ``params.scale`` as tensors on ``image``'s device that broadcast to
     its shape."""
-    if not isinstance(params, AffineParams):
-        raise TypeError(
-            "params must be the AffineParams that normalize(..., return_params=True) returned; "
-            f"got {type(params).__name__}"
-        )
     terms = []
     for name in ("center", "scale"):
         value = getattr(params, name)
