@@ -67,11 +67,7 @@ def check_tensor(image: torch.Tensor, dtype: torch.dtype) -> None:
         accepted = ", ".join(str(d).removeprefix("torch.") for d in SUPPORTED_DTYPES)
         raise TypeError(f"image dtype {image.dtype} is not supported; accepted: {accepted}")
     check_output_dtype(dtype)
-    if image.ndim < 2:
-        shape = tuple(image.shape)
-        raise ValueError(f"expected a tensor of shape (H, W) or (..., C, H, W); got shape {shape}")
-    if image.numel() == 0:
-        raise ValueError(f"image is empty (shape {tuple(image.shape)}); nothing to normalize")
+    check_layout(image, "normalize")
     if image.requires_grad:
         # The kernels write into fresh buffers (out=, NumPy views), which autograd cannot follow.
         raise ValueError(
@@ -346,11 +342,16 @@ def check_normalized_tensor(image: torch.Tensor, dtype: torch.dtype) -> None:
             f"denormalize takes a normalized (float) tensor; got dtype {image.dtype}, accepted: {accepted}"
         )
     check_inverse_output_dtype(dtype)
+    check_layout(image, "denormalize")
+
+
+def check_layout(image: torch.Tensor, action: str) -> None:
+    """Refuse tensors without two spatial axes, and empty ones."""
     if image.ndim < 2:
         shape = tuple(image.shape)
         raise ValueError(f"expected a tensor of shape (H, W) or (..., C, H, W); got shape {shape}")
     if image.numel() == 0:
-        raise ValueError(f"image is empty (shape {tuple(image.shape)}); nothing to denormalize")
+        raise ValueError(f"image is empty (shape {tuple(image.shape)}); nothing to {action}")
 
 
 def check_inverse_output_dtype(dtype: torch.dtype) -> None:
