@@ -332,22 +332,28 @@ static char format_code(const Py_buffer *view)
     return format[0] && !format[1] ? format[0] : 0;
 }
 
-static int acquire(PyObject *object, Buffer *buffer, int writable, char expected, const char *name)
+/* Acquire a C-contiguous buffer whose struct code is one of `codes` ("lq" means int64: 'l' on
+ * LP64 platforms, 'q' on Windows, 8 bytes either way); `what` names them in the error. */
+static int acquire(PyObject *object, Buffer *buffer, int writable, const char *codes,
+                   const char *what, const char *name)
 {
     int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
     if (PyObject_GetBuffer(object, &buffer->view, flags) < 0)
         return -1;
     buffer->held = 1;
     char code = format_code(&buffer->view);
-    if (expected ? code != expected : (code == 0 || !strchr("BHefd", code))) {
-        PyErr_Format(PyExc_TypeError, "%s must hold %s values, got format '%s'", name,
-                     expected == 'f' ? "float32" : expected == 'd' ? "float64"
-                                                   : "uint8, uint16, float16, float32 or float64",
+    int wrong_size = (code == 'l' || code == 'q') && buffer->view.itemsize != 8;
+    if (code == 0 || !strchr(codes, code) || wrong_size) {
+        PyErr_Format(PyExc_TypeError, "%s must hold %s values, got format '%s'", name, what,
                      buffer->view.format ? buffer->view.format : "B");
         return -1;
     }
     return 0;
 }
+
+#define ANY_SOURCE "BHefd", "uint8, uint16, float16, float32 or float64"
+#define FLOAT32 "f", "float32"
+#define FLOAT64 "d", "float64"
 
 static Py_ssize_t length(const Buffer *buffer)
 {
@@ -416,9 +422,11 @@ static PyObject *py_affine(PyObject *self, PyObject *const *args, Py_ssize_t nar
     Buffer b[4];
     memset(b, 0, sizeof b);
     float *tables = NULL;
-    if (check_arg_count(nargs, 6, "affine") < 0 || acquire(args[0], &b[0], 0, 0, "source") < 0 ||
-        acquire(args[1], &b[1], 1, 'f', "out") < 0 || acquire(args[2], &b[2], 0, 'f', "scale") < 0 ||
-        acquire(args[3], &b[3], 0, 'f', "offset") < 0)
+    if (check_arg_count(nargs, 6, "affine") < 0 ||
+        acquire(args[0], &b[0], 0, ANY_SOURCE, "source") < 0 ||
+        acquire(args[1], &b[1], 1, FLOAT32, "out") < 0 ||
+        acquire(args[2], &b[2], 0, FLOAT32, "scale") < 0 ||
+        acquire(args[3], &b[3], 0, FLOAT32, "offset") < 0)
         goto fail;
     double low = PyFloat_AsDouble(args[4]), high = PyFloat_AsDouble(args[5]);
     Py_ssize_t block = block_argument(args, nargs, 6);
@@ -527,8 +535,10 @@ static PyObject *py_min_max(PyObject *self, PyObject *const *args, Py_ssize_t na
     Buffer b[3];
     memset(b, 0, sizeof b);
     void *scratch = NULL;
-    if (check_arg_count(nargs, 3, "min_max") < 0 || acquire(args[0], &b[0], 0, 0, "source") < 0 ||
-        acquire(args[1], &b[1], 1, 'd', "low") < 0 || acquire(args[2], &b[2], 1, 'd', "high") < 0)
+    if (check_arg_count(nargs, 3, "min_max") < 0 ||
+        acquire(args[0], &b[0], 0, ANY_SOURCE, "source") < 0 ||
+        acquire(args[1], &b[1], 1, FLOAT64, "low") < 0 ||
+        acquire(args[2], &b[2], 1, FLOAT64, "high") < 0)
         goto fail;
     Py_ssize_t block = block_argument(args, nargs, 3);
     if (PyErr_Occurred())
@@ -571,25 +581,11 @@ static PyObject *py_histogram(PyObject *self, PyObject *const *args, Py_ssize_t 
     Buffer b[2];
     memset(b, 0, sizeof b);
     uint32_t *tables = NULL;
-    if (check_arg_count(nargs, 2, "histogram") < 0 || acquire(args[0], &b[0], 0, 0, "source") < 0)
+    if (check_arg_count(nargs, 2, "histogram") < 0 ||
+        acquire(args[0], &b[0], 0, "BH", "uint8 or uint16", "source") < 0 ||
+        acquire(args[1], &b[1], 1, "lq", "int64", "counts") < 0)
         goto fail;
     char code = format_code(&b[0].view);
-    if (code != 'B' && code != 'H') {
-        PyErr_Format(PyExc_TypeError, "source must hold uint8 or uint16 values, got format '%s'",
-                     b[0].view.format);
-        goto fail;
-    }
-    /* int64 is 'l' on LP64 platforms and 'q' on Windows: accept either at 8 bytes. */
-    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | PyBUF_WRITABLE;
-    if (PyObject_GetBuffer(args[1], &b[1].view, flags) < 0)
-        goto fail;
-    b[1].held = 1;
-    char counts_code = format_code(&b[1].view);
-    if (b[1].view.itemsize != 8 || !counts_code || !strchr("lq", counts_code)) {
-        PyErr_Format(PyExc_TypeError, "counts must hold int64 values, got format '%s'",
-                     b[1].view.format ? b[1].view.format : "B");
-        goto fail;
-    }
     Py_ssize_t n = length(&b[0]), bins = code == 'B' ? 256 : 65536;
     Py_ssize_t channels = length(&b[1]) / bins;
     if (channels < 1 || length(&b[1]) % bins || n % channels) {
