@@ -252,36 +252,33 @@ def _percentiles(
     every scope costs ~10x more). Other dtypes: one sort of every scope; NaN sorts last, so
     the ranks count only the values before it.
     """
-    kept = [1 if axis in {d % image.ndim for d in dims} else size for axis, size in enumerate(image.shape)]
+    reduced = {d % image.ndim for d in dims}
+    kept = [1 if axis in reduced else size for axis, size in enumerate(image.shape)]
     scopes = math.prod(kept)
-    fractions = torch.tensor(percentiles, dtype=torch.float64, device=image.device) / 100.0
     if image.dtype == torch.uint8:
         values = image.reshape(scopes, -1).long()
         first_bin = torch.arange(scopes, device=image.device).unsqueeze(1) * 256
         counts = torch.bincount((values + first_bin).ravel(), minlength=scopes * 256).reshape(scopes, 256)
         cumulative = counts.cumsum(dim=1)
         total = cumulative[:, -1:]
-        ranks = (total - 1) * fractions  # (scopes, 2)
-        below = ranks.floor()
-        above = torch.minimum(below + 1, (total - 1).double())
 
         def order_statistic(rank: torch.Tensor) -> torch.Tensor:
+            # The value of rank k: how many bins hold k values or fewer up to them.
             return (cumulative.unsqueeze(1) <= rank.unsqueeze(-1)).sum(dim=-1).double()
 
     else:
         ordered = work.reshape(scopes, -1).sort(dim=1).values
         total = (~ordered.isnan()).sum(dim=1, keepdim=True)
-        ranks = (total - 1).clamp(min=0) * fractions
-        below = ranks.floor()
-        above = torch.minimum(below + 1, (total - 1).clamp(min=0).double())
 
         def order_statistic(rank: torch.Tensor) -> torch.Tensor:
             return ordered.gather(1, rank.long()).double()
 
-    low_value, high_value = order_statistic(below), order_statistic(above)
+    last = (total - 1).clamp(min=0).double()  # a scope of only NaN has no values: NaN below
+    ranks = last * (torch.tensor(percentiles, dtype=torch.float64, device=image.device) / 100.0)
+    below = ranks.floor()
+    low_value, high_value = order_statistic(below), order_statistic(torch.minimum(below + 1, last))
     result = low_value + (ranks - below) * (high_value - low_value)
-    if image.dtype != torch.uint8:
-        result = result.masked_fill(total == 0, torch.nan)
+    result = result.masked_fill(total == 0, torch.nan)
     low, high = result.unbind(dim=1)
     return low.reshape(kept), high.reshape(kept)
 
