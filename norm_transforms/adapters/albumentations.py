@@ -14,8 +14,7 @@ from typing import Any
 import albumentations as A
 import numpy as np
 
-from ..backends.numpy import inverse_output_dtype, normalize_array
-from ..functional import denormalize
+from ..backends.numpy import denormalize_array, inverse_output_dtype, normalize_array
 from ..modes import DEFAULT_PERCENTILES, IMAGENET_MEAN, IMAGENET_STD, NormalizationName, NormalizeParams
 from ..presets import PresetConstructors
 
@@ -117,7 +116,8 @@ class Denormalize(A.ImageOnlyTransform):
         p: float = 1.0,
     ):
         super().__init__(p=p)
-        NormalizeParams.build(mean, std, max_pixel_value, "standard")
+        # Validated once here, as Normalize does; each call goes straight to the kernel.
+        self._recipe = NormalizeParams.build(mean, std, max_pixel_value, "standard")
         if not isinstance(dtype, str):
             raise TypeError(f"dtype must be a dtype name such as 'float32' or 'uint8'; got {dtype!r}")
         inverse_output_dtype(dtype)
@@ -131,9 +131,7 @@ class Denormalize(A.ImageOnlyTransform):
         return "norm_transforms.Denormalize"
 
     def _denormalize(self, image: np.ndarray, batched: bool = False, volume: bool = False) -> np.ndarray:
-        return denormalize(
-            image, self.mean, self.std, self.max_pixel_value, batched=batched, volume=volume, dtype=self.dtype
-        )
+        return denormalize_array(image, self._recipe, batched=batched, volume=volume, dtype=self.dtype)
 
     def apply(self, img: np.ndarray, **params: Any) -> np.ndarray:
         return self._denormalize(img)

@@ -14,8 +14,12 @@ from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 from torchvision.transforms.v2._utils import is_pure_tensor
 
-from ..backends.torch import check_inverse_output_dtype, check_output_dtype, normalize_tensor
-from ..functional import denormalize
+from ..backends.torch import (
+    check_inverse_output_dtype,
+    check_output_dtype,
+    denormalize_tensor,
+    normalize_tensor,
+)
 from ..modes import DEFAULT_PERCENTILES, IMAGENET_MEAN, IMAGENET_STD, NormalizationName, NormalizeParams
 from ..presets import PresetConstructors
 
@@ -98,15 +102,14 @@ class TorchDenormalize(v2.Transform):
     ) -> None:
         super().__init__()
         check_inverse_output_dtype(dtype)
-        NormalizeParams.build(mean, std, max_pixel_value, "standard")
+        # Validated once here, as TorchNormalize does; each call goes straight to the kernel.
+        self.norm_params = NormalizeParams.build(mean, std, max_pixel_value, "standard")
         self.mean, self.std = mean, std
         self.max_pixel_value = max_pixel_value
         self.dtype = dtype
 
     def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
-        out = denormalize(
-            inpt.as_subclass(torch.Tensor), self.mean, self.std, self.max_pixel_value, dtype=self.dtype
-        )
+        out = denormalize_tensor(inpt.as_subclass(torch.Tensor), self.norm_params, dtype=self.dtype)
         return out if is_pure_tensor(inpt) else tv_tensors.wrap(out, like=inpt)
 
     def extra_repr(self) -> str:
