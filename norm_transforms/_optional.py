@@ -25,7 +25,9 @@ def missing_dependency(error: ImportError, feature: str) -> ImportError:
     extra = EXTRA_OF_MODULE.get(module)
     if extra is None:  # not one of ours: a broken install, say what failed as it is
         return ImportError(f"{feature} could not import its dependencies: {error}")
-    return ImportError(f'{feature} needs {module}, which is not installed: pip install "norm-transforms[{extra}]"')
+    return ImportError(
+        f'{feature} needs {module}, which is not installed: pip install "norm-transforms[{extra}]"'
+    )
 
 
 def require(module: str, feature: str) -> ModuleType:

@@ -156,7 +156,7 @@ def denormalize(
             "params must be the AffineParams that normalize(..., return_params=True) returned; "
             f"got {type(params).__name__}"
         )
-    elif mean is IMAGENET_MEAN and std is IMAGENET_STD and max_pixel_value == 255.0:
+    elif _equals(mean, IMAGENET_MEAN) and _equals(std, IMAGENET_STD) and _equals(max_pixel_value, 255.0):
         recipe = params
     else:
         raise ValueError(
@@ -167,16 +167,33 @@ def denormalize(
 
 
 @functools.lru_cache(maxsize=256)
-def _cached_params(*arguments: Any) -> NormalizeParams:
+def _cached_params(types: tuple[Any, ...], *arguments: Any) -> NormalizeParams:
     return NormalizeParams.build(*arguments)
 
 
 def _params(*arguments: Any) -> NormalizeParams:
-    """Validated arguments; hashable ones (tuples, numbers) are validated once and cached."""
+    """Validated arguments; hashable ones (tuples, numbers) are validated once and cached.
+
+    The cache key holds the type of every argument and of every value in a tuple: ``True == 1``
+    and they hash alike, so without the types a refused ``max_pixel_value=True`` would hit the
+    entry of an accepted ``1``.
+    """
+    types = tuple((type(a), tuple(map(type, a)) if type(a) is tuple else None) for a in arguments)
     try:
-        return _cached_params(*arguments)
+        return _cached_params(types, *arguments)
     except TypeError:  # unhashable (a list, an array): validate on every call
         return NormalizeParams.build(*arguments)
+
+
+def _equals(value: Any, default: Any) -> bool:
+    """True when ``value`` is the default by value (a list or an array of the same numbers
+    too): only arguments that say something else conflict with ``params``."""
+    if isinstance(value, bool):
+        return False
+    try:
+        return bool(np.array_equal(np.asarray(value, dtype=np.float64), np.asarray(default)))
+    except (TypeError, ValueError):
+        return False
 
 
 def _kernel_for(image: Any, inverse: bool = False) -> Kernel:

@@ -20,6 +20,7 @@ so that it works on NumPy arrays and torch tensors alike.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import numbers
 from collections.abc import Sequence
@@ -40,6 +41,9 @@ NormalizationName = Literal[
 
 #: Added to the std (or to max - min) so that a constant image maps to 0 instead of NaN.
 EPS = 1e-4
+
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+_FLOAT32_NORMAL_MIN = float(np.finfo(np.float32).tiny)
 
 #: The percentiles that the ``percentile`` modes map to 0 and 1 by default.
 DEFAULT_PERCENTILES = (1.0, 99.0)
@@ -109,14 +113,20 @@ class AffineParams:
     scale: Any
 
 
-def center_scale_from_moments(mean: Any, std: Any) -> tuple[Any, Any]:
-    """``(center, scale)`` of the ``image*`` modes from the mean and population std."""
-    return mean, 1.0 / (std + EPS)
+def center_scale_from_moments(mean: Any, std: Any, eps: Any = EPS) -> tuple[Any, Any]:
+    """``(center, scale)`` of the ``image*`` modes from the mean and population std.
+
+    ``eps`` is :data:`EPS` in the image's units; statistics taken on an image scaled by
+    ``2**-e`` (to stay clear of overflow) pass ``EPS * 2**-e``, and the terms they give apply to
+    the scaled image: the same output, as ``(x - c) * s == (x * k - c * k) * (s / k)``.
+    """
+    return mean, 1.0 / (std + eps)
 
 
-def center_scale_from_range(low: Any, high: Any) -> tuple[Any, Any]:
-    """``(center, scale)`` of the ``min_max*`` and ``percentile*`` modes from the range."""
-    return low, 1.0 / (high - low + EPS)
+def center_scale_from_range(low: Any, high: Any, eps: Any = EPS) -> tuple[Any, Any]:
+    """``(center, scale)`` of the ``min_max*`` and ``percentile*`` modes from the range
+    (``eps`` as in :func:`center_scale_from_moments`)."""
+    return low, 1.0 / (high - low + eps)
 
 
 def default_max_pixel_value(dtype: np.dtype) -> float:
@@ -181,6 +191,11 @@ class NormalizeParams:
         std_values = _as_values(std, "std")
         if not all(s > 0 for s in std_values):
             raise ValueError(f"std must contain only positive numbers (it divides), got std={std!r}")
+        if len(mean_values) > 1 and len(std_values) > 1 and len(mean_values) != len(std_values):
+            raise ValueError(
+                f"mean has {len(mean_values)} values and std {len(std_values)}; give both one value "
+                f"per channel (the same count), or one value for all channels; got mean={mean!r}, std={std!r}"
+            )
         if max_pixel_value is not None:
             if isinstance(max_pixel_value, bool) or not isinstance(max_pixel_value, numbers.Real):
                 raise TypeError(f"max_pixel_value must be a positive number or None, got {max_pixel_value!r}")
@@ -190,6 +205,8 @@ class NormalizeParams:
                     f"full scale; got {max_pixel_value!r}"
                 )
             max_pixel_value = float(max_pixel_value)
+        if MODES[normalization].statistic is None:
+            _check_float32_constants(mean_values, std_values, max_pixel_value)
         return NormalizeParams(
             MODES[normalization], mean_values, std_values, max_pixel_value, _as_percentiles(percentiles)
         )
@@ -214,6 +231,36 @@ class NormalizeParams:
     def standard_center_scale(self, channels: int, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
         """Per-channel float64 ``(center, scale)`` of the ``standard`` mode."""
         return _standard_center_scale(self, channels, np.dtype(dtype))
+
+
+def _check_float32_constants(
+    mean: tuple[float, ...], std: tuple[float, ...], max_pixel_value: float | None
+) -> None:
+    """Refuse constants whose float32 form overflows or underflows: the affine runs in float32,
+    so a scale ``1 / (std * max_pixel_value)`` or an offset ``-mean / std`` outside float32's
+    normal range would turn every pixel into inf, NaN or a few bits of precision.
+    ``max_pixel_value=None`` is checked against every dtype's full scale."""
+    pixel_scales = (
+        sorted(set(DTYPE_MAX_PIXEL_VALUE.values())) if max_pixel_value is None else [max_pixel_value]
+    )
+    for pixel_scale in pixel_scales:
+        for channel_mean, channel_std in itertools.zip_longest(mean, std, fillvalue=None):
+            m = mean[0] if channel_mean is None else channel_mean
+            s = std[0] if channel_std is None else channel_std
+            spread = s * pixel_scale
+            scale = 1.0 / spread if spread > 0.0 else math.inf
+            if not _FLOAT32_NORMAL_MIN <= scale <= _FLOAT32_MAX:
+                raise ValueError(
+                    f"std={s!r} with max_pixel_value={pixel_scale!r} gives the scale "
+                    f"1 / (std * max_pixel_value) = {scale:.3g}, outside float32's normal range "
+                    f"[{_FLOAT32_NORMAL_MIN:.3g}, {_FLOAT32_MAX:.3g}] in which the affine runs; "
+                    "pick std and max_pixel_value whose product is within that range"
+                )
+            if not abs(m / s) <= _FLOAT32_MAX:
+                raise ValueError(
+                    f"mean={m!r} with std={s!r} gives the offset -mean / std = {-m / s:.3g}, beyond "
+                    f"float32's range (±{_FLOAT32_MAX:.3g}) in which the affine runs"
+                )
 
 
 def _as_percentiles(percentiles: Any) -> tuple[float, float]:

@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 
 from ..modes import (
+    EPS,
     AffineParams,
     Mode,
     NormalizeParams,
@@ -32,8 +33,17 @@ NORMALIZED_DTYPES = tuple(np.dtype(t) for t in (np.float16, np.float32, np.float
 _FLOAT32 = np.dtype(np.float32)
 _UINT8 = np.dtype(np.uint8)
 
+# cv2.meanStdDev refuses more than 128 channels (OpenCV 4.x and 5.x, measured: 129 raises);
+# wider views go through the NumPy two-pass route.
+_MEAN_STD_MAX_CHANNELS = 128
+
 # cv2.LUT handles up to 4 interleaved channels; more go through NumPy on the rare centered route.
 _OPENCV_MAX_CHANNELS = 4
+
+# Scopes whose values reach beyond this magnitude are normalized as a float64 copy scaled by a
+# power of two (exact; see _prescaled). Far below where anything overflows (squares in the
+# moments at 1e154, a float32 scale or affine at 1e37), far above any real image.
+_PRESCALE_ABOVE = 2.0**100
 
 # Clip bounds that leave every value (and NaN) as it is.
 _NO_BOUNDS = (-math.inf, math.inf)
@@ -75,6 +85,15 @@ def describe_layout(shape: tuple[int, ...], *, batched: bool, volume: bool) -> L
     return Layout(samples, rows, width * channels, channels)
 
 
+def _as_dtype(dtype: Any) -> np.dtype | None:
+    """``np.dtype(dtype)``, or None for what NumPy does not read as a dtype (the caller's
+    message then says what is accepted, instead of NumPy's)."""
+    try:
+        return np.dtype(dtype)
+    except (TypeError, ValueError):
+        return None
+
+
 def check_array(image: np.ndarray) -> None:
     """Refuse what no kernel handles, with a message that says what is accepted."""
     if image.dtype not in SUPPORTED_DTYPES:
@@ -99,7 +118,7 @@ def normalize_array(
     The input is never modified. ``return_params=True`` also returns the :class:`AffineParams`
     applied, shaped to broadcast against the image.
     """
-    if np.dtype(dtype) != _FLOAT32:
+    if _as_dtype(dtype) != _FLOAT32:
         raise TypeError(f"NumPy images normalize to float32 only; got dtype={dtype!r}")
     check_array(image)
     layout = describe_layout(image.shape, batched=batched, volume=volume)
@@ -178,18 +197,30 @@ def _normalize_sample(
     mode = params.mode
     sample = _readable_by_opencv(sample, out)
     scopes = channels if mode.per_channel else 1
-    if mode.statistic == "mean_std":
-        mean, std = _mean_std(sample, scopes)
-        # The image's extremes bound every channel's: enough for the rounding bound, and a
-        # one-channel pass, the fastest.
-        low, high = (bound * scopes for bound in _min_max(sample, 1))
-        center, scale = _center_scale(mode, mean, std)
+    if mode.statistic == "percentile" and sample.dtype.kind == "u":
+        # Integer images: exact histograms, no extremes needed and nothing to prescale.
+        exponent = 0
+        low, high = _percentiles(sample, scopes, params.percentiles)
     else:
-        low, high = _range(sample, scopes, params)
-        center, scale = _center_scale(mode, low, high)
+        # The min_max modes' statistic; for the others, the image's extremes bound every
+        # channel's, enough for the rounding bound and the prescaling, and a one-channel pass
+        # is the fastest.
+        low, high = _min_max(sample, scopes if mode.statistic == "min_max" else 1)
+        sample, exponent = _prescaled(sample, min(low), max(high))
+        low, high = _scaled(low, exponent), _scaled(high, exponent)
+        if mode.statistic == "percentile":
+            low, high = _percentiles(sample, scopes, params.percentiles)
+        elif mode.statistic == "mean_std":
+            low, high = low * scopes, high * scopes
+    eps = math.ldexp(EPS, -exponent)
+    if mode.statistic == "mean_std":
+        center, scale = _center_scale(mode, *_mean_std(sample, scopes), eps)
+    else:
+        center, scale = _center_scale(mode, low, high, eps)
     _apply(sample, out, mode, channels, center, scale, low, high)
     if record is not None:
-        record.append(_defined_terms(sample.dtype, mode, center, scale, high))
+        terms = _defined_terms(sample.dtype, mode, center, scale, high)
+        record.append(_in_input_units(*terms, [exponent] * scopes))
 
 
 def _normalize_scopes(
@@ -204,20 +235,31 @@ def _normalize_scopes(
     mode = params.mode
     scopes = _readable_by_opencv(scopes, out)
     count, size = scopes.shape
+    exponents = [0] * count
+    if mode.statistic != "percentile" or scopes.dtype.kind == "f":
+        # Integer images need no extremes for the percentiles, and are never prescaled.
+        low_array, high_array = np.empty(count), np.empty(count)
+        _kernels.min_max(scopes, low_array, high_array, size)
+        low, high = low_array.tolist(), high_array.tolist()
+        exponents = [_prescale_exponent(lo, hi) for lo, hi in zip(low, high, strict=True)]
+        if any(exponents):  # each row scaled by its own power of two (see _prescaled)
+            scopes = np.ldexp(scopes, -np.array(exponents)[:, None], dtype=np.float64)
+            low, high = (
+                [math.ldexp(v, -e) for v, e in zip(ends, exponents, strict=True)] for ends in (low, high)
+            )
     if mode.statistic == "percentile":
         ranges = [_percentiles(row, 1, params.percentiles) for row in scopes]
         low, high = [lo for (lo,), _ in ranges], [hi for _, (hi,) in ranges]
-    else:
-        low, high = np.empty(count), np.empty(count)
-        _kernels.min_max(scopes, low, high, size)
-        low, high = low.tolist(), high.tolist()
+    epsilons = [math.ldexp(EPS, -e) for e in exponents]
     if mode.statistic == "mean_std":
         moments = [_mean_std(row, 1) for row in scopes]
-        center, scale = _center_scale(mode, [m for (m,), _ in moments], [s for _, (s,) in moments])
+        means, stds = [m for (m,), _ in moments], [s for _, (s,) in moments]
+        center, scale = _center_scale(mode, means, stds, epsilons)
     else:
-        center, scale = _center_scale(mode, low, high)
+        center, scale = _center_scale(mode, low, high, epsilons)
     if record is not None:
-        record.append(_defined_terms(scopes.dtype, mode, center, scale, high))
+        terms = _defined_terms(scopes.dtype, mode, center, scale, high)
+        record.append(_in_input_units(*terms, exponents))
     if _regular(scopes.dtype, mode, center, scale, low, high):
         _kernels.affine(scopes, out, *_fused_constants(center, scale), *(mode.clip or _NO_BOUNDS), size)
         return
@@ -234,10 +276,51 @@ def _readable_by_opencv(source: np.ndarray, out: np.ndarray) -> np.ndarray:
     return out
 
 
-def _center_scale(mode: Mode, first: list[float], second: list[float]) -> tuple[list[float], list[float]]:
-    """Per-scope center and scale from (mean, std) or (min, max), as the mode defines them."""
+def _prescaled(values: np.ndarray, low: float, high: float) -> tuple[np.ndarray, int]:
+    """``(values * 2**-e, e)``, a float64 copy scaled into [-1, 1], when the values reach beyond
+    ``_PRESCALE_ABOVE``; else ``(values, 0)``.
+
+    Scale safety: statistics and the affine of huge values would overflow (squares in the
+    moments, ``max - min``, the float32 affine), so they are computed on the scaled copy, with
+    eps scaled alike: the same output within rounding for any finite input. Multiplying by a
+    power of two is exact (short of values 2**-922 times smaller than the largest, which
+    underflow and were far below a float32 step of the output anyway). Non-finite extremes give
+    undefined statistics anyway: those values are left as they are.
+    """
+    exponent = _prescale_exponent(low, high)
+    if exponent == 0:
+        return values, 0
+    return np.ldexp(values, -exponent, dtype=np.float64), exponent
+
+
+def _prescale_exponent(low: float, high: float) -> int:
+    magnitude = max(abs(low), abs(high))
+    return math.frexp(magnitude)[1] if _PRESCALE_ABOVE < magnitude < math.inf else 0
+
+
+def _scaled(values: list[float], exponent: int) -> list[float]:
+    return values if exponent == 0 else [math.ldexp(v, -exponent) for v in values]
+
+
+def _in_input_units(
+    center: list[float], scale: list[float], exponents: list[int]
+) -> tuple[list[float], list[float]]:
+    """Terms of prescaled scopes (see :func:`_prescaled`) back in the input's units."""
+    if not any(exponents):
+        return center, scale
+    center = [math.ldexp(c, e) for c, e in zip(center, exponents, strict=True)]
+    scale = [math.ldexp(s, -e) for s, e in zip(scale, exponents, strict=True)]
+    return center, scale
+
+
+def _center_scale(
+    mode: Mode, first: list[float], second: list[float], eps: float | list[float] = EPS
+) -> tuple[list[float], list[float]]:
+    """Per-scope center and scale from (mean, std) or (min, max), as the mode defines them;
+    ``eps`` per scope (a list) or for all, in the units of the (prescaled) statistics."""
     terms = center_scale_from_moments if mode.statistic == "mean_std" else center_scale_from_range
-    pairs = [terms(a, b) for a, b in zip(first, second, strict=True)]
+    epsilons = eps if isinstance(eps, list) else [eps] * len(first)
+    pairs = [terms(a, b, e) for a, b, e in zip(first, second, epsilons, strict=True)]
     center, scale = zip(*pairs, strict=True)
     return list(center), list(scale)
 
@@ -410,9 +493,9 @@ def _pool(means: np.ndarray, stds: np.ndarray, scopes: int) -> tuple[list[float]
 def _opencv_channel_group(size: int, scopes: int) -> int:
     """Channels of the interleaved view for cv2.meanStdDev, or 0 when none fits."""
     group = math.lcm(scopes, 4)
-    if group <= 512 and size % group == 0:  # 512: OpenCV's channel limit
+    if group <= _MEAN_STD_MAX_CHANNELS and size % group == 0:
         return group
-    if scopes <= 512 and size % scopes == 0:
+    if scopes <= _MEAN_STD_MAX_CHANNELS and size % scopes == 0:
         return scopes
     return 0
 
@@ -553,10 +636,7 @@ def check_normalized(image: np.ndarray) -> None:
 
 def inverse_output_dtype(dtype: Any) -> np.dtype:
     """The NumPy dtype that denormalize writes for ``dtype``, or a TypeError that lists them."""
-    try:
-        resolved = np.dtype(dtype)
-    except TypeError:
-        resolved = None
+    resolved = _as_dtype(dtype)
     # (`is None` first: NumPy reads a comparison with None as one with float64.)
     if resolved is None or resolved not in SUPPORTED_DTYPES:
         accepted = ", ".join(str(d) for d in SUPPORTED_DTYPES)
