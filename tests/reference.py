@@ -32,18 +32,28 @@ def reference_normalize(
         y = (x - channel_values(mean, channels) * mpv) / (channel_values(std, channels) * mpv)
     else:
         axes = (0, 1) if mode.per_channel else (0, 1, 2)
+        # Scale safety: the formulas on x / k with eps / k, k a power of two near the largest
+        # magnitude, which is the same arithmetic without overflow (squares of 1e300).
+        k = _power_of_two_near(x)
+        x, eps = x / k, EPS / k
         with np.errstate(invalid="ignore"):
             if mode.statistic == "mean_std":
                 center = x.mean(axis=axes)
-                denominator = x.std(axis=axes) + EPS
+                denominator = x.std(axis=axes) + eps
             elif mode.statistic == "percentile":
                 center, high = np.percentile(x, percentiles, axis=axes)
-                denominator = high - center + EPS
+                denominator = high - center + eps
             else:
                 center = x.min(axis=axes)
-                denominator = x.max(axis=axes) - center + EPS
+                denominator = x.max(axis=axes) - center + eps
             y = np.clip((x - center) / denominator, *mode.clip)
     return y[..., 0] if squeeze else y
+
+
+def _power_of_two_near(x: np.ndarray) -> float:
+    finite = np.abs(x[np.isfinite(x)])
+    largest = float(finite.max()) if finite.size else 0.0
+    return 2.0 ** np.frexp(largest)[1] if largest > 0 else 1.0
 
 
 def reference_normalize_samples(samples: np.ndarray, *, has_channels: bool, **kwargs) -> np.ndarray:

@@ -270,3 +270,32 @@ def test_is_a_module_and_a_v2_transform():
     transform = TorchNormalize()
     assert isinstance(transform, v2.Transform)
     assert isinstance(transform, torch.nn.Module)
+
+
+@pytest.mark.parametrize(
+    ("array", "error", "message"),
+    [
+        (
+            np.zeros((4, 4, 3), dtype=object),
+            TypeError,
+            r"image dtype object is not supported; accepted: uint8",
+        ),
+        (np.zeros((4, 4, 3), dtype=np.int32), TypeError, r"image dtype int32 is not supported"),
+        (
+            np.zeros((2, 4, 4, 3), dtype=np.uint8),
+            ValueError,
+            r"\(H, W\) or \(H, W, C\); got shape \(2, 4, 4, 3\)",
+        ),
+        (np.zeros((0, 4, 3), dtype=np.uint8), ValueError, r"image is empty"),
+    ],
+    ids=["object", "int32", "4d", "empty"],
+)
+def test_bad_ndarray_gets_our_message_not_torchs(array, error, message):
+    with pytest.raises(error, match=message):
+        TorchNormalize()(array)
+
+
+def test_negative_stride_ndarray_is_normalized_like_its_copy(rng):
+    image = random_hwc_uint8(rng)[:, ::-1]
+    expected = TorchNormalize()(np.ascontiguousarray(image))
+    assert torch.equal(TorchNormalize()(image), expected)

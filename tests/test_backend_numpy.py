@@ -558,3 +558,75 @@ def test_percentile_mode_clips_a_few_infinite_pixels_and_is_nan_when_a_percentil
     assert (out[0, :2] == (1.0 if sign > 0 else 0.0)).all()
     image[1, :] = sign * np.inf  # 22 pixels, 5.5%: the percentile itself is infinite
     assert np.isnan(normalize(image, normalization="percentile", max_pixel_value=1.0)).all()
+
+
+# --------------------------------------------------------------------------- scale safety (SPEC 6)
+
+# Magnitudes beyond float32 (float64 only), near its top (where squares and max - min overflow
+# float32 and a float32 scale is subnormal), and tiny ones.
+SCALES = {
+    np.dtype(np.float32): [1e-30, 1e30, 3e37],
+    np.dtype(np.float64): [1e-300, 1e-30, 1e30, 3e37, 1e100, 1e300, 8e307],
+}
+SCALE_CASES = [(dtype, scale) for dtype, scales in SCALES.items() for scale in scales]
+
+
+@pytest.mark.parametrize("batched", [False, True], ids=["image", "batch"])
+@pytest.mark.parametrize(("dtype", "scale"), SCALE_CASES, ids=lambda v: f"{v}")
+@pytest.mark.parametrize("mode", PER_IMAGE_MODES)
+def test_per_image_modes_are_scale_safe_for_any_finite_input(rng, mode, dtype, scale, batched):
+    # Values in [-scale, scale): at 8e307 the range max - min is itself beyond float64.
+    unit = rng.random((2, 13, 11, 3)) * 2.0 - 1.0
+    image = (unit * scale).astype(dtype)
+    out = normalize(image if batched else image[0], normalization=mode, batched=batched)
+    expected = reference_normalize_samples(image, has_channels=True, normalization=mode)
+    assert np.isfinite(out).all()
+    np.testing.assert_allclose(out, expected if batched else expected[0], rtol=0, atol=ATOL)
+
+
+@pytest.mark.parametrize("scale", [1e30, 1e300])
+@pytest.mark.parametrize("mode", PER_IMAGE_MODES)
+def test_image_times_a_huge_factor_gives_the_same_output_within_eps(rng, mode, scale):
+    # SPEC 6: the same output for an image and the image x 1e30. eps (1e-4, absolute) is the
+    # only difference: on values of std ~0.6 it moves the output by at most ~4e-4.
+    image = rng.random((17, 19, 3)) * 2.0 - 1.0
+    np.testing.assert_allclose(
+        normalize(image * scale, normalization=mode), normalize(image, normalization=mode), rtol=0, atol=5e-4
+    )
+
+
+@pytest.mark.parametrize("mode", PER_IMAGE_MODES)
+def test_constant_image_beyond_float32_gives_exact_zero(mode):
+    out = normalize(np.full((5, 6, 3), -1e300), normalization=mode)
+    assert (out == 0.0).all()
+
+
+@pytest.mark.parametrize("mode", PER_IMAGE_MODES)
+def test_return_params_of_a_prescaled_image_invert_it(rng, mode):
+    from norm_transforms import denormalize
+
+    image = (rng.random((9, 8, 3)) + 0.5) * 1e300
+    out, params = normalize(image, normalization=mode, return_params=True)
+    unclipped = (out > 0.0) & (out < 1.0) if mode not in IMAGE_MODES else np.abs(out) < 20.0
+    back = denormalize(out, params=params, dtype=np.float64)
+    np.testing.assert_allclose(back[unclipped], image[unclipped], rtol=1e-6)
+
+
+# --------------------------------------------------------------------------- channel counts
+
+
+@pytest.mark.parametrize("size", [(8, 8), (7, 9)], ids=["HW_multiple_of_4", "HW_odd"])
+@pytest.mark.parametrize("channels", [33, 35, 66, 127, 128, 129, 200, 513])
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32], ids=dtype_id)
+def test_image_per_channel_takes_any_channel_count(rng, dtype, channels, size):
+    # cv2.meanStdDev refuses more than 128 channels, and the grouped views of some counts
+    # (33 -> 132) went past that limit.
+    image = make_image(rng, dtype, (*size, channels), "random")
+    kwargs = {"max_pixel_value": full_scale(dtype), "normalization": "image_per_channel"}
+    np.testing.assert_allclose(normalize(image, **kwargs), reference_normalize(image, **kwargs), atol=ATOL)
+
+
+@pytest.mark.parametrize("dtype", ["nonsense", 3.5, object(), np.float64, "float16"])
+def test_output_dtype_other_than_float32_is_refused_with_our_message(rng, dtype):
+    with pytest.raises(TypeError, match=r"NumPy images normalize to float32 only; got dtype="):
+        normalize(make_image(rng, np.uint8, (4, 4, 3), "random"), dtype=dtype)

@@ -551,3 +551,57 @@ def test_cuda_keeps_channels_last(rng, mode):
     out = normalize(batch.contiguous(memory_format=torch.channels_last), normalization=mode)
     assert out.is_contiguous(memory_format=torch.channels_last)
     torch.testing.assert_close(out, normalize(batch, normalization=mode), rtol=0, atol=1e-6)
+
+
+# --------------------------------------------------------------------------- scale safety (SPEC 6)
+
+# float32 reductions overflow past ~1e19 (squares) and underflow below ~1e-19; float64 and
+# bfloat16 tensors reach beyond float32 altogether or share its range.
+TENSOR_SCALES = {
+    "float32": [1e-30, 1e30, 3e37],
+    "bfloat16": [1e-30, 1e30, 3e37],
+    "float64": [1e-300, 1e30, 1e300, 8e307],
+}
+TENSOR_SCALE_CASES = [(name, scale) for name, scales in TENSOR_SCALES.items() for scale in scales]
+
+
+@pytest.mark.parametrize(("name", "scale"), TENSOR_SCALE_CASES, ids=lambda v: f"{v}")
+@pytest.mark.parametrize("mode", PER_IMAGE_MODES)
+def test_per_image_modes_are_scale_safe_on_both_routes(rng, route, mode, name, scale):
+    unit = torch.from_numpy(rng.random((2, 3, 13, 11)) * 2.0 - 1.0)
+    image = (unit * scale).to(TORCH_DTYPES[name])
+    out = normalize(image, normalization=mode)
+    # The reference on the same values (after rounding to the tensor's dtype), channels last.
+    values = image.double().numpy().transpose(0, 2, 3, 1)
+    expected = np.stack([reference_normalize(v, normalization=mode) for v in values]).transpose(0, 3, 1, 2)
+    assert torch.isfinite(out).all()
+    np.testing.assert_allclose(out.numpy(), expected, rtol=0, atol=ATOL)
+
+
+@pytest.mark.parametrize("mode", PER_IMAGE_MODES)
+def test_image_times_1e30_gives_the_same_output_within_eps_on_both_routes(rng, route, mode):
+    image = torch.from_numpy((rng.random((2, 3, 15, 16)) * 2.0 - 1.0).astype(np.float32))
+    # eps (1e-4, absolute) is the only difference: ~3e-4 at most on values of std ~0.6.
+    torch.testing.assert_close(
+        normalize(image * 1e30, normalization=mode), normalize(image, normalization=mode), rtol=0, atol=5e-4
+    )
+
+
+# --------------------------------------------------------------------------- tensors without data
+
+
+@pytest.mark.parametrize(
+    ("make", "error", "message"),
+    [
+        (
+            lambda: torch.zeros(3, 4, 4, device="meta"),
+            ValueError,
+            r"meta device \(it has a shape but no data\)",
+        ),
+        (lambda: torch.zeros(3, 4, 4).to_sparse(), TypeError, r"layout torch.sparse_coo; pass a dense"),
+    ],
+    ids=["meta", "sparse"],
+)
+def test_tensors_without_strided_data_are_refused_clearly(make, error, message):
+    with pytest.raises(error, match=message):
+        normalize(make())

@@ -102,3 +102,53 @@ def test_registering_a_kernel_leaves_numpy_arrays_on_the_numpy_kernel(kernels, r
     before = normalize(image)
     functional.register_kernel(Box, lambda array, params, **options: None)
     np.testing.assert_array_equal(normalize(image), before)
+
+
+# --------------------------------------------------------------------------- the parameter cache
+
+
+@pytest.mark.parametrize(
+    ("accepted", "refused"),
+    [
+        ({"max_pixel_value": 1}, {"max_pixel_value": True}),
+        ({"mean": (1, 0.5, 0.5)}, {"mean": (True, 0.5, 0.5)}),
+        ({"std": (1, 1, 1)}, {"std": (True, 1, 1)}),
+    ],
+    ids=["max_pixel_value", "mean", "std"],
+)
+def test_bools_are_refused_even_after_an_equal_number_was_cached(rng, accepted, refused):
+    # True == 1 and both hash alike: a cache keyed on values alone would accept True.
+    image = make_image(rng, np.uint8, (4, 4, 3), "random")
+    normalize(image, **accepted)
+    normalize(image, **accepted)
+    with pytest.raises(TypeError):
+        normalize(image, **refused)
+
+
+# --------------------------------------------------------------------------- denormalize arguments
+
+
+@pytest.mark.parametrize(
+    "defaults",
+    [
+        {"mean": (0.485, 0.456, 0.406)},
+        {"mean": [0.485, 0.456, 0.406], "std": np.array([0.229, 0.224, 0.225])},
+        {"max_pixel_value": 255},
+    ],
+    ids=["tuple", "list_and_array", "int_255"],
+)
+def test_denormalize_accepts_arguments_equal_to_the_defaults_beside_params(rng, defaults):
+    image = make_image(rng, np.uint8, (6, 5, 3), "random")
+    out, params = normalize(image, normalization="image", return_params=True)
+    expected = functional.denormalize(out, params=params)
+    np.testing.assert_array_equal(functional.denormalize(out, params=params, **defaults), expected)
+
+
+@pytest.mark.parametrize(
+    "other", [{"mean": (0.5, 0.5, 0.5)}, {"std": 0.5}, {"max_pixel_value": 1.0}], ids=["mean", "std", "mpv"]
+)
+def test_denormalize_refuses_other_arguments_beside_params(rng, other):
+    image = make_image(rng, np.uint8, (6, 5, 3), "random")
+    out, params = normalize(image, normalization="image", return_params=True)
+    with pytest.raises(ValueError, match="pass either params"):
+        functional.denormalize(out, params=params, **other)

@@ -159,7 +159,7 @@ def test_onnx_export_runs_in_onnxruntime(rng, tmp_path):
         ({"max_pixel_value": None}, ValueError, r"max_pixel_value must be a number for NormalizeLayer"),
         ({"max_pixel_value": 0.0}, ValueError, r"max_pixel_value must be a positive finite number"),
         ({"std": 0}, ValueError, r"std must contain only positive numbers"),
-        ({"mean": (0.1, 0.2), "std": STD}, ValueError, r"mean has 2 values but the image has 3 channels"),
+        ({"mean": (0.1, 0.2), "std": STD}, ValueError, r"mean has 2 values and std 3"),
     ],
     ids=["int8", "float64", "max_pixel_value_none", "max_pixel_value_zero", "std_zero", "mean_length"],
 )
@@ -172,3 +172,24 @@ def test_repr_shows_the_arguments():
     text = repr(NormalizeLayer(0.5, 0.25, max_pixel_value=1.0, dtype=torch.float16))
     for part in ("mean=[0.5]", "std=[0.25]", "max_pixel_value=1.0", "dtype=torch.float16"):
         assert part in text
+
+
+@pytest.mark.parametrize(
+    "shape", [(2, 1, 8, 8), (1, 8, 8), (2, 4, 8, 8), (8, 8)], ids=["N1HW", "1HW", "N4HW", "HW"]
+)
+def test_channel_count_other_than_the_constants_is_refused_not_broadcast(shape):
+    # addcmul would broadcast (2, 1, H, W) or (H, W) to 3 channels without a word.
+    with pytest.raises(ValueError, match=r"expects \(N, C, H, W\) or \(C, H, W\) input with C = 3"):
+        NormalizeLayer()(torch.zeros(shape))
+
+
+def test_scripted_layer_refuses_a_wrong_channel_count_too():
+    scripted = torch.jit.script(NormalizeLayer())
+    with pytest.raises(Exception, match=r"input with C = 3"):
+        scripted(torch.zeros(2, 1, 8, 8))
+
+
+def test_one_value_constants_apply_to_any_channel_count(rng):
+    image = uint8_batch(rng, (2, 5, 6, 7))
+    out = NormalizeLayer(0.5, 0.25)(image)
+    torch.testing.assert_close(out, normalize(image, 0.5, 0.25, max_pixel_value=255.0), rtol=0, atol=ATOL)

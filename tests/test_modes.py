@@ -218,3 +218,41 @@ def test_bad_input_error_is_ours_not_numpy_or_opencv(value, options, mode):
     assert OUR_WORDS.search(str(error.value)), str(error.value)
     raised_in = Path(error.traceback[-1].path)
     assert PACKAGE_DIR in raised_in.parents, f"raised in {raised_in}"
+
+
+# --------------------------------------------------------------------------- float32 constants
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"std": 1e-40}, r"mean=0\.485 with std=1e-40 gives the offset"),
+        ({"std": 1e-300}, r"std=1e-300 with max_pixel_value=255\.0 gives the scale"),
+        ({"max_pixel_value": 1e-320}, r"max_pixel_value=1e-320 gives the scale .* = inf"),
+        ({"mean": 1e40}, r"mean=1e\+40 with std=0\.229 gives the offset -mean / std = -4\.37e\+40"),
+        ({"mean": 0.0, "std": 1e40}, r"gives the scale .* = 3\.92e-43, outside float32's normal range"),
+        ({"mean": 0.0, "std": 1e-40, "max_pixel_value": None}, r"max_pixel_value=1\.0 gives the scale"),
+    ],
+    ids=["std_tiny", "std_1e-300", "max_pixel_value_subnormal", "mean_huge", "std_huge", "none_scale"],
+)
+def test_constants_outside_float32_are_refused_at_construction(kwargs, message):
+    # Folded to float32 they gave inf, NaN or a subnormal scale for every pixel.
+    with pytest.raises(ValueError, match=message):
+        NormalizeParams.build(**kwargs)
+
+
+def test_float32_range_check_applies_only_where_the_constants_are_used():
+    # The per-image modes ignore mean, std and max_pixel_value, as A.Normalize does.
+    assert NormalizeParams.build(std=1e-40, normalization="image").std == (1e-40,)
+
+
+def test_constants_at_the_edge_of_float32_still_normalize_exactly():
+    kwargs = {"mean": 0.0, "std": 1e-30, "max_pixel_value": 1.0}
+    out = normalize(np.full((2, 2), 1e-30, np.float32), **kwargs)
+    np.testing.assert_allclose(out, 1.0, rtol=1e-6)
+
+
+@pytest.mark.parametrize("normalization", MODES)
+def test_mean_and_std_of_different_lengths_are_refused_at_construction(normalization):
+    with pytest.raises(ValueError, match=r"mean has 3 values and std 4; give both one value per channel"):
+        NormalizeParams.build((0.1, 0.2, 0.3), (0.1, 0.2, 0.3, 0.4), normalization=normalization)

@@ -59,6 +59,15 @@ class NormalizeLayer(PresetConstructors, nn.Module):
             self.offset.copy_(torch.tensor(-center * scale).reshape(-1, 1, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Refused here, not broadcast: addcmul would silently turn an (H, W) image or a
+        # 1-channel batch into 3 channels. A shape check costs no kernel and no host sync, and
+        # TorchScript, torch.compile (a guard), export and ONNX all take it.
+        channels = self.scale.shape[0]
+        if x.dim() < 3 or (channels != 1 and x.shape[-3] != channels):
+            raise ValueError(
+                f"NormalizeLayer expects (N, C, H, W) or (C, H, W) input with C = {channels} "
+                f"(the length of its mean and std); got shape {list(x.shape)}"
+            )
         return torch.addcmul(self.offset, x, self.scale).to(self.dtype)
 
     def extra_repr(self) -> str:

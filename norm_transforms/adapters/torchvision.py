@@ -14,6 +14,7 @@ from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 from torchvision.transforms.v2._utils import is_pure_tensor
 
+from ..backends.numpy import check_array
 from ..backends.torch import (
     check_inverse_output_dtype,
     check_output_dtype,
@@ -62,7 +63,7 @@ class TorchNormalize(PresetConstructors, v2.Transform):
         self.percentiles = percentiles
 
     def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
-        image = F.to_image(inpt) if isinstance(inpt, (PIL.Image.Image, np.ndarray)) else inpt
+        image = _as_image(inpt) if isinstance(inpt, (PIL.Image.Image, np.ndarray)) else inpt
         out = normalize_tensor(image.as_subclass(torch.Tensor), self.norm_params, dtype=self.dtype)
         return out if is_pure_tensor(inpt) else tv_tensors.wrap(out, like=image)
 
@@ -114,3 +115,17 @@ class TorchDenormalize(v2.Transform):
 
     def extra_repr(self) -> str:
         return f"mean={self.mean}, std={self.std}, max_pixel_value={self.max_pixel_value}, dtype={self.dtype}"
+
+
+def _as_image(inpt: PIL.Image.Image | np.ndarray) -> tv_tensors.Image:
+    """A PIL image or an HWC ndarray as a CHW ``tv_tensors.Image``; an ndarray is checked first
+    (dtype, shape, not empty), so that a bad one gets our message rather than torch's, and
+    made contiguous, since torch cannot view negative strides."""
+    if isinstance(inpt, np.ndarray):
+        check_array(inpt)
+        if inpt.ndim not in (2, 3):
+            raise ValueError(
+                f"expected an ndarray image of shape (H, W) or (H, W, C); got shape {inpt.shape}"
+            )
+        inpt = np.ascontiguousarray(inpt)
+    return F.to_image(inpt)

@@ -34,7 +34,14 @@ import math
 import numpy as np
 import torch
 
-from ..modes import AffineParams, Mode, NormalizeParams, center_scale_from_moments, center_scale_from_range
+from ..modes import (
+    EPS,
+    AffineParams,
+    Mode,
+    NormalizeParams,
+    center_scale_from_moments,
+    center_scale_from_range,
+)
 from . import numpy as numpy_backend
 
 SUPPORTED_DTYPES = (torch.uint8, torch.uint16, torch.float16, torch.bfloat16, torch.float32, torch.float64)
@@ -52,6 +59,9 @@ _NUMPY_EQUIVALENT = {
     torch.float64: np.dtype(np.float64),
 }
 _NO_BOUNDS = (-float("inf"), float("inf"))
+
+# Float dtypes whose values may overflow or underflow float32 statistics (see _prescaled).
+_SCALABLE_DTYPES = (torch.float32, torch.float64, torch.bfloat16)
 
 
 def check_output_dtype(dtype: torch.dtype) -> None:
@@ -184,8 +194,9 @@ def normalize_per_sample(
     clipped as the mode says; with ``return_params``, the :class:`AffineParams` applied too."""
     mode = params.mode
     # The float32 working copy is also the output buffer when it is new (not the caller's).
-    work = image.to(torch.float32)
+    work, exponent = _prescaled(image, reduce_dims)
     owned = work.data_ptr() != image.data_ptr()
+    eps = EPS if exponent is None else EPS * torch.exp2(-exponent.double())
     if mode.statistic == "mean_std":
         # The center as float32 high + low parts: subtract the float32 mean first, then the
         # moments of the centered values give the rounding left in it (the low part) and a
@@ -194,13 +205,13 @@ def normalize_per_sample(
         shifted = _subtract(work, center_high, owned)
         variance, center_low = torch.var_mean(shifted, dim=reduce_dims, correction=0, keepdim=True)
         mean = center_high.double() + center_low.double()
-        center, scale = center_scale_from_moments(mean, variance.double().sqrt())
+        center, scale = center_scale_from_moments(mean, variance.double().sqrt(), eps)
     else:
         if mode.statistic == "percentile":
             low, high = _percentiles(image, work, reduce_dims, params.percentiles)
         else:
             low, high = _min_max(image, work, reduce_dims)
-        center, scale = center_scale_from_range(low.double(), high.double())
+        center, scale = center_scale_from_range(low.double(), high.double(), eps)
         # A minimum is a pixel value, exact in float32; an interpolated percentile may need the
         # low part too.
         center_high = center.float()
@@ -212,7 +223,36 @@ def normalize_per_sample(
     out = shifted if dtype == torch.float32 else torch.empty_like(shifted, dtype=dtype)
     torch.addcmul(-center_low * scale32, shifted, scale32, out=out)
     out.clamp_(*(mode.clip or _NO_BOUNDS))
-    return out, _defined_terms(center, scale) if return_params else None
+    if not return_params:
+        return out, None
+    if exponent is not None:  # the terms of the scaled copy, back in the image's units
+        factor = torch.exp2(exponent.double())
+        center, scale = center * factor, scale / factor
+    return out, _defined_terms(center, scale)
+
+
+def _prescaled(image: torch.Tensor, dims: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The image as float32 with each scope scaled by a power of two ``2**-e`` into [-1, 1],
+    and the exponents ``e`` (``None`` for dtypes that need no scaling: integers and float16,
+    whose squares and sums stay far inside float32's range).
+
+    Scale safety: float32 reductions of large values overflow (the variance of 1e30-sized values
+    came out 0, a float64 1e300 becomes inf in float32) and those of tiny ones underflow, so
+    statistics and the affine run on the scaled copy, with eps scaled alike: the same output
+    within rounding for any finite input. A power of two scales exactly. Every scope is scaled
+    (a decision per scope would need the host): it costs one more reduction (the largest
+    magnitude) on float inputs, and the multiply rides on the float32 conversion. A scope with
+    NaN or inf, or all zeros, keeps ``e = 0``.
+    """
+    if image.dtype not in _SCALABLE_DTYPES:
+        return image.to(torch.float32), None
+    magnitude = torch.linalg.vector_norm(image, ord=math.inf, dim=dims, keepdim=True).double()
+    exponent = torch.frexp(magnitude).exponent
+    exponent = torch.where(magnitude.isfinite(), exponent, 0)
+    # The scaled copy in the image's precision (float64 stays exact), then float32.
+    precision = torch.float64 if image.dtype == torch.float64 else torch.float32
+    factor = torch.exp2(-exponent.to(torch.float64)).to(precision)
+    return (image.to(precision) * factor).to(torch.float32), exponent
 
 
 def _defined_terms(center: torch.Tensor, scale: torch.Tensor) -> AffineParams:
@@ -343,7 +383,17 @@ def check_normalized_tensor(image: torch.Tensor, dtype: torch.dtype) -> None:
 
 
 def check_layout(image: torch.Tensor, action: str) -> None:
-    """Refuse tensors without two spatial axes, and empty ones."""
+    """Refuse tensors without data to read (sparse, meta), without two spatial axes, and empty ones."""
+    if image.layout != torch.strided:
+        raise TypeError(
+            f"cannot {action} a tensor with layout {image.layout}; pass a dense (strided) tensor, "
+            "e.g. image.to_dense()"
+        )
+    if image.is_meta:
+        raise ValueError(
+            f"cannot {action} a tensor on the meta device (it has a shape but no data); "
+            "pass a CPU or CUDA tensor"
+        )
     if image.ndim < 2:
         shape = tuple(image.shape)
         raise ValueError(f"expected a tensor of shape (H, W) or (..., C, H, W); got shape {shape}")
