@@ -83,8 +83,14 @@ def peak_memory(fn: Callable[[], Any]) -> int:
     return peak - baseline
 
 
-def time_albumentations(cases: list[dict[str, Any]], threads: int | None, budget_s: float) -> dict[str, Any]:
-    """Time ``albumentations.Normalize(...).apply`` on each case, in this interpreter."""
+def time_albumentations(
+    cases: list[dict[str, Any]],
+    threads: int | None,
+    budget_s: float,
+    done: Callable[[dict[str, Any]], Any] | None = None,
+) -> dict[str, Any]:
+    """Time ``albumentations.Normalize(...).apply`` on each case, in this interpreter; ``done``
+    is called with each case once timed (the bench's progress bar)."""
     import albumentations as A
 
     set_threads(threads)
@@ -95,6 +101,8 @@ def time_albumentations(cases: list[dict[str, Any]], threads: int | None, budget
         transform = A.Normalize(normalization=case["mode"], max_pixel_value=mpv, p=1.0)
         call = functools.partial(transform.apply, image)
         results.append({**case, "seconds": time_call(call, budget_s), "peak_bytes": peak_memory(call)})
+        if done is not None:
+            done(case)
     return {"name": albumentations_label(), "results": results}
 
 

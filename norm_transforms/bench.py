@@ -61,42 +61,77 @@ def run(
     budget_s: float = 0.1,
     peer_pythons: tuple[str, ...] = (),
     with_albumentations: bool = True,
+    progress: bool = False,
 ) -> tuple[list[Cell], list[str]]:
-    """Run the suite; returns the cells and the names of the peers measured."""
+    """Run the suite; returns the cells and the names of the peers measured. ``progress`` shows
+    a tqdm bar on stderr, one step per cell and peer timed (stdout keeps only the report)."""
     from .backends.numpy import normalize_array
     from .modes import NormalizeParams
 
     cells: dict[tuple[str, str, str, int], Cell] = {}
     peers: list[str] = []
     cases = [{"mode": m, "dtype": d, "size": s} for m in modes for d in dtypes for s in sizes]
-    for thread_name in threads:
-        _timing.set_threads(THREADS[thread_name])
-        for case in cases:
-            image = _timing.make_image(case["dtype"], case["size"])
-            mpv = 255.0 if case["dtype"] == "uint8" else 1.0
-            cell = Cell(thread_name, case["mode"], case["dtype"], case["size"])
-            params = NormalizeParams.build(max_pixel_value=mpv, normalization=case["mode"])
-            # What Normalize.apply runs: arguments validated once, at construction.
-            ours = functools.partial(normalize_array, image, params)
-            floor = (lambda: image.astype(np.float32)) if case["dtype"] == "uint8" else image.copy  # noqa: B023
-            cell.seconds["ours"] = _timing.time_call(ours, budget_s)
-            cell.peak_bytes["ours"] = _timing.peak_memory(ours)
-            cell.seconds["floor"] = _timing.time_call(floor, budget_s)
-            if MODES[case["mode"]].statistic == "percentile":
-                reference = functools.partial(numpy_percentile_reference, image, case["mode"])
-                cell.seconds[PERCENTILE_PEER] = _timing.time_call(reference, budget_s)
-                peers.append(PERCENTILE_PEER)
-            cells[cell.key] = cell
-        # Albumentations has no percentile mode.
-        peer_cases = [case for case in cases if MODES[case["mode"]].statistic != "percentile"]
-        peer_results = []
-        if peer_cases and with_albumentations and _albumentations_available():
-            peer_results.append(_timing.time_albumentations(peer_cases, THREADS[thread_name], budget_s))
-        for python in peer_pythons if peer_cases else ():
-            peer_results.append(_time_in_peer(python, peer_cases, THREADS[thread_name], budget_s))
-        peers += [_merge(cells, thread_name, peer) for peer in peer_results]
-        _timing.set_threads(None)
+    # Albumentations has no percentile mode.
+    peer_cases = [case for case in cases if MODES[case["mode"]].statistic != "percentile"]
+    with_albumentations = bool(peer_cases) and with_albumentations and _albumentations_available()
+    peer_runs = (len(peer_pythons) + int(with_albumentations)) if peer_cases else 0
+    total = len(threads) * (len(cases) + peer_runs * len(peer_cases))
+    with progress_bar(total, progress) as bar:
+        for thread_name in threads:
+            _timing.set_threads(THREADS[thread_name])
+            bar.set_description(f"{_threads_label(thread_name)}: ours")
+            for case in cases:
+                bar.set_postfix_str(_case_label(case))
+                image = _timing.make_image(case["dtype"], case["size"])
+                mpv = 255.0 if case["dtype"] == "uint8" else 1.0
+                cell = Cell(thread_name, case["mode"], case["dtype"], case["size"])
+                params = NormalizeParams.build(max_pixel_value=mpv, normalization=case["mode"])
+                # What Normalize.apply runs: arguments validated once, at construction.
+                ours = functools.partial(normalize_array, image, params)
+                floor = (lambda: image.astype(np.float32)) if case["dtype"] == "uint8" else image.copy  # noqa: B023
+                cell.seconds["ours"] = _timing.time_call(ours, budget_s)
+                cell.peak_bytes["ours"] = _timing.peak_memory(ours)
+                cell.seconds["floor"] = _timing.time_call(floor, budget_s)
+                if MODES[case["mode"]].statistic == "percentile":
+                    reference = functools.partial(numpy_percentile_reference, image, case["mode"])
+                    cell.seconds[PERCENTILE_PEER] = _timing.time_call(reference, budget_s)
+                    peers.append(PERCENTILE_PEER)
+                cells[cell.key] = cell
+                bar.update()
+            bar.set_postfix_str("")
+            peer_results = []
+            if with_albumentations:
+                bar.set_description(f"{_threads_label(thread_name)}: albumentations")
+                peer_results.append(
+                    _timing.time_albumentations(
+                        peer_cases, THREADS[thread_name], budget_s, done=lambda _: bar.update()
+                    )
+                )
+            for python in peer_pythons if peer_cases else ():
+                bar.set_description(f"{_threads_label(thread_name)}: {python}")
+                peer_results.append(_time_in_peer(python, peer_cases, THREADS[thread_name], budget_s))
+                bar.update(len(peer_cases))
+            peers += [_merge(cells, thread_name, peer) for peer in peer_results]
+            _timing.set_threads(None)
     return list(cells.values()), list(dict.fromkeys(peers))
+
+
+def progress_bar(total: int, enabled: bool, unit: str = "cell") -> Any:
+    """A tqdm bar on stderr, so that a run of a minute shows where it is while stdout stays the
+    report alone (redirect it to a file and the bar still shows)."""
+    from tqdm import tqdm
+
+    return tqdm(
+        total=total, unit=unit, desc="bench", file=sys.stderr, disable=not enabled, dynamic_ncols=True
+    )
+
+
+def _case_label(case: dict[str, Any]) -> str:
+    return f"{case['mode']} {case['dtype']} {case['size']}²"
+
+
+def _threads_label(threads: str) -> str:
+    return f"{threads} thread{'s' if threads == 'default' else ''}"
 
 
 PERCENTILE_PEER = "np.percentile"
@@ -247,9 +282,19 @@ def summary(cells: list[Cell], peers: list[str], threads: str) -> str:
 def report(cells: list[Cell], peers: list[str]) -> str:
     parts = ["## NumPy backend vs peers", "", machine_header()]
     for threads in dict.fromkeys(c.threads for c in cells):
-        parts += ["", f"### {threads} thread{'s' if threads == 'default' else ''}", ""]
+        parts += ["", f"### {_threads_label(threads)}", ""]
         parts += [summary(cells, peers, threads), "", markdown_table(cells, peers, threads)]
     return "\n".join(parts) + "\n"
+
+
+def console_text(title: str, summaries: dict[str, str], full_report: str) -> str:
+    """What the command prints: the headline figures of each thread setting first (a few lines
+    that a terminal shows without scrolling back through the tables), then the full report,
+    the same text that ``--markdown`` writes."""
+    parts = [f"Summary: {title} (the full report follows)"]
+    for threads, text in summaries.items():
+        parts += ["", f"{_threads_label(threads)}:", text]
+    return "\n".join([*parts, "", full_report])
 
 
 def chart(cells: list[Cell], peers: list[str], path: str | Path, threads: str = "single") -> None:
@@ -320,9 +365,13 @@ def main(args: Any) -> int:
         budget_s=args.budget,
         peer_pythons=tuple(args.peer_python),
         with_albumentations=not args.no_albumentations,
+        progress=not args.no_progress,
     )
     text = report(cells, peers)
-    print(text)
+    summaries = {
+        threads: summary(cells, peers, threads) for threads in dict.fromkeys(c.threads for c in cells)
+    }
+    print(console_text("NumPy backend vs peers", summaries, text))
     if args.markdown:
         write_section(args.markdown, text)
     if args.chart:

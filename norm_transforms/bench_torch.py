@@ -33,8 +33,11 @@ from .bench import (
     _geomean,
     _ms,
     _ratio,
+    _threads_label,
+    console_text,
     machine_line,
     package_version,
+    progress_bar,
     render_table,
     speedup_lines,
     write_section,
@@ -264,19 +267,26 @@ def run(
     shapes: tuple[tuple[int, ...], ...] | None = None,
     threads: tuple[str, ...] = tuple(THREADS),
     budget_s: float = 0.1,
+    progress: bool = False,
 ) -> list[TorchCell]:
-    """Run the suite; ``shapes=None`` is the default suite."""
+    """Run the suite; ``shapes=None`` is the default suite. ``progress`` shows a tqdm bar on
+    stderr, one step per cell (stdout keeps only the report)."""
     timer = time_cuda if device == "cuda" else _timing.time_call
     tensor = functools.cache(make_tensor)  # one input per shape and dtype for the whole run
+    cases = suite_cases(device, modes, dtypes, shapes)
     cells = []
-    for thread_name in threads:
-        _timing.set_threads(THREADS[thread_name])
-        for case in suite_cases(device, modes, dtypes, shapes):
-            calls = contenders(tensor(case.shape, case.dtype, device), case)
-            check_agreement(calls, case)
-            seconds = {name: timer(call, budget_s) for name, call in calls.items()}
-            cells.append(TorchCell(thread_name, case, seconds))
-        _timing.set_threads(None)
+    with progress_bar(len(threads) * len(cases), progress) as bar:
+        for thread_name in threads:
+            _timing.set_threads(THREADS[thread_name])
+            bar.set_description(_threads_label(thread_name))
+            for case in cases:
+                bar.set_postfix_str(f"{case.mode} {case.dtype} {case.label}")
+                calls = contenders(tensor(case.shape, case.dtype, device), case)
+                check_agreement(calls, case)
+                seconds = {name: timer(call, budget_s) for name, call in calls.items()}
+                cells.append(TorchCell(thread_name, case, seconds))
+                bar.update()
+            _timing.set_threads(None)
     return cells
 
 
@@ -423,14 +433,27 @@ def _gigabytes(per_second: float) -> str:
 def report(
     cells: list[TorchCell], device: str, bandwidth: float | None, load: tuple[float, float, float]
 ) -> str:
-    peers = [p for p in PEERS if any(p in c.seconds for c in cells)]
-    title = f"## Torch backend, {'CUDA' if device == 'cuda' else 'CPU'}"
-    parts = [title, "", header(device, bandwidth, load)]
-    for threads in dict.fromkeys(c.threads for c in cells):
-        rows = [c for c in cells if c.threads == threads]
-        parts += ["", f"### {threads} thread{'s' if threads == 'default' else ''}", ""]
+    parts = [f"## {_title(device)}", "", header(device, bandwidth, load)]
+    peers = _peers(cells)
+    for threads, rows in _by_threads(cells).items():
+        parts += ["", f"### {_threads_label(threads)}", ""]
         parts += [summary(rows, peers, bandwidth), "", markdown_table(rows, peers, bandwidth)]
     return "\n".join(parts) + "\n"
+
+
+def _title(device: str) -> str:
+    return f"Torch backend, {'CUDA' if device == 'cuda' else 'CPU'}"
+
+
+def _by_threads(cells: list[TorchCell]) -> dict[str, list[TorchCell]]:
+    groups: dict[str, list[TorchCell]] = {}
+    for cell in cells:
+        groups.setdefault(cell.threads, []).append(cell)
+    return groups
+
+
+def _peers(cells: list[TorchCell]) -> list[str]:
+    return [p for p in PEERS if any(p in c.seconds for c in cells)]
 
 
 def main(args: Any) -> int:
@@ -447,10 +470,13 @@ def main(args: Any) -> int:
         shapes=tuple(args.shapes) if args.shapes else None,
         threads=tuple(threads),
         budget_s=args.budget,
+        progress=not args.no_progress,
     )
     bandwidth = copy_bandwidth(args.budget) if args.device == "cuda" else None
     text = report(cells, args.device, bandwidth, load)
-    print(text)
+    peers = _peers(cells)
+    summaries = {threads: summary(rows, peers, bandwidth) for threads, rows in _by_threads(cells).items()}
+    print(console_text(_title(args.device), summaries, text))
     if args.markdown:
         write_section(args.markdown, text)
     return 0

@@ -1,16 +1,19 @@
-"""The ``norm-transforms`` command."""
+"""The ``norm-transforms`` command (also ``python -m norm_transforms``)."""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NoReturn
 
+from . import __version__
+from ._optional import missing_dependency, require
 from .modes import MODES
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="norm-transforms", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     bench = commands.add_parser(
@@ -66,6 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument(
         "--chart", metavar="FILE.png", help="numpy backend: also draw a bar chart (needs matplotlib)"
     )
+    bench.add_argument("--no-progress", action="store_true", help="no progress bar (on stderr)")
     add_stats_command(commands)
     add_inspect_command(commands)
     return parser
@@ -133,8 +137,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "bench":
         _check_backend_options(parser, args)
+        # Checked before the run, not after a minute of timing: what a missing extra would break.
+        if args.chart:
+            _require(parser, "bench", "matplotlib", "--chart")
         if args.backend == "torch":
-            from .bench_torch import main as bench_main
+            try:
+                from .bench_torch import main as bench_main
+            except ImportError as error:
+                _missing(parser, "bench", missing_dependency(error, "--backend torch"))
         else:
             from .bench import main as bench_main
 
@@ -144,6 +154,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "inspect":
         return inspect_main(parser, args)
     raise AssertionError(f"unhandled command {args.command}")
+
+
+def _require(parser: argparse.ArgumentParser, command: str, module: str, feature: str) -> None:
+    try:
+        require(module, feature)
+    except ImportError as error:
+        _missing(parser, command, error)
+
+
+def _missing(parser: argparse.ArgumentParser, command: str, error: ImportError) -> NoReturn:
+    """One line that names the extra to install (from :mod:`._optional`), not a traceback."""
+    parser.exit(1, f"norm-transforms {command}: error: {error}\n")
 
 
 def stats_main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
@@ -243,6 +265,7 @@ def inspect_main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> i
 
     if args.bins < 2:
         parser.error(f"--bins must be 2 or more, got {args.bins}")
+    _require(parser, "inspect", "matplotlib", "the histogram figure")
     try:
         preset = get_preset(args.preset) if args.preset else None
         # Read in the order the model expects: RGB, or BGR for the Caffe-style presets.
