@@ -27,7 +27,10 @@
 #include <stdint.h>
 #include <string.h>
 
-#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)) && !defined(__INTEL_COMPILER)
+/* target_clones dispatches through an ifunc, which only glibc's loader provides: musl and Mach-O
+ * (macOS) builds refuse it, so they get the plain loop (vectorized for the baseline ISA). */
+#if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)) && !defined(__INTEL_COMPILER) && \
+    defined(__GLIBC__)
 #define VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
 #else
 #define VECTOR_CLONES

@@ -1,0 +1,301 @@
+"""The C kernels of ``_kernels.c`` in NumPy/OpenCV, for an install that could not compile them.
+
+Why it exists: a user without a C compiler (or on a platform without a wheel) still gets a
+working, exact library instead of an ImportError; only the affine and the range pass get slower
+(figures in ``kernels.py``). ``kernels.py`` picks this module only when the extension is missing
+or ``NORM_TRANSFORMS_DISABLE_C=1`` is set.
+
+Same contract as the C module, call for call: the functions take the same positional arguments
+(including the optional ``block``), accept the same buffers (C-contiguous, the same struct
+codes) and raise the same errors with the same messages, so the backend cannot tell them apart.
+The results are bit-identical to a C build that does not contract ``x * scale + offset`` into
+an FMA (MSVC, or any CPU without FMA, where the C file's ``default`` clone runs): this module
+rounds the product to float32, then the sum. Where the C build does contract (GCC/Clang on the
+x86-64-v3 clone, and on arm64), the affine rounds once, and the two differ by at most one
+float32 ulp of the larger of the product and the result (tests/test_kernels.py).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import Any
+
+import cv2
+import numpy as np
+
+__all__ = ["affine", "histogram", "min_max"]
+
+# The struct codes the C glue accepts (see `acquire` there), and the dtype each one reads as.
+_CODES = {"B": np.uint8, "H": np.uint16, "e": np.float16, "f": np.float32, "d": np.float64}
+_CODES |= {"l": np.int64, "q": np.int64}  # int64: 'l' on LP64 platforms, 'q' on Windows
+_ANY_SOURCE = ("BHefd", "uint8, uint16, float16, float32 or float64")
+
+# cv2.LUT reads up to 4 interleaved channels; its uint8 -> float32 table lookup is one pass with
+# the clip folded into the table: 100 µs on a 224² RGB image where NumPy's multiply, add and
+# [0, 1] clip take 316 µs (timeit, one thread).
+_LUT_MAX_CHANNELS = 4
+# A Mat has int rows, and cv2.calcHist counts in float32, exact up to 2**24 per bin: OpenCV calls
+# take chunks of at most 2**24 pixels, which keeps every count exact at any image size.
+_CV_MAX_ROWS = 1 << 24
+_CALCHIST_MAX_CHANNELS = 512  # OpenCV's CV_CN_MAX, the most channels a Mat can hold
+# Values per row of tiled tables (see _row_length): long enough that NumPy's per-row overhead
+# vanishes, short enough that the tables stay in L1.
+_ROW_VALUES = 4096
+
+
+def _acquire(obj: Any, name: str, codes: str, what: str, *, writable: bool = False) -> np.ndarray:
+    """The buffer of ``obj`` as a flat array, refused exactly as the C glue refuses it.
+
+    The checks run in the C glue's order (contiguity, then writability, as NumPy's buffer export
+    does; then the struct code) and raise the same messages, so a bad call reads the same with
+    either implementation.
+    """
+    view = memoryview(obj)  # TypeError "... a bytes-like object is required" for non-buffers
+    if not view.c_contiguous:
+        kind = "ndarray" if isinstance(obj, np.ndarray) else "memoryview: underlying buffer"
+        raise ValueError(f"{kind} is not C-contiguous")
+    if writable and view.readonly:
+        raise ValueError("buffer source array is read-only")
+    format_ = view.format
+    code = format_[1:] if format_ and format_[0] in "=@<" else format_
+    wrong_size = code in ("l", "q") and view.itemsize != 8
+    if len(code) != 1 or code not in codes or wrong_size:
+        raise TypeError(f"{name} must hold {what} values, got format '{format_}'")
+    return np.asarray(view).reshape(-1).view(_CODES[code])
+
+
+def _as_double(value: Any) -> float:
+    """``PyFloat_AsDouble``: floats, and anything with ``__float__`` or ``__index__``."""
+    if isinstance(value, float):
+        return value
+    kind = type(value)
+    if not (hasattr(kind, "__float__") or hasattr(kind, "__index__")):
+        raise TypeError(f"must be real number, not {kind.__name__}")
+    return float(value)
+
+
+def _block(args: tuple[Any, ...], required: int) -> int:
+    """The optional last argument, as ``PyLong_AsSsize_t`` reads it: a Python int, default 1."""
+    if len(args) <= required:
+        return 1
+    block = args[required]
+    if not isinstance(block, int):
+        raise TypeError("an integer is required")
+    if not -(1 << 63) <= block < 1 << 63:
+        raise OverflowError("Python int too large to convert to C ssize_t")
+    return block
+
+
+def _check_arg_count(args: tuple[Any, ...], kwargs: dict[str, Any], expected: int, name: str) -> None:
+    if kwargs:
+        raise TypeError(f"{__name__}.{name}() takes no keyword arguments")
+    if len(args) not in (expected, expected + 1):
+        raise TypeError(f"{name}() takes {expected} or {expected + 1} arguments ({len(args)} given)")
+
+
+def _check_channel_tables(channels: int, other: int, values: int, block: int) -> None:
+    if block < 1:
+        raise ValueError(f"block must be at least 1; got {block}")
+    if channels < 1 or other != channels or values % block or (values // block) % channels:
+        raise ValueError(
+            "per-channel tables must have one equal, non-zero length that, times block "
+            f"{block}, divides the source's {values} values; got lengths {channels} and {other}"
+        )
+
+
+def _row_length(channels: int, block: int) -> int | None:
+    """Values per row of whole periods (a period is ``channels * block`` values, after which the
+    table entries repeat), or None where a period is too long for a row (large blocks: planes).
+
+    Why rows: NumPy loops over the last axis, so a (pixels, 3) view of RGB data runs inner loops
+    of 3 values (24x slower than the C kernel on a 224² float32 image, measured); rows of ~4096
+    values with the tables tiled to them run long contiguous loops, as the C kernel's lanes do.
+    """
+    period = channels * block
+    if block > 1 and period > _ROW_VALUES:
+        return None
+    return period * max(1, _ROW_VALUES // period)
+
+
+@functools.lru_cache(maxsize=64)
+def _row_entries(channels: int, block: int, row: int) -> np.ndarray:
+    """The table entry of each value of a row (~6 µs to build, so built once per layout)."""
+    entries = np.tile(np.repeat(np.arange(channels), block), row // (channels * block))
+    entries.flags.writeable = False
+    return entries
+
+
+def affine(*args: Any, **kwargs: Any) -> None:
+    """affine(source, out, scale, offset, low, high, block=1)
+
+    out[i] = clip(float32(source[i]) * scale[c] + offset[c], low, high),
+    c = (i // block) % C, C = len(scale) = len(offset). source: C-contiguous uint8,
+    uint16, float16, float32 or float64; out: float32 with as many values, or source
+    itself when it is float32. NaN stays NaN; pass -inf and inf to skip the clip.
+    """
+    _check_arg_count(args, kwargs, 6, "affine")
+    source = _acquire(args[0], "source", *_ANY_SOURCE)
+    out = _acquire(args[1], "out", "f", "float32", writable=True)
+    scale = _acquire(args[2], "scale", "f", "float32")
+    offset = _acquire(args[3], "offset", "f", "float32")
+    low, high = _as_double(args[4]), _as_double(args[5])
+    block = _block(args, 6)
+    n, channels = source.size, scale.size
+    _check_channel_tables(channels, offset.size, n, block)
+    if out.size != n:
+        raise ValueError(f"out has {out.size} values, source {n}")
+    with np.errstate(over="ignore"):  # a bound beyond float32 becomes +-inf, as the C cast makes it
+        bounds = np.array([low, high]).astype(np.float32)
+    if n == 0:
+        return
+    if source.dtype == np.uint8 and block == 1 and channels <= _LUT_MAX_CHANNELS:
+        _affine_uint8_lut(source, out, scale, offset, bounds)
+        return
+    row = _row_length(channels, block)
+    if row is None:
+        shape = (-1, channels, block)
+        _multiply_add(source.reshape(shape), out.reshape(shape), scale[:, None], offset[:, None])
+    else:
+        entries = _row_entries(channels, block, row)
+        head = n // row * row  # whole rows; the rest is whole periods, so a prefix of a row
+        row_scale, row_offset = scale[entries], offset[entries]
+        _multiply_add(source[:head].reshape(-1, row), out[:head].reshape(-1, row), row_scale, row_offset)
+        rest = n - head
+        _multiply_add(source[head:], out[head:], row_scale[:rest], row_offset[:rest])
+    _clip(out, bounds)
+
+
+def _multiply_add(source: np.ndarray, out: np.ndarray, scale: np.ndarray, offset: np.ndarray) -> None:
+    """out = float32(source) * scale + offset, rounded after the multiply and after the add.
+
+    ``dtype=float32`` converts the source first (float64 rounded to float32, as the C cast
+    does) and keeps the product in float32, never float64.
+    """
+    # NaN and inf are data here, as in the C loop (signalling float16 NaNs would warn otherwise).
+    with np.errstate(invalid="ignore", over="ignore"):
+        np.multiply(source, scale, out=out, dtype=np.float32, casting="unsafe")
+        np.add(out, offset, out=out)
+
+
+def _affine_uint8_lut(
+    source: np.ndarray, out: np.ndarray, scale: np.ndarray, offset: np.ndarray, bounds: np.ndarray
+) -> None:
+    """uint8 through a 256-entry float32 table per channel (the same float32 arithmetic per
+    entry, so the same bits, clip included), looked up by cv2.LUT in one pass."""
+    channels = scale.size
+    table = np.empty((256, channels), dtype=np.float32)
+    _multiply_add(np.arange(256, dtype=np.uint8)[:, None], table, scale, offset)
+    _clip(table, bounds)
+    lut = table.reshape(1, 256, channels) if channels > 1 else table.reshape(1, 256)
+    pixels = source.size // channels
+    # cv2 reads (pixels, 1, channels) as `channels` interleaved channels; chunks keep the row
+    # count within a Mat's int range.
+    for start in range(0, pixels, _CV_MAX_ROWS):
+        values = slice(start * channels, min(pixels, start + _CV_MAX_ROWS) * channels)
+        shape = (-1, 1, channels) if channels > 1 else (-1, 1)
+        cv2.LUT(source[values].reshape(shape), lut, dst=out[values].reshape(shape))
+
+
+def _clip(values: np.ndarray, bounds: np.ndarray) -> None:
+    """The C clamp in place: ``v < low ? low : v``, then ``v > high ? high : v``.
+
+    np.clip is ``minimum(maximum(v, low), high)``, which gives the same bits wherever a value
+    equal to a bound has the bound's bits, and keeps NaN: so for any non-zero bounds (one pass,
+    ~3x faster than the masked copies at 224², measured). A zero bound is the exception: the C
+    clamp keeps -0.0 against 0.0, and which zero a max returns is the CPU's choice, so there the
+    clamp is spelled out as masked copies.
+    """
+    low, high = bounds
+    if low == 0.0 or high == 0.0:
+        np.copyto(values, low, where=values < low)
+        np.copyto(values, high, where=values > high)
+    elif low != -np.inf or high != np.inf:
+        np.clip(values, low, high, out=values)
+
+
+def min_max(*args: Any, **kwargs: Any) -> None:
+    """min_max(source, low, high, block=1)
+
+    Writes the minimum and maximum of each channel of source (value i is in channel
+    (i // block) % C, C = len(low) = len(high)) to low and high (float64). NaN values
+    are skipped; a channel with no other value gets NaN.
+    """
+    _check_arg_count(args, kwargs, 3, "min_max")
+    source = _acquire(args[0], "source", *_ANY_SOURCE)
+    low = _acquire(args[1], "low", "d", "float64", writable=True)
+    high = _acquire(args[2], "high", "d", "float64", writable=True)
+    block = _block(args, 3)
+    n, channels = source.size, low.size
+    _check_channel_tables(channels, high.size, n, block)
+    if n == 0:
+        low[:] = high[:] = math.nan
+        return
+    # fmin/fmax skip NaN (NaN only for a scope of NaN alone), as the C loop does, and cost the
+    # same as min/max in these row reductions (measured); integers have no NaN.
+    lowest, highest = (np.fmin, np.fmax) if source.dtype.kind == "f" else (np.minimum, np.maximum)
+    if channels == 1:  # one scope, whatever the block: a flat reduction, the fastest
+        low[0], high[0] = lowest.reduce(source), highest.reduce(source)
+        return
+    row = _row_length(channels, block)
+    if row is None:
+        # Planes: each block reduced along its contiguous values, then folded per entry.
+        rows, fold_block = source.reshape(-1, block), 1
+        low_lanes, high_lanes = lowest.reduce(rows, axis=1), highest.reduce(rows, axis=1)
+    else:
+        # Per lane of the rows (a contiguous pass), then the rest of the values: whole periods,
+        # so the first lanes of a row.
+        head, fold_block = n // row * row, block
+        low_lanes = high_lanes = rest = source[head:]
+        if head:
+            rows = source[:head].reshape(-1, row)
+            low_lanes, high_lanes = lowest.reduce(rows, axis=0), highest.reduce(rows, axis=0)
+            lowest(low_lanes[: rest.size], rest, out=low_lanes[: rest.size])
+            highest(high_lanes[: rest.size], rest, out=high_lanes[: rest.size])
+    low[:] = _fold(low_lanes, channels, fold_block, lowest)
+    high[:] = _fold(high_lanes, channels, fold_block, highest)
+
+
+def _fold(lanes: np.ndarray, channels: int, block: int, reduce: np.ufunc) -> np.ndarray:
+    """Each entry's extreme over its lanes: value i of ``lanes`` is in entry (i // block) % C.
+
+    The lanes are copied entry-major first: reducing a (lanes, 3) view along its first axis
+    runs inner loops of 3 values, ~20 µs for 4096 lanes, where the copy and a contiguous
+    reduction take ~2.5 µs (measured).
+    """
+    by_entry = lanes.reshape(-1, channels, block).transpose(1, 0, 2)
+    return reduce.reduce(np.ascontiguousarray(by_entry).reshape(channels, -1), axis=1)
+
+
+def histogram(*args: Any, **kwargs: Any) -> None:
+    """histogram(source, counts)
+
+    Adds to counts[c * B + v] the number of values v of channel c of source, where value i
+    is in channel i % C. source: C-contiguous uint8 (B = 256) or uint16 (B = 65536) whose
+    length is a multiple of C; counts: writable C-contiguous int64 with C * B values.
+    """
+    # The C glue checks for 2 or 3 arguments and ignores a third (it has no block); so does this.
+    _check_arg_count(args, kwargs, 2, "histogram")
+    source = _acquire(args[0], "source", "BH", "uint8 or uint16")
+    counts = _acquire(args[1], "counts", "lq", "int64", writable=True)
+    n = source.size
+    bins = 256 if source.dtype == np.uint8 else 65536
+    channels = counts.size // bins
+    if channels < 1 or counts.size % bins or n % channels:
+        raise ValueError(
+            f"counts must hold C * {bins} values for a source of {n} values in C interleaved "
+            f"channels; got {counts.size} values"
+        )
+    tables = counts.reshape(channels, bins)
+    pixels = source.reshape(-1, channels)
+    if bins == 256 and channels <= _CALCHIST_MAX_CHANNELS:
+        # cv2.calcHist reads a channel in place where np.bincount first copies it to intp:
+        # 59 µs against 200 µs for a 224² RGB image (timeit).
+        for start in range(0, pixels.shape[0], _CV_MAX_ROWS):
+            chunk = pixels[start : start + _CV_MAX_ROWS].reshape(-1, 1, channels)
+            for c in range(channels):
+                counted = cv2.calcHist([chunk], [c], None, [bins], [0, bins])
+                tables[c] += counted.ravel().astype(np.int64)
+        return
+    for c in range(channels):
+        tables[c] += np.bincount(pixels[:, c], minlength=bins)
