@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any
 
+from ._optional import missing_dependency
 from .functional import denormalize, normalize, register_kernel
 from .modes import EPS, IMAGENET_MEAN, IMAGENET_STD, MODES, AffineParams, NormalizeParams
 from .plot import plot_histograms
@@ -63,11 +64,20 @@ def __getattr__(name: str) -> Any:
     if name in _LAZY:
         import importlib
 
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        try:
+            module = importlib.import_module(_LAZY[name])
+        except ImportError as error:
+            raise missing_dependency(error, f"norm_transforms.{name}") from error
+        return getattr(module, name)
     raise AttributeError(f"module 'norm_transforms' has no attribute {name!r}")
 
 
-if "albumentations" in sys.modules:
+def __dir__() -> list[str]:
+    # The public names only: the submodules imported above are implementation.
+    return sorted(__all__)
+
+
+if sys.modules.get("albumentations") is not None:
     # Already loaded by the caller: register our transform now, so that A.from_dict finds
     # "norm_transforms.Normalize" without an explicit import. Costs nothing extra.
     from .adapters import albumentations as _albumentations_adapter  # noqa: F401

@@ -45,6 +45,12 @@ EPS = 1e-4
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 _FLOAT32_NORMAL_MIN = float(np.finfo(np.float32).tiny)
 
+# What to suggest when max_pixel_value looks wrong (NormalizeParams.pixel_scale_mistake).
+_FULL_SCALE_HINTS = {
+    "uint8": "255 for 8-bit data (or None, the dtype's full scale)",
+    "uint16": "65535 for 16-bit data, 4095 for 12-bit data (None is the dtype's full scale, 65535)",
+}
+
 #: The percentiles that the ``percentile`` modes map to 0 and 1 by default.
 DEFAULT_PERCENTILES = (1.0, 99.0)
 
@@ -227,6 +233,34 @@ class NormalizeParams:
         if self.max_pixel_value is None:
             return default_max_pixel_value(dtype)
         return self.max_pixel_value
+
+    def pixel_scale_mistake(self, dtype: np.dtype, low: float, high: float) -> str | None:
+        """Why ``max_pixel_value`` looks wrong for an image of ``dtype`` whose values span
+        ``[low, high]``, or None. The most reported normalization mistake: float images in
+        [0, 1] with the default 255, and 8-bit images with 1.0. Only the standard mode uses
+        ``max_pixel_value``; the transforms ask on their first call only (the hot path pays
+        nothing).
+
+        >>> NormalizeParams.build().pixel_scale_mistake(np.float32, 0.0, 0.9)[:40]
+        'max_pixel_value=255.0, but this float32 '
+        """
+        if self.mode.statistic is not None or not (math.isfinite(low) and math.isfinite(high)):
+            return None
+        dtype = np.dtype(dtype)
+        pixel_scale = self.pixel_scale(dtype)
+        if dtype.kind == "f" and pixel_scale >= 2.0 and 0.0 <= low and 0.0 < high <= 1.0:
+            return (
+                f"max_pixel_value={pixel_scale}, but this {dtype} image lies in [0, 1] (values "
+                f"{low:.3g}..{high:.3g}): its normalized values all sit near -mean/std. For images in "
+                "[0, 1] pass max_pixel_value=1.0 (or None, the dtype's full scale)"
+            )
+        if high > 2.0 * pixel_scale:
+            return (
+                f"max_pixel_value={pixel_scale}, but this {dtype} image has values up to {high:.6g}, "
+                f"{high / pixel_scale:.3g} times that. Pass the value of a full-scale pixel: "
+                f"max_pixel_value={_FULL_SCALE_HINTS.get(dtype.name, '255.0 for data in 0..255')}"
+            )
+        return None
 
     def standard_center_scale(self, channels: int, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
         """Per-channel float64 ``(center, scale)`` of the ``standard`` mode."""

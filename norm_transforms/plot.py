@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ._optional import require
 from .functional import normalize
-from .modes import IMAGENET_MEAN, IMAGENET_STD, MODES, Mode, default_max_pixel_value
+from .modes import IMAGENET_MEAN, IMAGENET_STD, MODES, Mode, NormalizeParams, default_max_pixel_value
 from .presets import Preset, get_preset
 
 if TYPE_CHECKING:
@@ -164,11 +165,7 @@ def plot_histograms(
 
 
 def _matplotlib_figure() -> Any:
-    try:
-        from matplotlib.figure import Figure
-    except ImportError as error:
-        raise ImportError("plot_histograms needs matplotlib: pip install 'norm-transforms[plot]'") from error
-    return Figure
+    return require("matplotlib.figure", "plot_histograms").Figure
 
 
 def _as_image_list(images: Any, argument: str) -> list[np.ndarray]:
@@ -213,6 +210,8 @@ def _pool(
     mean, std, resolved_preset = _constants(
         constants["mean"], constants["std"], constants["preset"], normalization
     )
+    # Checked here even when ``normalized`` is given: the labels and clip lines read the mode.
+    NormalizeParams.build(mean, std, max_pixel_value, normalization)
     if normalized is None:
         options = {"max_pixel_value": max_pixel_value, "normalization": normalization, **normalize_options}
         outputs = [normalize(image, mean, std, **options) for image in inputs]

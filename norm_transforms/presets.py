@@ -143,12 +143,30 @@ _ALIASES: Mapping[str, str] = MappingProxyType(
         "ultralytics": "yolo",
         "vgg_caffe": "caffe",
         "mmdet_caffe": "detectron2",
+        "imagenet_1k": "imagenet",
+        "in1k": "imagenet",
+        "inception_v3": "inception",
+        "yolov5": "yolo",
+        "yolov8": "yolo",
+        "yolo11": "yolo",
     }
 )
 
 
+def _lookup_key(name: str) -> str:
+    """``name`` as looked up: lower case, without spaces, ``-`` or ``_`` ("Image-Net",
+    "open_clip" and "OpenCLIP" are the same key)."""
+    return "".join(character for character in name.lower() if character not in " -_")
+
+
+# Every preset name and alias by its lookup key.
+_NAMES_BY_KEY = {_lookup_key(alias): target for alias, target in _ALIASES.items()} | {
+    _lookup_key(name): name for name in PRESETS
+}
+
+
 def get_preset(name: str | Preset) -> Preset:
-    """The preset called ``name`` (case and ``-``/``_`` ignored; aliases such as ``"siglip"``
+    """The preset called ``name`` (case, spaces, ``-`` and ``_`` ignored; aliases such as ``"siglip"``
     resolve to the preset with the same numbers). A ``Preset`` passes through unchanged.
 
     >>> get_preset("ImageNet").std
@@ -158,11 +176,10 @@ def get_preset(name: str | Preset) -> Preset:
         return name
     if not isinstance(name, str):
         raise TypeError(f"preset must be a name (str) or a Preset, got {type(name).__name__}: {name!r}")
-    key = name.strip().lower().replace("-", "_")
-    key = _ALIASES.get(key, key)
-    if key in PRESETS:
-        return PRESETS[key]
-    close = difflib.get_close_matches(key, [*PRESETS, *_ALIASES], n=1)
+    key = _lookup_key(name)
+    if key in _NAMES_BY_KEY:
+        return PRESETS[_NAMES_BY_KEY[key]]
+    close = difflib.get_close_matches(name.strip().lower().replace("-", "_"), [*PRESETS, *_ALIASES], n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
     raise ValueError(f"unknown preset {name!r}; {hint}known presets: {_known_names()}")
 

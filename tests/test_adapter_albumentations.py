@@ -539,3 +539,64 @@ def test_targets_include_image_images_volume_volumes():
     targets = set(Normalize().targets)
     assert {"image", "images", "volume", "volumes"} <= targets
     assert targets == set(A.Normalize().targets)
+
+
+# --------------------------------------------------------------------------- max_pixel_value check
+
+
+MISTAKES = [
+    # (image, Normalize kwargs, what the warning says)
+    (lambda rng: rng.random((8, 8, 3)).astype(np.float32), {}, r"lies in \[0, 1\].*max_pixel_value=1\.0"),
+    (
+        lambda rng: rng.integers(0, 256, (8, 8, 3), dtype=np.uint8),
+        {"max_pixel_value": 1.0},
+        r"uint8 image has values up to \d+.*max_pixel_value=255",
+    ),
+    (
+        lambda rng: rng.integers(0, 4096, (8, 8), dtype=np.uint16),
+        {"max_pixel_value": 255.0},
+        r"uint16 image has values up to .*65535 for 16-bit data, 4095 for 12-bit",
+    ),
+    (
+        lambda rng: (rng.random((8, 8, 3)) * 255).astype(np.float32),
+        {"max_pixel_value": None},
+        r"float32 image has values up to .*255\.0 for data in 0\.\.255",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("make", "kwargs", "message"), MISTAKES, ids=["float01_255", "uint8_1", "uint16_255", "float255_none"]
+)
+def test_a_likely_wrong_max_pixel_value_warns_once_per_transform(rng, make, kwargs, message):
+    transform = Normalize(**kwargs)
+    with pytest.warns(UserWarning, match=message):
+        A.Compose([transform])(image=make(rng))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # checked on the first call only
+        A.Compose([transform])(image=make(rng))
+
+
+@pytest.mark.parametrize(
+    ("image", "kwargs"),
+    [
+        (np.full((8, 8, 3), 200, np.uint8), {}),
+        (np.full((8, 8, 3), 0.5, np.float32), {"max_pixel_value": 1.0}),
+        (np.full((8, 8, 3), 0.5, np.float32), {"normalization": "image"}),  # max_pixel_value unused
+        (np.zeros((8, 8, 3), np.float32), {}),  # black: says nothing about the scale
+        (np.full((8, 8), 3000, np.uint16), {"max_pixel_value": 4095.0}),
+    ],
+    ids=["uint8_255", "float_1", "image_mode", "black_float", "uint16_12bit"],
+)
+def test_a_fitting_max_pixel_value_does_not_warn(image, kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Normalize(**kwargs)(image=image)
+
+
+def test_the_check_runs_on_batches_and_volumes_too(rng):
+    images = rng.random((2, 8, 8, 3)).astype(np.float32)
+    with pytest.warns(UserWarning, match=r"lies in \[0, 1\]"):
+        A.Compose([Normalize()])(images=images)
+    with pytest.warns(UserWarning, match=r"lies in \[0, 1\]"):
+        A.Compose([Normalize()])(volume=images)

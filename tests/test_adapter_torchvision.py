@@ -6,6 +6,7 @@ passes through, pickling, DataLoader workers, argument checks and repr.
 from __future__ import annotations
 
 import pickle
+import warnings
 
 import numpy as np
 import PIL.Image
@@ -299,3 +300,20 @@ def test_negative_stride_ndarray_is_normalized_like_its_copy(rng):
     image = random_hwc_uint8(rng)[:, ::-1]
     expected = TorchNormalize()(np.ascontiguousarray(image))
     assert torch.equal(TorchNormalize()(image), expected)
+
+
+def test_a_likely_wrong_max_pixel_value_warns_once(rng):
+    transform = TorchNormalize(max_pixel_value=1.0)
+    image = torch.from_numpy(random_hwc_uint8(rng)).permute(2, 0, 1)
+    with pytest.warns(UserWarning, match=r"TorchNormalize: max_pixel_value=1\.0, but this uint8 image"):
+        transform(image)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        transform(image)
+
+
+def test_the_default_max_pixel_value_follows_the_dtype_without_warning(rng):
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        TorchNormalize()(torch.from_numpy(random_hwc_uint8(rng)).permute(2, 0, 1))
+        TorchNormalize()(torch.rand(3, 8, 8))

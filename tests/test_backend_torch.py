@@ -605,3 +605,21 @@ def test_image_times_1e30_gives_the_same_output_within_eps_on_both_routes(rng, r
 def test_tensors_without_strided_data_are_refused_clearly(make, error, message):
     with pytest.raises(error, match=message):
         normalize(make())
+
+
+@pytest.mark.parametrize(("name", "scale"), [("float32", 3e37), ("bfloat16", 1e30), ("float64", 1e300)])
+@pytest.mark.parametrize("mode", PER_IMAGE_MODES)
+@needs_cuda
+def test_cuda_is_scale_safe_and_matches_cpu(rng, mode, name, scale):
+    unit = torch.from_numpy(rng.random((2, 3, 32, 40)) * 2.0 - 1.0)
+    image = (unit * scale).to(TORCH_DTYPES[name])
+    out = normalize(image.cuda(), normalization=mode)
+    assert torch.isfinite(out).all()
+    torch.testing.assert_close(out.cpu(), normalize(image, normalization=mode), rtol=0, atol=ATOL)
+
+
+@needs_cuda
+def test_cuda_value_range_skips_nan(rng):
+    image = random_tensor(rng, "float32", (3, 16, 16))
+    image[0, 0, 0] = torch.nan
+    assert torch_backend.value_range(image.cuda()) == torch_backend.value_range(image)

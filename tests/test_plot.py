@@ -266,3 +266,9 @@ def test_inspect_takes_a_preset_or_a_mode_not_both(photo_file, tmp_path, capsys)
         main(["inspect", photo_file, "--preset", "clip", "--normalization", "image", "--out", "o.png"])
     assert exit_info.value.code == 2
     assert "not allowed with argument" in capsys.readouterr().err
+
+
+def test_unknown_mode_with_given_outputs_names_the_argument():
+    image = np.zeros((4, 4, 3), np.uint8)
+    with pytest.raises(ValueError, match=r"normalization must be one of .*; got 'bogus'"):
+        plot_histograms(image, normalized=image.astype(np.float32), normalization="bogus")

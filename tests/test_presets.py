@@ -275,3 +275,23 @@ def test_package_exports_presets_and_plot_without_importing_optional_dependencie
         "assert not loaded, loaded\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.parametrize(
+    ("name", "preset"),
+    [
+        ("Image-Net", "imagenet"),
+        ("IMAGENET", "imagenet"),
+        (" image net ", "imagenet"),
+        ("open_clip", "clip"),
+        ("OpenCLIP", "clip"),
+        ("open-clip", "clip"),
+        ("EVA-CLIP", "clip"),
+        ("in1k", "imagenet"),
+        ("Inception-v3", "inception"),
+        ("YOLOv8", "yolo"),
+        ("vgg-caffe", "caffe"),
+    ],
+)
+def test_names_match_whatever_the_case_spaces_dashes_and_underscores(name, preset):
+    assert get_preset(name) is PRESETS[preset]

@@ -14,9 +14,10 @@ from typing import Any
 import albumentations as A
 import numpy as np
 
-from ..backends.numpy import denormalize_array, inverse_output_dtype, normalize_array
+from ..backends.numpy import denormalize_array, inverse_output_dtype, normalize_array, value_range
 from ..modes import DEFAULT_PERCENTILES, IMAGENET_MEAN, IMAGENET_STD, NormalizationName, NormalizeParams
 from ..presets import PresetConstructors
+from . import warn_if_pixel_scale_looks_wrong
 
 
 class Normalize(PresetConstructors, A.ImageOnlyTransform):
@@ -54,6 +55,7 @@ class Normalize(PresetConstructors, A.ImageOnlyTransform):
     ):
         super().__init__(p=p)
         self._recipe = NormalizeParams.build(mean, std, max_pixel_value, normalization, percentiles)
+        self._pixel_scale_checked = False
         # Stored as A.Normalize stores them: its schema turns lists (e.g. from JSON) into tuples.
         self.mean = _as_stored(mean)
         self.std = _as_stored(std)
@@ -70,20 +72,27 @@ class Normalize(PresetConstructors, A.ImageOnlyTransform):
         return "norm_transforms.Normalize"
 
     def apply(self, img: np.ndarray, **params: Any) -> np.ndarray:
-        return normalize_array(img, self._recipe)
+        return self._normalize(img)
 
     def apply_to_images(self, images: np.ndarray | Sequence[np.ndarray], **params: Any) -> Any:
         if isinstance(images, np.ndarray):
-            return normalize_array(images, self._recipe, batched=True)
+            return self._normalize(images, batched=True)
         return [self.apply(image) for image in images]
 
     def apply_to_volume(self, volume: np.ndarray, **params: Any) -> np.ndarray:
-        return normalize_array(volume, self._recipe, volume=True)
+        return self._normalize(volume, volume=True)
 
     def apply_to_volumes(self, volumes: np.ndarray | Sequence[np.ndarray], **params: Any) -> Any:
         if isinstance(volumes, np.ndarray):
-            return normalize_array(volumes, self._recipe, batched=True, volume=True)
+            return self._normalize(volumes, batched=True, volume=True)
         return [self.apply_to_volume(volume) for volume in volumes]
+
+    def _normalize(self, image: np.ndarray, batched: bool = False, volume: bool = False) -> np.ndarray:
+        out = normalize_array(image, self._recipe, batched=batched, volume=volume)
+        if not self._pixel_scale_checked:  # the first call only: later calls pay one attribute read
+            self._pixel_scale_checked = True
+            warn_if_pixel_scale_looks_wrong(self, self._recipe, image.dtype, value_range(image))
+        return out
 
 
 class Denormalize(A.ImageOnlyTransform):

@@ -20,9 +20,12 @@ from ..backends.torch import (
     check_output_dtype,
     denormalize_tensor,
     normalize_tensor,
+    numpy_dtype,
+    value_range,
 )
 from ..modes import DEFAULT_PERCENTILES, IMAGENET_MEAN, IMAGENET_STD, NormalizationName, NormalizeParams
 from ..presets import PresetConstructors
+from . import warn_if_pixel_scale_looks_wrong
 
 
 class TorchNormalize(PresetConstructors, v2.Transform):
@@ -56,6 +59,7 @@ class TorchNormalize(PresetConstructors, v2.Transform):
         super().__init__()
         check_output_dtype(dtype)
         self.norm_params = NormalizeParams.build(mean, std, max_pixel_value, normalization, percentiles)
+        self._pixel_scale_checked = False
         self.mean, self.std = mean, std
         self.max_pixel_value = max_pixel_value
         self.normalization = normalization
@@ -64,7 +68,12 @@ class TorchNormalize(PresetConstructors, v2.Transform):
 
     def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
         image = _as_image(inpt) if isinstance(inpt, (PIL.Image.Image, np.ndarray)) else inpt
-        out = normalize_tensor(image.as_subclass(torch.Tensor), self.norm_params, dtype=self.dtype)
+        tensor = image.as_subclass(torch.Tensor)
+        out = normalize_tensor(tensor, self.norm_params, dtype=self.dtype)
+        if not self._pixel_scale_checked:  # the first call only (it reads two numbers back)
+            self._pixel_scale_checked = True
+            dtype = numpy_dtype(tensor.dtype)
+            warn_if_pixel_scale_looks_wrong(self, self.norm_params, dtype, value_range(tensor))
         return out if is_pure_tensor(inpt) else tv_tensors.wrap(out, like=image)
 
     def extra_repr(self) -> str:

@@ -25,7 +25,7 @@ from ..modes import (
     center_scale_from_moments,
     center_scale_from_range,
 )
-from . import _kernels
+from . import kernels as _kernels
 
 SUPPORTED_DTYPES = tuple(np.dtype(t) for t in (np.uint8, np.uint16, np.float16, np.float32, np.float64))
 # What denormalize reads (normalized images) and writes (any dtype normalize reads).
@@ -43,7 +43,7 @@ _OPENCV_MAX_CHANNELS = 4
 # Scopes whose values reach beyond this magnitude are normalized as a float64 copy scaled by a
 # power of two (exact; see _prescaled). Far below where anything overflows (squares in the
 # moments at 1e154, a float32 scale or affine at 1e37), far above any real image.
-_PRESCALE_ABOVE = 2.0**100
+PRESCALE_ABOVE = 2.0**100
 
 # Clip bounds that leave every value (and NaN) as it is.
 _NO_BOUNDS = (-math.inf, math.inf)
@@ -101,6 +101,14 @@ def check_array(image: np.ndarray) -> None:
         raise TypeError(f"image dtype {image.dtype} is not supported; accepted: {accepted}")
     if image.size == 0:
         raise ValueError(f"image is empty (shape {image.shape}); nothing to normalize")
+
+
+def value_range(image: np.ndarray) -> tuple[float, float]:
+    """The smallest and largest pixel value, NaN skipped (NaN, NaN when there are none): what
+    the transforms read on their first call to check ``max_pixel_value``."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN image
+        return float(np.nanmin(image)), float(np.nanmax(image))
 
 
 def normalize_array(
@@ -278,7 +286,7 @@ def _readable_by_opencv(source: np.ndarray, out: np.ndarray) -> np.ndarray:
 
 def _prescaled(values: np.ndarray, low: float, high: float) -> tuple[np.ndarray, int]:
     """``(values * 2**-e, e)``, a float64 copy scaled into [-1, 1], when the values reach beyond
-    ``_PRESCALE_ABOVE``; else ``(values, 0)``.
+    ``PRESCALE_ABOVE``; else ``(values, 0)``.
 
     Scale safety: statistics and the affine of huge values would overflow (squares in the
     moments, ``max - min``, the float32 affine), so they are computed on the scaled copy, with
@@ -295,7 +303,7 @@ def _prescaled(values: np.ndarray, low: float, high: float) -> tuple[np.ndarray,
 
 def _prescale_exponent(low: float, high: float) -> int:
     magnitude = max(abs(low), abs(high))
-    return math.frexp(magnitude)[1] if _PRESCALE_ABOVE < magnitude < math.inf else 0
+    return math.frexp(magnitude)[1] if PRESCALE_ABOVE < magnitude < math.inf else 0
 
 
 def _scaled(values: list[float], exponent: int) -> list[float]:

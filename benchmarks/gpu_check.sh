@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# One call on a GPU machine (see the device tool): build the C kernels in place, run the CUDA
+# tests, then the CUDA benchmark; logs under $OUT. Wheels the machine lacks (albumentations,
+# kornia; ../shared/tools/device_wheels.sh downloads them into .whl) are installed first.
+#   bash benchmarks/gpu_check.sh [SECONDS_FOR_THE_BENCHMARK]
+set -uo pipefail
+out=${OUT:-/tmp/gpu_check}
+mkdir -p "$out"
+export PYTHONUNBUFFERED=1
+if compgen -G ".whl/*.whl" >/dev/null; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+    && export PYTHONPATH=/tmp/site:${PYTHONPATH:-}
+fi
+export PYTHONPATH=$PWD:${PYTHONPATH:-}
+python3 setup.py build_ext --inplace >"$out/build.log" 2>&1 || { tail -20 "$out/build.log"; exit 1; }
+nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$out/gpu.txt"
+python3 -c "import torch, triton, numpy, cv2; print('torch', torch.__version__, 'triton', triton.__version__, 'numpy', numpy.__version__, 'cv2', cv2.__version__)" | tee -a "$out/gpu.txt"
+timeout 400 python3 -m pytest -m cuda -q -p no:randomly -p no:cacheprovider -o addopts="" tests/ 2>&1 \
+  | tee "$out/cuda_tests.log" | tail -25
+timeout "${1:-240}" python3 benchmarks/bench_torch.py --device cuda --no-progress --markdown "$out/RESULTS_cuda.md" \
+  >"$out/bench_cuda.log" 2>&1
+echo "bench exit $?"; tail -45 "$out/bench_cuda.log"
