@@ -5,6 +5,7 @@ worker processes, beside the NumPy float64 reference.
 python benchmarks/bench_stats.py                 # 1,000 images, 7 runs, rewrites RESULTS.md
 python benchmarks/bench_stats.py --images 200 --repeats 3 --markdown ""   # quick look, print only
 python benchmarks/bench_stats.py --max-other-cores 0.1   # on a shared machine: write only if quiet
+python benchmarks/bench_stats.py --lock          # only the cost of ChannelStats' lock, print only
 
 The images (random but natural-looking 256x256 RGB: smooth multi-scale noise, so that PNG
 compresses about as it does on photographs; half PNG, half JPEG at quality 90) are generated
@@ -13,6 +14,11 @@ runs after one warm-up run, so the files are in the page cache and the figures a
 and counting, not disk; the contenders take turns, round after round. OpenCV runs on one
 thread, so that one worker is one core. Timings on a shared machine are noisy: the report
 records how much CPU other processes used during the timed runs.
+
+``--lock`` times instead what makes ``ChannelStats`` safe to share between threads: ``update``
+of one 224x224x3 uint8 (and float32, and uint16) image through the lock, beside the same work
+through the unlocked internal path, and the alternative of counting into a local histogram
+outside the lock and adding it under it; then 8 threads updating one ``ChannelStats`` at once.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import platform
 import statistics
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -31,7 +38,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from norm_transforms import compute_stats
+from norm_transforms import ChannelStats, compute_stats
+from norm_transforms import stats as stats_module
 from norm_transforms.bench import machine_line, package_version, render_table, write_section
 
 HERE = Path(__file__).resolve().parent
@@ -212,6 +220,136 @@ def report(
     return "\n".join(lines) + "\n"
 
 
+LOCK_SHAPE = (224, 224, 3)
+LOCK_THREADS, LOCK_THREAD_UPDATES = 8, 50
+
+
+def update_locked(stats: ChannelStats, image: np.ndarray) -> None:
+    """The public path: ``update``, through the lock."""
+    stats.update(image)
+
+
+def update_unlocked(stats: ChannelStats, image: np.ndarray) -> None:
+    """What ``update`` does for an array, without taking the lock."""
+    stats._add_prepared(*stats._prepare(image))
+
+
+def update_local_histogram(stats: ChannelStats, image: np.ndarray) -> None:
+    """The alternative for integer images: count into a fresh histogram outside the lock (the
+    kernel runs without the GIL, so threads count in parallel), add it to the totals under it."""
+    kind, channels, values, _, images = stats._prepare(image)
+    local = np.zeros((channels, 256 if kind == "uint8" else 65536), np.int64)
+    stats_module._kernels.histogram(values, local)
+    with stats._lock:
+        stats._check_compatible(kind, channels, "images")
+        if stats._kind is None:
+            stats._start(kind, channels)
+        stats._histogram += local
+        stats._summary = None
+        stats._images += images
+
+
+def lock_images() -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return {
+        "uint8": rng.integers(0, 256, LOCK_SHAPE, dtype=np.uint8),
+        "float32": rng.random(LOCK_SHAPE, dtype=np.float32),
+        "uint16": rng.integers(0, 65536, LOCK_SHAPE, dtype=np.uint16),
+    }
+
+
+def microseconds_per_update(update: Callable, image: np.ndarray, repeats: int, updates: int = 400) -> float:
+    """Median over ``repeats`` rounds of the time of one update into a warm ChannelStats, µs."""
+    stats = ChannelStats()
+    update(stats, image)  # warm: kind and histogram set up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(updates):
+            update(stats, image)
+        times.append((time.perf_counter() - start) / updates * 1e6)
+    return statistics.median(times)
+
+
+def threads_seconds(update: Callable, image: np.ndarray, repeats: int) -> float:
+    """Median time of LOCK_THREADS threads each making LOCK_THREAD_UPDATES updates of one
+    ChannelStats, all released at once."""
+    times = []
+    for _ in range(repeats):
+        stats, barrier = ChannelStats(), threading.Barrier(LOCK_THREADS + 1)
+
+        def work(stats: ChannelStats = stats, barrier: threading.Barrier = barrier) -> None:
+            barrier.wait()
+            for _ in range(LOCK_THREAD_UPDATES):
+                update(stats, image)
+
+        threads = [threading.Thread(target=work) for _ in range(LOCK_THREADS)]
+        for thread in threads:
+            thread.start()
+        start = time.perf_counter()
+        barrier.wait()
+        for thread in threads:
+            thread.join()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def lock_report(repeats: int) -> str:
+    """The cost of ChannelStats' lock, as printed by --lock."""
+    lock = ChannelStats()._lock
+    start = time.perf_counter()
+    for _ in range(100_000):
+        with lock:
+            pass
+    acquire = (time.perf_counter() - start) / 100_000 * 1e6
+    lines = [
+        f"ChannelStats.update of one {'x'.join(map(str, LOCK_SHAPE))} image, median of {repeats} rounds "
+        f"of 400 updates, µs per update (one uncontended acquire + release of the lock: {acquire:.3f} µs):",
+        "",
+    ]
+    rows = []
+    for name, image in lock_images().items():
+        # Interleaved rounds: a neighbour's burst of load hits each contender alike.
+        contenders = {"locked": update_locked, "unlocked": update_unlocked}
+        if name != "float32":
+            contenders["local histogram"] = update_local_histogram
+        figures: dict[str, list[float]] = {contender: [] for contender in contenders}
+        for _ in range(3):
+            for contender, update in contenders.items():
+                figures[contender].append(microseconds_per_update(update, image, repeats))
+        us = {contender: statistics.median(values) for contender, values in figures.items()}
+        local = us.get("local histogram")
+        local_threads = None if local is None else threads_seconds(update_local_histogram, image, repeats)
+        rows.append(
+            [
+                name,
+                f"{us['unlocked']:.2f}",
+                f"{us['locked']:.2f}",
+                f"{(us['locked'] / us['unlocked'] - 1) * 100:+.1f}%",
+                "-" if local is None else f"{local:.2f} ({(local / us['locked'] - 1) * 100:+.1f}%)",
+                f"{threads_seconds(update_locked, image, repeats) * 1e3:.1f}",
+                "-" if local_threads is None else f"{local_threads * 1e3:.1f}",
+            ]
+        )
+    threads = f"{LOCK_THREADS} threads x {LOCK_THREAD_UPDATES} updates, ms"
+    lines.append(
+        render_table(
+            [
+                "image",
+                "unlocked µs",
+                "update() µs",
+                "lock overhead",
+                "local histogram µs (vs update())",
+                f"{threads}: update()",
+                f"{threads}: local histogram",
+            ],
+            rows,
+        )
+    )
+    lines += ["", f"{os.cpu_count()} CPUs; the kernel counts without the GIL, so threads can overlap it."]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -234,7 +372,15 @@ def main(argv: list[str] | None = None) -> int:
         help="leave the markdown file alone (exit code 3) when other processes used more than C cores "
         "on average during the timed runs, so that a busy shared machine does not overwrite good figures",
     )
+    parser.add_argument(
+        "--lock",
+        action="store_true",
+        help="only time ChannelStats.update with and without its lock (prints; the markdown is left alone)",
+    )
     args = parser.parse_args(argv)
+    if args.lock:
+        print(lock_report(args.repeats))
+        return 0
     load = os.getloadavg()
     cv2.setNumThreads(1)
     folder = args.cache / str(args.images)

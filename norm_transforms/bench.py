@@ -157,9 +157,14 @@ def _albumentations_available() -> bool:
 def _time_in_peer(python: str, cases: list[dict[str, Any]], threads: int | None, budget_s: float) -> dict:
     request = json.dumps({"cases": cases, "threads": threads, "budget_s": budget_s})
     # Run the timing file by path (not as a module) so the peer needs no copy of this package.
-    completed = subprocess.run(
-        [python, _timing.__file__, request], capture_output=True, text=True, check=False
-    )
+    # Each case runs about budget_s per thread setting; the limit turns a stuck peer into an error.
+    limit = 120 + 20 * budget_s * len(cases)
+    try:
+        completed = subprocess.run(
+            [python, _timing.__file__, request], capture_output=True, text=True, check=False, timeout=limit
+        )
+    except subprocess.TimeoutExpired as error:
+        raise RuntimeError(f"peer {python} gave no result within {limit:.0f} s; it was stopped") from error
     if completed.returncode != 0:
         raise RuntimeError(f"peer {python} failed:\n{completed.stderr.strip()}")
     return json.loads(completed.stdout)

@@ -227,7 +227,9 @@ class RandomImages(Dataset):
 def test_dataloader_workers_give_the_same_batches_as_the_main_process():
     dataset = RandomImages(TorchNormalize(normalization="image"))
     in_process = list(DataLoader(dataset, batch_size=3, num_workers=0))
-    in_workers = list(DataLoader(dataset, batch_size=3, num_workers=2))
+    # forkserver, as compute_stats uses: workers forked from a process whose torch and OpenCV
+    # thread pools ran (earlier tests) can deadlock. It also proves the transform pickles.
+    in_workers = list(DataLoader(dataset, batch_size=3, num_workers=2, multiprocessing_context="forkserver"))
     assert len(in_workers) == len(in_process) == 3
     for (images, labels), (expected_images, expected_labels) in zip(in_workers, in_process, strict=True):
         assert torch.equal(images, expected_images)

@@ -1,7 +1,8 @@
 """``ChannelStats`` and ``compute_stats``: exactness against a float64 reference over all pixels
 at once, independence of order, batching and workers, files (folders, 16-bit, grayscale, RGBA,
 unreadable, mixed), JSON, percentiles, Torch tensors and data sources, torch.distributed on
-gloo, the ``stats`` command, and bad input.
+gloo, the ``stats`` command, bad input and corrupt states, worker processes that must not hang
+(after OpenCV's thread pool ran), and threads sharing one ``ChannelStats``.
 """
 
 from __future__ import annotations
@@ -9,10 +10,15 @@ from __future__ import annotations
 import json
 import math
 import os
+import pickle
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
+import types
 import warnings
+from copy import deepcopy
 
 import cv2
 import numpy as np
@@ -22,6 +28,11 @@ from hypothesis import strategies as st
 
 from norm_transforms import ChannelStats, compute_stats
 from norm_transforms.cli import main
+
+try:  # for a Dataset class at module level, which DataLoader workers can unpickle
+    from torch.utils.data import Dataset as TorchDataset
+except ImportError:  # the torch tests skip
+    TorchDataset = object
 
 RTOL = 1e-9  # the target: mean and std within 1e-9 relative of the float64 reference
 
@@ -202,10 +213,31 @@ def test_percentile_of_float_data_is_refused(rng):
         stats.percentile(50)
 
 
-@pytest.mark.parametrize("q", [-1, 101, [[50]]])
+@pytest.mark.parametrize("q", [-1, 101, [[50]], math.nan, [50, 100.5]])
 def test_percentile_outside_0_100_is_refused(rng, q):
     with pytest.raises(ValueError, match=r"\[0, 100\]"):
         stats_of(random_images(rng, np.uint8, 3)).percentile(q)
+
+
+# NumPy failed on these with its own message ("could not convert string to float"), or read
+# "50" as 50 and True as 1.
+@pytest.mark.parametrize("q", ["a", "50", None, True, [50, "x"], [[1], [2, 3]], {50: 1}, object()])
+def test_percentile_of_something_not_a_number_is_refused_naming_q(rng, q):
+    stats = stats_of(random_images(rng, np.uint8, 3))
+    with pytest.raises(
+        TypeError, match=r"^q must be a number or a 1-D sequence of numbers in \[0, 100\], got "
+    ):
+        stats.percentile(q)
+
+
+def test_percentile_takes_numbers_of_any_kind(rng):
+    from fractions import Fraction
+
+    stats = stats_of(random_images(rng, np.uint8, 3))
+    expected = stats.percentile([25.0, 50.0])
+    for q in ([25, 50], np.array([25, 50], np.uint8), (np.float32(25), Fraction(50)), np.array([25.0, 50.0])):
+        np.testing.assert_array_equal(stats.percentile(q), expected)
+    np.testing.assert_array_equal(stats.percentile(np.int64(50)), expected[1])
 
 
 def test_histogram_counts_every_value_of_every_channel(rng):
@@ -227,7 +259,7 @@ def test_histogram_counts_every_value_of_every_channel(rng):
 def test_histogram_kernel_adds_the_counts_of_each_interleaved_channel(rng, dtype, channels, pixels):
     # 1-4 channels take the compile-time specializations, 5 the general loop; odd pixel counts
     # leave a tail after the rounds of two pixels.
-    from norm_transforms.backends import _kernels
+    from norm_transforms.backends import kernels as _kernels
 
     values = rng.integers(0, np.iinfo(dtype).max, size=(pixels, channels), dtype=dtype, endpoint=True)
     bins = np.iinfo(dtype).max + 1
@@ -249,7 +281,7 @@ def test_histogram_kernel_adds_the_counts_of_each_interleaved_channel(rng, dtype
     ],
 )
 def test_histogram_kernel_refuses_wrong_buffers(source, counts, error, message):
-    from norm_transforms.backends import _kernels
+    from norm_transforms.backends import kernels as _kernels
 
     with pytest.raises(error, match=message):
         _kernels.histogram(source, counts)
@@ -355,6 +387,116 @@ def test_bad_json_says_which_field_is_wrong(rng, change, message):
         ChannelStats.from_dict(state)
 
 
+FLOAT_STATE = {
+    "format": "norm_transforms.ChannelStats",
+    "version": 1,
+    "kind": "float",
+    "channels": 3,
+    "images": 2,
+    "count": 10,
+    "mean": [0.5, 0.25, 0.75],
+    "m2": [1.0, 2.0, 0.0],
+    "min": [0.0, 0.0, 0.75],
+    "max": [1.0, 1.0, 0.75],
+}
+UINT8_STATE = (
+    FLOAT_STATE | {"kind": "uint8", "count": 3} | {"histogram": [{"values": [0, 7], "counts": [1, 2]}] * 3}
+)
+
+
+def test_the_corrupt_state_templates_are_themselves_accepted():
+    assert ChannelStats.from_dict(FLOAT_STATE).std.tolist() == [math.sqrt(0.1), math.sqrt(0.2), 0.0]
+    assert ChannelStats.from_dict(UINT8_STATE).max.tolist() == [7.0, 7.0, 7.0]
+
+
+# Each of these was accepted before (a state no counting produces, with results that make no
+# sense: a NaN std, min above max), or failed inside NumPy with its own message.
+@pytest.mark.parametrize(
+    ("change", "error", "message"),
+    [
+        ({"m2": [1.0, -2.0, 0.0]}, ValueError, r"'m2' \(sum of squared deviations.*must be >= 0.*-2\.0"),
+        ({"min": [0.0, 2.0, 0.75]}, ValueError, r"'min' must not exceed 'max'.*min \[0\.0, 2\.0"),
+        ({"mean": [0.5, math.nan, 0.75]}, ValueError, r"'mean' must be a list of 3 finite numbers.*nan"),
+        ({"mean": [math.inf, 0.25, 0.75]}, ValueError, r"'mean' must be .*finite.*inf"),
+        ({"min": [0.0, -math.inf, 0.75]}, ValueError, r"'min' must be .*finite.*-inf"),
+        ({"max": [1.0, 1.0, math.nan]}, ValueError, r"'max' must be .*finite.*nan"),
+        ({"m2": [1.0, math.inf, 0.0]}, ValueError, r"'m2' must be .*finite.*inf"),
+        ({"max": [1.0, 10**400, 0.75]}, ValueError, r"'max' must be .*finite"),
+        ({"mean": ["a", 0.25, 0.75]}, TypeError, r"'mean' must be a list of 3 finite numbers.*got 'a' in"),
+        ({"min": [None, 0.0, 0.75]}, TypeError, r"'min' must be .*numbers.*got None in"),
+        ({"m2": [True, 2.0, 0.0]}, TypeError, r"'m2' must be .*got True in"),
+        ({"mean": "0.5"}, TypeError, r"'mean' must be a list of 3 finite numbers.*got '0\.5'"),
+        ({"mean": [0.5, 0.25]}, ValueError, r"'mean' must be a list of 3 .*got 2: \[0\.5, 0\.25\]"),
+        ({"count": 10.0}, TypeError, r"'count' must be a non-negative integer, got 10\.0"),
+        ({"images": "2"}, TypeError, r"'images' must be a non-negative integer, got '2'"),
+        ({"channels": 3.0}, TypeError, r"'channels' must be a positive integer, got 3\.0"),
+        ({"images": 11}, ValueError, r"'images' 11 exceeds 'count' 10 \(pixels per channel\)"),
+    ],
+)
+def test_corrupt_float_state_is_refused_naming_the_field(change, error, message):
+    with pytest.raises(error, match=message):
+        ChannelStats.from_dict(FLOAT_STATE | change)
+
+
+def counts_row(values, counts):
+    return [{"values": values, "counts": counts}] * 3
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "message"),
+    [
+        ({"count": 3.0}, TypeError, r"'count' must be a non-negative integer, got 3\.0"),
+        ({"count": True, "histogram": counts_row([0], [1])}, TypeError, "'count' must be .*got True"),
+        # 2**62 + 2**62 wraps around int64 to -2**63: the counts must still add up in integers.
+        (
+            {"count": -(2**63), "histogram": counts_row([0, 1], [2**62, 2**62])},
+            ValueError,
+            "'count' must be a non-negative integer",
+        ),
+        (
+            {"count": 2**63, "histogram": counts_row([0, 1], [2**62, 2**62])},
+            ValueError,
+            r"'histogram' of channel 0 counts 9223372036854775808 pixels, more than int64",
+        ),
+        (
+            {"histogram": counts_row([0, 7], ["1", 2])},
+            TypeError,
+            r"channel 0: 'counts' must hold integers, got '1'",
+        ),
+        (
+            {"histogram": counts_row([0, 7.0], [1, 2])},
+            TypeError,
+            r"channel 0: 'values' must hold integers, got 7\.0",
+        ),
+        (
+            {"histogram": counts_row([[0], [7, 8]], [1, 2])},
+            TypeError,
+            r"'values' must hold integers, got \[0\]",
+        ),
+        ({"histogram": counts_row([0, 7], [1, True])}, TypeError, r"'counts' must hold integers, got True"),
+        (
+            {"histogram": counts_row([0, 7], "12")},
+            TypeError,
+            r"'counts' must be a list of integers, got '12'",
+        ),
+        ({"histogram": counts_row([0, 7], [1])}, ValueError, r"as many 'counts' as 'values', got 1 and 2"),
+        ({"histogram": counts_row([0, 7], [4, -1])}, ValueError, r"non-negative counts, got -1"),
+        ({"histogram": [[0, 7]] * 3}, TypeError, r"channel 0 must be \{'values'.*got \[0, 7\]"),
+        ({"histogram": {"values": [0]}}, TypeError, r"'histogram' must be a list of 3"),
+        ({"images": 4}, ValueError, r"'images' 4 exceeds 'count' 3"),
+    ],
+)
+def test_corrupt_histogram_state_is_refused_naming_the_field(change, error, message):
+    with pytest.raises(error, match=message):
+        ChannelStats.from_dict(UINT8_STATE | change)
+
+
+def test_corrupt_state_of_empty_stats_is_refused():
+    state = ChannelStats().to_dict()
+    with pytest.raises(ValueError, match=r"'images' 1 exceeds 'count' 0"):
+        ChannelStats.from_dict(state | {"images": 1})
+
+
 # --------------------------------------------------------------------------- bad input
 
 
@@ -432,6 +574,75 @@ def test_input_is_never_modified(rng, dtype):
         stats = ChannelStats().update(image)
         np.testing.assert_array_equal(image, copy)
         assert_matches_reference(stats, [image])
+
+
+# --------------------------------------------------------------------------- threads
+
+THREADS, UPDATES, ROUNDS = 8, 50, 5
+
+
+def count_in_threads(work, parts) -> None:
+    """``work(part)`` in one thread per part, all released at once; re-raises their errors."""
+    barrier, errors = threading.Barrier(len(parts)), []
+
+    def run(part):
+        try:
+            barrier.wait()
+            work(part)
+        except BaseException as error:  # re-raised below, in the test's thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(part,)) for part in parts]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+def test_updates_from_threads_lose_nothing(rng, dtype):
+    # Before the lock: lost counts (two threads adding to one histogram bin at once, the kernel
+    # runs without the GIL), a TypeError from the kernel, or a whole thread's first images lost
+    # to a second _start. Races show up by chance: several rounds.
+    parts = [random_images(rng, dtype, 3, count=UPDATES) for _ in range(THREADS)]
+    sequential = ChannelStats()
+    for part in parts:  # floats: the same merges as the threads', in one order
+        sequential.merge(stats_of(part))
+    for _ in range(ROUNDS):
+        shared = ChannelStats()
+        count_in_threads(lambda part, shared=shared: [shared.update(image) for image in part], parts)
+        assert (shared.images, shared.count) == (THREADS * UPDATES, sequential.count)
+        if np.dtype(dtype).kind == "u":
+            assert shared == sequential  # bit for bit
+        else:
+            np.testing.assert_allclose(shared.mean, sequential.mean, rtol=1e-12, atol=0)
+            np.testing.assert_allclose(shared.std, sequential.std, rtol=1e-12, atol=0)
+            np.testing.assert_array_equal(shared.min, sequential.min)
+            np.testing.assert_array_equal(shared.max, sequential.max)
+
+
+def test_merges_and_results_from_threads_while_others_update(rng):
+    parts = [random_images(rng, np.uint8, 3, count=UPDATES) for _ in range(THREADS)]
+    expected = stats_of([image for part in parts for image in part])
+    for _ in range(ROUNDS):
+        shared = ChannelStats()
+
+        def work(part, shared=shared):
+            seen = 0
+            for index, image in enumerate(part):
+                if index % 2:  # half through merges, half through updates
+                    shared.merge(ChannelStats().update(image))
+                else:
+                    shared.update(image)
+                state = shared.to_dict()  # one consistent state, taken while the others count
+                assert sum(state["histogram"][0]["counts"]) == state["count"] >= seen
+                seen = state["count"]
+                shared.percentile([1, 50]), shared.std, repr(shared)
+
+        count_in_threads(work, parts)
+        assert shared == expected
 
 
 # --------------------------------------------------------------------------- files
@@ -634,33 +845,153 @@ def test_tensor_of_unsupported_shape_or_dtype_is_refused(torch):
         ChannelStats().update(torch.zeros(3, 2, 2, dtype=torch.int32))
 
 
-def make_dataset(torch, images, labelled=True):
-    class Pairs(torch.utils.data.Dataset):
-        def __len__(self):
-            return len(images)
+class Pairs(TorchDataset):
+    """CHW tensors of HWC arrays, with a label or alone. At module level: compute_stats' DataLoader
+    workers (forkserver) receive the Dataset pickled, and import its class by name."""
 
-        def __getitem__(self, index):
-            tensor = torch.from_numpy(images[index]).permute(2, 0, 1)
-            return (tensor, index % 2) if labelled else tensor
+    def __init__(self, images: list[np.ndarray], labelled: bool = True):
+        self.images, self.labelled = images, labelled
 
-    return Pairs()
+    def __len__(self):
+        return len(self.images)
+
+    def __getitem__(self, index):
+        import torch
+
+        tensor = torch.from_numpy(self.images[index]).permute(2, 0, 1)
+        return (tensor, index % 2) if self.labelled else tensor
 
 
 def test_dataset_and_dataloader_of_image_label_pairs(rng, torch):
     images = list(rng.integers(0, 256, (10, 6, 7, 3), dtype=np.uint8))
     expected = stats_of(images)
-    dataset = make_dataset(torch, images)
+    dataset = Pairs(images)
     assert compute_stats(dataset, progress=False) == expected
     assert compute_stats(torch.utils.data.DataLoader(dataset, batch_size=4), progress=False) == expected
-    assert (
-        compute_stats(make_dataset(torch, images, labelled=False), num_workers=2, progress=False) == expected
-    )
+    assert compute_stats(Pairs(images, labelled=False), num_workers=2, progress=False) == expected
+
+
+def test_dataset_that_workers_cannot_unpickle_is_a_clear_error(torch, monkeypatch):
+    class Local(torch.utils.data.Dataset):  # inside a function: pickle cannot find it by name
+        def __len__(self):
+            return 1
+
+        def __getitem__(self, index):
+            return np.zeros((2, 2, 3), np.uint8)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch's own warning about the pickling error
+        with pytest.raises(TypeError, match=r"num_workers=2 .* Local cannot be pickled .*num_workers=0"):
+            compute_stats(Local(), num_workers=2, progress=False)
+    assert compute_stats(Local(), progress=False).count == 4  # in this process: no pickling
+    # Defined in a notebook or `python -c`: it pickles, but the workers could not import it.
+    monkeypatch.setattr(Local, "__module__", "__main__")
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
+    with pytest.raises(TypeError, match=r"Local is defined in an interactive session .*\.py file"):
+        compute_stats(Local(), num_workers=2, progress=False)
 
 
 def test_dataset_of_pil_images(rng):
     pil = pytest.importorskip("PIL.Image")
     images = random_images(rng, np.uint8, 3)
     assert compute_stats([pil.fromarray(image) for image in images], progress=False) == stats_of(images)
+
+
+def test_pickled_stats_are_equal_and_have_their_own_lock(rng):
+    for dtype in (np.uint8, np.float32):
+        stats = stats_of(random_images(rng, dtype, 3))
+        image = random_images(rng, dtype, 3, count=1)[0]
+        for copied in (pickle.loads(pickle.dumps(stats)), deepcopy(stats)):
+            assert copied == stats and copied._lock is not stats._lock
+            assert copied.update(image) == deepcopy(stats).update(image)  # its lock works
+
+
+# --------------------------------------------------------------------------- worker processes
+
+
+def test_workers_never_start_with_fork():
+    from norm_transforms.stats import _worker_context
+
+    assert _worker_context().get_start_method() in ("forkserver", "spawn")
+
+
+# The scenario that hung the test suite: OpenCV's thread pool (and torch's) ran in this process,
+# then compute_stats forked its workers, which blocked for ever in cv2.setNumThreads(1) on a
+# mutex held by a pool thread that the child does not have; a Dataset that pins OpenCV's
+# threads in its DataLoader workers blocked the same way.
+HANG_SCENARIO = """
+import json, sys
+import cv2, numpy as np, torch
+import norm_transforms.stats
+from norm_transforms import compute_stats
+from decoding import Decoding
+
+if sys.argv[2] == "fork":  # the old start method, to see this test fail
+    import multiprocessing
+    norm_transforms.stats._worker_context = lambda: multiprocessing.get_context("fork")
+cv2.resize(np.zeros((2000, 2000, 3), np.uint8), (1000, 1000))  # OpenCV's thread pool ran
+torch.ones(512, 512) @ torch.ones(512, 512)  # and torch's
+folder = sys.argv[1]
+results = [
+    compute_stats(folder, progress=False),
+    compute_stats(folder, num_workers=2, chunksize=1, progress=False),
+    compute_stats(Decoding(folder), num_workers=2, progress=False),
+]
+print(json.dumps([stats.to_dict() for stats in results]))
+"""
+
+DECODING_DATASET = """
+import os
+import cv2
+from torch.utils.data import Dataset
+
+
+class Decoding(Dataset):
+    # Decodes in the DataLoader worker and pins OpenCV to one thread there, as training code does.
+    def __init__(self, folder):
+        self.paths = sorted(os.path.join(folder, name) for name in os.listdir(folder))
+
+    def __len__(self):
+        return len(self.paths)
+
+    def __getitem__(self, index):
+        cv2.setNumThreads(1)
+        return cv2.cvtColor(cv2.imread(self.paths[index]), cv2.COLOR_BGR2RGB)
+"""
+
+
+def run_to_deadline(args: list[str], seconds: float, **kwargs) -> subprocess.CompletedProcess:
+    """subprocess.run, except that on timeout the whole process group dies: the workers of a
+    hung pool too, which would otherwise outlive the test, blocked for ever."""
+    posix = sys.platform != "win32"
+    with subprocess.Popen(
+        args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=posix, **kwargs
+    ) as process:
+        try:
+            out, err = process.communicate(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL) if posix else process.kill()
+            process.communicate()
+            pytest.fail(f"{args[:2]} did not finish within {seconds} s: hung")
+    return subprocess.CompletedProcess(args, process.returncode, out, err)
+
+
+def test_workers_do_not_hang_after_opencv_and_torch_ran_threads(rng, tmp_path, torch):
+    folder = tmp_path / "images"
+    images = [smooth_rgb(rng, size=(20 + index, 24)) for index in range(5)]
+    for index, image in enumerate(images):
+        write_image(folder / f"{index}.png", image)
+    (tmp_path / "decoding.py").write_text(DECODING_DATASET)
+    env = os.environ | {"PYTHONPATH": os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")])}
+    # About 5 s here (torch imported in the script and in 2 DataLoader workers); hung, never.
+    completed = run_to_deadline(
+        [sys.executable, "-c", HANG_SCENARIO, str(folder), "default"], 60, env=env, cwd=tmp_path
+    )
+    assert completed.returncode == 0, completed.stderr
+    in_process, in_workers, in_dataloader = (
+        ChannelStats.from_dict(state) for state in json.loads(completed.stdout)
+    )
+    assert in_process == in_workers == in_dataloader == stats_of(images)
 
 
 def test_importing_and_counting_arrays_does_not_import_torch():
