@@ -257,8 +257,8 @@ def _prescaled(image: torch.Tensor, dims: tuple[int, ...]) -> tuple[torch.Tensor
     within rounding for any finite input. A power of two scales exactly. Every scope is scaled
     (a decision per scope would need the host): on an H200 this costs 0.06-0.13 ms more per
     call on a 3x224x224 float32 image (a few more small kernels) and 23-37% more on a
-    256x3x224x224 float32 batch; integer inputs pay nothing. A scope of zeros, or with NaN or inf, gets the factor 1 (frexp gives
-    the exponent 0 for them).
+    256x3x224x224 float32 batch; integer inputs pay nothing. A scope of zeros, or with NaN or
+    inf, gets the factor 1 (frexp gives the exponent 0 for them).
     """
     if image.dtype not in _SCALABLE_DTYPES:
         return image.to(torch.float32), None
