@@ -8,6 +8,7 @@ nothing and takes ~0.5 s.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -67,3 +68,35 @@ def test_sdist_ships_every_tracked_package_and_test_file_and_the_license(tmp_pat
     assert not stray, "caches or build products in the sdist"
     # license_files in setup.cfg: the metadata names the license file, which wheels then carry.
     assert "License-File: LICENSE" in pkg_info
+
+
+def test_a_failed_compile_leaves_the_kernels_out_instead_of_failing_the_build(tmp_path):
+    # What `CC=false pip install .` runs: build_ext with a compiler that fails. The build must
+    # finish (the NumPy fallback serves), say so once, and produce no extension.
+    if not (ROOT / "setup.py").is_file():
+        pytest.skip("no setup.py here (an installed package): nothing to build")
+    environment = {**os.environ, "CC": "false", "LDSHARED": "false"}
+    environment.pop("NORM_TRANSFORMS_REQUIRE_C", None)
+    result = subprocess.run(
+        [sys.executable, "setup.py", "-q", "build_ext", "--build-lib", str(tmp_path / "lib"),
+         "--build-temp", str(tmp_path / "temp")],
+        cwd=ROOT, capture_output=True, text=True, timeout=BUILD_TIMEOUT, env=environment,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    output = result.stdout + result.stderr
+    assert output.count("the C kernels were not built") == 1
+    assert not list((tmp_path / "lib").rglob("_kernels*"))
+
+
+def test_require_c_makes_a_failed_compile_fail_the_build(tmp_path):
+    # Release wheels set it: a wheel without the kernels would pass every test and ship slower.
+    if not (ROOT / "setup.py").is_file():
+        pytest.skip("no setup.py here (an installed package): nothing to build")
+    environment = {**os.environ, "CC": "false", "LDSHARED": "false", "NORM_TRANSFORMS_REQUIRE_C": "1"}
+    result = subprocess.run(
+        [sys.executable, "setup.py", "-q", "build_ext", "--build-lib", str(tmp_path / "lib"),
+         "--build-temp", str(tmp_path / "temp")],
+        cwd=ROOT, capture_output=True, text=True, timeout=BUILD_TIMEOUT, env=environment,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "_kernels.c" in result.stdout + result.stderr  # it failed on the compile, not earlier
