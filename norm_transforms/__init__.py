@@ -13,8 +13,9 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from ._optional import missing_dependency
+from .dtypes import PIXEL_TYPES, PixelType
 from .functional import denormalize, normalize, register_kernel
-from .modes import EPS, IMAGENET_MEAN, IMAGENET_STD, MODES, AffineParams, NormalizeParams
+from .modes import EPS, IMAGENET_MEAN, IMAGENET_STD, MODES, AffineParams, Mode, NormalizeParams
 from .plot import plot_histograms
 from .presets import PRESETS, Preset, get_preset
 from .stats import ChannelStats, compute_stats
@@ -31,13 +32,16 @@ __all__ = [
     "IMAGENET_MEAN",
     "IMAGENET_STD",
     "MODES",
+    "PIXEL_TYPES",
     "PRESETS",
     "AffineParams",
     "ChannelStats",
     "Denormalize",
+    "Mode",
     "Normalize",
     "NormalizeLayer",
     "NormalizeParams",
+    "PixelType",
     "Preset",
     "TorchDenormalize",
     "TorchNormalize",

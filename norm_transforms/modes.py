@@ -29,6 +29,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from .dtypes import NUMPY_DTYPES, PIXEL_TYPES
+
 NormalizationName = Literal[
     "standard",
     "image",
@@ -57,29 +59,27 @@ DEFAULT_PERCENTILES = (1.0, 99.0)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-#: The value of a full-scale pixel when ``max_pixel_value=None``.
-DTYPE_MAX_PIXEL_VALUE = {
-    np.dtype(np.uint8): 255.0,
-    np.dtype(np.uint16): 65535.0,
-    np.dtype(np.float16): 1.0,
-    np.dtype(np.float32): 1.0,
-    np.dtype(np.float64): 1.0,
-}
+#: The value of a full-scale pixel when ``max_pixel_value=None``, per NumPy dtype.
+DTYPE_MAX_PIXEL_VALUE = {np.dtype(dtype): PIXEL_TYPES[dtype.name].full_scale for dtype in NUMPY_DTYPES}
 
 
 @dataclass(frozen=True)
 class Mode:
     """What a normalization mode needs and how it maps pixels.
 
-    ``statistic`` is ``None`` for constant modes, else ``"mean_std"``, ``"min_max"`` or
-    ``"percentile"``, reduced over the whole image or, with ``per_channel``, over each channel.
-    The last two give a range ``(low, high)`` that maps to [0, 1].
+    ``statistic`` is ``None`` for constant modes, else the name of the statistic it reduces
+    over the whole image or, with ``per_channel``, over each channel: ``"mean_std"``,
+    ``"min_max"`` or ``"percentile"``; each backend maps the name to its function. The last two
+    give a range ``(low, high)`` that maps to [0, 1]. ``albumentations`` says whether
+    ``albumentations.Normalize`` has the mode (parity tests, the serialized form); the others
+    are ours.
     """
 
     name: str
-    statistic: Literal["mean_std", "min_max", "percentile"] | None
+    statistic: str | None
     per_channel: bool
     clip: tuple[float, float] | None
+    albumentations: bool = True
 
     @property
     def maps_range(self) -> bool:
@@ -95,8 +95,8 @@ MODES: dict[str, Mode] = {
         Mode("image_per_channel", "mean_std", per_channel=True, clip=(-20.0, 20.0)),
         Mode("min_max", "min_max", per_channel=False, clip=(0.0, 1.0)),
         Mode("min_max_per_channel", "min_max", per_channel=True, clip=(0.0, 1.0)),
-        Mode("percentile", "percentile", per_channel=False, clip=(0.0, 1.0)),
-        Mode("percentile_per_channel", "percentile", per_channel=True, clip=(0.0, 1.0)),
+        Mode("percentile", "percentile", per_channel=False, clip=(0.0, 1.0), albumentations=False),
+        Mode("percentile_per_channel", "percentile", per_channel=True, clip=(0.0, 1.0), albumentations=False),
     )
 }
 

@@ -13,16 +13,20 @@ import numpy as np
 import pytest
 from hypothesis import strategies as st
 
-# The modes of A.Normalize (parity tests), and ours on top of them.
-ALBUMENTATIONS_MODES = ("standard", "image", "image_per_channel", "min_max", "min_max_per_channel")
-PERCENTILE_MODES = ("percentile", "percentile_per_channel")
-MODES = ALBUMENTATIONS_MODES + PERCENTILE_MODES
-PER_IMAGE_MODES = MODES[1:]
-IMAGE_MODES = ("image", "image_per_channel")
-MIN_MAX_MODES = ("min_max", "min_max_per_channel")
+from norm_transforms.dtypes import NUMPY_DTYPES, PIXEL_TYPES
+from norm_transforms.modes import MODES as MODE_TABLE
 
-INTEGER_DTYPES = (np.uint8, np.uint16)
-FLOAT_DTYPES = (np.float16, np.float32, np.float64)
+# Mode lists, read from the mode table: a mode added there is tested everywhere these are used.
+MODES = tuple(MODE_TABLE)
+ALBUMENTATIONS_MODES = tuple(name for name, mode in MODE_TABLE.items() if mode.albumentations)
+PER_IMAGE_MODES = tuple(name for name, mode in MODE_TABLE.items() if mode.statistic is not None)
+IMAGE_MODES = tuple(name for name, mode in MODE_TABLE.items() if mode.statistic == "mean_std")
+MIN_MAX_MODES = tuple(name for name, mode in MODE_TABLE.items() if mode.statistic == "min_max")
+PERCENTILE_MODES = tuple(name for name, mode in MODE_TABLE.items() if mode.statistic == "percentile")
+
+# NumPy dtypes, read from the dtype table.
+INTEGER_DTYPES = tuple(np.dtype(d) for d in NUMPY_DTYPES if not PIXEL_TYPES[d.name].is_float)
+FLOAT_DTYPES = tuple(np.dtype(d) for d in NUMPY_DTYPES if PIXEL_TYPES[d.name].is_float)
 ALL_DTYPES = INTEGER_DTYPES + FLOAT_DTYPES
 
 CONTENTS = ("random", "constant", "constant_channel", "outlier")
@@ -39,12 +43,7 @@ PHOTO_SIZE = 96
 
 def full_scale(dtype) -> float:
     """The value of a full-scale pixel: what ``max_pixel_value`` should be for ``dtype``."""
-    dtype = np.dtype(dtype)
-    if dtype == np.uint8:
-        return 255.0
-    if dtype == np.uint16:
-        return 65535.0
-    return 1.0
+    return PIXEL_TYPES[np.dtype(dtype).name].full_scale
 
 
 def dtype_id(dtype) -> str:

@@ -2,12 +2,8 @@
 
 import torch
 
-# Every input dtype the Torch kernels accept, by name (the ids of parametrized tests).
-TORCH_DTYPES = {
-    "uint8": torch.uint8,
-    "uint16": torch.uint16,
-    "float16": torch.float16,
-    "bfloat16": torch.bfloat16,
-    "float32": torch.float32,
-    "float64": torch.float64,
-}
+from norm_transforms.dtypes import PIXEL_TYPES
+
+# Every input dtype the Torch kernels accept, by name (the ids of parametrized tests), read
+# from the dtype table.
+TORCH_DTYPES = {name: getattr(torch, name) for name in PIXEL_TYPES}

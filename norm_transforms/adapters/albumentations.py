@@ -21,7 +21,7 @@ from . import warn_if_pixel_scale_looks_wrong
 
 
 class Normalize(PresetConstructors, A.ImageOnlyTransform):
-    """Normalize an image with one of five modes, as ``albumentations.Normalize`` does.
+    """Normalize an image with a mode of ``albumentations.Normalize``, or one of ours.
 
     ``standard``: ``(img - mean * max_pixel_value) / (std * max_pixel_value)``;
     ``image`` / ``image_per_channel``: subtract the image's (channel's) mean, divide by its

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 import cv2
 import numpy as np
 
+from ..dtypes import NUMPY_DTYPES, PIXEL_TYPES
 from ..modes import (
     EPS,
     AffineParams,
@@ -27,9 +28,9 @@ from ..modes import (
 )
 from . import kernels as _kernels
 
-SUPPORTED_DTYPES = tuple(np.dtype(t) for t in (np.uint8, np.uint16, np.float16, np.float32, np.float64))
+SUPPORTED_DTYPES = NUMPY_DTYPES
 # What denormalize reads (normalized images) and writes (any dtype normalize reads).
-NORMALIZED_DTYPES = tuple(np.dtype(t) for t in (np.float16, np.float32, np.float64))
+NORMALIZED_DTYPES = tuple(dtype for dtype in NUMPY_DTYPES if PIXEL_TYPES[dtype.name].is_float)
 _FLOAT32 = np.dtype(np.float32)
 _UINT8 = np.dtype(np.uint8)
 
@@ -417,7 +418,7 @@ def _percentiles(
     partition, the fastest exact route without a histogram.
     """
     if sample.dtype.kind == "u":
-        counts = np.zeros((scopes, 256 if sample.dtype == _UINT8 else 65536), dtype=np.int64)
+        counts = np.zeros((scopes, PIXEL_TYPES[sample.dtype.name].histogram_bins), dtype=np.int64)
         _kernels.histogram(sample, counts)
         low, high = histogram_percentiles(counts, percentiles)
         return low.tolist(), high.tolist()

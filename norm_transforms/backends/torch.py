@@ -1,4 +1,4 @@
-"""Torch kernels: the five modes on CPU and CUDA tensors, computed in float32.
+"""Torch kernels: every mode of ``modes.MODES`` on CPU and CUDA tensors, computed in float32.
 
 Layout: ``(H, W)`` or ``(..., C, H, W)``; every leading axis (a batch ``N``, video frames
 ``T``) indexes samples, and each sample gets its own statistics, all in one vectorized pass.
@@ -34,6 +34,7 @@ import math
 import numpy as np
 import torch
 
+from ..dtypes import PIXEL_TYPES
 from ..modes import (
     EPS,
     AffineParams,
@@ -44,19 +45,15 @@ from ..modes import (
 )
 from . import numpy as numpy_backend
 
-SUPPORTED_DTYPES = (torch.uint8, torch.uint16, torch.float16, torch.bfloat16, torch.float32, torch.float64)
+SUPPORTED_DTYPES = tuple(getattr(torch, name) for name in PIXEL_TYPES)
 OUTPUT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 # What denormalize reads (normalized images); it writes any dtype that normalize reads.
-NORMALIZED_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+NORMALIZED_DTYPES = tuple(getattr(torch, name) for name, pixel in PIXEL_TYPES.items() if pixel.is_float)
 
-# For max_pixel_value=None and the float64 folding: the NumPy dtype with the same full scale.
+# For max_pixel_value=None and the float64 folding: the NumPy dtype with the same full scale
+# (float32 for bfloat16, which NumPy lacks).
 _NUMPY_EQUIVALENT = {
-    torch.uint8: np.dtype(np.uint8),
-    torch.uint16: np.dtype(np.uint16),
-    torch.float16: np.dtype(np.float16),
-    torch.bfloat16: np.dtype(np.float32),
-    torch.float32: np.dtype(np.float32),
-    torch.float64: np.dtype(np.float64),
+    getattr(torch, name): np.dtype(name if pixel.numpy else "float32") for name, pixel in PIXEL_TYPES.items()
 }
 _NO_BOUNDS = (-float("inf"), float("inf"))
 

@@ -1,0 +1,21 @@
+# Types of the C extension built from _kernels.c (norm_transforms.backends.kernels picks it, or
+# the NumPy fallback with the same signatures). Arguments are positional only; buffers are
+# C-contiguous (checked by the glue, which raises on a wrong call, never crashes).
+from typing_extensions import Buffer
+
+def affine(
+    source: Buffer, out: Buffer, scale: Buffer, offset: Buffer, low: float, high: float, block: int = 1, /
+) -> None:
+    """out[i] = clip(float32(source[i]) * scale[c] + offset[c], low, high), c = (i // block) % len(scale).
+
+    source: uint8, uint16, float16, float32 or float64; out: float32 with as many values (or
+    source itself when it is float32). NaN stays NaN; -inf and inf skip the clip.
+    """
+
+def min_max(source: Buffer, low: Buffer, high: Buffer, block: int = 1, /) -> None:
+    """Writes each channel's minimum and maximum to the float64 buffers low and high (value i is
+    in channel (i // block) % len(low)); NaN is skipped, a channel of only NaN gets NaN."""
+
+def histogram(source: Buffer, counts: Buffer, /) -> None:
+    """Adds to the int64 counts[c * B + v] the number of values v of channel c (value i is in
+    channel i % C) of a uint8 (B = 256) or uint16 (B = 65536) source."""
