@@ -38,7 +38,9 @@ _LUT_MAX_CHANNELS = 4
 # A Mat has int rows, and cv2.calcHist counts in float32, exact up to 2**24 per bin: OpenCV calls
 # take chunks of at most 2**24 pixels, which keeps every count exact at any image size.
 _CV_MAX_ROWS = 1 << 24
-_CALCHIST_MAX_CHANNELS = 512  # OpenCV's CV_CN_MAX, the most channels a Mat can hold
+# The Python binding refuses a Mat of more than 128 channels (measured with OpenCV 5.1: 129
+# fails); wider images take np.bincount.
+_CALCHIST_MAX_CHANNELS = 128
 # Values per row of tiled tables (see _row_length): long enough that NumPy's per-row overhead
 # vanishes, short enough that the tables stay in L1.
 _ROW_VALUES = 4096

@@ -1,0 +1,263 @@
+"""The conformance suite: every backend (and route) through ``norm_transforms.normalize`` /
+``denormalize`` against the float64 reference (tests/reference.py), on the same inputs.
+
+A backend is done when it passes this file; its own test module keeps only what is specific
+to it (OpenCV routes, channels_last, CUDA). Backends and routes here:
+
+- ``numpy``: NumPy arrays on the C kernels;
+- ``numpy_fallback``: the same with the NumPy/OpenCV fallback kernels (no C compiler);
+- ``torch_cpu``: CPU tensors, which go through the NumPy backend's kernels on zero-copy views;
+- ``torch_ops``: the Torch-op route that CUDA tensors take, forced on CPU tensors.
+
+Images are written once, channels-last (``(H, W)``, ``(H, W, C)``, ``(N, H, W, C)``), and each
+backend case converts them to its own layout (Torch: ``(H, W)``, ``(C, H, W)``,
+``(N, C, H, W)``) and back. Mode and dtype lists come from the mode and dtype tables, so a new
+mode or dtype is checked here the moment it is added.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pytest
+import torch
+from conftest import ALL_DTYPES, CONTENTS, MODES, PER_IMAGE_MODES, dtype_id, full_scale, make_image
+from reference import reference_normalize, reference_normalize_samples
+
+import norm_transforms.backends.numpy as numpy_backend
+import norm_transforms.backends.torch as torch_backend
+from norm_transforms import denormalize, normalize
+from norm_transforms.backends import _fallback
+from norm_transforms.modes import MODES as MODE_TABLE
+
+ATOL = 1e-5
+
+
+@dataclass(frozen=True)
+class BackendCase:
+    """How one backend (route) takes a channels-last NumPy image and gives its output back."""
+
+    name: str
+    tensors: bool
+
+    def setup(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        if self.name == "numpy_fallback":
+            monkeypatch.setattr(numpy_backend, "_kernels", _fallback)
+        if self.name == "torch_ops":
+            monkeypatch.setattr(torch_backend, "uses_cpu_kernels", lambda image: False)
+
+    def to_input(self, image: np.ndarray) -> Any:
+        if not self.tensors:
+            return image
+        tensor = torch.from_numpy(np.ascontiguousarray(image))
+        return tensor if image.ndim == 2 else tensor.movedim(-1, -3)
+
+    def to_numpy(self, out: Any) -> np.ndarray:
+        if not self.tensors:
+            return out
+        return (out if out.ndim == 2 else out.movedim(-3, -1)).numpy()
+
+    def normalize(self, image: np.ndarray, *, batched: bool = False, **kwargs: Any) -> np.ndarray:
+        # Tensors read every leading axis as samples: no batched flag.
+        options = {} if self.tensors else {"batched": batched}
+        return self.to_numpy(normalize(self.to_input(image), **kwargs, **options))
+
+
+CASES = [
+    BackendCase("numpy", tensors=False),
+    BackendCase("numpy_fallback", tensors=False),
+    BackendCase("torch_cpu", tensors=True),
+    BackendCase("torch_ops", tensors=True),
+]
+
+
+@pytest.fixture(params=CASES, ids=[case.name for case in CASES])
+def backend(request, monkeypatch) -> BackendCase:
+    request.param.setup(monkeypatch)
+    return request.param
+
+
+LAYOUTS = {"HW": None, "HWC1": 1, "HWC3": 3, "HWC5": 5}
+
+
+def shape_of(layout: str, height: int = 9, width: int = 11) -> tuple[int, ...]:
+    channels = LAYOUTS[layout]
+    return (height, width) if channels is None else (height, width, channels)
+
+
+def mode_kwargs(mode: str, dtype: Any, channels: int) -> dict[str, Any]:
+    """Per-channel constants for the standard mode, the dtype's full scale for every mode."""
+    return {
+        "mean": tuple(np.linspace(0.3, 0.6, channels)),
+        "std": tuple(np.linspace(0.2, 0.3, channels)),
+        "max_pixel_value": full_scale(dtype),
+        "normalization": mode,
+    }
+
+
+def channels_of(image: np.ndarray, batched: bool = False) -> int:
+    return 1 if image.ndim == 2 + batched else image.shape[-1]
+
+
+# --------------------------------------------------------------------------- every mode, dtype, layout
+
+
+@pytest.mark.parametrize("content", CONTENTS)
+@pytest.mark.parametrize("layout", LAYOUTS)
+@pytest.mark.parametrize("dtype", ALL_DTYPES, ids=dtype_id)
+@pytest.mark.parametrize("mode", MODES)
+def test_matches_the_float64_reference(backend, rng, mode, dtype, layout, content):
+    image = make_image(rng, dtype, shape_of(layout), content)
+    kwargs = mode_kwargs(mode, dtype, channels_of(image))
+    out = backend.normalize(image, **kwargs)
+    assert out.dtype == np.float32
+    assert out.shape == image.shape
+    np.testing.assert_allclose(out, reference_normalize(image, **kwargs), rtol=0, atol=ATOL)
+
+
+@pytest.mark.parametrize("dtype", ALL_DTYPES, ids=dtype_id)
+@pytest.mark.parametrize("mode", PER_IMAGE_MODES)
+def test_batch_samples_get_their_own_statistics(backend, rng, mode, dtype):
+    # Three images of very different brightness: pooled statistics would be far off for each.
+    images = np.stack([make_image(rng, dtype, (8, 10, 3), "random") for _ in range(3)])
+    images[0] //= 4 if images.dtype.kind == "u" else 1
+    if images.dtype.kind == "f":
+        images[0] *= 0.25
+    kwargs = mode_kwargs(mode, dtype, 3)
+    out = backend.normalize(images, batched=True, **kwargs)
+    expected = reference_normalize_samples(images, has_channels=True, **kwargs)
+    np.testing.assert_allclose(out, expected, rtol=0, atol=ATOL)
+
+
+# --------------------------------------------------------------------------- SPEC section 4 inputs
+
+
+@pytest.mark.parametrize("layout", ["HW", "HWC1", "HWC3"])
+@pytest.mark.parametrize("dtype", ALL_DTYPES, ids=dtype_id)
+@pytest.mark.parametrize("mode", MODES)
+def test_one_by_one_image(backend, rng, mode, dtype, layout):
+    image = make_image(rng, dtype, shape_of(layout, 1, 1), "random")
+    kwargs = mode_kwargs(mode, dtype, channels_of(image))
+    np.testing.assert_allclose(
+        backend.normalize(image, **kwargs), reference_normalize(image, **kwargs), atol=ATOL
+    )
+
+
+@pytest.mark.parametrize("channels", [16, 130])
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32], ids=dtype_id)
+@pytest.mark.parametrize("mode", MODES)
+def test_many_channels(backend, rng, mode, dtype, channels):
+    image = make_image(rng, dtype, (6, 7, channels), "random")
+    kwargs = mode_kwargs(mode, dtype, channels)
+    np.testing.assert_allclose(
+        backend.normalize(image, **kwargs), reference_normalize(image, **kwargs), atol=ATOL
+    )
+
+
+def strided(image: Any) -> Any:
+    return image[::2, 1::2] if isinstance(image, np.ndarray) else image[..., ::2, 1::2]
+
+
+def flipped(image: np.ndarray) -> np.ndarray:
+    return image[::-1, ::-1]
+
+
+def read_only(image: np.ndarray) -> np.ndarray:
+    view = image.view()
+    view.flags.writeable = False
+    return view
+
+
+VIEWS = {"strided": strided, "negative_stride": flipped, "read_only": read_only}
+
+
+@pytest.mark.parametrize("view", VIEWS)
+@pytest.mark.parametrize("dtype", ALL_DTYPES, ids=dtype_id)
+@pytest.mark.parametrize("mode", MODES)
+def test_views_give_their_copys_output_and_are_never_modified(backend, rng, mode, dtype, view):
+    if backend.tensors and view != "strided":
+        pytest.skip("torch has no negative strides or read-only tensors")
+    base = make_image(rng, dtype, (12, 14, 3), "random")
+    # Tensors: a strided view of a CHW view of channels-last memory, far from contiguous.
+    image = VIEWS[view](backend.to_input(base))
+    before = image.clone() if backend.tensors else image.copy()
+    kwargs = mode_kwargs(mode, dtype, 3)
+    copy = image.contiguous() if backend.tensors else np.ascontiguousarray(image)
+    expected = backend.to_numpy(normalize(copy, **kwargs))
+    # Bitwise on the C kernels; Torch's reductions sum a strided tensor in another order.
+    np.testing.assert_allclose(backend.to_numpy(normalize(image, **kwargs)), expected, rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(backend.to_numpy(image), backend.to_numpy(before))
+
+
+# --------------------------------------------------------------------------- NaN and inf (README)
+
+
+def with_bad_pixel(rng, dtype, bad: float) -> np.ndarray:
+    # 400 pixels per channel: one infinite pixel lies beyond the 1st and 99th percentiles (in a
+    # channel of under 100 pixels it would make a percentile infinite, and the channel NaN).
+    image = make_image(rng, dtype, (20, 20, 3), "random")
+    image[4, 5, 2] = bad
+    return image
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf], ids=["nan", "inf", "-inf"])
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64], ids=dtype_id)
+@pytest.mark.parametrize("mode", MODES)
+def test_nan_and_inf_give_the_documented_result(backend, rng, mode, dtype, bad):
+    image = with_bad_pixel(rng, dtype, bad)
+    out = backend.normalize(image, **mode_kwargs(mode, dtype, 3))
+    statistic = MODE_TABLE[mode].statistic
+    scope = (slice(None), slice(None), 2) if MODE_TABLE[mode].per_channel else (Ellipsis,)
+    others = np.ones(image.shape, bool)
+    others[scope] = False
+    if statistic is None:  # the affine maps it: NaN stays NaN, inf stays inf, the rest is finite
+        assert np.isnan(out[4, 5, 2]) == np.isnan(bad)
+        good = np.ones(image.shape, bool)
+        good[4, 5, 2] = False
+        assert np.isfinite(out[good]).all()
+    elif statistic == "mean_std" or (statistic == "min_max" and not np.isnan(bad)):
+        assert np.isnan(out[scope]).all()  # undefined statistics: the whole scope is NaN
+        assert np.isfinite(out[others]).all()
+    else:  # NaN skipped by min/max and the percentiles; a few inf pixels are clipped by the percentiles
+        finite = np.isfinite(image)
+        assert np.isfinite(out[finite]).all()
+        if np.isnan(bad):
+            assert np.isnan(out[4, 5, 2])
+
+
+# --------------------------------------------------------------------------- the inverse
+
+
+@pytest.mark.parametrize("dtype", ALL_DTYPES, ids=dtype_id)
+@pytest.mark.parametrize("mode", MODES)
+def test_return_params_are_inverted_exactly(backend, rng, mode, dtype):
+    image = make_image(rng, dtype, (3, 9, 11, 3), "random")
+    kwargs = mode_kwargs(mode, dtype, 3)
+    inputs = backend.to_input(image)
+    options = {} if backend.tensors else {"batched": True}
+    out, params = normalize(inputs, **kwargs, **options, return_params=True)
+    back = backend.to_numpy(denormalize(out, params=params, **options)).astype(np.float64)
+    clip = MODE_TABLE[mode].clip
+    values = backend.to_numpy(out)
+    unclipped = np.ones(values.shape, bool) if clip is None else (values > clip[0]) & (values < clip[1])
+    scale = full_scale(dtype)
+    np.testing.assert_allclose(
+        back[unclipped] / scale, image.astype(np.float64)[unclipped] / scale, atol=2e-6
+    )
+
+
+# --------------------------------------------------------------------------- refused inputs
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_empty_image_is_a_value_error(backend, mode):
+    with pytest.raises(ValueError, match="empty"):
+        backend.normalize(np.zeros((0, 4, 3), np.uint8), **mode_kwargs(mode, np.uint8, 3))
+
+
+@pytest.mark.parametrize("dtype", [np.int32, np.int8, np.bool_], ids=dtype_id)
+def test_unsupported_dtype_is_a_type_error_listing_the_accepted_ones(backend, dtype):
+    with pytest.raises(TypeError, match=r"not supported; accepted: uint8, uint16, float16"):
+        backend.normalize(np.zeros((4, 4, 3), dtype))
