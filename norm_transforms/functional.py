@@ -4,13 +4,12 @@ dispatching to that type's kernel."""
 from __future__ import annotations
 
 import functools
-import importlib
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, TypeVar, overload
 
 import numpy as np
 
-from .backends import numpy as numpy_backend
+from .backends import backend_for, register_backend
 from .modes import (
     DEFAULT_PERCENTILES,
     IMAGENET_MEAN,
@@ -23,22 +22,31 @@ from .modes import (
 ArrayT = TypeVar("ArrayT")
 Kernel = Callable[..., Any]
 
-# Type -> kernel. Another backend plugs in with register_kernel; normalize() never changes.
-_KERNELS: dict[type, Kernel] = {np.ndarray: numpy_backend.normalize_array}
-# Kernels behind an optional dependency, by the qualified name of their array type: imported
-# when the first such array arrives, so that `import norm_transforms` never imports torch.
-_LAZY_KERNELS = {"torch.Tensor": ("norm_transforms.backends.torch", "normalize_tensor")}
-# The same for denormalize: kernel(array, NormalizeParams | AffineParams, **options).
-_INVERSE_KERNELS: dict[type, Kernel] = {np.ndarray: numpy_backend.denormalize_array}
-_LAZY_INVERSE_KERNELS = {"torch.Tensor": ("norm_transforms.backends.torch", "denormalize_tensor")}
+
+class _KernelBackend:
+    """A backend made of the one or two functions given to :func:`register_kernel`."""
+
+    def __init__(self, kernel: Kernel, inverse: Kernel | None) -> None:
+        self._kernel, self._inverse = kernel, inverse
+
+    def normalize(self, image: Any, params: NormalizeParams, **options: Any) -> Any:
+        return self._kernel(image, params, **options)
+
+    def denormalize(self, image: Any, params: Any, **options: Any) -> Any:
+        if self._inverse is None:
+            raise TypeError(
+                f"cannot denormalize a {type(image).__qualname__}: its kernel was registered without "
+                "an inverse (register_kernel(..., inverse=...))"
+            )
+        return self._inverse(image, params, **options)
 
 
 def register_kernel(array_type: type, kernel: Kernel, inverse: Kernel | None = None) -> None:
     """Route arrays of ``array_type`` (and subclasses) to ``kernel(array, params, **options)``,
-    and, when given, ``denormalize`` to ``inverse(array, params, **options)``."""
-    _KERNELS[array_type] = kernel
-    if inverse is not None:
-        _INVERSE_KERNELS[array_type] = inverse
+    and, when given, ``denormalize`` to ``inverse(array, params, **options)``. A whole backend
+    (the :class:`norm_transforms.backends.Backend` contract) registers with
+    :func:`norm_transforms.backends.register_backend`."""
+    register_backend(array_type, _KernelBackend(kernel, inverse))
 
 
 @overload
@@ -110,7 +118,7 @@ def normalize(
     if return_params:  # only then: a kernel registered before return_params existed still works
         options["return_params"] = True
     params = _params(mean, std, max_pixel_value, normalization, percentiles)
-    return _kernel_for(image)(image, params, batched=batched, volume=volume, **options)
+    return backend_for(image).normalize(image, params, batched=batched, volume=volume, **options)
 
 
 def denormalize(
@@ -163,7 +171,8 @@ def denormalize(
             "pass either params (from normalize(..., return_params=True)) or mean / std / "
             "max_pixel_value, not both: params already hold the center and scale applied"
         )
-    return _kernel_for(image, inverse=True)(image, recipe, batched=batched, volume=volume, **options)
+    backend = backend_for(image, action="denormalize")
+    return backend.denormalize(image, recipe, batched=batched, volume=volume, **options)
 
 
 @functools.lru_cache(maxsize=256, typed=True)
@@ -202,20 +211,3 @@ def _equals(value: Any, default: Any) -> bool:
         return bool(np.array_equal(np.asarray(value, dtype=np.float64), np.asarray(default)))
     except (TypeError, ValueError):
         return False
-
-
-def _kernel_for(image: Any, inverse: bool = False) -> Kernel:
-    kernels, lazy_kernels = (
-        (_INVERSE_KERNELS, _LAZY_INVERSE_KERNELS) if inverse else (_KERNELS, _LAZY_KERNELS)
-    )
-    for cls in type(image).__mro__:
-        if cls in kernels:
-            return kernels[cls]
-        lazy = lazy_kernels.get(f"{cls.__module__}.{cls.__qualname__}")
-        if lazy:
-            module, name = lazy
-            kernels[cls] = getattr(importlib.import_module(module), name)
-            return kernels[cls]
-    accepted = ", ".join([*(f"{t.__module__}.{t.__qualname__}" for t in kernels), *lazy_kernels])
-    action = "denormalize" if inverse else "normalize"
-    raise TypeError(f"cannot {action} a {type(image).__qualname__}; accepted: {accepted}")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from conftest import MODES, make_image
 
-from norm_transforms import functional, normalize
+from norm_transforms import backends, functional, normalize
 from norm_transforms.modes import NormalizeParams
 
 A = pytest.importorskip("albumentations")
@@ -66,8 +66,8 @@ class SubBox(Box):
 @pytest.fixture
 def kernels(monkeypatch):
     """The kernel table, restored after the test."""
-    table = dict(functional._KERNELS)
-    monkeypatch.setattr(functional, "_KERNELS", table)
+    table = dict(backends._LOADED)
+    monkeypatch.setattr(backends, "_LOADED", table)
     return table
 
 

@@ -35,6 +35,7 @@ from norm_transforms import (
     Normalize,
     TorchDenormalize,
     TorchNormalize,
+    backends,
     denormalize,
     functional,
     normalize,
@@ -530,8 +531,7 @@ class Box:
 @pytest.fixture
 def kernel_tables(monkeypatch):
     """The kernel tables, restored after the test."""
-    monkeypatch.setattr(functional, "_KERNELS", dict(functional._KERNELS))
-    monkeypatch.setattr(functional, "_INVERSE_KERNELS", dict(functional._INVERSE_KERNELS))
+    monkeypatch.setattr(backends, "_LOADED", dict(backends._LOADED))
 
 
 def test_register_kernel_routes_denormalize_to_the_inverse_kernel(kernel_tables):

@@ -14,7 +14,7 @@ from typing import Any
 import albumentations as A
 import numpy as np
 
-from ..backends.numpy import denormalize_array, inverse_output_dtype, normalize_array, value_range
+from ..backends.numpy import check_inverse_dtype, denormalize, normalize, value_range
 from ..modes import DEFAULT_PERCENTILES, IMAGENET_MEAN, IMAGENET_STD, NormalizationName, NormalizeParams
 from ..presets import PresetConstructors
 from . import warn_if_pixel_scale_looks_wrong
@@ -88,7 +88,7 @@ class Normalize(PresetConstructors, A.ImageOnlyTransform):
         return [self.apply_to_volume(volume) for volume in volumes]
 
     def _normalize(self, image: np.ndarray, batched: bool = False, volume: bool = False) -> np.ndarray:
-        out = normalize_array(image, self._recipe, batched=batched, volume=volume)
+        out = normalize(image, self._recipe, batched=batched, volume=volume)
         if not self._pixel_scale_checked:  # the first call only: later calls pay one attribute read
             self._pixel_scale_checked = True
             warn_if_pixel_scale_looks_wrong(self, self._recipe, image.dtype, value_range(image))
@@ -129,7 +129,7 @@ class Denormalize(A.ImageOnlyTransform):
         self._recipe = NormalizeParams.build(mean, std, max_pixel_value, "standard")
         if not isinstance(dtype, str):
             raise TypeError(f"dtype must be a dtype name such as 'float32' or 'uint8'; got {dtype!r}")
-        inverse_output_dtype(dtype)
+        check_inverse_dtype(dtype)
         self.mean = _as_stored(mean)
         self.std = _as_stored(std)
         self.max_pixel_value = _as_stored(max_pixel_value)
@@ -140,7 +140,7 @@ class Denormalize(A.ImageOnlyTransform):
         return "norm_transforms.Denormalize"
 
     def _denormalize(self, image: np.ndarray, batched: bool = False, volume: bool = False) -> np.ndarray:
-        return denormalize_array(image, self._recipe, batched=batched, volume=volume, dtype=self.dtype)
+        return denormalize(image, self._recipe, batched=batched, volume=volume, dtype=self.dtype)
 
     def apply(self, img: np.ndarray, **params: Any) -> np.ndarray:
         return self._denormalize(img)

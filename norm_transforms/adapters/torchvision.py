@@ -14,12 +14,12 @@ from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 from torchvision.transforms.v2._utils import is_pure_tensor
 
-from ..backends.numpy import check_array
+from ..backends import numpy as numpy_backend
 from ..backends.torch import (
-    check_inverse_output_dtype,
+    check_inverse_dtype,
     check_output_dtype,
-    denormalize_tensor,
-    normalize_tensor,
+    denormalize,
+    normalize,
     numpy_dtype,
     value_range,
 )
@@ -69,7 +69,7 @@ class TorchNormalize(PresetConstructors, v2.Transform):
     def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
         image = _as_image(inpt) if isinstance(inpt, (PIL.Image.Image, np.ndarray)) else inpt
         tensor = image.as_subclass(torch.Tensor)
-        out = normalize_tensor(tensor, self.norm_params, dtype=self.dtype)
+        out = normalize(tensor, self.norm_params, dtype=self.dtype)
         if not self._pixel_scale_checked:  # the first call only (it reads two numbers back)
             self._pixel_scale_checked = True
             dtype = numpy_dtype(tensor.dtype)
@@ -111,7 +111,7 @@ class TorchDenormalize(v2.Transform):
         dtype: torch.dtype = torch.float32,
     ) -> None:
         super().__init__()
-        check_inverse_output_dtype(dtype)
+        check_inverse_dtype(dtype)
         # Validated once here, as TorchNormalize does; each call goes straight to the kernel.
         self.norm_params = NormalizeParams.build(mean, std, max_pixel_value, "standard")
         self.mean, self.std = mean, std
@@ -119,7 +119,7 @@ class TorchDenormalize(v2.Transform):
         self.dtype = dtype
 
     def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
-        out = denormalize_tensor(inpt.as_subclass(torch.Tensor), self.norm_params, dtype=self.dtype)
+        out = denormalize(inpt.as_subclass(torch.Tensor), self.norm_params, dtype=self.dtype)
         return out if is_pure_tensor(inpt) else tv_tensors.wrap(out, like=inpt)
 
     def extra_repr(self) -> str:
@@ -131,7 +131,7 @@ def _as_image(inpt: PIL.Image.Image | np.ndarray) -> tv_tensors.Image:
     (dtype, shape, not empty), so that a bad one gets our message rather than torch's, and
     made contiguous, since torch cannot view negative strides."""
     if isinstance(inpt, np.ndarray):
-        check_array(inpt)
+        numpy_backend.check_image(inpt)
         if inpt.ndim not in (2, 3):
             raise ValueError(
                 f"expected an ndarray image of shape (H, W) or (H, W, C); got shape {inpt.shape}"

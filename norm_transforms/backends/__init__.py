@@ -1,1 +1,103 @@
-"""Kernels, one module per array library; each implements the modes of :mod:`norm_transforms.modes`."""
+"""Kernel backends, one module per array library, and the registry that picks one by the input's
+type.
+
+Every backend module implements :class:`Backend` (the written contract below) with the same
+names and signatures, and passes the one conformance suite (tests/test_conformance.py). A new
+array library plugs in by writing such a module and naming it in :data:`BACKENDS` (or, at run
+time, :func:`register_backend`); ``normalize`` / ``denormalize`` and the transforms never change.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Mapping
+from types import ModuleType
+from typing import Any, Protocol
+
+from ..modes import AffineParams, NormalizeParams
+
+# A statistic: (sample or scopes of one backend's array type, ...) -> per-scope terms. Each
+# backend documents the exact signature beside its table.
+StatisticFunction = Callable[..., Any]
+
+
+class Backend(Protocol):
+    """What a kernel backend module provides. Modes are data (:data:`norm_transforms.MODES`):
+    a mode names the statistic it needs, and the backend maps that name to its function in
+    ``STATISTICS``, so a new mode with a new statistic adds one entry per backend.
+    """
+
+    #: The statistic names of ``modes.MODES`` (``"mean_std"``, ``"min_max"``, ...) -> this
+    #: backend's function that reduces them.
+    STATISTICS: Mapping[str, StatisticFunction]
+
+    def check_image(self, image: Any) -> None:
+        """Refuse an input the kernels do not read (dtype, layout, empty) with a ``TypeError`` or
+        ``ValueError`` that says what was received and what is accepted."""
+
+    def normalize(
+        self,
+        image: Any,
+        params: NormalizeParams,
+        *,
+        batched: bool = False,
+        volume: bool = False,
+        dtype: Any = None,
+        return_params: bool = False,
+    ) -> Any:
+        """``params.mode`` applied to ``image``, each sample with its own statistics, as a new
+        array of ``dtype`` (the backend's default float when None); the input is never
+        modified. With ``return_params``, ``(out, AffineParams)``: the terms applied."""
+
+    def denormalize(
+        self,
+        image: Any,
+        params: NormalizeParams | AffineParams,
+        *,
+        batched: bool = False,
+        volume: bool = False,
+        dtype: Any = None,
+    ) -> Any:
+        """The inverse, ``x = y / scale + center``, from the terms ``normalize`` returned or from
+        standard-mode arguments."""
+
+    def check_normalized(self, image: Any) -> None:
+        """Refuse what ``denormalize`` cannot read (it takes ``normalize``'s float output)."""
+
+    def check_inverse_dtype(self, dtype: Any) -> Any:
+        """The dtype ``denormalize`` writes for ``dtype``, or a ``TypeError`` listing them."""
+
+    def value_range(self, image: Any) -> tuple[float, float]:
+        """The smallest and largest pixel value, NaN skipped: what the transforms read on their
+        first call to check ``max_pixel_value``."""
+
+
+#: Array type (qualified name) -> the backend module for it, imported when the first such array
+#: arrives, so that ``import norm_transforms`` never imports torch.
+BACKENDS: dict[str, str] = {
+    "numpy.ndarray": "norm_transforms.backends.numpy",
+    "torch.Tensor": "norm_transforms.backends.torch",
+}
+
+_LOADED: dict[type, Any] = {}
+
+
+def register_backend(array_type: type, backend: ModuleType | Backend) -> None:
+    """Route arrays of ``array_type`` (and its subclasses) to ``backend``, a module (or object)
+    that implements :class:`Backend`."""
+    _LOADED[array_type] = backend
+
+
+def backend_for(image: Any, action: str = "normalize") -> Backend:
+    """The backend for ``image``'s type (the first registered type in its MRO), or a
+    ``TypeError`` listing the accepted types."""
+    for cls in type(image).__mro__:
+        if cls in _LOADED:
+            return _LOADED[cls]
+        module = BACKENDS.get(f"{cls.__module__}.{cls.__qualname__}")
+        if module is not None:
+            _LOADED[cls] = importlib.import_module(module)
+            return _LOADED[cls]
+    registered = (f"{cls.__module__}.{cls.__qualname__}" for cls in _LOADED)
+    accepted = ", ".join(dict.fromkeys([*BACKENDS, *registered]))
+    raise TypeError(f"cannot {action} a {type(image).__qualname__}; accepted: {accepted}")

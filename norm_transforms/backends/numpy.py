@@ -11,8 +11,8 @@ from __future__ import annotations
 import functools
 import math
 import warnings
-from collections.abc import Sequence
-from typing import Any, NamedTuple
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, NamedTuple
 
 import cv2
 import numpy as np
@@ -23,8 +23,6 @@ from ..modes import (
     AffineParams,
     Mode,
     NormalizeParams,
-    center_scale_from_moments,
-    center_scale_from_range,
 )
 from . import kernels as _kernels
 
@@ -95,7 +93,7 @@ def _as_dtype(dtype: Any) -> np.dtype | None:
         return None
 
 
-def check_array(image: np.ndarray) -> None:
+def check_image(image: np.ndarray) -> None:
     """Refuse what no kernel handles, with a message that says what is accepted."""
     if image.dtype not in SUPPORTED_DTYPES:
         accepted = ", ".join(str(d) for d in SUPPORTED_DTYPES)
@@ -112,7 +110,7 @@ def value_range(image: np.ndarray) -> tuple[float, float]:
         return float(np.nanmin(image)), float(np.nanmax(image))
 
 
-def normalize_array(
+def normalize(
     image: np.ndarray,
     params: NormalizeParams,
     *,
@@ -129,7 +127,7 @@ def normalize_array(
     """
     if _as_dtype(dtype) != _FLOAT32:
         raise TypeError(f"NumPy images normalize to float32 only; got dtype={dtype!r}")
-    check_array(image)
+    check_image(image)
     layout = describe_layout(image.shape, batched=batched, volume=volume)
     source = np.ascontiguousarray(image).reshape(layout.samples, layout.rows, layout.row_length)
     out = np.empty(image.shape, dtype=np.float32)
@@ -148,7 +146,7 @@ def normalize_array(
     # them are silenced here, once per call.
     with np.errstate(invalid="ignore", over="ignore"):
         for sample, sample_out in zip(source, target, strict=True):
-            _normalize_sample(sample, sample_out, params, layout.channels, record)
+            _normalize_one_sample(sample, sample_out, params, layout.channels, record)
     if record is None:
         return out
     shape = terms_shape(image.shape, batched=batched, volume=volume, samples=layout.samples)
@@ -159,7 +157,7 @@ def normalize_planar(
     planes: np.ndarray, params: NormalizeParams, *, return_params: bool = False
 ) -> np.ndarray | tuple[np.ndarray, AffineParams]:
     """Normalize ``(samples, C, H, W)`` channel-planar images (Torch's CPU layout) to float32,
-    each sample with its own statistics, through the same kernels as :func:`normalize_array`.
+    each sample with its own statistics, through the same kernels as :func:`normalize`.
 
     Every scope (a plane, or a whole sample) is a contiguous block, so the statistics take one
     kernel call per batch (min/max) or one per scope (moments), and the affine one call per
@@ -167,7 +165,7 @@ def normalize_planar(
     ``return_params=True`` also returns the :class:`AffineParams` applied, shaped
     ``(samples, C or 1, 1, 1)`` (``(1, C, 1, 1)`` for the standard mode's constants).
     """
-    check_array(planes)
+    check_image(planes)
     samples, channels, height, width = planes.shape
     source = np.ascontiguousarray(planes)
     out = np.empty(planes.shape, dtype=np.float32)
@@ -190,7 +188,7 @@ def _standard_constants(params: NormalizeParams, channels: int, dtype: np.dtype)
     return _fused_constants(*params.standard_center_scale(channels, dtype))
 
 
-def _normalize_sample(
+def _normalize_one_sample(
     sample: np.ndarray,
     out: np.ndarray,
     params: NormalizeParams,
@@ -204,31 +202,21 @@ def _normalize_sample(
     image at 224²). ``record``, when given, receives the sample's ``(center, scale)`` terms.
     """
     mode = params.mode
+    statistic = STATISTICS[mode.statistic]
     sample = _readable_by_opencv(sample, out)
     scopes = channels if mode.per_channel else 1
-    if mode.statistic == "percentile" and sample.dtype.kind == "u":
-        # Integer images: exact histograms, no extremes needed and nothing to prescale.
-        exponent = 0
-        low, high = _percentiles(sample, scopes, params.percentiles)
-    else:
-        # The min_max modes' statistic; for the others, the image's extremes bound every
-        # channel's, enough for the rounding bound and the prescaling, and a one-channel pass
-        # is the fastest.
-        low, high = _min_max(sample, scopes if mode.statistic == "min_max" else 1)
+    grain = _extremes_grain(statistic, sample.dtype)
+    low, high, exponent = [], [], 0
+    if grain is not None:
+        low, high = _min_max(sample, scopes if grain == "scope" else 1)
         sample, exponent = _prescaled(sample, min(low), max(high))
         low, high = _scaled(low, exponent), _scaled(high, exponent)
-        if mode.statistic == "percentile":
-            low, high = _percentiles(sample, scopes, params.percentiles)
-        elif mode.statistic == "mean_std":
-            low, high = low * scopes, high * scopes
+    center, spread, low, high = statistic.terms(sample, scopes, params, low, high)
     eps = math.ldexp(EPS, -exponent)
-    if mode.statistic == "mean_std":
-        center, scale = _center_scale(mode, *_mean_std(sample, scopes), eps)
-    else:
-        center, scale = _center_scale(mode, low, high, eps)
-    _apply(sample, out, mode, channels, center, scale, low, high)
+    scale = [1.0 / (s + eps) for s in spread]
+    _apply(sample, out, mode, channels, center, scale, spread, low, high)
     if record is not None:
-        terms = _defined_terms(sample.dtype, mode, center, scale, high)
+        terms = _defined_terms(sample.dtype, center, scale, spread)
         record.append(_in_input_units(*terms, [exponent] * scopes))
 
 
@@ -242,37 +230,32 @@ def _normalize_scopes(
     (a plane or a whole sample of planar data), with one affine call for all rows.
     ``record``, when given, receives the ``(center, scale)`` terms of every row."""
     mode = params.mode
+    statistic = STATISTICS[mode.statistic]
     scopes = _readable_by_opencv(scopes, out)
     count, size = scopes.shape
+    extremes: list[tuple[list[float], list[float]]] = [([], [])] * count
     exponents = [0] * count
-    if mode.statistic != "percentile" or scopes.dtype.kind == "f":
-        # Integer images need no extremes for the percentiles, and are never prescaled.
-        low_array, high_array = np.empty(count), np.empty(count)
-        _kernels.min_max(scopes, low_array, high_array, size)
-        low, high = low_array.tolist(), high_array.tolist()
-        exponents = [_prescale_exponent(lo, hi) for lo, hi in zip(low, high, strict=True)]
+    if _extremes_grain(statistic, scopes.dtype) is not None:
+        # Every row is a scope: one kernel call gives the extremes of all of them.
+        low, high = np.empty(count), np.empty(count)
+        _kernels.min_max(scopes, low, high, size)
+        exponents = [_prescale_exponent(lo, hi) for lo, hi in zip(low.tolist(), high.tolist(), strict=True)]
         if any(exponents):  # each row scaled by its own power of two (see _prescaled)
             scopes = np.ldexp(scopes, -np.array(exponents)[:, None], dtype=np.float64)
-            low, high = (
-                [math.ldexp(v, -e) for v, e in zip(ends, exponents, strict=True)] for ends in (low, high)
-            )
-    if mode.statistic == "percentile":
-        ranges = [_percentiles(row, 1, params.percentiles) for row in scopes]
-        low, high = [lo for (lo,), _ in ranges], [hi for _, (hi,) in ranges]
-    epsilons = [math.ldexp(EPS, -e) for e in exponents]
-    if mode.statistic == "mean_std":
-        moments = [_mean_std(row, 1) for row in scopes]
-        means, stds = [m for (m,), _ in moments], [s for _, (s,) in moments]
-        center, scale = _center_scale(mode, means, stds, epsilons)
-    else:
-        center, scale = _center_scale(mode, low, high, epsilons)
+        extremes = [
+            ([math.ldexp(lo, -e)], [math.ldexp(hi, -e)])
+            for lo, hi, e in zip(low.tolist(), high.tolist(), exponents, strict=True)
+        ]
+    rows = [statistic.terms(row[None], 1, params, *ends) for row, ends in zip(scopes, extremes, strict=True)]
+    center, spread, low, high = ([terms[part][0] for terms in rows] for part in range(4))
+    scale = [1.0 / (s + math.ldexp(EPS, -e)) for s, e in zip(spread, exponents, strict=True)]
     if record is not None:
-        terms = _defined_terms(scopes.dtype, mode, center, scale, high)
+        terms = _defined_terms(scopes.dtype, center, scale, spread)
         record.append(_in_input_units(*terms, exponents))
-    if _regular(scopes.dtype, mode, center, scale, low, high):
+    if _regular(scopes.dtype, center, scale, spread, low, high):
         _kernels.affine(scopes, out, *_fused_constants(center, scale), *(mode.clip or _NO_BOUNDS), size)
         return
-    for row, row_out, *terms in zip(scopes, out, center, scale, low, high, strict=True):
+    for row, row_out, *terms in zip(scopes, out, center, scale, spread, low, high, strict=True):
         _apply(row[None], row_out[None], mode, 1, *([term] for term in terms))
 
 
@@ -322,18 +305,6 @@ def _in_input_units(
     return center, scale
 
 
-def _center_scale(
-    mode: Mode, first: list[float], second: list[float], eps: float | list[float] = EPS
-) -> tuple[list[float], list[float]]:
-    """Per-scope center and scale from (mean, std) or (min, max), as the mode defines them;
-    ``eps`` per scope (a list) or for all, in the units of the (prescaled) statistics."""
-    terms = center_scale_from_moments if mode.statistic == "mean_std" else center_scale_from_range
-    epsilons = eps if isinstance(eps, list) else [eps] * len(first)
-    pairs = [terms(a, b, e) for a, b, e in zip(first, second, epsilons, strict=True)]
-    center, scale = zip(*pairs, strict=True)
-    return list(center), list(scale)
-
-
 def _apply(
     sample: np.ndarray,
     out: np.ndarray,
@@ -341,19 +312,20 @@ def _apply(
     channels: int,
     center: list[float],
     scale: list[float],
+    spread: list[float],
     low: list[float],
     high: list[float],
 ) -> None:
     """The affine with per-scope terms: fused when that is exact enough, else centered."""
-    if _regular(sample.dtype, mode, center, scale, low, high):
+    if _regular(sample.dtype, center, scale, spread, low, high):
         _kernels.affine(sample, out, *_fused_constants(center, scale), *(mode.clip or _NO_BOUNDS))
         return
-    center, scale = _defined_terms(sample.dtype, mode, center, scale, high)
+    center, scale = _defined_terms(sample.dtype, center, scale, spread)
     _apply_centered(sample, out, np.array(center), np.array(scale), channels, mode.clip)
 
 
 def _defined_terms(
-    dtype: np.dtype, mode: Mode, center: list[float], scale: list[float], high: list[float]
+    dtype: np.dtype, center: list[float], scale: list[float], spread: list[float]
 ) -> tuple[list[float], list[float]]:
     """The terms as applied: NaN for every scope whose statistics are undefined.
 
@@ -362,30 +334,87 @@ def _defined_terms(
     """
     if dtype.kind != "f":
         return center, scale
-    broken = _broken_scopes(mode, center, scale, high)
+    broken = _broken_scopes(center, spread)
     center = [math.nan if b else c for b, c in zip(broken, center, strict=True)]
     scale = [math.nan if b else c for b, c in zip(broken, scale, strict=True)]
     return center, scale
 
 
 def _regular(
-    dtype: np.dtype, mode: Mode, center: list[float], scale: list[float], low: list[float], high: list[float]
+    dtype: np.dtype,
+    center: list[float],
+    scale: list[float],
+    spread: list[float],
+    low: list[float],
+    high: list[float],
 ) -> bool:
     """True when every scope has finite statistics and the fused affine is exact enough."""
-    if dtype.kind == "f" and any(_broken_scopes(mode, center, scale, high)):
+    if dtype.kind == "f" and any(_broken_scopes(center, spread)):
         return False
     return _fused_error_bound(low, high, center, scale) <= _FUSED_MAX_ERROR
 
 
-def _broken_scopes(mode: Mode, center: list[float], scale: list[float], high: list[float]) -> list[bool]:
-    # A +inf maximum (or percentile) gives a scale of 0, not NaN, hence the check of `high`.
-    return [
-        not (math.isfinite(c + s) and (not mode.maps_range or math.isfinite(h)))
-        for c, s, h in zip(center, scale, high, strict=True)
-    ]
+def _broken_scopes(center: list[float], spread: list[float]) -> list[bool]:
+    # A +inf maximum (or percentile) gives an infinite spread and a scale of 0, not NaN: both
+    # terms are checked.
+    return [not (math.isfinite(c) and math.isfinite(s)) for c, s in zip(center, spread, strict=True)]
 
 
 # --------------------------------------------------------------------------- statistics
+
+
+class Statistic(NamedTuple):
+    """How this backend reduces one statistic named by ``modes.MODES``.
+
+    ``terms(sample, scopes, params, low, high)`` returns per-scope ``(center, spread, low,
+    high)`` lists of Python floats: the mode maps ``x`` to ``(x - center) / (spread + eps)``,
+    and ``low``/``high`` bound the values whose output is not clipped (the rounding guard reads
+    them). ``sample`` holds rows of interleaved values, ``scopes`` per row (the channels, or 1
+    for the whole sample); it receives the extremes that ``extremes`` asks for, prescaled like
+    the sample: ``"scope"`` (one per scope), ``"sample"`` (of the whole sample, one channel: the
+    fastest pass; float samples always read at least these, to prescale) or ``None`` (none;
+    then ``low`` and ``high`` are empty for integer samples).
+    """
+
+    terms: Callable[..., tuple[list[float], list[float], list[float], list[float]]]
+    extremes: Literal["scope", "sample"] | None
+
+
+def _extremes_grain(statistic: Statistic, dtype: np.dtype) -> str | None:
+    """The min/max pass a sample needs: the statistic's, and for floats at least the sample's
+    (the prescaling reads it)."""
+    return statistic.extremes or ("sample" if dtype.kind == "f" else None)
+
+
+def _moments_terms(
+    sample: np.ndarray, scopes: int, params: NormalizeParams, low: list[float], high: list[float]
+) -> tuple[list[float], list[float], list[float], list[float]]:
+    """``image`` modes: mean and std; the sample's extremes bound every scope's values."""
+    mean, std = _mean_std(sample, scopes)
+    return mean, std, low * scopes, high * scopes
+
+
+def _range_terms(
+    sample: np.ndarray, scopes: int, params: NormalizeParams, low: list[float], high: list[float]
+) -> tuple[list[float], list[float], list[float], list[float]]:
+    """``min_max`` modes: the extremes themselves, read per scope."""
+    return low, [h - lo for lo, h in zip(low, high, strict=True)], low, high
+
+
+def _percentile_terms(
+    sample: np.ndarray, scopes: int, params: NormalizeParams, low: list[float], high: list[float]
+) -> tuple[list[float], list[float], list[float], list[float]]:
+    """``percentile`` modes: the two percentiles; they bound what is not clipped to [0, 1]."""
+    low, high = _percentiles(sample, scopes, params.percentiles)
+    return low, [h - lo for lo, h in zip(low, high, strict=True)], low, high
+
+
+#: Statistic name (``Mode.statistic``) -> how this backend reduces it.
+STATISTICS: dict[str, Statistic] = {
+    "mean_std": Statistic(_moments_terms, extremes="sample"),
+    "min_max": Statistic(_range_terms, extremes="scope"),
+    "percentile": Statistic(_percentile_terms, extremes=None),
+}
 
 
 def _min_max(sample: np.ndarray, scopes: int) -> tuple[list[float], list[float]]:
@@ -602,7 +631,7 @@ def _recorded_params(record: list[tuple[list[float], list[float]]], shape: tuple
     return AffineParams(np.array(centers).reshape(shape), np.array(scales).reshape(shape))
 
 
-def denormalize_array(
+def denormalize(
     image: np.ndarray,
     params: NormalizeParams | AffineParams,
     *,
@@ -618,7 +647,7 @@ def denormalize_array(
     float16 or float64 in the original units, or uint8 / uint16 rounded (half to even) and
     clipped to the dtype's range, NaN as 0.
     """
-    dtype = _FLOAT32 if dtype is None else inverse_output_dtype(dtype)
+    dtype = _FLOAT32 if dtype is None else check_inverse_dtype(dtype)
     check_normalized(image)
     if isinstance(params, NormalizeParams):
         params = standard_affine_params(params, image.shape, dtype, batched=batched, volume=volume)
@@ -643,7 +672,7 @@ def check_normalized(image: np.ndarray) -> None:
         raise ValueError(f"image is empty (shape {image.shape}); nothing to denormalize")
 
 
-def inverse_output_dtype(dtype: Any) -> np.dtype:
+def check_inverse_dtype(dtype: Any) -> np.dtype:
     """The NumPy dtype that denormalize writes for ``dtype``, or a TypeError that lists them."""
     resolved = _as_dtype(dtype)
     # (`is None` first: NumPy reads a comparison with None as one with float64.)
@@ -703,3 +732,6 @@ def _as_output(pixels: np.ndarray, dtype: np.dtype) -> np.ndarray:
         np.fmin(pixels, np.iinfo(dtype).max, out=pixels)
         np.rint(pixels, out=pixels)
     return pixels.astype(dtype)
+
+
+normalize_array = normalize  # TEMP: old name, until the bench subpackage is moved over

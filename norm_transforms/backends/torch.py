@@ -68,12 +68,11 @@ def check_output_dtype(dtype: torch.dtype) -> None:
         raise TypeError(f"output dtype must be one of {accepted}; got {dtype!r}")
 
 
-def check_tensor(image: torch.Tensor, dtype: torch.dtype) -> None:
+def check_image(image: torch.Tensor) -> None:
     """Refuse what the kernels do not handle, saying what is accepted."""
     if image.dtype not in SUPPORTED_DTYPES:
         accepted = ", ".join(str(d).removeprefix("torch.") for d in SUPPORTED_DTYPES)
         raise TypeError(f"image dtype {image.dtype} is not supported; accepted: {accepted}")
-    check_output_dtype(dtype)
     check_layout(image, "normalize")
     if image.requires_grad:
         # The kernels write into fresh buffers (out=, NumPy views), which autograd cannot follow.
@@ -87,7 +86,7 @@ def channel_count(image: torch.Tensor) -> int:
     return image.shape[-3] if image.ndim >= 3 else 1
 
 
-def normalize_tensor(
+def normalize(
     image: torch.Tensor,
     params: NormalizeParams,
     *,
@@ -105,7 +104,8 @@ def normalize_tensor(
     """
     if volume:
         raise ValueError("volume=True is not supported for tensors; pass (..., C, H, W) frames as samples")
-    check_tensor(image, dtype)
+    check_image(image)
+    check_output_dtype(dtype)
     if uses_cpu_kernels(image):
         out, affine = _normalize_with_cpu_kernels(image, params, return_params)
         out = out if dtype == torch.float32 else out.to(dtype)
@@ -117,7 +117,7 @@ def normalize_tensor(
         affine = standard_affine_params(params, image, image.dtype) if return_params else None
     else:
         reduce_dims = (-2, -1) if params.mode.per_channel or image.ndim == 2 else (-3, -2, -1)
-        out, affine = normalize_per_sample(image, params, reduce_dims, dtype, return_params)
+        out, affine = _normalize_per_sample(image, params, reduce_dims, dtype, return_params)
     return (out, affine) if return_params else out
 
 
@@ -152,7 +152,7 @@ def _normalize_with_cpu_kernels(
         interleaved = array.transpose(0, 2, 3, 1)
         if interleaved.flags.c_contiguous:
             # channels_last is NHWC in memory: the interleaved layout of the NumPy backend.
-            result = numpy_backend.normalize_array(
+            result = numpy_backend.normalize(
                 interleaved, params, batched=True, return_params=return_params
             )
             out, affine = result if return_params else (result, None)
@@ -196,7 +196,7 @@ def _standard_constants(
     )
 
 
-def normalize_per_sample(
+def _normalize_per_sample(
     image: torch.Tensor,
     params: NormalizeParams,
     reduce_dims: tuple[int, ...],
@@ -360,7 +360,7 @@ def standard_affine_params(params: NormalizeParams, image: torch.Tensor, dtype: 
     return AffineParams(center_tensor, scale_tensor)
 
 
-def denormalize_tensor(
+def denormalize(
     image: torch.Tensor,
     params: NormalizeParams | AffineParams,
     *,
@@ -377,8 +377,8 @@ def denormalize_tensor(
     """
     if volume:
         raise ValueError("volume=True is not supported for tensors; pass (..., C, H, W) frames as samples")
-    dtype = torch.float32 if dtype is None else dtype
-    check_normalized_tensor(image, dtype)
+    dtype = torch.float32 if dtype is None else check_inverse_dtype(dtype)
+    check_normalized(image)
     if isinstance(params, NormalizeParams):
         params = standard_affine_params(params, image, dtype)
     center, scale = _checked_terms(params, image)
@@ -393,14 +393,13 @@ def denormalize_tensor(
     return pixels.to(dtype)
 
 
-def check_normalized_tensor(image: torch.Tensor, dtype: torch.dtype) -> None:
-    """Refuse what denormalize cannot read (it takes normalize's float output) or write."""
+def check_normalized(image: torch.Tensor) -> None:
+    """Refuse what denormalize cannot read: it takes normalize's float output."""
     if image.dtype not in NORMALIZED_DTYPES:
         accepted = ", ".join(str(d).removeprefix("torch.") for d in NORMALIZED_DTYPES)
         raise TypeError(
             f"denormalize takes a normalized (float) tensor; got dtype {image.dtype}, accepted: {accepted}"
         )
-    check_inverse_output_dtype(dtype)
     check_layout(image, "denormalize")
 
 
@@ -423,11 +422,13 @@ def check_layout(image: torch.Tensor, action: str) -> None:
         raise ValueError(f"image is empty (shape {tuple(image.shape)}); nothing to {action}")
 
 
-def check_inverse_output_dtype(dtype: torch.dtype) -> None:
-    """Refuse an output dtype that denormalize does not write (shared with TorchDenormalize)."""
+def check_inverse_dtype(dtype: torch.dtype) -> torch.dtype:
+    """``dtype`` when denormalize writes it, else a TypeError listing those it writes (shared
+    with TorchDenormalize)."""
     if dtype not in SUPPORTED_DTYPES:
         accepted = ", ".join(str(d).removeprefix("torch.") for d in SUPPORTED_DTYPES)
         raise TypeError(f"denormalize writes {accepted}; got dtype={dtype!r}")
+    return dtype
 
 
 def _checked_terms(params: object, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -452,3 +453,6 @@ def _checked_terms(params: object, image: torch.Tensor) -> tuple[torch.Tensor, t
             )
         terms.append(value.to(device=image.device, dtype=torch.float64))
     return terms[0], terms[1]
+
+
+normalize_tensor = normalize  # TEMP: old name, until the bench subpackage is moved over
