@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import NamedTuple
 
 import numpy as np
 import torch
@@ -40,8 +41,6 @@ from ..modes import (
     AffineParams,
     Mode,
     NormalizeParams,
-    center_scale_from_moments,
-    center_scale_from_range,
 )
 from . import numpy as numpy_backend
 
@@ -152,9 +151,7 @@ def _normalize_with_cpu_kernels(
         interleaved = array.transpose(0, 2, 3, 1)
         if interleaved.flags.c_contiguous:
             # channels_last is NHWC in memory: the interleaved layout of the NumPy backend.
-            result = numpy_backend.normalize(
-                interleaved, params, batched=True, return_params=return_params
-            )
+            result = numpy_backend.normalize(interleaved, params, batched=True, return_params=return_params)
             out, affine = result if return_params else (result, None)
             return torch.from_numpy(out.transpose(0, 3, 1, 2)), _tensor_params(affine, image, params.mode)
     *_, height, width = array.shape
@@ -210,28 +207,11 @@ def _normalize_per_sample(
     work, factor = _prescaled(image, reduce_dims)
     owned = work.data_ptr() != image.data_ptr()
     eps = EPS if factor is None else EPS * factor
-    if mode.statistic == "mean_std":
-        # The center as float32 high + low parts: subtract the float32 mean first, then the
-        # moments of the centered values give the rounding left in it (the low part) and a
-        # variance free of cancellation, so near-constant images stay exact.
-        center_high = work.mean(dim=reduce_dims, keepdim=True)
-        shifted = _subtract(work, center_high, owned)
-        variance, center_low = torch.var_mean(shifted, dim=reduce_dims, correction=0, keepdim=True)
-        mean = center_high.double() + center_low.double()
-        center, scale = center_scale_from_moments(mean, variance.double().sqrt(), eps)
-    else:
-        if mode.statistic == "percentile":
-            low, high = _percentiles(image, work, reduce_dims, params.percentiles)
-        else:
-            low, high = _min_max(image, work, reduce_dims)
-        center, scale = center_scale_from_range(low.double(), high.double(), eps)
-        # A minimum is a pixel value, exact in float32; an interpolated percentile may need the
-        # low part too.
-        center_high = center.float()
-        center_low = (center - center_high.double()).float()
-        # Documented: ±inf in a scope makes the scope NaN (a +inf maximum would give scale 0).
-        scale = torch.where(low.isfinite() & high.isfinite(), scale, torch.nan)
-        shifted = _subtract(work, center_high, owned)
+    terms = STATISTICS[mode.statistic](image, work, owned, reduce_dims, params)
+    center, shifted, center_low = terms.center, terms.shifted, terms.center_low
+    # Documented: NaN or ±inf in a scope makes the scope NaN (a +inf maximum would give scale 0).
+    defined = center.isfinite() & terms.spread.isfinite()
+    scale = torch.where(defined, 1.0 / (terms.spread + eps), torch.nan)
     scale32 = scale.float()
     out = shifted if dtype == torch.float32 else torch.empty_like(shifted, dtype=dtype)
     torch.addcmul(-center_low * scale32, shifted, scale32, out=out)
@@ -241,6 +221,59 @@ def _normalize_per_sample(
     if factor is not None:  # the terms of the scaled copy, back in the image's units
         center, scale = center / factor, scale * factor
     return out, _defined_terms(center, scale)
+
+
+class Centered(NamedTuple):
+    """A statistic's terms for the working copy of the image (float32, each scope prescaled):
+    float64 ``center`` and ``spread`` (the mode maps ``x`` to ``(x - center) / (spread + eps)``),
+    and the centered values ``shifted = work - center_high`` (float32, the buffer the affine then
+    runs on) with what is left of the center, ``center_low = center - center_high`` (float32):
+    subtracting the float32 part first keeps near-constant images exact."""
+
+    center: torch.Tensor
+    spread: torch.Tensor
+    shifted: torch.Tensor
+    center_low: torch.Tensor
+
+
+def _moments(
+    image: torch.Tensor, work: torch.Tensor, owned: bool, dims: tuple[int, ...], params: NormalizeParams
+) -> Centered:
+    """``image`` modes: subtract the float32 mean first, then the moments of the centered values
+    give the rounding left in it (the low part) and a variance free of cancellation."""
+    center_high = work.mean(dim=dims, keepdim=True)
+    shifted = _subtract(work, center_high, owned)
+    variance, center_low = torch.var_mean(shifted, dim=dims, correction=0, keepdim=True)
+    mean = center_high.double() + center_low.double()
+    return Centered(mean, variance.double().sqrt(), shifted, center_low)
+
+
+def _extremes(
+    image: torch.Tensor, work: torch.Tensor, owned: bool, dims: tuple[int, ...], params: NormalizeParams
+) -> Centered:
+    """``min_max`` modes."""
+    return _centered_on_range(work, owned, *_min_max(image, work, dims))
+
+
+def _percentile_range(
+    image: torch.Tensor, work: torch.Tensor, owned: bool, dims: tuple[int, ...], params: NormalizeParams
+) -> Centered:
+    """``percentile`` modes."""
+    return _centered_on_range(work, owned, *_percentiles(image, work, dims, params.percentiles))
+
+
+def _centered_on_range(work: torch.Tensor, owned: bool, low: torch.Tensor, high: torch.Tensor) -> Centered:
+    # A minimum is a pixel value, exact in float32; an interpolated percentile may need the low
+    # part too.
+    center = low.double()
+    center_high = center.float()
+    center_low = (center - center_high.double()).float()
+    return Centered(center, high.double() - center, _subtract(work, center_high, owned), center_low)
+
+
+#: Statistic name (``Mode.statistic``) -> ``f(image, work, owned, dims, params) -> Centered``,
+#: reduced over ``dims`` of every sample at once (keepdim).
+STATISTICS = {"mean_std": _moments, "min_max": _extremes, "percentile": _percentile_range}
 
 
 def _prescaled(image: torch.Tensor, dims: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor | None]:
