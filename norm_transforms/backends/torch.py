@@ -252,23 +252,24 @@ def _extremes(
     image: torch.Tensor, work: torch.Tensor, owned: bool, dims: tuple[int, ...], params: NormalizeParams
 ) -> Centered:
     """``min_max`` modes."""
-    return _centered_on_range(work, owned, *_min_max(image, work, dims))
+    low, high = _min_max(image, work, dims)
+    return _centered(work, owned, low.double(), high.double() - low.double())
 
 
 def _percentile_range(
     image: torch.Tensor, work: torch.Tensor, owned: bool, dims: tuple[int, ...], params: NormalizeParams
 ) -> Centered:
     """``percentile`` modes."""
-    return _centered_on_range(work, owned, *_percentiles(image, work, dims, params.percentiles))
+    low, high = _percentiles(image, work, dims, params.percentiles)
+    return _centered(work, owned, low, high - low)
 
 
-def _centered_on_range(work: torch.Tensor, owned: bool, low: torch.Tensor, high: torch.Tensor) -> Centered:
-    # A minimum is a pixel value, exact in float32; an interpolated percentile may need the low
-    # part too.
-    center = low.double()
+def _centered(work: torch.Tensor, owned: bool, center: torch.Tensor, spread: torch.Tensor) -> Centered:
+    """The terms of a statistic that gives its float64 center directly. A minimum is a pixel
+    value, exact in float32; an interpolated percentile may need the low part too."""
     center_high = center.float()
     center_low = (center - center_high.double()).float()
-    return Centered(center, high.double() - center, _subtract(work, center_high, owned), center_low)
+    return Centered(center, spread, _subtract(work, center_high, owned), center_low)
 
 
 #: Statistic name (``Mode.statistic``) -> ``f(image, work, owned, dims, params) -> Centered``,
@@ -327,9 +328,9 @@ def _min_max(
 
 
 def _percentiles(
-    image: torch.Tensor, work: torch.Tensor, dims: tuple[int, ...], percentiles: tuple[float, float]
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """The two percentiles over ``dims`` (float64, keepdim), interpolated linearly as
+    image: torch.Tensor, work: torch.Tensor, dims: tuple[int, ...], percentiles: tuple[float, ...]
+) -> tuple[torch.Tensor, ...]:
+    """The ``percentiles`` over ``dims`` (one float64 tensor each, keepdim), interpolated linearly as
     ``np.percentile`` does, NaN pixels skipped; a scope of only NaN gives NaN.
 
     uint8: exact from per-scope histograms, one ``scatter_add_`` for the whole batch (a sort of
@@ -367,12 +368,11 @@ def _percentiles(
     low_value, high_value = order_statistic(below), order_statistic(torch.minimum(below + 1, last))
     result = low_value + (ranks - below) * (high_value - low_value)
     result = result.masked_fill(total == 0, torch.nan)
-    low, high = result.unbind(dim=1)
-    return low.reshape(kept), high.reshape(kept)
+    return tuple(values.reshape(kept) for values in result.unbind(dim=1))
 
 
 @functools.lru_cache(maxsize=64)
-def _fractions(percentiles: tuple[float, float], device: torch.device) -> torch.Tensor:
+def _fractions(percentiles: tuple[float, ...], device: torch.device) -> torch.Tensor:
     """The percentiles as float64 fractions on ``device``, cached: copying a Python list to a
     CUDA device waits for the host, once, instead of on every call."""
     return torch.tensor(percentiles, dtype=torch.float64, device=device) / 100.0
