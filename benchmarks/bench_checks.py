@@ -59,14 +59,14 @@ def row(size: int, dtype: str, image: np.ndarray) -> list[str]:
     recipe = NormalizeParams.build(max_pixel_value=mpv)
     transform = Normalize(max_pixel_value=mpv)
     transform.apply(image)  # the first call, checked
-    kernel = microseconds(lambda: numpy_backend.normalize_array(image, recipe))
+    kernel = microseconds(lambda: numpy_backend.normalize(image, recipe))
     adapter = microseconds(lambda: transform.apply(image))
     functional = microseconds(lambda: normalize(image, max_pixel_value=mpv))
     first = microseconds(lambda: recipe.pixel_scale_mistake(image.dtype, *numpy_backend.value_range(image)))
     tensor = torch.from_numpy(image).permute(2, 0, 1).contiguous()
     torch_transform = TorchNormalize(max_pixel_value=mpv)
     torch_transform(tensor)
-    torch_kernel = microseconds(lambda: torch_backend.normalize_tensor(tensor, torch_transform.norm_params))
+    torch_kernel = microseconds(lambda: torch_backend.normalize(tensor, torch_transform.norm_params))
     torch_adapter = microseconds(lambda: torch_transform(tensor))
     torch_first = microseconds(lambda: torch_backend.value_range(tensor))
     return [

@@ -21,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="time Normalize against albumentations (or torchvision and kornia) and the floor",
         description="Time every mode x dtype x size on generated RGB images, single-threaded and "
         "with default threads, beside albumentations.Normalize and the floor. About a minute with "
-        "the defaults. --backend torch times normalize_tensor beside torchvision v2, kornia and "
+        "the defaults. --backend torch times normalize (Torch backend) beside torchvision v2, kornia and "
         "plain torch code on CHW/NCHW tensors instead (one to two minutes on CPU).",
     )
     bench.add_argument("--backend", choices=["numpy", "torch"], default="numpy")
@@ -142,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             _require(parser, "bench", "matplotlib", "--chart")
         if args.backend == "torch":
             try:
-                from .bench_torch import main as bench_main
+                from .bench.torch_suite import main as bench_main
             except ImportError as error:
                 _missing(parser, "bench", missing_dependency(error, "--backend torch"))
         else:

@@ -1,11 +1,15 @@
 """Timing primitives shared by ``norm-transforms bench`` and peers run in another interpreter.
 
-This file imports only NumPy and OpenCV at module level, so a peer environment (for example
-AlbumentationsX, which cannot share an environment with albumentations) runs it as a script:
+This file imports only NumPy and OpenCV at module level, and nothing of this package, so a peer
+environment (for example AlbumentationsX, which cannot share an environment with
+albumentations) runs it as a script, by path, without norm-transforms installed:
 
-    /path/to/peer/python _timing.py '{"cases": [...], "threads": 1, "budget_s": 0.2}'
+    /path/to/peer/python .../norm_transforms/bench/_timing.py \
+        '{"cases": [{"mode": "standard", "dtype": "uint8", "size": 224}], "threads": 1, "budget_s": 0.2}'
 
-and prints one JSON object with the peer's timings of ``albumentations.Normalize``.
+and prints one JSON object with the peer's timings of ``albumentations.Normalize``. Run so, this
+folder is the first entry of the peer's ``sys.path``: no module here may share a name with one
+that the peer imports (tests/test_bench_timing.py checks both properties).
 """
 
 from __future__ import annotations
@@ -40,11 +44,11 @@ def set_threads(threads: int | None) -> int:
     cv2.setNumThreads(-1 if threads is None else threads)
     torch = sys.modules.get("torch")
     if torch is not None:
-        torch.set_num_threads(threads or _default_torch_threads(torch))
+        torch.set_num_threads(threads or default_torch_threads(torch))
     return cv2.getNumThreads()
 
 
-def _default_torch_threads(torch: Any) -> int:
+def default_torch_threads(torch: Any) -> int:
     import os
 
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else torch.get_num_threads()

@@ -1,0 +1,147 @@
+"""The contenders of the Torch suite: ours, torchvision v2, kornia, plain Torch code, the floor.
+
+Each peer is a builder ``(x, mode, out) -> call or None`` that reads the mode's data
+(``statistic``, ``per_channel``, ``clip`` in :data:`norm_transforms.modes.MODES`) and returns
+``None`` for a mode it has no version of, so a new mode is timed against whichever peers can
+run it and prints "—" for the others.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import math
+from collections.abc import Callable
+from types import ModuleType
+
+import torch
+
+from ..backends import torch as torch_backend
+from ..modes import DEFAULT_PERCENTILES, EPS, IMAGENET_MEAN, IMAGENET_STD, MODES, Mode, NormalizeParams
+
+PEERS = ("torchvision v2", "kornia", "plain torch")
+Call = Callable[[], torch.Tensor]
+
+CONTENDER_NOTES = [
+    "- Inputs: uniform-noise pixels, float32 = uint8 / 255, contiguous CHW / NCHW; every leading axis "
+    "is a sample with its own statistics",
+    "- ours = `backends.torch.normalize(x, params)`, params built once with `max_pixel_value=None` (255 for "
+    "uint8, 1.0 for float32, the torchvision convention), float32 output",
+    "- torchvision v2 = `v2.Normalize(mean, std)(v2.ToDtype(float32, scale=True)(x))`, standard mode only",
+    "- kornia: standard = `kornia.enhance.normalize(x.float() / 255, mean, std)`; min_max_per_channel = "
+    "`kornia.enhance.normalize_min_max(x.float())`, which takes the min and max over H x W of every "
+    "sample and channel (eps 1e-6, no clip; kornia has no whole-image min/max nor mean/std mode). "
+    "A CHW image gets a batch axis: kornia reads dim 1 as the channels",
+    "- plain torch = the straightforward code for each mode: `(x.float() / 255 - mean) / std`; "
+    "`mean`/`std(correction=0)` or `amin`/`amax` over the sample (or each channel) with keepdim, "
+    f"`(x - m) / (s + {EPS})`, `clamp` to the mode's range",
+    "- floor = `x.to(torch.float32)` for uint8, `x.clone()` for float32",
+    "- Every contender's output was checked against ours before timing (to 1e-3; 2e-2 for float16 output)",
+]
+
+
+def contenders(x: torch.Tensor, mode: str, out: torch.dtype) -> dict[str, Call]:
+    """Ours, each peer that implements the mode, and the floor, as zero-argument calls with
+    everything that a user builds once (transforms, constant tensors) built here."""
+    calls: dict[str, Call] = {"ours": ours_call(x, mode, out)}
+    builders = {"torchvision v2": torchvision_call, "kornia": kornia_call, "plain torch": plain_torch_call}
+    for name, build in builders.items():
+        call = build(x, MODES[mode], out)
+        if call is not None:
+            calls[name] = call
+    calls["floor"] = functools.partial(x.to, out) if x.dtype == torch.uint8 else x.clone
+    return calls
+
+
+def ours_call(x: torch.Tensor, mode: str, out: torch.dtype) -> Call:
+    # max_pixel_value=None: the dtype's full scale, as torchvision's ToDtype(scale=True) does.
+    params = NormalizeParams.build(max_pixel_value=None, normalization=mode)
+    return functools.partial(torch_backend.normalize, x, params, dtype=out)
+
+
+def torchvision_call(x: torch.Tensor, mode: Mode, out: torch.dtype) -> Call | None:
+    """``ToDtype(scale=True)`` then ``Normalize``: the constant (standard) mode only."""
+    v2 = _optional_module("torchvision.transforms.v2")
+    if v2 is None or mode.statistic is not None:
+        return None
+    to_dtype, normalize = v2.ToDtype(out, scale=True), v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)
+    return lambda: normalize(to_dtype(x))
+
+
+def kornia_call(x: torch.Tensor, mode: Mode, out: torch.dtype) -> Call | None:
+    """kornia.enhance.normalize for the constant mode; normalize_min_max, which takes the min and
+    max over H x W of every sample and channel (eps 1e-6, no clip), for per-channel min/max."""
+    kornia = _optional_module("kornia")
+    if kornia is None:
+        return None
+    # kornia reads dim 0 as the batch and dim 1 as the channels: a CHW image needs a batch axis.
+    batch = x if x.ndim == 4 else x.unsqueeze(0)
+    if mode.statistic is None:
+        mean, std = _channel_constants(x, out)
+        return lambda: kornia.enhance.normalize(_to_unit_float(batch, out), mean.flatten(), std.flatten())
+    if mode.statistic == "min_max" and mode.per_channel:
+        return lambda: kornia.enhance.normalize_min_max(batch.to(out))
+    return None
+
+
+def _plain_mean_std(xf: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
+    mean = xf.mean(dim=dims, keepdim=True)
+    std = xf.std(dim=dims, keepdim=True, correction=0)
+    return (xf - mean) / (std + EPS)
+
+
+def _plain_min_max(xf: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
+    lo, hi = xf.amin(dim=dims, keepdim=True), xf.amax(dim=dims, keepdim=True)
+    return (xf - lo) / (hi - lo + EPS)
+
+
+def _plain_percentile(xf: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
+    # torch.quantile over each scope flattened (it takes one dim); linear, as np.percentile.
+    scopes = xf.flatten(start_dim=xf.ndim + dims[0])
+    q = torch.tensor(DEFAULT_PERCENTILES, dtype=xf.dtype, device=xf.device) / 100
+    keepdim_shape = (*scopes.shape[:-1], *[1] * len(dims))
+    lo, hi = (bound.reshape(keepdim_shape) for bound in torch.quantile(scopes, q, dim=-1))
+    return (xf - lo) / (hi - lo + EPS)
+
+
+#: The plain Torch version of each per-image statistic, before the mode's clip. A statistic
+#: missing here has no plain Torch peer: "—" in the report.
+PLAIN_TORCH: dict[str, Callable[[torch.Tensor, tuple[int, ...]], torch.Tensor]] = {
+    "mean_std": _plain_mean_std,
+    "min_max": _plain_min_max,
+    "percentile": _plain_percentile,
+}
+
+
+def plain_torch_call(x: torch.Tensor, mode: Mode, out: torch.dtype) -> Call | None:
+    """Each mode written the straightforward way, with our semantics: population std, eps added
+    to the std (to max - min), statistics over the sample (or each channel), then the clip."""
+    if mode.statistic is None:
+        mean, std = _channel_constants(x, out)
+        return lambda: (_to_unit_float(x, out) - mean) / std
+    formula = PLAIN_TORCH.get(mode.statistic)
+    if formula is None:
+        return None
+    dims = (-2, -1) if mode.per_channel else (-3, -2, -1)
+    low, high = mode.clip or (-math.inf, math.inf)
+    return lambda: formula(x.to(out), dims).clamp(low, high)
+
+
+def _channel_constants(x: torch.Tensor, out: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """ImageNet mean and std as (C, 1, 1) tensors of the output dtype on the input's device
+    (a float32 constant would promote a float16 computation back to float32)."""
+    mean = torch.tensor(IMAGENET_MEAN, dtype=out, device=x.device).view(-1, 1, 1)
+    std = torch.tensor(IMAGENET_STD, dtype=out, device=x.device).view(-1, 1, 1)
+    return mean, std
+
+
+def _to_unit_float(x: torch.Tensor, out: torch.dtype) -> torch.Tensor:
+    return x.to(out) / 255 if x.dtype == torch.uint8 else x.to(out)
+
+
+@functools.cache
+def _optional_module(name: str) -> ModuleType | None:
+    try:
+        return importlib.import_module(name)
+    except ImportError:
+        return None

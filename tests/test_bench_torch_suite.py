@@ -1,0 +1,155 @@
+"""norm_transforms.bench.torch_suite and torch_peers: the Torch suite's summary and table from
+known timings, which peer runs which mode (read from the modes' data), every peer agreeing with
+ours on every mode it runs, and tiny real runs through the command (in this process).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from test_bench_report import check_row_holds_its_timings, markdown_rows  # noqa: E402
+
+from norm_transforms import cli  # noqa: E402
+from norm_transforms.bench import torch_peers, torch_suite  # noqa: E402
+from norm_transforms.bench.torch_suite import CUDA_TARGET, Case, TorchCell, markdown_table, summary  # noqa: E402
+from norm_transforms.modes import MODES, Mode  # noqa: E402
+
+TINY = ["bench", "--backend", "torch", "--shapes", "3x16x16", "--dtypes", "uint8", "--threads", "single"]
+TINY += ["--budget", "0.001", "--no-progress"]
+ROBUST = Mode("robust", "robust", per_channel=False, clip=(0.0, 1.0), albumentations=False)
+
+
+def cell(mode: str, shape: tuple[int, ...], **seconds: float) -> TorchCell:
+    return TorchCell("single", Case(shape, "uint8", mode), seconds)
+
+
+def run_command(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, *arguments: str):
+    """``norm-transforms bench --backend torch ARGUMENTS`` in this process: what it printed and
+    the cells it timed."""
+    timed = {}
+    real_run = torch_suite.run
+
+    def spy(**kwargs):
+        timed["cells"] = real_run(**kwargs)
+        return timed["cells"]
+
+    monkeypatch.setattr(torch_suite, "run", spy)
+    assert cli.main([*TINY, *arguments]) == 0
+    return capsys.readouterr().out, timed["cells"]
+
+
+# --------------------------------------------------------------------------- summary and table
+
+CHW, NCHW = (3, 8, 8), (2, 3, 8, 8)
+CELLS = [
+    cell("standard", CHW, ours=1e-3, floor=1e-3, **{"torchvision v2": 2e-3, "plain torch": 3e-3}),
+    cell("standard", NCHW, ours=1e-3, floor=5e-4, **{"torchvision v2": 8e-3, "plain torch": 3e-3}),
+    cell("min_max", CHW, ours=2e-3, floor=1e-3, **{"plain torch": 6e-3}),
+    cell("min_max", NCHW, ours=4e-3, floor=1e-3, **{"plain torch": 12e-3}),
+]
+
+
+def test_summary_scopes_a_peer_that_runs_only_some_modes_to_each_of_them():
+    lines = summary(CELLS, ["torchvision v2", "plain torch"], None).splitlines()
+    assert lines[:2] == [
+        # torchvision runs the standard mode only: its line says so. sqrt(2 * 8) = 4.
+        "- torchvision v2 / ours (standard): geometric mean 4.00x, slowest cell 2.00x, fastest 8.00x",
+        "- plain torch / ours: geometric mean 3.00x, slowest cell 3.00x, fastest 3.00x",
+    ]
+
+
+def test_summary_floor_ratios_by_mode_kind_and_layout():
+    lines = summary(CELLS, [], None).splitlines()
+    assert lines == [
+        "- ours / floor, standard mode, CHW images: geometric mean 1.00, worst 1.00",
+        "- ours / floor, standard mode, NCHW batches: geometric mean 2.00, worst 2.00",
+        "- ours / floor, per-image modes, CHW images: geometric mean 2.00, worst 2.00",
+        "- ours / floor, per-image modes, NCHW batches: geometric mean 4.00, worst 4.00",
+    ]
+
+
+def test_table_prints_ratios_and_dashes_and_on_cuda_the_bandwidth():
+    rows = markdown_rows(markdown_table(CELLS, ["torchvision v2", "plain torch"], None), "mode")
+    assert [r["torchvision v2 / ours"] for r in rows] == ["2.00", "8.00", "—", "—"]
+    assert [r["shape"] for r in rows] == ["3x8x8", "2x3x8x8", "3x8x8", "2x3x8x8"]
+    assert "ours GB/s" not in rows[0]
+    # 3*8*8 bytes in + 4x that out = 960 bytes per ms: 0.96 MB/s. A 1 MB/s copy: 96%.
+    (row,) = markdown_rows(markdown_table(CELLS[:1], [], bandwidth=1e6), "mode")
+    assert row["ours GB/s"] == "0.0" and row["% of copy"] == "96%"
+
+
+def test_summary_on_cuda_reports_the_target_case_against_the_copy():
+    target = TorchCell("default", CUDA_TARGET, {"ours": 1e-3, "floor": 1e-3})
+    lines = summary([target], [], bandwidth=1e12).splitlines()
+    achieved = CUDA_TARGET.bytes_moved / 1e-3
+    assert lines[-1] == (
+        f"- target case 256x3x224x224 uint8 → float16 standard: ours 1.000 ms, {achieved / 1e9:.0f} GB/s = "
+        f"{100 * achieved / 1e12:.0f}% of the device copy"
+    )
+
+
+# --------------------------------------------------------------------------- contenders
+
+
+def expected_peers(mode: Mode) -> set[str]:
+    """Which peer has a version of the mode, from its data (torchvision and kornia installed)."""
+    peers = set()
+    if mode.statistic is None:
+        peers |= {"torchvision v2", "kornia", "plain torch"}
+    if mode.statistic == "min_max" and mode.per_channel:
+        peers.add("kornia")
+    if mode.statistic in torch_peers.PLAIN_TORCH:
+        peers.add("plain torch")
+    return peers
+
+
+@pytest.mark.parametrize("name", list(MODES))
+def test_each_peer_runs_the_modes_its_data_says_and_agrees_with_ours(name):
+    pytest.importorskip("torchvision")
+    pytest.importorskip("kornia")
+    for shape in (CHW, NCHW):
+        x = torch_suite.make_tensor(shape, "uint8", "cpu")
+        calls = torch_peers.contenders(x, name, torch.float32)
+        assert set(calls) - {"ours", "floor"} == expected_peers(MODES[name])
+        torch_suite.check_agreement(calls, Case(shape, "uint8", name))  # raises on a mismatch
+
+
+def test_a_statistic_without_a_peer_gets_only_ours_and_the_floor(monkeypatch):
+    monkeypatch.setitem(MODES, ROBUST.name, ROBUST)
+    monkeypatch.setattr(torch_peers, "ours_call", lambda x, mode, out: lambda: x.to(out))  # a stand-in
+    calls = torch_peers.contenders(torch_suite.make_tensor(CHW, "uint8", "cpu"), ROBUST.name, torch.float32)
+    assert set(calls) == {"ours", "floor"}
+
+
+# --------------------------------------------------------------------------- tiny real runs
+
+
+def test_a_tiny_run_prints_the_ratios_of_its_own_timings(monkeypatch, capsys):
+    printed, cells = run_command(monkeypatch, capsys, "--modes", "standard", "min_max_per_channel")
+    rows = markdown_rows(printed, "mode")
+    assert [r["mode"] for r in rows] == ["standard", "min_max_per_channel"]
+    peers = torch_suite.peers_timed(cells)
+    assert "plain torch" in peers
+    for row, timed in zip(rows, cells, strict=True):
+        check_row_holds_its_timings(row, timed.seconds, peers)
+
+
+def test_a_mode_added_to_MODES_is_timed_with_dashes_for_the_peers_it_lacks(monkeypatch, capsys):
+    # As in test_bench_numpy_suite.py: ours for the new statistic is a stand-in, the backends'
+    # support for it is theirs to test.
+    monkeypatch.setitem(MODES, ROBUST.name, ROBUST)
+    real_ours = torch_peers.ours_call
+
+    def ours(x, mode, out):
+        if mode == ROBUST.name:
+            return lambda: (x.to(out) / 255).clamp(0.0, 1.0)
+        return real_ours(x, mode, out)
+
+    monkeypatch.setattr(torch_peers, "ours_call", ours)
+    printed, cells = run_command(monkeypatch, capsys, "--modes", "standard", "robust")
+    (row,) = [r for r in markdown_rows(printed, "mode") if r["mode"] == "robust"]
+    peers = torch_suite.peers_timed(cells)
+    assert peers and all(row[f"{peer} ms"] == row[f"{peer} / ours"] == "—" for peer in peers)
+    assert "- ours / floor, per-image modes, CHW images: " in printed
