@@ -79,7 +79,7 @@ class Mode:
     statistic: str | None
     per_channel: bool
     clip: tuple[float, float] | None
-    albumentations: bool = True
+    albumentations: bool = False
 
     @property
     def maps_range(self) -> bool:
@@ -90,13 +90,13 @@ class Mode:
 MODES: dict[str, Mode] = {
     mode.name: mode
     for mode in (
-        Mode("standard", None, per_channel=True, clip=None),
-        Mode("image", "mean_std", per_channel=False, clip=(-20.0, 20.0)),
-        Mode("image_per_channel", "mean_std", per_channel=True, clip=(-20.0, 20.0)),
-        Mode("min_max", "min_max", per_channel=False, clip=(0.0, 1.0)),
-        Mode("min_max_per_channel", "min_max", per_channel=True, clip=(0.0, 1.0)),
-        Mode("percentile", "percentile", per_channel=False, clip=(0.0, 1.0), albumentations=False),
-        Mode("percentile_per_channel", "percentile", per_channel=True, clip=(0.0, 1.0), albumentations=False),
+        Mode("standard", None, per_channel=True, clip=None, albumentations=True),
+        Mode("image", "mean_std", per_channel=False, clip=(-20.0, 20.0), albumentations=True),
+        Mode("image_per_channel", "mean_std", per_channel=True, clip=(-20.0, 20.0), albumentations=True),
+        Mode("min_max", "min_max", per_channel=False, clip=(0.0, 1.0), albumentations=True),
+        Mode("min_max_per_channel", "min_max", per_channel=True, clip=(0.0, 1.0), albumentations=True),
+        Mode("percentile", "percentile", per_channel=False, clip=(0.0, 1.0)),
+        Mode("percentile_per_channel", "percentile", per_channel=True, clip=(0.0, 1.0)),
     )
 }
 

@@ -41,6 +41,13 @@ PHOTO_CROPS = {
 PHOTO_SIZE = 96
 
 
+def tolerance(mode: str, atol: float = 1e-5) -> dict[str, float]:
+    """``assert_allclose`` tolerances against the float64 reference: absolute ``atol`` (the
+    parity bound), and for the modes without a clip also the float32 rounding of the value
+    itself: a robust mode maps an outlier to ~1e3 or more, where one float32 step is 6e-5."""
+    return {"atol": atol, "rtol": 1e-6 if MODE_TABLE[mode].clip is None else 0.0}
+
+
 def full_scale(dtype) -> float:
     """The value of a full-scale pixel: what ``max_pixel_value`` should be for ``dtype``."""
     return PIXEL_TYPES[np.dtype(dtype).name].full_scale

@@ -46,7 +46,8 @@ def reference_normalize(
             else:
                 center = x.min(axis=axes)
                 denominator = x.max(axis=axes) - center + eps
-            y = np.clip((x - center) / denominator, *mode.clip)
+            y = (x - center) / denominator
+            y = y if mode.clip is None else np.clip(y, *mode.clip)
     return y[..., 0] if squeeze else y
 
 

@@ -27,6 +27,7 @@ from conftest import (
     layout_shape,
     make_image,
     standard_kwargs,
+    tolerance,
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -73,7 +74,7 @@ def channel_count(image: np.ndarray, spatial_axes: int = 2) -> int:
 @given(image=images(), mode=st.sampled_from(PER_IMAGE_MODES))
 def test_per_image_modes_match_float64_reference(image, mode):
     out = normalize(image, normalization=mode)
-    np.testing.assert_allclose(out, reference_normalize(image, normalization=mode), rtol=0, atol=ATOL)
+    np.testing.assert_allclose(out, reference_normalize(image, normalization=mode), **tolerance(mode, ATOL))
 
 
 @PROPERTY_SETTINGS
@@ -101,7 +102,7 @@ def test_output_is_float32_with_input_shape(image, mode):
 def test_batches_use_per_sample_statistics(batch, mode):
     out = normalize(batch, normalization=mode, batched=True)
     expected = reference_normalize_samples(batch, has_channels=batch.ndim == 4, normalization=mode)
-    np.testing.assert_allclose(out, expected, rtol=0, atol=ATOL)
+    np.testing.assert_allclose(out, expected, **tolerance(mode, ATOL))
 
 
 @PROPERTY_SETTINGS
@@ -112,7 +113,7 @@ def test_batches_use_per_sample_statistics(batch, mode):
 def test_volume_batches_use_per_volume_statistics(volumes, mode):
     out = normalize(volumes, normalization=mode, batched=True, volume=True)
     expected = reference_normalize_samples(volumes, has_channels=volumes.ndim == 5, normalization=mode)
-    np.testing.assert_allclose(out, expected, rtol=0, atol=ATOL)
+    np.testing.assert_allclose(out, expected, **tolerance(mode, ATOL))
 
 
 @PROPERTY_SETTINGS
@@ -228,7 +229,7 @@ def test_single_outlier_is_clipped_to_20(rng, mode, dtype):
     out = normalize(image, normalization=mode)
     assert out.max() == 20.0
     assert out.min() >= -20.0
-    np.testing.assert_allclose(out, reference_normalize(image, normalization=mode), rtol=0, atol=ATOL)
+    np.testing.assert_allclose(out, reference_normalize(image, normalization=mode), **tolerance(mode, ATOL))
 
 
 @pytest.mark.parametrize("channels", [16, 64])
@@ -411,7 +412,7 @@ def test_inf_in_one_batch_image_leaves_the_others_finite(rng, mode):
     batch[1, 4, 5, :] = np.inf
     out = normalize(batch, normalization=mode, batched=True)
     assert np.isfinite(out[[0, 2]]).all()
-    assert np.isnan(out[1]).any()
+    assert not np.isfinite(out[1]).all()  # NaN where the statistics break, inf where they hold (robust)
 
 
 # --------------------------------------------------------------------------- statistics accuracy
@@ -493,9 +494,9 @@ def test_planar_batch_matches_each_sample_alone(rng, mode, dtype):
         # gives NaN, SPEC), the same as the sample alone gives.
         alone = normalize(interleaved, max_pixel_value=full_scale(dtype), normalization=mode)
         got = np.moveaxis(sample_out, 0, -1)
-        np.testing.assert_allclose(got, alone, rtol=0, atol=ATOL)  # NaN where alone has NaN
+        np.testing.assert_allclose(got, alone, **tolerance(mode, ATOL))  # NaN where alone has NaN
         defined = ~np.isnan(expected) & ~np.isnan(alone)
-        np.testing.assert_allclose(got[defined], expected[defined], rtol=0, atol=ATOL)
+        np.testing.assert_allclose(got[defined], expected[defined], **tolerance(mode, ATOL))
 
 
 # --------------------------------------------------------------------------- percentile modes

@@ -24,6 +24,7 @@ from conftest import (
     standard_kwargs,
     to_dtype,
     to_layout,
+    tolerance,
 )
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -117,9 +118,11 @@ def channel_kwargs(channels: int | None, mode: str, name: str) -> dict:
     }
 
 
-def assert_close_to_numpy(out: torch.Tensor, expected: np.ndarray, atol: float = ATOL) -> None:
+def assert_close_to_numpy(
+    out: torch.Tensor, expected: np.ndarray, atol: float = ATOL, rtol: float = 0.0
+) -> None:
     assert out.dtype == torch.float32
-    np.testing.assert_allclose(numpy_from_tensor(out), expected, rtol=0, atol=atol)
+    np.testing.assert_allclose(numpy_from_tensor(out), expected, rtol=rtol, atol=atol)
 
 
 # --------------------------------------------------------------------------- parity with NumPy
@@ -186,7 +189,7 @@ def pixel_scale(tensor: torch.Tensor) -> float:
 @given(image=tensor_images(), mode=st.sampled_from(PER_IMAGE_MODES))
 def test_per_image_modes_match_float64_reference(route, image, mode):
     out = normalize(image, normalization=mode)
-    assert_close_to_numpy(out, reference_normalize(numpy_twin(image), normalization=mode))
+    assert_close_to_numpy(out, reference_normalize(numpy_twin(image), normalization=mode), **tolerance(mode))
 
 
 @PROPERTY_SETTINGS
@@ -421,7 +424,7 @@ def test_inf_in_one_sample_leaves_the_other_samples_finite(rng, route, mode):
     batch[1, :, 4, 5] = float("inf")
     out = normalize(batch, normalization=mode)
     assert out[[0, 2]].isfinite().all()
-    assert out[1].isnan().any()
+    assert not out[1].isfinite().all()  # NaN where the statistics break, inf where they hold (robust)
 
 
 @pytest.mark.parametrize(

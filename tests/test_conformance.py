@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from conftest import ALL_DTYPES, CONTENTS, MODES, PER_IMAGE_MODES, dtype_id, full_scale, make_image
+from conftest import ALL_DTYPES, CONTENTS, MODES, PER_IMAGE_MODES, dtype_id, full_scale, make_image, tolerance
 from reference import reference_normalize, reference_normalize_samples
 
 import norm_transforms.backends.numpy as numpy_backend
@@ -114,7 +114,7 @@ def test_matches_the_float64_reference(backend, rng, mode, dtype, layout, conten
     out = backend.normalize(image, **kwargs)
     assert out.dtype == np.float32
     assert out.shape == image.shape
-    np.testing.assert_allclose(out, reference_normalize(image, **kwargs), rtol=0, atol=ATOL)
+    np.testing.assert_allclose(out, reference_normalize(image, **kwargs), **tolerance(mode))
 
 
 @pytest.mark.parametrize("dtype", ALL_DTYPES, ids=dtype_id)
@@ -128,7 +128,7 @@ def test_batch_samples_get_their_own_statistics(backend, rng, mode, dtype):
     kwargs = mode_kwargs(mode, dtype, 3)
     out = backend.normalize(images, batched=True, **kwargs)
     expected = reference_normalize_samples(images, has_channels=True, **kwargs)
-    np.testing.assert_allclose(out, expected, rtol=0, atol=ATOL)
+    np.testing.assert_allclose(out, expected, **tolerance(mode))
 
 
 # --------------------------------------------------------------------------- SPEC section 4 inputs

@@ -724,5 +724,3 @@ def _as_output(pixels: np.ndarray, dtype: np.dtype) -> np.ndarray:
         np.rint(pixels, out=pixels)
     return pixels.astype(dtype)
 
-
-normalize_array = normalize  # TEMP: old name, until the bench subpackage is moved over

@@ -203,7 +203,8 @@ def _normalize_per_sample(
     """Per-sample (or per-channel) statistics over ``reduce_dims``, then the centered affine,
     clipped as the mode says; with ``return_params``, the :class:`AffineParams` applied too."""
     mode = params.mode
-    # The float32 working copy is also the output buffer when it is new (not the caller's).
+    # The working copy (float32; float64 for float64 input) is also the output buffer when it is
+    # new (not the caller's) and of the output dtype.
     work, factor = _prescaled(image, reduce_dims)
     owned = work.data_ptr() != image.data_ptr()
     eps = EPS if factor is None else EPS * factor
@@ -212,9 +213,9 @@ def _normalize_per_sample(
     # Documented: NaN or ±inf in a scope makes the scope NaN (a +inf maximum would give scale 0).
     defined = center.isfinite() & terms.spread.isfinite()
     scale = torch.where(defined, 1.0 / (terms.spread + eps), torch.nan)
-    scale32 = scale.float()
-    out = shifted if dtype == torch.float32 else torch.empty_like(shifted, dtype=dtype)
-    torch.addcmul(-center_low * scale32, shifted, scale32, out=out)
+    scale_w = scale.to(shifted.dtype)
+    out = shifted if dtype == shifted.dtype else torch.empty_like(shifted, dtype=dtype)
+    torch.addcmul(-center_low * scale_w, shifted, scale_w, out=out)
     out.clamp_(*(mode.clip or _NO_BOUNDS))
     if not return_params:
         return out, None
@@ -267,8 +268,8 @@ def _percentile_range(
 def _centered(work: torch.Tensor, owned: bool, center: torch.Tensor, spread: torch.Tensor) -> Centered:
     """The terms of a statistic that gives its float64 center directly. A minimum is a pixel
     value, exact in float32; an interpolated percentile may need the low part too."""
-    center_high = center.float()
-    center_low = (center - center_high.double()).float()
+    center_high = center.to(work.dtype)
+    center_low = (center - center_high.double()).to(work.dtype)
     return Centered(center, spread, _subtract(work, center_high, owned), center_low)
 
 
@@ -278,9 +279,10 @@ STATISTICS = {"mean_std": _moments, "min_max": _extremes, "percentile": _percent
 
 
 def _prescaled(image: torch.Tensor, dims: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The image as float32 with each scope multiplied by a power of two ``2**-e`` that brings
-    it into [-1, 1], and those factors as float64 (``None`` for dtypes that need no scaling:
-    integers and float16, whose squares and sums stay far inside float32's range).
+    """The image as float32 (float64 for float64) with each scope multiplied by a power of two
+    ``2**-e`` that brings it into [-1, 1], and those factors as float64 (``None`` for dtypes
+    that need no scaling: integers and float16, whose squares and sums stay far inside float32's
+    range).
 
     Scale safety: float32 reductions of large values overflow (the variance of 1e30-sized values
     came out 0, a float64 1e300 becomes inf in float32) and those of tiny ones underflow, so
@@ -297,7 +299,9 @@ def _prescaled(image: torch.Tensor, dims: tuple[int, ...]) -> tuple[torch.Tensor
     magnitude = torch.linalg.vector_norm(image, ord=math.inf, dim=dims, keepdim=True, dtype=precision)
     # 2**-e is exact in float32 down to 2**-149, below the 2**-128 a float32 image needs.
     factor = torch.exp2(torch.frexp(magnitude).exponent.neg().to(precision))
-    return (image * factor).to(torch.float32), factor.double()
+    # float64 images keep a float64 working copy: rounded to float32 first, a near-constant
+    # image with a tiny spread lost digits in the robust modes (0.03 off at an output of 1e3).
+    return (image * factor).to(precision), factor.double()
 
 
 def _defined_terms(center: torch.Tensor, scale: torch.Tensor) -> AffineParams:
@@ -487,5 +491,3 @@ def _checked_terms(params: object, image: torch.Tensor) -> tuple[torch.Tensor, t
         terms.append(value.to(device=image.device, dtype=torch.float64))
     return terms[0], terms[1]
 
-
-normalize_tensor = normalize  # TEMP: old name, until the bench subpackage is moved over
