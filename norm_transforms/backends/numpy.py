@@ -723,4 +723,3 @@ def _as_output(pixels: np.ndarray, dtype: np.dtype) -> np.ndarray:
         np.fmin(pixels, np.iinfo(dtype).max, out=pixels)
         np.rint(pixels, out=pixels)
     return pixels.astype(dtype)
-

@@ -490,4 +490,3 @@ def _checked_terms(params: object, image: torch.Tensor) -> tuple[torch.Tensor, t
             )
         terms.append(value.to(device=image.device, dtype=torch.float64))
     return terms[0], terms[1]
-
