@@ -39,6 +39,8 @@ NormalizationName = Literal[
     "min_max_per_channel",
     "percentile",
     "percentile_per_channel",
+    "robust",
+    "robust_per_channel",
 ]
 
 #: Added to the std (or to max - min) so that a constant image maps to 0 instead of NaN.
@@ -97,6 +99,8 @@ MODES: dict[str, Mode] = {
         Mode("min_max_per_channel", "min_max", per_channel=True, clip=(0.0, 1.0), albumentations=True),
         Mode("percentile", "percentile", per_channel=False, clip=(0.0, 1.0)),
         Mode("percentile_per_channel", "percentile", per_channel=True, clip=(0.0, 1.0)),
+        Mode("robust", "robust", per_channel=False, clip=None),
+        Mode("robust_per_channel", "robust", per_channel=True, clip=None),
     )
 }
 

@@ -43,6 +43,9 @@ def reference_normalize(
             elif mode.statistic == "percentile":
                 center, high = np.percentile(x, percentiles, axis=axes)
                 denominator = high - center + eps
+            elif mode.statistic == "robust":
+                lower_quartile, center, upper_quartile = np.percentile(x, (25, 50, 75), axis=axes)
+                denominator = upper_quartile - lower_quartile + eps
             else:
                 center = x.min(axis=axes)
                 denominator = x.max(axis=axes) - center + eps

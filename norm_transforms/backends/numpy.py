@@ -409,11 +409,22 @@ def _percentile_terms(
     return low, [h - lo for lo, h in zip(low, high, strict=True)], low, high
 
 
+def _robust_terms(
+    sample: np.ndarray, scopes: int, params: NormalizeParams, low: list[float], high: list[float]
+) -> tuple[list[float], list[float], list[float], list[float]]:
+    """``robust`` modes: the median and the interquartile range (RobustScaler on pixels); no
+    clip, so the sample's extremes bound the values."""
+    lower_quartile, median, upper_quartile = _percentiles(sample, scopes, (25.0, 50.0, 75.0))
+    spread = [q3 - q1 for q1, q3 in zip(lower_quartile, upper_quartile, strict=True)]
+    return median, spread, low * scopes, high * scopes
+
+
 #: Statistic name (``Mode.statistic``) -> how this backend reduces it.
 STATISTICS: dict[str, Statistic] = {
     "mean_std": Statistic(_moments_terms, extremes="sample"),
     "min_max": Statistic(_range_terms, extremes="scope"),
     "percentile": Statistic(_percentile_terms, extremes=None),
+    "robust": Statistic(_robust_terms, extremes="sample"),
 }
 
 

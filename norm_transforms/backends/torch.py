@@ -273,9 +273,17 @@ def _centered(work: torch.Tensor, owned: bool, center: torch.Tensor, spread: tor
     return Centered(center, spread, _subtract(work, center_high, owned), center_low)
 
 
+def _robust(
+    image: torch.Tensor, work: torch.Tensor, owned: bool, dims: tuple[int, ...], params: NormalizeParams
+) -> Centered:
+    """``robust`` modes: the median and the interquartile range."""
+    lower_quartile, median, upper_quartile = _percentiles(image, work, dims, (25.0, 50.0, 75.0))
+    return _centered(work, owned, median, upper_quartile - lower_quartile)
+
+
 #: Statistic name (``Mode.statistic``) -> ``f(image, work, owned, dims, params) -> Centered``,
 #: reduced over ``dims`` of every sample at once (keepdim).
-STATISTICS = {"mean_std": _moments, "min_max": _extremes, "percentile": _percentile_range}
+STATISTICS = {"mean_std": _moments, "min_max": _extremes, "percentile": _percentile_range, "robust": _robust}
 
 
 def _prescaled(image: torch.Tensor, dims: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor | None]:
