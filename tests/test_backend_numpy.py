@@ -631,3 +631,33 @@ def test_image_per_channel_takes_any_channel_count(rng, dtype, channels, size):
 def test_output_dtype_other_than_float32_is_refused_with_our_message(rng, dtype):
     with pytest.raises(TypeError, match=r"NumPy images normalize to float32 only; got dtype="):
         normalize(make_image(rng, np.uint8, (4, 4, 3), "random"), dtype=dtype)
+
+
+# --------------------------------------------------------------------------- robust modes
+
+
+def test_robust_mode_ignores_hot_pixels_that_image_mode_follows(rng):
+    image = rng.normal(120, 20, size=(64, 64, 3)).clip(0, 255).astype(np.uint8)
+    hot = image.copy()
+    hot[0, :40] = 255  # 40 stuck pixels of 4096 (1%)
+    body = (slice(1, None), slice(None))
+    robust_shift = np.abs(
+        normalize(hot, normalization="robust")[body] - normalize(image, normalization="robust")[body]
+    )
+    image_shift = np.abs(
+        normalize(hot, normalization="image")[body] - normalize(image, normalization="image")[body]
+    )
+    assert robust_shift.max() < 0.2  # the median and quartiles move by a few levels
+    assert image_shift.max() > 0.5  # the mean and std follow the hot pixels
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16], ids=dtype_id)
+@pytest.mark.parametrize("mode", ["robust", "robust_per_channel"])
+def test_robust_statistics_of_integer_images_are_exact(rng, mode, dtype):
+    # From the histogram, the same median and quartiles as np.percentile's linear method.
+    image = make_image(rng, dtype, (31, 29, 3), "random")
+    _, params = normalize(image, normalization=mode, max_pixel_value=None, return_params=True)
+    axis = (0, 1) if mode == "robust_per_channel" else None
+    q1, median, q3 = np.percentile(image.astype(np.float64), (25, 50, 75), axis=axis)
+    np.testing.assert_array_equal(params.center.ravel(), np.ravel(median))
+    np.testing.assert_allclose(params.scale.ravel(), np.ravel(1.0 / (q3 - q1 + EPS)), rtol=1e-15)
