@@ -1,0 +1,152 @@
+"""The per-channel affine of the NumPy backend, ``y = (x - center) * scale``: fused in one C
+pass when that is provably exact (below 2e-6), else centered (a float64-built table for uint8,
+float64 arithmetic for float64, a split center otherwise)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import cv2
+import numpy as np
+
+from ...modes import Mode
+from .. import kernels as _kernels
+
+_UINT8 = np.dtype(np.uint8)
+
+
+# cv2.LUT handles up to 4 interleaved channels; more go through NumPy on the rare centered route.
+_OPENCV_MAX_CHANNELS = 4
+
+
+# Clip bounds that leave every value (and NaN) as it is.
+_NO_BOUNDS = (-math.inf, math.inf)
+
+
+# The fused form x * scale + offset rounds |x * scale| and |offset| to float32; when that
+# rounding could exceed this bound (a near-constant image, tiny std) we subtract the
+# center first instead, which is exact for the pixels that matter.
+_FUSED_MAX_ERROR = 2e-6
+
+
+_FLOAT32_UNIT_ROUNDOFF = 2.0**-24
+
+
+def _apply(
+    sample: np.ndarray,
+    out: np.ndarray,
+    mode: Mode,
+    channels: int,
+    center: list[float],
+    scale: list[float],
+    spread: list[float],
+    low: list[float],
+    high: list[float],
+) -> None:
+    """The affine with per-scope terms: fused when that is exact enough, else centered."""
+    if _regular(sample.dtype, center, scale, spread, low, high):
+        _kernels.affine(sample, out, *_fused_constants(center, scale), *(mode.clip or _NO_BOUNDS))
+        return
+    center, scale = _defined_terms(sample.dtype, center, scale, spread)
+    _apply_centered(sample, out, np.array(center), np.array(scale), channels, mode.clip)
+
+
+def _defined_terms(
+    dtype: np.dtype, center: list[float], scale: list[float], spread: list[float]
+) -> tuple[list[float], list[float]]:
+    """The terms as applied: NaN for every scope whose statistics are undefined.
+
+    Documented: a NaN (image modes) or ±inf (all modes) in a scope, the image or one channel,
+    leaves its statistics undefined, and its whole output is NaN. Integer images have none.
+    """
+    if dtype.kind != "f":
+        return center, scale
+    broken = _broken_scopes(center, spread)
+    center = [math.nan if b else c for b, c in zip(broken, center, strict=True)]
+    scale = [math.nan if b else c for b, c in zip(broken, scale, strict=True)]
+    return center, scale
+
+
+def _regular(
+    dtype: np.dtype,
+    center: list[float],
+    scale: list[float],
+    spread: list[float],
+    low: list[float],
+    high: list[float],
+) -> bool:
+    """True when every scope has finite statistics and the fused affine is exact enough."""
+    if dtype.kind == "f" and any(_broken_scopes(center, spread)):
+        return False
+    return _fused_error_bound(low, high, center, scale) <= _FUSED_MAX_ERROR
+
+
+def _broken_scopes(center: list[float], spread: list[float]) -> list[bool]:
+    # A +inf maximum (or percentile) gives an infinite spread and a scale of 0, not NaN: both
+    # terms are checked.
+    return [not (math.isfinite(c) and math.isfinite(s)) for c, s in zip(center, spread, strict=True)]
+
+
+def _fused_constants(center: Sequence[float], scale: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """float32 ``scale`` and ``offset = -center * scale``, folded in float64 and rounded once."""
+    offset = [-float(c) * float(s) for c, s in zip(center, scale, strict=True)]
+    return np.array(scale, dtype=np.float32), np.array(offset, dtype=np.float32)
+
+
+def _fused_error_bound(
+    low: Sequence[float], high: Sequence[float], center: Sequence[float], scale: Sequence[float]
+) -> float:
+    """Worst float32 rounding error of ``x * scale + offset`` for x in [low, high]."""
+    scopes = zip(low, high, center, scale, strict=True)
+    return 3 * _FLOAT32_UNIT_ROUNDOFF * max((max(abs(a), abs(b)) + abs(c)) * s for a, b, c, s in scopes)
+
+
+def _apply_centered(
+    source: np.ndarray,
+    out: np.ndarray,
+    center: np.ndarray,
+    scale: np.ndarray,
+    channels: int,
+    bounds: tuple[float, float] | None,
+) -> None:
+    """``(x - center) * scale`` for ill-conditioned samples (near-constant, tiny std)."""
+    center, scale = np.broadcast_to(center, channels), np.broadcast_to(scale, channels)
+    if source.dtype == _UINT8 and channels <= _OPENCV_MAX_CHANNELS:
+        # A 256-entry table per channel, computed and clipped in float64: exact for every pixel.
+        levels = np.arange(256, dtype=np.float64)[:, None]
+        table = (levels - center) * scale
+        if bounds is not None:
+            table = np.clip(table, *bounds)
+        table = np.ascontiguousarray(table.astype(np.float32).reshape(256, 1, channels))
+        cv2.LUT(
+            source.reshape(source.shape[0], -1, channels), table, dst=out.reshape(out.shape[0], -1, channels)
+        )
+        return
+    tiles = source.shape[1] // channels
+    if source.dtype == np.float64:
+        # Subtract before rounding to float32, so a constant image gives exactly 0.
+        centered = np.subtract(source, np.tile(center, tiles))
+        np.multiply(centered, np.tile(scale, tiles), out=out, casting="same_kind")
+    else:
+        np.copyto(out, source, casting="unsafe")
+        # The center as a float32 pair, high + low: subtracting the high part is exact for pixels
+        # near the center (where the fused form loses digits), the low part then costs one rounding.
+        center_high = center.astype(np.float32)
+        center_low = (center - center_high).astype(np.float32)
+        for part in (center_high, center_low):
+            np.subtract(out, np.tile(part, tiles), out=out)
+        np.multiply(out, np.tile(scale.astype(np.float32), tiles), out=out)
+    if bounds is not None:
+        np.clip(out, *bounds, out=out)
+
+
+def _in_input_units(
+    center: list[float], scale: list[float], exponents: list[int]
+) -> tuple[list[float], list[float]]:
+    """Terms of prescaled scopes (see :func:`_prescaled`) back in the input's units."""
+    if not any(exponents):
+        return center, scale
+    center = [math.ldexp(c, e) for c, e in zip(center, exponents, strict=True)]
+    scale = [math.ldexp(s, -e) for s, e in zip(scale, exponents, strict=True)]
+    return center, scale

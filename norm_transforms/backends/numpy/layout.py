@@ -1,0 +1,82 @@
+"""What the NumPy backend reads: the dtypes (from the dtype table), the layouts (HW, HWC,
+batches, volumes, all seen as ``(samples, rows, row_length)``), and the checks that refuse
+the rest with a message."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from ...dtypes import NUMPY_DTYPES, PIXEL_TYPES
+
+SUPPORTED_DTYPES = NUMPY_DTYPES
+
+
+# What denormalize reads (normalized images) and writes (any dtype normalize reads).
+NORMALIZED_DTYPES = tuple(dtype for dtype in NUMPY_DTYPES if PIXEL_TYPES[dtype.name].is_float)
+
+
+class Layout(NamedTuple):
+    """How an array splits into samples and channels."""
+
+    samples: int
+    rows: int
+    row_length: int
+    channels: int
+
+
+def describe_layout(shape: tuple[int, ...], *, batched: bool, volume: bool) -> Layout:
+    """Split ``shape`` into samples, rows and interleaved channels, or explain what is accepted."""
+    batch_axes = 1 if batched else 0
+    spatial_axes = 3 if volume else 2
+    names = ("N," if batched else "") + ("D,H,W" if volume else "H,W")
+    if len(shape) not in (batch_axes + spatial_axes, batch_axes + spatial_axes + 1):
+        raise ValueError(
+            f"expected an array of shape ({names}) or ({names},C) for "
+            f"batched={batched}, volume={volume}; got shape {shape}"
+        )
+    channels = shape[-1] if len(shape) == batch_axes + spatial_axes + 1 else 1
+    samples = shape[0] if batched else 1
+    width = shape[batch_axes + spatial_axes - 1]
+    rows = math.prod(shape[batch_axes : batch_axes + spatial_axes - 1])
+    return Layout(samples, rows, width * channels, channels)
+
+
+def _as_dtype(dtype: Any) -> np.dtype | None:
+    """``np.dtype(dtype)``, or None for what NumPy does not read as a dtype (the caller's
+    message then says what is accepted, instead of NumPy's)."""
+    try:
+        return np.dtype(dtype)
+    except (TypeError, ValueError):
+        return None
+
+
+def check_image(image: np.ndarray) -> None:
+    """Refuse what no kernel handles, with a message that says what is accepted."""
+    if image.dtype not in SUPPORTED_DTYPES:
+        accepted = ", ".join(str(d) for d in SUPPORTED_DTYPES)
+        raise TypeError(f"image dtype {image.dtype} is not supported; accepted: {accepted}")
+    if image.size == 0:
+        raise ValueError(f"image is empty (shape {image.shape}); nothing to normalize")
+
+
+def value_range(image: np.ndarray) -> tuple[float, float]:
+    """The smallest and largest pixel value, NaN skipped (NaN, NaN when there are none): what
+    the transforms read on their first call to check ``max_pixel_value``."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN image
+        return float(np.nanmin(image)), float(np.nanmax(image))
+
+
+def terms_shape(shape: tuple[int, ...], *, batched: bool, volume: bool, samples: int) -> tuple[int, ...]:
+    """The shape of per-scope terms that broadcast against an image of ``shape``: 1 on the
+    spatial axes, ``samples`` on the batch axis, and the channel axis (if any) left as -1."""
+    terms = [1] * len(shape)
+    if batched:
+        terms[0] = samples
+    if len(shape) == int(batched) + (3 if volume else 2) + 1:
+        terms[-1] = -1
+    return tuple(terms)

@@ -1,0 +1,236 @@
+"""Statistics of the NumPy backend, as data: ``STATISTICS`` maps each statistic that a mode
+names (``modes.MODES``) to the function that reduces it, and the reductions they share
+(min/max, percentiles from exact histograms, float64 moments), with the prescaling that keeps
+them scale-safe."""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Literal, NamedTuple
+
+import cv2
+import numpy as np
+
+from ...dtypes import PIXEL_TYPES
+from ...modes import NormalizeParams
+from .. import kernels as _kernels
+
+# cv2.meanStdDev refuses more than 128 channels (OpenCV 4.x and 5.x, measured: 129 raises);
+# wider views go through the NumPy two-pass route.
+_MEAN_STD_MAX_CHANNELS = 128
+
+
+# Scopes whose values reach beyond this magnitude are normalized as a float64 copy scaled by a
+# power of two (exact; see _prescaled). Far below where anything overflows (squares in the
+# moments at 1e154, a float32 scale or affine at 1e37), far above any real image.
+PRESCALE_ABOVE = 2.0**100
+
+
+# cv2.meanStdDev computes var = E[x²] - E[x]² in float64; when the std is this small against
+# the mean, cancellation would cost digits, so we recompute in two passes.
+_ONE_PASS_MIN_STD_OVER_MEAN = 1e-2
+
+
+class Statistic(NamedTuple):
+    """How this backend reduces one statistic named by ``modes.MODES``.
+
+    ``terms(sample, scopes, params, low, high)`` returns per-scope ``(center, spread, low,
+    high)`` lists of Python floats: the mode maps ``x`` to ``(x - center) / (spread + eps)``,
+    and ``low``/``high`` bound the values whose output is not clipped (the rounding guard reads
+    them). ``sample`` holds rows of interleaved values, ``scopes`` per row (the channels, or 1
+    for the whole sample); it receives the extremes that ``extremes`` asks for, prescaled like
+    the sample: ``"scope"`` (one per scope), ``"sample"`` (of the whole sample, one channel: the
+    fastest pass; float samples always read at least these, to prescale) or ``None`` (none;
+    then ``low`` and ``high`` are empty for integer samples).
+    """
+
+    terms: Callable[..., tuple[list[float], list[float], list[float], list[float]]]
+    extremes: Literal["scope", "sample"] | None
+
+
+def _extremes_grain(statistic: Statistic, dtype: np.dtype) -> str | None:
+    """The min/max pass a sample needs: the statistic's, and for floats at least the sample's
+    (the prescaling reads it)."""
+    return statistic.extremes or ("sample" if dtype.kind == "f" else None)
+
+
+def _moments_terms(
+    sample: np.ndarray, scopes: int, params: NormalizeParams, low: list[float], high: list[float]
+) -> tuple[list[float], list[float], list[float], list[float]]:
+    """``image`` modes: mean and std; the sample's extremes bound every scope's values."""
+    mean, std = _mean_std(sample, scopes)
+    return mean, std, low * scopes, high * scopes
+
+
+def _range_terms(
+    sample: np.ndarray, scopes: int, params: NormalizeParams, low: list[float], high: list[float]
+) -> tuple[list[float], list[float], list[float], list[float]]:
+    """``min_max`` modes: the extremes themselves, read per scope."""
+    return low, [h - lo for lo, h in zip(low, high, strict=True)], low, high
+
+
+def _percentile_terms(
+    sample: np.ndarray, scopes: int, params: NormalizeParams, low: list[float], high: list[float]
+) -> tuple[list[float], list[float], list[float], list[float]]:
+    """``percentile`` modes: the two percentiles; they bound what is not clipped to [0, 1]."""
+    low, high = _percentiles(sample, scopes, params.percentiles)
+    return low, [h - lo for lo, h in zip(low, high, strict=True)], low, high
+
+
+def _robust_terms(
+    sample: np.ndarray, scopes: int, params: NormalizeParams, low: list[float], high: list[float]
+) -> tuple[list[float], list[float], list[float], list[float]]:
+    """``robust`` modes: the median and the interquartile range (RobustScaler on pixels); no
+    clip, so the sample's extremes bound the values."""
+    lower_quartile, median, upper_quartile = _percentiles(sample, scopes, (25.0, 50.0, 75.0))
+    spread = [q3 - q1 for q1, q3 in zip(lower_quartile, upper_quartile, strict=True)]
+    return median, spread, low * scopes, high * scopes
+
+
+#: Statistic name (``Mode.statistic``) -> how this backend reduces it.
+STATISTICS: dict[str, Statistic] = {
+    "mean_std": Statistic(_moments_terms, extremes="sample"),
+    "min_max": Statistic(_range_terms, extremes="scope"),
+    "percentile": Statistic(_percentile_terms, extremes=None),
+    "robust": Statistic(_robust_terms, extremes="sample"),
+}
+
+
+def _prescaled(values: np.ndarray, low: float, high: float) -> tuple[np.ndarray, int]:
+    """``(values * 2**-e, e)``, a float64 copy scaled into [-1, 1], when the values reach beyond
+    ``PRESCALE_ABOVE``; else ``(values, 0)``.
+
+    Scale safety: statistics and the affine of huge values would overflow (squares in the
+    moments, ``max - min``, the float32 affine), so they are computed on the scaled copy, with
+    eps scaled alike: the same output within rounding for any finite input. Multiplying by a
+    power of two is exact (short of values 2**-922 times smaller than the largest, which
+    underflow and were far below a float32 step of the output anyway). Non-finite extremes give
+    undefined statistics anyway: those values are left as they are.
+    """
+    exponent = _prescale_exponent(low, high)
+    if exponent == 0:
+        return values, 0
+    return np.ldexp(values, -exponent, dtype=np.float64), exponent
+
+
+def _prescale_exponent(low: float, high: float) -> int:
+    magnitude = max(abs(low), abs(high))
+    return math.frexp(magnitude)[1] if PRESCALE_ABOVE < magnitude < math.inf else 0
+
+
+def _scaled(values: list[float], exponent: int) -> list[float]:
+    return values if exponent == 0 else [math.ldexp(v, -exponent) for v in values]
+
+
+def _min_max(sample: np.ndarray, scopes: int) -> tuple[list[float], list[float]]:
+    """Minimum and maximum of the sample (``scopes == 1``) or of each interleaved channel.
+
+    NaN pixels are skipped, as in the reference (its min_max goes through cv2.normalize). One
+    pass of the C kernel: as fast as cv2.minMaxLoc for the whole sample, which stops being
+    right at a NaN pixel, and OpenCV has no per-channel call.
+    """
+    low, high = np.empty(scopes), np.empty(scopes)
+    _kernels.min_max(sample, low, high)
+    return low.tolist(), high.tolist()
+
+
+def _percentiles(sample: np.ndarray, scopes: int, percentiles: Sequence[float]) -> list[list[float]]:
+    """The ``percentiles`` of the sample or of each interleaved channel (one list of per-scope
+    values per percentile), interpolated linearly as ``np.percentile`` does; NaN pixels are
+    skipped (as min_max skips them).
+
+    Integer images: exact from a per-channel histogram, one C pass (~5x faster than the
+    partition inside np.percentile at 224² uint8, measured in benchmarks/). Floats: the
+    partition, the fastest exact route without a histogram.
+    """
+    if sample.dtype.kind == "u":
+        counts = np.zeros((scopes, PIXEL_TYPES[sample.dtype.name].histogram_bins), dtype=np.int64)
+        _kernels.histogram(sample, counts)
+        return histogram_percentiles(counts, percentiles).tolist()
+    values = sample.reshape(-1, scopes)
+    result = np.percentile(values, percentiles, axis=0)
+    if np.isnan(result).any():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a channel of only NaN gives NaN
+            result = np.nanpercentile(values, percentiles, axis=0)
+    return result.tolist()
+
+
+def histogram_percentiles(
+    counts: np.ndarray, percentiles: Sequence[float], method: str = "linear"
+) -> np.ndarray:
+    """Percentiles ``(len(percentiles), rows)`` of each row of ``counts``, a histogram of the
+    integer values 0, 1, ...: the same as ``np.percentile(values, percentiles, method=method)``
+    of the values it counts, for NumPy's ``"linear"`` (default) and ``"inverted_cdf"``.
+
+    The value of 0-based rank k is the first bin whose cumulative count exceeds k: a binary
+    search per rank (broadcast comparisons over the bins measured 3x slower for a few rows).
+    The dataset statistics (norm_transforms.stats) use it too.
+    """
+    result = np.empty((len(percentiles), len(counts)))
+    for row, cumulative in enumerate(np.cumsum(counts, axis=1)):
+        total = int(cumulative[-1])
+        for index, percentile in enumerate(percentiles):
+            below, above, weight = _ranks_around(total, percentile / 100.0, method)
+            low, high = np.searchsorted(cumulative, (below, above), side="right").tolist()
+            # NumPy's linear interpolation, written as it writes it (from the nearer end).
+            step = high - low
+            result[index, row] = low + step * weight if weight < 0.5 else high - step * (1 - weight)
+    return result
+
+
+def _ranks_around(total: int, quantile: float, method: str) -> tuple[int, int, float]:
+    """The 0-based ranks of the two sorted values a quantile lies between, and the weight of
+    the upper one, with NumPy's float arithmetic so that the results agree with it."""
+    if method == "inverted_cdf":
+        index = max(math.ceil(total * quantile - 1), 0)
+        return index, index, 0.0
+    virtual = (total - 1) * quantile
+    below = min(math.floor(virtual), total - 1)
+    return below, min(below + 1, total - 1), virtual - below
+
+
+def _mean_std(sample: np.ndarray, scopes: int) -> tuple[list[float], list[float]]:
+    """Mean and population std in float64, of the whole sample or of each channel."""
+    group = _opencv_channel_group(sample.size, scopes)
+    if group:
+        # cv2.meanStdDev has SIMD paths for 1, 2 and 4 channels: viewing an RGB uint8 image as
+        # 12 interleaved channels (lcm(3, 4)) and pooling every third one measured 2x faster
+        # than the 3-channel call, and the 4-channel view of the 1-channel (global) case 7x.
+        mean, std = _pool(*cv2.meanStdDev(sample.reshape(-1, 1, group)), scopes)
+        # NaN or inf pixels give NaN in their scope only (the comparison is false), no second pass.
+        if not any(s < _ONE_PASS_MIN_STD_OVER_MEAN * abs(m) for m, s in zip(mean, std, strict=True)):
+            return mean, std
+    values = sample.reshape(-1, scopes).astype(np.float64)
+    mean = values.mean(axis=0)
+    # One correction pass removes the rounding of the first mean: exact for constant data,
+    # so a constant image normalizes to exactly 0.
+    mean = mean + (values - mean).mean(axis=0)
+    return mean.tolist(), np.sqrt(((values - mean) ** 2).mean(axis=0)).tolist()
+
+
+def _pool(means: np.ndarray, stds: np.ndarray, scopes: int) -> tuple[list[float], list[float]]:
+    """Mean and std of each scope from those of its equal-sized groups (channel c of the view
+    belongs to scope c % scopes). Python floats: a handful of values, where NumPy calls on tiny
+    arrays cost ~15 µs more per image at 224²; NaN and inf propagate as in NumPy."""
+    means_list, stds_list = means.ravel().tolist(), stds.ravel().tolist()
+    pooled_means, pooled_stds = [], []
+    for scope in range(scopes):
+        group_means, group_stds = means_list[scope::scopes], stds_list[scope::scopes]
+        mean = sum(group_means) / len(group_means)
+        spread = sum(s * s + (m - mean) * (m - mean) for m, s in zip(group_means, group_stds, strict=True))
+        pooled_means.append(mean)
+        pooled_stds.append(math.sqrt(spread / len(group_means)))
+    return pooled_means, pooled_stds
+
+
+def _opencv_channel_group(size: int, scopes: int) -> int:
+    """Channels of the interleaved view for cv2.meanStdDev, or 0 when none fits."""
+    group = math.lcm(scopes, 4)
+    if group <= _MEAN_STD_MAX_CHANNELS and size % group == 0:
+        return group
+    if scopes <= _MEAN_STD_MAX_CHANNELS and size % scopes == 0:
+        return scopes
+    return 0
