@@ -39,8 +39,10 @@ import cv2
 import numpy as np
 
 from norm_transforms import ChannelStats, compute_stats
-from norm_transforms import stats as stats_module
+from norm_transforms.backends import kernels
 from norm_transforms.bench import machine_line, package_version, render_table, write_section
+from norm_transforms.dtypes import PIXEL_TYPES
+from norm_transforms.stats.accumulators import HistogramAccumulator, new_accumulator
 
 HERE = Path(__file__).resolve().parent
 SIZE = 256
@@ -237,15 +239,14 @@ def update_unlocked(stats: ChannelStats, image: np.ndarray) -> None:
 def update_local_histogram(stats: ChannelStats, image: np.ndarray) -> None:
     """The alternative for integer images: count into a fresh histogram outside the lock (the
     kernel runs without the GIL, so threads count in parallel), add it to the totals under it."""
-    kind, channels, values, _, images = stats._prepare(image)
-    local = np.zeros((channels, 256 if kind == "uint8" else 65536), np.int64)
-    stats_module._kernels.histogram(values, local)
+    kind, channels, pixels, images = stats._prepare(image)
+    local = np.zeros((channels, PIXEL_TYPES[kind].histogram_bins), np.int64)
+    kernels.histogram(pixels, local)
     with stats._lock:
         stats._check_compatible(kind, channels, "images")
-        if stats._kind is None:
-            stats._start(kind, channels)
-        stats._histogram += local
-        stats._summary = None
+        if stats._totals is None:
+            stats._totals = new_accumulator(kind, channels)
+        stats._totals.merge(HistogramAccumulator.from_array(local, 0, kind))
         stats._images += images
 
 

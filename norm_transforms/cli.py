@@ -260,7 +260,7 @@ def add_inspect_command(commands: argparse._SubParsersAction) -> None:
 
 def inspect_main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     """``norm-transforms inspect``: read the images, print one line per channel, save the figure."""
-    from .plot import plot_histograms, summarize_channels
+    from .plot import summarize_channels
     from .presets import get_preset
 
     if args.bins < 2:
@@ -276,9 +276,10 @@ def inspect_main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> i
             "normalization": args.normalization or "standard",
             "preset": preset,
         }
+        # Each image normalized once: the printed numbers and the figure come from the same outputs.
         summaries = summarize_channels(images, **options)
         title = _inspect_title(args.images, images)
-        figure = plot_histograms(images, bins=args.bins, log=args.log, title=title, **options)
+        figure = summaries.plot(bins=args.bins, log=args.log, title=title)
         # A bare Figure renders with Agg when saved: no GUI backend is involved.
         figure.savefig(args.out, dpi=110)
     except (OSError, ValueError, ImportError) as error:

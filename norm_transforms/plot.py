@@ -14,6 +14,7 @@ matplotlib (the ``plot`` extra) is imported when a figure is first drawn.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -21,9 +22,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ._optional import require
+from .dtypes import NUMPY_DTYPES
 from .functional import normalize
 from .modes import IMAGENET_MEAN, IMAGENET_STD, MODES, Mode, NormalizeParams, default_max_pixel_value
 from .presets import Preset, get_preset
+from .stats import ChannelStats
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -91,15 +94,19 @@ def summarize_channels(
     preset: str | Preset | None = None,
     channel_names: Sequence[str] | None = None,
     **normalize_options: Any,
-) -> list[ChannelSummary]:
-    """The numbers ``plot_histograms`` writes on its figure, one ``ChannelSummary`` per channel.
+) -> ChannelSummaries:
+    """The numbers ``plot_histograms`` writes on its figure, one ``ChannelSummary`` per channel,
+    in a list whose :meth:`~ChannelSummaries.plot` draws that figure without normalizing the
+    images again (``norm-transforms inspect`` prints the numbers and saves the figure).
 
     >>> image = np.zeros((4, 4), np.uint8)
     >>> summarize_channels(image)[0].at_range_ends
     1.0
     """
     constants = {"mean": mean, "std": std, "max_pixel_value": max_pixel_value, "preset": preset}
-    return _summaries(_pool(images, normalized, normalization, channel_names, constants, normalize_options))
+    return ChannelSummaries(
+        _pool(images, normalized, normalization, channel_names, constants, normalize_options)
+    )
 
 
 def plot_histograms(
@@ -136,36 +143,53 @@ def plot_histograms(
     >>> fig = plot_histograms(image, preset="clip")  # doctest: +SKIP
     >>> fig.savefig("histograms.png")  # doctest: +SKIP
     """
-    figure_class = _matplotlib_figure()
-    if isinstance(bins, bool) or not isinstance(bins, int) or bins < 2:
-        raise ValueError(f"bins must be an integer of at least 2, got {bins!r}")
+    _figure_class(bins)  # before the work: a missing matplotlib or bad bins fails at once
     constants = {"mean": mean, "std": std, "max_pixel_value": max_pixel_value, "preset": preset}
     pooled = _pool(images, normalized, normalization, channel_names, constants, normalize_options)
-    summaries = _summaries(pooled)
-    figure = figure_class(figsize=(12.5, 7.5), layout="constrained")
-    before_axes, after_axes = figure.subplots(2, 1)
-    integer = pooled.dtype.kind in "ui"
-    before_lines = [
-        f"full scale {pooled.full_scale:g}; at 0/{pooled.full_scale:g}: share of pixels at either end"
-    ]
-    _draw_panel(before_axes, pooled.before, summaries, bins, integer, log, before_lines, before=True)
-    _draw_panel(after_axes, pooled.after, summaries, bins, False, log, pooled.detail, before=False)
-    _mark_output_landmarks(after_axes, pooled.mode)
-    plural = "s" if pooled.images != 1 else ""
-    before_axes.set_title(f"Before: {pooled.dtype} pixels", loc="left", fontweight="bold")
-    before_axes.set_xlabel("pixel value")
-    after_axes.set_title(f"After: {pooled.headline}", loc="left", fontweight="bold")
-    after_axes.set_xlabel("normalized value")
-    pixels = sum(values.size for values in pooled.before[0])
-    channels = f"{len(pooled.names)} channel{'s' if len(pooled.names) != 1 else ''}"
-    figure.suptitle(
-        title or f"{pooled.images} image{plural}, {channels}, {pixels:,} pixels per channel", fontsize=13
-    )
-    return figure
+    return ChannelSummaries(pooled).plot(bins=bins, log=log, title=title)
 
 
-def _matplotlib_figure() -> Any:
-    return require("matplotlib.figure", "plot_histograms").Figure
+class ChannelSummaries(list):  # list[ChannelSummary]
+    """What :func:`summarize_channels` returns: one :class:`ChannelSummary` per channel, and the
+    pooled values they summarize, from which :meth:`plot` draws the figure."""
+
+    def __init__(self, pooled: _Pooled) -> None:
+        super().__init__(_summaries(pooled))
+        self._pooled = pooled
+
+    def plot(self, *, bins: int = 256, log: bool = False, title: str | None = None) -> Figure:
+        """The figure of :func:`plot_histograms` (``bins``, ``log`` and ``title`` as there), from
+        the images already normalized."""
+        figure = _figure_class(bins)(figsize=(12.5, 7.5), layout="constrained")
+        pooled = self._pooled
+        before_axes, after_axes = figure.subplots(2, 1)
+        integer = pooled.dtype.kind in "ui"
+        before_lines = [
+            f"full scale {pooled.full_scale:g}; at 0/{pooled.full_scale:g}: share of pixels at either end"
+        ]
+        _draw_panel(before_axes, pooled.before, self, bins, integer, log, before_lines, before=True)
+        _draw_panel(after_axes, pooled.after, self, bins, False, log, pooled.detail, before=False)
+        _mark_output_landmarks(after_axes, pooled.mode)
+        plural = "s" if pooled.images != 1 else ""
+        before_axes.set_title(f"Before: {pooled.dtype} pixels", loc="left", fontweight="bold")
+        before_axes.set_xlabel("pixel value")
+        after_axes.set_title(f"After: {pooled.headline}", loc="left", fontweight="bold")
+        after_axes.set_xlabel("normalized value")
+        pixels = sum(values.size for values in pooled.before[0])
+        channels = f"{len(pooled.names)} channel{'s' if len(pooled.names) != 1 else ''}"
+        figure.suptitle(
+            title or f"{pooled.images} image{plural}, {channels}, {pixels:,} pixels per channel", fontsize=13
+        )
+        return figure
+
+
+def _figure_class(bins: Any) -> Any:
+    """matplotlib's ``Figure`` (an ImportError naming the plot extra without it), once ``bins``
+    is checked."""
+    figure_class = require("matplotlib.figure", "plot_histograms").Figure
+    if isinstance(bins, bool) or not isinstance(bins, int) or bins < 2:
+        raise ValueError(f"bins must be an integer of at least 2, got {bins!r}")
+    return figure_class
 
 
 def _as_image_list(images: Any, argument: str) -> list[np.ndarray]:
@@ -275,31 +299,49 @@ def _per_channel(images: list[np.ndarray], channels: int) -> list[list[np.ndarra
 
 def _summaries(pooled: _Pooled) -> list[ChannelSummary]:
     clip = pooled.mode.clip
+    # Within 0.1% of the span counts as at a clip bound: the range modes land the maximum a hair
+    # under 1 (eps in the divisor), in the outermost bin of the histogram.
+    near = 0.0 if clip is None else 1e-3 * (clip[1] - clip[0])
     summaries = []
-    for name, before_images, after_images in zip(pooled.names, pooled.before, pooled.after, strict=True):
-        before, after = np.concatenate(before_images), np.concatenate(after_images)
-        at_range_ends = np.count_nonzero((before <= 0) | (before >= pooled.full_scale)) / before.size
-        at_clip_bounds = None
-        if clip is not None:
-            # Within 0.1% of the span counts as at a bound: the range modes land the maximum a
-            # hair under 1 (eps in the divisor), in the outermost bin of the histogram.
-            tolerance = 1e-3 * (clip[1] - clip[0])
-            at_bounds = (after <= clip[0] + tolerance) | (after >= clip[1] - tolerance)
-            at_clip_bounds = np.count_nonzero(at_bounds) / after.size
+    for name, before, after in zip(pooled.names, pooled.before, pooled.after, strict=True):
+        (mean, std), (normalized_mean, normalized_std) = _mean_std(before), _mean_std(after)
+        at_clip_bounds = None if clip is None else _share_at_ends(after, clip[0] + near, clip[1] - near)
         summaries.append(
             ChannelSummary(
                 name=name,
-                mean=float(np.mean(before, dtype=np.float64)),
-                std=float(np.std(before, dtype=np.float64)),
+                mean=mean,
+                std=std,
                 full_scale=pooled.full_scale,
-                at_range_ends=float(at_range_ends),
-                normalized_mean=float(np.mean(after, dtype=np.float64)),
-                normalized_std=float(np.std(after, dtype=np.float64)),
+                at_range_ends=_share_at_ends(before, 0.0, pooled.full_scale),
+                normalized_mean=normalized_mean,
+                normalized_std=normalized_std,
                 clip=clip,
-                at_clip_bounds=None if at_clip_bounds is None else float(at_clip_bounds),
+                at_clip_bounds=at_clip_bounds,
             )
         )
     return summaries
+
+
+def _share_at_ends(images: list[np.ndarray], low: float, high: float) -> float:
+    """The fraction of one channel's values, over every image, at or below ``low`` or at or
+    above ``high``."""
+    selected = sum(np.count_nonzero((values <= low) | (values >= high)) for values in images)
+    return float(selected / sum(values.size for values in images))
+
+
+def _mean_std(images: list[np.ndarray]) -> tuple[float, float]:
+    """One channel's mean and population std over every image, pooled as the dataset statistics
+    pool them (``ChannelStats``: exact for integer pixels); NaN where a value is NaN or infinite,
+    which those refuse."""
+    if any(values.dtype.kind == "f" and not np.isfinite(values).all() for values in images):
+        return math.nan, math.nan
+    stats = ChannelStats()
+    for values in images:
+        if values.size:  # (P, 1): one channel
+            stats.update((values if values.dtype in NUMPY_DTYPES else values.astype(np.float64))[:, None])
+    if not stats.count:
+        return math.nan, math.nan
+    return float(stats.mean[0]), float(stats.std[0])
 
 
 def _describe(

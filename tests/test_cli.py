@@ -2,7 +2,7 @@
 or ``python -m norm_transforms``; what it prints where, and what it says when an extra is missing.
 
 (The ``stats`` and ``inspect`` commands' results are tested beside their modules, in
-test_stats.py and test_plot.py.)
+test_stats*.py and test_plot.py.)
 """
 
 from __future__ import annotations

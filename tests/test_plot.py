@@ -173,6 +173,36 @@ def test_summarize_channels_gives_the_numbers_on_the_figure(photo):
     assert summaries[0].normalized_std == pytest.approx(reference[..., 0].std(dtype=np.float64))
 
 
+def test_summaries_plot_draws_the_figure_of_plot_histograms_from_the_same_outputs(photo):
+    summaries = summarize_channels(photo, preset="clip")
+    drawn, expected = (
+        summaries.plot(bins=64, title="t"),
+        plot_histograms(photo, preset="clip", bins=64, title="t"),
+    )
+    for panel, reference in zip(drawn.axes, expected.axes, strict=True):
+        assert legend_rows(panel) == legend_rows(reference)
+    assert drawn.get_suptitle() == "t"
+
+
+def test_input_mean_and_std_are_those_of_the_dataset_statistics(photo):
+    # The same pooling as ChannelStats (exact for integer pixels): one number for one dataset.
+    from norm_transforms import ChannelStats
+
+    small = np.ascontiguousarray(photo[::2, ::3])
+    stats = ChannelStats().update(photo).update(small)
+    summaries = summarize_channels([photo, small])
+    assert [s.mean for s in summaries] == stats.mean.tolist()
+    assert [s.std for s in summaries] == stats.std.tolist()
+
+
+def test_nan_pixels_give_a_nan_mean_and_std_in_their_channel_only():
+    image = np.full((4, 4, 3), 0.5, np.float32)
+    image[0, 0, 1] = np.nan
+    summaries = summarize_channels(image, max_pixel_value=1.0)
+    assert np.isnan([summaries[1].mean, summaries[1].std, summaries[1].normalized_mean]).all()
+    assert (summaries[0].mean, summaries[2].std) == (0.5, 0.0)
+
+
 # --------------------------------------------------------------------------- bad input
 
 
@@ -229,6 +259,20 @@ def test_inspect_writes_a_png_and_prints_one_line_per_channel(photo, photo_file,
     red = photo[..., 0].astype(np.float64)
     assert f"mean {red.mean():.2f}" in re.sub(r" +", " ", lines[0])
     assert "after:" in lines[0] and lines[-1] == f"saved {out}"
+
+
+def test_inspect_normalizes_each_image_once(photo_file, tmp_path, monkeypatch, capsys):
+    import norm_transforms.plot
+
+    calls = []
+
+    def counted(image, *args, **kwargs):
+        calls.append(image.shape)
+        return normalize(image, *args, **kwargs)
+
+    monkeypatch.setattr(norm_transforms.plot, "normalize", counted)
+    assert main(["inspect", photo_file, photo_file, "--out", str(tmp_path / "o.png")]) == 0
+    assert len(calls) == 2
 
 
 def test_inspect_reads_16_bit_grayscale_unchanged(tmp_path, capsys):

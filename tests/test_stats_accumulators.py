@@ -1,0 +1,191 @@
+"""The ``Accumulator`` interface (norm_transforms/stats/accumulators.py). Every implementation
+listed in ``ACCUMULATORS`` goes through the same contract tests, on every dtype it counts: any
+order of updates and merges gives the same totals, the summary equals the float64 reference,
+``measure`` reads no totals, the state and array forms round-trip, copies are independent,
+channels reorder, an empty accumulator merges as nothing. Then what is particular to each: the
+Python-integer sums of large histograms and the float64 blocks of the moments.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from test_stats import assert_matches_reference, random_images, stats_of
+
+from norm_transforms import ChannelStats
+from norm_transforms.stats.accumulators import ACCUMULATORS, KIND_OF_DTYPE, Accumulator, new_accumulator
+
+# Each accumulator with each dtype it counts: uint8 and uint16 histograms, float16/32/64 moments.
+CASES = [pytest.param(kind, dtype, id=dtype.name) for dtype, kind in KIND_OF_DTYPE.items()]
+ADDITIVE_CASES = [case for case in CASES if ACCUMULATORS[case.values[0]].additive]
+
+
+def images_and_pixels(rng, dtype, count: int = 5) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """RGB images of different sizes, and their pixels ``(P, 3)`` as ChannelStats hands them over."""
+    images = random_images(rng, dtype, 3, count=count)
+    return images, [image.reshape(-1, 3) for image in images]
+
+
+def accumulated(kind: str, parts: list[np.ndarray]) -> Accumulator:
+    accumulator = new_accumulator(kind, parts[0].shape[1])
+    for part in parts:
+        accumulator.update(np.ascontiguousarray(part))
+    return accumulator
+
+
+def assert_same_totals(accumulator: Accumulator, expected: Accumulator) -> None:
+    """Bit for bit for exact (additive) totals; moments to float64 rounding, min and max exactly."""
+    assert (accumulator.kind, accumulator.channels, accumulator.count) == (
+        expected.kind,
+        expected.channels,
+        expected.count,
+    )
+    if accumulator.additive:
+        assert accumulator == expected
+        return
+    summary, reference = accumulator.summary(), expected.summary()
+    np.testing.assert_allclose(summary.mean, reference.mean, rtol=1e-13, atol=0)
+    np.testing.assert_allclose(summary.std, reference.std, rtol=1e-12, atol=0)
+    np.testing.assert_array_equal(summary.min, reference.min)
+    np.testing.assert_array_equal(summary.max, reference.max)
+
+
+# --------------------------------------------------------------------------- the contract
+
+
+@pytest.mark.parametrize(("kind", "dtype"), CASES)
+def test_updates_and_merges_in_any_order_give_the_same_totals(rng, kind, dtype):
+    _, parts = images_and_pixels(rng, dtype)
+    forward = accumulated(kind, parts)
+    assert_same_totals(accumulated(kind, parts[::-1]), forward)
+    merged = accumulated(kind, parts[3:])
+    merged.merge(accumulated(kind, parts[:3]))
+    assert_same_totals(merged, forward)
+
+
+@pytest.mark.parametrize(("kind", "dtype"), CASES)
+def test_summary_equals_the_float64_reference(rng, kind, dtype):
+    images, parts = images_and_pixels(rng, dtype)
+    accumulator = accumulated(kind, parts)
+    summary = dataclasses.asdict(accumulator.summary())
+    assert_matches_reference(SimpleNamespace(channels=accumulator.channels, **summary), images)
+
+
+@pytest.mark.parametrize(("kind", "dtype"), CASES)
+def test_measure_reads_no_totals_and_add_counts_what_it_measured(rng, kind, dtype):
+    _, parts = images_and_pixels(rng, dtype)
+    accumulator = accumulated(kind, parts[:2])
+    before = accumulator.copy()
+    measured = ACCUMULATORS[kind].measure(np.ascontiguousarray(parts[2]))
+    assert accumulator == before
+    accumulator.add(measured)
+    assert accumulator == accumulated(kind, parts[:3])
+
+
+@pytest.mark.parametrize(("kind", "dtype"), CASES)
+def test_state_round_trip_through_json_gives_an_equal_accumulator(rng, kind, dtype):
+    accumulator = accumulated(kind, images_and_pixels(rng, dtype)[1])
+    state = json.loads(json.dumps({"count": accumulator.count, **accumulator.state()}))
+    assert ACCUMULATORS[kind].from_state(state, kind, accumulator.channels) == accumulator
+
+
+@pytest.mark.parametrize(("kind", "dtype"), CASES)
+def test_array_round_trip_gives_an_equal_accumulator_with_a_row_per_channel(rng, kind, dtype):
+    accumulator = accumulated(kind, images_and_pixels(rng, dtype)[1])
+    array = accumulator.to_array()
+    assert len(array) == accumulator.channels
+    assert ACCUMULATORS[kind].from_array(array.copy(), accumulator.count, kind) == accumulator
+
+
+@pytest.mark.parametrize(("kind", "dtype"), ADDITIVE_CASES)
+def test_additive_arrays_add_up_to_the_array_of_the_union(rng, kind, dtype):
+    # What lets torch.distributed pool them with one all_reduce.
+    _, parts = images_and_pixels(rng, dtype)
+    first, second = accumulated(kind, parts[:2]), accumulated(kind, parts[2:])
+    np.testing.assert_array_equal(first.to_array() + second.to_array(), accumulated(kind, parts).to_array())
+
+
+@pytest.mark.parametrize(("kind", "dtype"), CASES)
+def test_merging_rebuilt_arrays_equals_merging_the_accumulators(rng, kind, dtype):
+    # What torch.distributed does with the arrays of the others, in rank order.
+    _, parts = images_and_pixels(rng, dtype)
+    first, second = accumulated(kind, parts[:2]), accumulated(kind, parts[2:])
+    rebuilt = ACCUMULATORS[kind].from_array(first.to_array().copy(), first.count, kind)
+    rebuilt.merge(ACCUMULATORS[kind].from_array(second.to_array().copy(), second.count, kind))
+    first.merge(second)
+    assert rebuilt == first
+
+
+@pytest.mark.parametrize(("kind", "dtype"), CASES)
+def test_a_copy_is_independent_of_the_original(rng, kind, dtype):
+    _, parts = images_and_pixels(rng, dtype)
+    accumulator = accumulated(kind, parts[:2])
+    copy = accumulator.copy()
+    assert copy == accumulator
+    copy.update(parts[2])
+    assert accumulator == accumulated(kind, parts[:2]) and copy != accumulator
+
+
+@pytest.mark.parametrize(("kind", "dtype"), CASES)
+def test_reordered_permutes_the_channels(rng, kind, dtype):
+    _, parts = images_and_pixels(rng, dtype)
+    order = [2, 0, 1]
+    assert accumulated(kind, parts).reordered(order) == accumulated(kind, [part[:, order] for part in parts])
+
+
+@pytest.mark.parametrize(("kind", "dtype"), CASES)
+def test_an_empty_accumulator_counts_nothing_and_merges_as_nothing(rng, kind, dtype):
+    empty = new_accumulator(kind, 3)
+    assert empty.count == 0
+    assert ACCUMULATORS[kind].from_state({"count": 0, **empty.state()}, kind, 3) == empty
+    accumulator = accumulated(kind, images_and_pixels(rng, dtype)[1])
+    before = accumulator.copy()
+    accumulator.merge(empty)
+    assert accumulator == before
+    empty.merge(accumulator)
+    assert empty == accumulator
+
+
+def test_every_pixel_kind_has_a_concrete_accumulator():
+    assert set(KIND_OF_DTYPE.values()) == set(ACCUMULATORS)
+    for accumulator in ACCUMULATORS.values():
+        assert issubclass(accumulator, Accumulator) and not inspect.isabstract(accumulator)
+
+
+# --------------------------------------------------------------------------- each implementation
+
+
+def test_float_stats_of_many_blocks_equal_the_reference(rng, monkeypatch):
+    # Images larger than one float64 block go through the block merge.
+    monkeypatch.setattr("norm_transforms.stats.accumulators._FLOAT_BLOCK_PIXELS", 97)
+    images = random_images(rng, np.float32, 3, content="offset")
+    assert_matches_reference(stats_of(images), images)
+
+
+def test_integer_sums_stay_exact_beyond_int64_dot_products(rng, monkeypatch):
+    # Force the Python-integer route that counts above 2**31 pixels per channel take.
+    monkeypatch.setattr("norm_transforms.stats.accumulators._INT64_SAFE_COUNT", 0)
+    images = random_images(rng, np.uint16, 3)
+    assert_matches_reference(stats_of(images), images)
+
+
+def test_integer_mean_and_std_of_a_huge_count_are_exact():
+    # 2**40 pixels of 0 and 2**40 of 65535 per channel: what no float accumulator gets exactly.
+    stats = ChannelStats.from_dict(
+        {
+            "format": "norm_transforms.ChannelStats",
+            "version": 1,
+            "kind": "uint16",
+            "channels": 1,
+            "images": 1,
+            "count": 2**41,
+            "histogram": [{"values": [0, 65535], "counts": [2**40, 2**40]}],
+        }
+    )
+    assert stats.mean.tolist() == [65535 / 2]
+    assert stats.std.tolist() == [65535 / 2]
