@@ -20,7 +20,32 @@ from ..presets import PresetConstructors
 from . import warn_if_pixel_scale_looks_wrong
 
 
-class Normalize(PresetConstructors, A.ImageOnlyTransform):
+class _EveryImageTarget:
+    """The four image targets of ``A.Compose`` on one method, ``_run(image, batched, volume)``:
+    ``images`` and ``volumes`` stacked in one array go through the kernel in one call, with
+    statistics per image (per volume); a list, one call each."""
+
+    def _run(self, image: np.ndarray, batched: bool = False, volume: bool = False) -> np.ndarray:
+        raise NotImplementedError
+
+    def apply(self, img: np.ndarray, **params: Any) -> np.ndarray:
+        return self._run(img)
+
+    def apply_to_images(self, images: np.ndarray | Sequence[np.ndarray], **params: Any) -> Any:
+        if isinstance(images, np.ndarray):
+            return self._run(images, batched=True)
+        return [self._run(image) for image in images]
+
+    def apply_to_volume(self, volume: np.ndarray, **params: Any) -> np.ndarray:
+        return self._run(volume, volume=True)
+
+    def apply_to_volumes(self, volumes: np.ndarray | Sequence[np.ndarray], **params: Any) -> Any:
+        if isinstance(volumes, np.ndarray):
+            return self._run(volumes, batched=True, volume=True)
+        return [self._run(volume, volume=True) for volume in volumes]
+
+
+class Normalize(_EveryImageTarget, PresetConstructors, A.ImageOnlyTransform):
     """Normalize an image with a mode of ``albumentations.Normalize``, or one of ours.
 
     ``standard``: ``(img - mean * max_pixel_value) / (std * max_pixel_value)``;
@@ -71,23 +96,7 @@ class Normalize(PresetConstructors, A.ImageOnlyTransform):
         # The public path, stable whatever module the class lives in; A.from_dict finds it.
         return "norm_transforms.Normalize"
 
-    def apply(self, img: np.ndarray, **params: Any) -> np.ndarray:
-        return self._normalize(img)
-
-    def apply_to_images(self, images: np.ndarray | Sequence[np.ndarray], **params: Any) -> Any:
-        if isinstance(images, np.ndarray):
-            return self._normalize(images, batched=True)
-        return [self.apply(image) for image in images]
-
-    def apply_to_volume(self, volume: np.ndarray, **params: Any) -> np.ndarray:
-        return self._normalize(volume, volume=True)
-
-    def apply_to_volumes(self, volumes: np.ndarray | Sequence[np.ndarray], **params: Any) -> Any:
-        if isinstance(volumes, np.ndarray):
-            return self._normalize(volumes, batched=True, volume=True)
-        return [self.apply_to_volume(volume) for volume in volumes]
-
-    def _normalize(self, image: np.ndarray, batched: bool = False, volume: bool = False) -> np.ndarray:
+    def _run(self, image: np.ndarray, batched: bool = False, volume: bool = False) -> np.ndarray:
         out = normalize(image, self._recipe, batched=batched, volume=volume)
         if not self._pixel_scale_checked:  # the first call only: later calls pay one attribute read
             self._pixel_scale_checked = True
@@ -95,7 +104,7 @@ class Normalize(PresetConstructors, A.ImageOnlyTransform):
         return out
 
 
-class Denormalize(A.ImageOnlyTransform):
+class Denormalize(_EveryImageTarget, A.ImageOnlyTransform):
     """The inverse of the ``standard`` mode: ``img * std * max_pixel_value + mean * max_pixel_value``.
 
     Takes the same ``mean``, ``std`` and ``max_pixel_value`` as the :class:`Normalize` it undoes
@@ -139,24 +148,8 @@ class Denormalize(A.ImageOnlyTransform):
     def get_class_fullname(cls) -> str:
         return "norm_transforms.Denormalize"
 
-    def _denormalize(self, image: np.ndarray, batched: bool = False, volume: bool = False) -> np.ndarray:
+    def _run(self, image: np.ndarray, batched: bool = False, volume: bool = False) -> np.ndarray:
         return denormalize(image, self._recipe, batched=batched, volume=volume, dtype=self.dtype)
-
-    def apply(self, img: np.ndarray, **params: Any) -> np.ndarray:
-        return self._denormalize(img)
-
-    def apply_to_images(self, images: np.ndarray | Sequence[np.ndarray], **params: Any) -> Any:
-        if isinstance(images, np.ndarray):
-            return self._denormalize(images, batched=True)
-        return [self.apply(image) for image in images]
-
-    def apply_to_volume(self, volume: np.ndarray, **params: Any) -> np.ndarray:
-        return self._denormalize(volume, volume=True)
-
-    def apply_to_volumes(self, volumes: np.ndarray | Sequence[np.ndarray], **params: Any) -> Any:
-        if isinstance(volumes, np.ndarray):
-            return self._denormalize(volumes, batched=True, volume=True)
-        return [self.apply_to_volume(volume) for volume in volumes]
 
 
 def _as_stored(values: Any) -> Any:
