@@ -1,0 +1,96 @@
+"""What the Torch backend reads and writes: dtypes (from the dtype table), layouts (``(H, W)`` or
+``(..., C, H, W)``), the checks that refuse the rest, and the shape of the terms it returns."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ...dtypes import PIXEL_TYPES
+from ...modes import AffineParams, Mode, NormalizeParams
+
+SUPPORTED_DTYPES = tuple(getattr(torch, name) for name in PIXEL_TYPES)
+
+
+OUTPUT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+
+
+# What denormalize reads (normalized images); it writes any dtype that normalize reads.
+NORMALIZED_DTYPES = tuple(getattr(torch, name) for name, pixel in PIXEL_TYPES.items() if pixel.is_float)
+
+
+# For max_pixel_value=None and the float64 folding: the NumPy dtype with the same full scale
+# (float32 for bfloat16, which NumPy lacks).
+_NUMPY_EQUIVALENT = {
+    getattr(torch, name): np.dtype(name if pixel.numpy else "float32") for name, pixel in PIXEL_TYPES.items()
+}
+
+
+def check_output_dtype(dtype: torch.dtype) -> None:
+    """Refuse an output dtype the kernels do not write (kernels and adapters share this check)."""
+    if dtype not in OUTPUT_DTYPES:
+        accepted = ", ".join(str(d).removeprefix("torch.") for d in OUTPUT_DTYPES)
+        raise TypeError(f"output dtype must be one of {accepted}; got {dtype!r}")
+
+
+def check_image(image: torch.Tensor) -> None:
+    """Refuse what the kernels do not handle, saying what is accepted."""
+    if image.dtype not in SUPPORTED_DTYPES:
+        accepted = ", ".join(str(d).removeprefix("torch.") for d in SUPPORTED_DTYPES)
+        raise TypeError(f"image dtype {image.dtype} is not supported; accepted: {accepted}")
+    check_layout(image, "normalize")
+    if image.requires_grad:
+        # The kernels write into fresh buffers (out=, NumPy views), which autograd cannot follow.
+        raise ValueError(
+            "normalize does not record gradients, and image requires grad; pass image.detach(), "
+            "or use NormalizeLayer, which is differentiable"
+        )
+
+
+def check_layout(image: torch.Tensor, action: str) -> None:
+    """Refuse tensors without data to read (sparse, meta), without two spatial axes, and empty ones."""
+    if image.layout != torch.strided:
+        raise TypeError(
+            f"cannot {action} a tensor with layout {image.layout}; pass a dense (strided) tensor, "
+            "e.g. image.to_dense()"
+        )
+    if image.is_meta:
+        raise ValueError(
+            f"cannot {action} a tensor on the meta device (it has a shape but no data); "
+            "pass a CPU or CUDA tensor"
+        )
+    if image.ndim < 2:
+        shape = tuple(image.shape)
+        raise ValueError(f"expected a tensor of shape (H, W) or (..., C, H, W); got shape {shape}")
+    if image.numel() == 0:
+        raise ValueError(f"image is empty (shape {tuple(image.shape)}); nothing to {action}")
+
+
+def channel_count(image: torch.Tensor) -> int:
+    return image.shape[-3] if image.ndim >= 3 else 1
+
+
+def numpy_dtype(dtype: torch.dtype) -> np.dtype:
+    """The NumPy dtype with the same full scale (``max_pixel_value=None``), float32 for bfloat16."""
+    return _NUMPY_EQUIVALENT[dtype]
+
+
+def terms_shape(image: torch.Tensor, mode: Mode) -> tuple[int, ...]:
+    """The shape of the per-scope terms of ``image``: ``(..., C or 1, 1, 1)``, ``(1, 1)`` for HW;
+    the standard mode's constants have no sample axes."""
+    if image.ndim == 2:
+        return (1, 1)
+    samples = tuple(image.shape[:-3]) if mode.statistic else ()
+    return (*samples, image.shape[-3] if mode.per_channel else 1, 1, 1)
+
+
+def standard_affine_params(params: NormalizeParams, image: torch.Tensor, dtype: torch.dtype) -> AffineParams:
+    """The standard mode's float64 constants on ``image``'s device, with ``dtype``'s full scale
+    when ``max_pixel_value`` is None: the input's for normalize, the output's for denormalize."""
+    center, scale = params.standard_center_scale(channel_count(image), _NUMPY_EQUIVALENT[dtype])
+    shape = terms_shape(image, params.mode)
+    center_tensor, scale_tensor = (
+        torch.tensor(terms, dtype=torch.float64, device=image.device).reshape(shape)
+        for terms in (center, scale)
+    )
+    return AffineParams(center_tensor, scale_tensor)
