@@ -17,6 +17,7 @@ mode or dtype is checked here the moment it is added.
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,7 +28,7 @@ from conftest import ALL_DTYPES, CONTENTS, MODES, PER_IMAGE_MODES, dtype_id, ful
 from reference import reference_normalize, reference_normalize_samples
 
 import norm_transforms.backends.torch as torch_backend
-from norm_transforms import denormalize, normalize
+from norm_transforms import backends, denormalize, normalize
 from norm_transforms.backends import _fallback, kernels
 from norm_transforms.modes import MODES as MODE_TABLE
 
@@ -261,3 +262,21 @@ def test_empty_image_is_a_value_error(backend, mode):
 def test_unsupported_dtype_is_a_type_error_listing_the_accepted_ones(backend, dtype):
     with pytest.raises(TypeError, match=r"not supported; accepted: uint8, uint16, float16"):
         backend.normalize(np.zeros((4, 4, 3), dtype))
+
+
+# --------------------------------------------------------------------------- the written contract
+
+
+@pytest.mark.parametrize("module", sorted(set(backends.BACKENDS.values())))
+def test_every_registered_backend_implements_the_contract(module):
+    backend = importlib.import_module(module)
+    # The functions the written contract (backends.Backend) lists.
+    required = [
+        name for name, value in vars(backends.Backend).items() if callable(value) and not name.startswith("_")
+    ]
+    assert {"normalize", "denormalize", "check_image", "value_range"} <= set(required)
+    for name in required:
+        assert callable(getattr(backend, name, None)), f"{module} lacks {name}()"
+    # Every statistic that a mode names has a function in every backend.
+    statistics = {mode.statistic for mode in MODE_TABLE.values() if mode.statistic is not None}
+    assert statistics <= set(backend.STATISTICS), f"{module} lacks {statistics - set(backend.STATISTICS)}"
