@@ -45,9 +45,8 @@ def _normalize_per_sample(
     eps = EPS if factor is None else EPS * factor
     terms = STATISTICS[mode.statistic](image, work, owned, reduce_dims, params)
     center, shifted, center_low = terms.center, terms.shifted, terms.center_low
-    # Documented: NaN or ±inf in a scope makes the scope NaN (a +inf maximum would give scale 0).
-    defined = center.isfinite() & terms.spread.isfinite()
-    scale = torch.where(defined, 1.0 / (terms.spread + eps), torch.nan)
+    # NaN or ±inf in a scope makes it NaN (documented): the statistics give a NaN spread there.
+    scale = 1.0 / (terms.spread + eps)
     scale_w = scale.to(shifted.dtype)
     out = shifted if dtype == shifted.dtype else torch.empty_like(shifted, dtype=dtype)
     torch.addcmul(-center_low * scale_w, shifted, scale_w, out=out)
