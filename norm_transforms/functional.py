@@ -9,7 +9,7 @@ from typing import Any, Literal, TypeVar, overload
 
 import numpy as np
 
-from .backends import backend_for, register_backend
+from .backends import backend_for, backend_for_type, register_backend
 from .modes import (
     DEFAULT_PERCENTILES,
     IMAGENET_MEAN,
@@ -26,13 +26,17 @@ Kernel = Callable[..., Any]
 class _KernelBackend:
     """A backend made of the one or two functions given to :func:`register_kernel`."""
 
-    def __init__(self, kernel: Kernel, inverse: Kernel | None) -> None:
-        self._kernel, self._inverse = kernel, inverse
+    def __init__(self, kernel: Kernel, inverse: Kernel | None, previous: Any) -> None:
+        # Without an inverse, denormalize keeps going where it went before (the backend of a
+        # base class, e.g. NumPy's for an ndarray subclass).
+        self._kernel, self._inverse, self._previous = kernel, inverse, previous
 
     def normalize(self, image: Any, params: NormalizeParams, **options: Any) -> Any:
         return self._kernel(image, params, **options)
 
     def denormalize(self, image: Any, params: Any, **options: Any) -> Any:
+        if self._inverse is None and self._previous is not None:
+            return self._previous.denormalize(image, params, **options)
         if self._inverse is None:
             raise TypeError(
                 f"cannot denormalize a {type(image).__qualname__}: its kernel was registered without "
@@ -46,7 +50,7 @@ def register_kernel(array_type: type, kernel: Kernel, inverse: Kernel | None = N
     and, when given, ``denormalize`` to ``inverse(array, params, **options)``. A whole backend
     (the :class:`norm_transforms.backends.Backend` contract) registers with
     :func:`norm_transforms.backends.register_backend`."""
-    register_backend(array_type, _KernelBackend(kernel, inverse))
+    register_backend(array_type, _KernelBackend(kernel, inverse, backend_for_type(array_type)))
 
 
 @overload
@@ -104,7 +108,8 @@ def normalize(
     The arguments and defaults are those of ``albumentations.Normalize``;
     ``max_pixel_value=None`` takes the dtype's full scale (255, 65535 or 1.0). The
     ``percentile`` modes (ours) map the ``percentiles=(low, high)`` of each image (channel)
-    to 0 and 1 and clip.
+    to 0 and 1 and clip; the ``robust`` modes (ours) subtract the median and divide by the
+    interquartile range + 1e-4.
 
     ``return_params=True`` returns ``(out, params)``: the :class:`AffineParams` applied
     (``y = (x - center) * scale`` per image and channel), which :func:`denormalize` inverts.

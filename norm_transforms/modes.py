@@ -10,11 +10,15 @@ clipped. Modes differ only in where ``center`` and ``scale`` come from:
   clipped to [0, 1];
 - ``percentile`` / ``percentile_per_channel`` (ours, not in Albumentations): as ``min_max`` with
   the ``percentiles=(low, high)`` percentiles (default 1 and 99, linear interpolation as in
-  ``np.percentile``) in place of the minimum and maximum: robust to outliers and hot pixels.
+  ``np.percentile``) in place of the minimum and maximum: robust to outliers and hot pixels;
+- ``robust`` / ``robust_per_channel`` (ours): ``center = median``,
+  ``scale = 1 / (q75 - q25 + EPS)``, no clip (scikit-learn's RobustScaler on pixels).
 
-A backend needs two primitives: reduce an image's statistics, and apply a per-channel affine.
-The folding from statistics to ``(center, scale)`` lives here, written with plain arithmetic
-so that it works on NumPy arrays and torch tensors alike.
+Every per-image mode is ``center`` and a ``spread`` (std, range, percentile range or
+interquartile range) with ``scale = 1 / (spread + EPS)``: a backend reduces the statistic a
+mode names (its ``STATISTICS`` table) and applies a per-channel affine. The folding,
+:func:`scale_from_spread`, lives here, written with plain arithmetic so that it works on
+Python floats, NumPy arrays and torch tensors alike.
 """
 
 from __future__ import annotations
@@ -71,8 +75,8 @@ class Mode:
 
     ``statistic`` is ``None`` for constant modes, else the name of the statistic it reduces
     over the whole image or, with ``per_channel``, over each channel: ``"mean_std"``,
-    ``"min_max"`` or ``"percentile"``; each backend maps the name to its function. The last two
-    give a range ``(low, high)`` that maps to [0, 1]. ``albumentations`` says whether
+    ``"min_max"``, ``"percentile"`` or ``"robust"``; each backend maps the name to its function.
+    ``clip`` bounds the output, or is None. ``albumentations`` says whether
     ``albumentations.Normalize`` has the mode (parity tests, the serialized form); the others
     are ours.
     """
@@ -82,11 +86,6 @@ class Mode:
     per_channel: bool
     clip: tuple[float, float] | None
     albumentations: bool = False
-
-    @property
-    def maps_range(self) -> bool:
-        """True when the statistics are a ``(low, high)`` range (min/max or percentiles)."""
-        return self.statistic in ("min_max", "percentile")
 
 
 MODES: dict[str, Mode] = {
@@ -123,20 +122,20 @@ class AffineParams:
     scale: Any
 
 
-def center_scale_from_moments(mean: Any, std: Any, eps: Any = EPS) -> tuple[Any, Any]:
-    """``(center, scale)`` of the ``image*`` modes from the mean and population std.
+def scale_from_spread(spread: Any, eps: Any = EPS) -> Any:
+    """The scale of every per-image mode, ``1 / (spread + eps)``: ``spread`` is the std (the
+    ``image`` modes), ``max - min`` (``min_max``), the percentile range (``percentile``) or the
+    interquartile range (``robust``), and eps keeps a constant scope at exactly 0 instead of
+    NaN. Plain arithmetic: Python floats, NumPy arrays and tensors alike.
 
     ``eps`` is :data:`EPS` in the image's units; statistics taken on an image scaled by
     ``2**-e`` (to stay clear of overflow) pass ``EPS * 2**-e``, and the terms they give apply to
     the scaled image: the same output, as ``(x - c) * s == (x * k - c * k) * (s / k)``.
+
+    >>> scale_from_spread(0.0)
+    10000.0
     """
-    return mean, 1.0 / (std + eps)
-
-
-def center_scale_from_range(low: Any, high: Any, eps: Any = EPS) -> tuple[Any, Any]:
-    """``(center, scale)`` of the ``min_max*`` and ``percentile*`` modes from the range
-    (``eps`` as in :func:`center_scale_from_moments`)."""
-    return low, 1.0 / (high - low + eps)
+    return 1.0 / (spread + eps)
 
 
 def default_max_pixel_value(dtype: np.dtype) -> float:

@@ -32,10 +32,10 @@ def reference_normalize(
         y = (x - channel_values(mean, channels) * mpv) / (channel_values(std, channels) * mpv)
     else:
         axes = (0, 1) if mode.per_channel else (0, 1, 2)
-        # Scale safety: the formulas on x / k with eps / k, k a power of two near the largest
+        # Scale safety: the formulas on x * 2**-e with eps * 2**-e, 2**e just above the largest
         # magnitude, which is the same arithmetic without overflow (squares of 1e300).
-        k = _power_of_two_near(x)
-        x, eps = x / k, EPS / k
+        exponent = _exponent_of_largest(x)
+        x, eps = np.ldexp(x, -exponent), np.ldexp(EPS, -exponent)
         with np.errstate(invalid="ignore"):
             if mode.statistic == "mean_std":
                 center = x.mean(axis=axes)
@@ -54,10 +54,11 @@ def reference_normalize(
     return y[..., 0] if squeeze else y
 
 
-def _power_of_two_near(x: np.ndarray) -> float:
+def _exponent_of_largest(x: np.ndarray) -> int:
+    """The power of two of the largest finite magnitude (0 when there is none)."""
     finite = np.abs(x[np.isfinite(x)])
     largest = float(finite.max()) if finite.size else 0.0
-    return 2.0 ** np.frexp(largest)[1] if largest > 0 else 1.0
+    return int(np.frexp(largest)[1]) if largest > 0 else 0
 
 
 def reference_normalize_samples(samples: np.ndarray, *, has_channels: bool, **kwargs) -> np.ndarray:

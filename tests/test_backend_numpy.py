@@ -640,3 +640,18 @@ def test_robust_statistics_of_integer_images_are_exact(rng, mode, dtype):
     q1, median, q3 = np.percentile(image.astype(np.float64), (25, 50, 75), axis=axis)
     np.testing.assert_array_equal(params.center.ravel(), np.ravel(median))
     np.testing.assert_allclose(params.scale.ravel(), np.ravel(1.0 / (q3 - q1 + EPS)), rtol=1e-15)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf], ids=["nan_channel", "inf_pixel"])
+@pytest.mark.parametrize("mode", ["image_per_channel", "min_max_per_channel", "percentile_per_channel"])
+def test_a_broken_channel_leaves_the_prescaling_of_the_others_on(rng, mode, bad):
+    # The exponent came from min()/max() over every channel: a NaN first or an inf anywhere
+    # turned the scaling off, and the huge channel came out wrong or NaN.
+    image = (rng.random((20, 20, 2)) * 2.0 - 1.0) * 1.5e308
+    if np.isnan(bad):
+        image[..., 0] = np.nan
+    else:
+        image[0, 0, 0] = np.inf
+    out = normalize(image, normalization=mode)
+    expected = reference_normalize(image[..., 1:], normalization=mode)
+    np.testing.assert_allclose(out[..., 1:], expected, rtol=0, atol=ATOL)

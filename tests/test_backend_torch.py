@@ -612,3 +612,11 @@ def test_cuda_value_range_skips_nan(rng):
     image = random_tensor(rng, "float32", (3, 16, 16))
     image[0, 0, 0] = torch.nan
     assert torch_backend.value_range(image.cuda()) == torch_backend.value_range(image)
+
+
+@pytest.mark.parametrize("name", ["float32", "bfloat16"])
+@pytest.mark.parametrize("mode", PER_IMAGE_MODES)
+def test_scopes_below_float32s_normal_range_stay_finite(route, mode, name):
+    # A factor 2**-e for values under 2**-126 overflowed float32: the whole image came out NaN.
+    image = (torch.rand(3, 8, 8, generator=torch.Generator().manual_seed(0)) * 1e-39).to(TORCH_DTYPES[name])
+    assert torch.isfinite(normalize(image, normalization=mode)).all()

@@ -9,6 +9,7 @@ import pytest
 from conftest import MODES, make_image
 
 from norm_transforms import backends, functional, normalize
+from norm_transforms.backends.numpy import normalize as numpy_normalize
 from norm_transforms.modes import NormalizeParams
 
 A = pytest.importorskip("albumentations")
@@ -152,3 +153,11 @@ def test_denormalize_refuses_other_arguments_beside_params(rng, other):
     out, params = normalize(image, normalization="image", return_params=True)
     with pytest.raises(ValueError, match="pass either params"):
         functional.denormalize(out, params=params, **other)
+
+
+def test_a_kernel_registered_without_an_inverse_leaves_denormalize_where_it_was(kernels, rng):
+    # register_kernel(np.ndarray, k) replaced NumPy's whole backend: denormalize then raised.
+    image = make_image(rng, np.uint8, (6, 7, 3), "random")
+    expected = functional.denormalize(normalize(image))
+    functional.register_kernel(np.ndarray, lambda array, params, **options: numpy_normalize(array, params))
+    np.testing.assert_array_equal(functional.denormalize(normalize(image)), expected)

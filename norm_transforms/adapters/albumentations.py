@@ -2,8 +2,8 @@
 
 Same signature, defaults, repr and serialized form as ``A.Normalize`` (albumentations 2.0.8),
 with batches (``images``, ``volumes``) normalized per image / per volume in one call.
-``Denormalize`` is the standard mode's inverse (for display and checks); it calls
-:func:`norm_transforms.denormalize`.
+``Denormalize`` is the standard mode's inverse (for display and checks), on the NumPy
+backend's ``denormalize``.
 """
 
 from __future__ import annotations
@@ -52,8 +52,9 @@ class Normalize(_EveryImageTarget, PresetConstructors, A.ImageOnlyTransform):
     ``image`` / ``image_per_channel``: subtract the image's (channel's) mean, divide by its
     std + 1e-4, clip to [-20, 20]; ``min_max`` / ``min_max_per_channel``: map the image's
     (channel's) range to [0, 1]; ``percentile`` / ``percentile_per_channel`` (ours): map the
-    ``percentiles=(low, high)`` to [0, 1] and clip. Output is float32. ``max_pixel_value=None``
-    means the dtype's full scale.
+    ``percentiles=(low, high)`` to [0, 1] and clip; ``robust`` / ``robust_per_channel`` (ours):
+    subtract the median, divide by the interquartile range + 1e-4. Output is float32.
+    ``max_pixel_value=None`` means the dtype's full scale.
 
     >>> import albumentations as A
     >>> pipeline = A.Compose([Normalize(normalization="image_per_channel")])
@@ -100,7 +101,8 @@ class Normalize(_EveryImageTarget, PresetConstructors, A.ImageOnlyTransform):
         out = normalize(image, self._recipe, batched=batched, volume=volume)
         if not self._pixel_scale_checked:  # the first call only: later calls pay one attribute read
             self._pixel_scale_checked = True
-            warn_if_pixel_scale_looks_wrong(self, self._recipe, image.dtype, value_range(image))
+            if self._recipe.mode.statistic is None:  # the only mode that reads max_pixel_value
+                warn_if_pixel_scale_looks_wrong(self, self._recipe, image.dtype, value_range(image))
         return out
 
 

@@ -72,8 +72,9 @@ class TorchNormalize(PresetConstructors, v2.Transform):
         out = normalize(tensor, self.norm_params, dtype=self.dtype)
         if not self._pixel_scale_checked:  # the first call only (it reads two numbers back)
             self._pixel_scale_checked = True
-            dtype = numpy_dtype(tensor.dtype)
-            warn_if_pixel_scale_looks_wrong(self, self.norm_params, dtype, value_range(tensor))
+            if self.norm_params.mode.statistic is None:  # the only mode that reads max_pixel_value
+                dtype = numpy_dtype(tensor.dtype)
+                warn_if_pixel_scale_looks_wrong(self, self.norm_params, dtype, value_range(tensor))
         return out if is_pure_tensor(inpt) else tv_tensors.wrap(out, like=image)
 
     def extra_repr(self) -> str:

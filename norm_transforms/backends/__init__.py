@@ -1,8 +1,9 @@
 """Kernel backends, one module per array library, and the registry that picks one by the input's
 type.
 
-Every backend module implements :class:`Backend` (the written contract below) with the same
-names and signatures, and passes the one conformance suite (tests/test_conformance.py). A new
+Every backend module implements :class:`Backend` (the written contract below: the same names,
+with the signatures written there) and passes the one conformance suite
+(tests/test_conformance.py). A new
 array library plugs in by writing such a module and naming it in :data:`BACKENDS` (or, at run
 time, :func:`register_backend`); ``normalize`` / ``denormalize`` and the transforms never change.
 """
@@ -10,15 +11,11 @@ time, :func:`register_backend`); ``normalize`` / ``denormalize`` and the transfo
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from types import ModuleType
 from typing import Any, Protocol
 
 from ..modes import AffineParams, NormalizeParams
-
-# A statistic: (sample or scopes of one backend's array type, ...) -> per-scope terms. Each
-# backend documents the exact signature beside its table.
-StatisticFunction = Callable[..., Any]
 
 
 class Backend(Protocol):
@@ -27,9 +24,10 @@ class Backend(Protocol):
     ``STATISTICS``, so a new mode with a new statistic adds one entry per backend.
     """
 
-    #: The statistic names of ``modes.MODES`` (``"mean_std"``, ``"min_max"``, ...) -> this
-    #: backend's function that reduces them.
-    STATISTICS: Mapping[str, StatisticFunction]
+    #: The statistic names of ``modes.MODES`` (``"mean_std"``, ``"min_max"``, ...) -> how this
+    #: backend reduces each: a function, or a small record around one (each backend documents
+    #: its entries beside its table). Every statistic a mode names must have an entry.
+    STATISTICS: Mapping[str, Any]
 
     def check_image(self, image: Any) -> None:
         """Refuse an input the kernels do not read (dtype, layout, empty) with a ``TypeError`` or
@@ -46,8 +44,8 @@ class Backend(Protocol):
         return_params: bool = False,
     ) -> Any:
         """``params.mode`` applied to ``image``, each sample with its own statistics, as a new
-        array of ``dtype`` (the backend's default float when None); the input is never
-        modified. With ``return_params``, ``(out, AffineParams)``: the terms applied."""
+        array of ``dtype`` (float32 when None); the input is never modified. With
+        ``return_params``, ``(out, AffineParams)``: the terms applied."""
 
     def denormalize(
         self,
@@ -82,22 +80,29 @@ BACKENDS: dict[str, str] = {
 _LOADED: dict[type, Any] = {}
 
 
-def register_backend(array_type: type, backend: ModuleType | Backend) -> None:
+def register_backend(array_type: type, backend: ModuleType | Any) -> None:
     """Route arrays of ``array_type`` (and its subclasses) to ``backend``, a module (or object)
     that implements :class:`Backend`."""
     _LOADED[array_type] = backend
 
 
-def backend_for(image: Any, action: str = "normalize") -> Backend:
-    """The backend for ``image``'s type (the first registered type in its MRO), or a
-    ``TypeError`` listing the accepted types."""
-    for cls in type(image).__mro__:
+def backend_for(image: Any, action: str = "normalize") -> Any:
+    """The backend for ``image``'s type, or a ``TypeError`` listing the accepted types."""
+    backend = backend_for_type(type(image))
+    if backend is None:
+        registered = (f"{cls.__module__}.{cls.__qualname__}" for cls in _LOADED)
+        accepted = ", ".join(dict.fromkeys([*BACKENDS, *registered]))
+        raise TypeError(f"cannot {action} a {type(image).__qualname__}; accepted: {accepted}")
+    return backend
+
+
+def backend_for_type(array_type: type) -> Any:
+    """The backend of the first registered type in ``array_type``'s MRO, or None."""
+    for cls in array_type.__mro__:
         if cls in _LOADED:
             return _LOADED[cls]
         module = BACKENDS.get(f"{cls.__module__}.{cls.__qualname__}")
         if module is not None:
             _LOADED[cls] = importlib.import_module(module)
             return _LOADED[cls]
-    registered = (f"{cls.__module__}.{cls.__qualname__}" for cls in _LOADED)
-    accepted = ", ".join(dict.fromkeys([*BACKENDS, *registered]))
-    raise TypeError(f"cannot {action} a {type(image).__qualname__}; accepted: {accepted}")
+    return None

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import functools
 import math
+from typing import Any
 
 import numpy as np
 
-from ...modes import EPS, AffineParams, NormalizeParams
+from ...modes import EPS, AffineParams, NormalizeParams, scale_from_spread
 from .. import kernels as _kernels
 from .affine import _NO_BOUNDS, _apply, _defined_terms, _fused_constants, _in_input_units, _regular
 from .layout import _as_dtype, check_image, describe_layout, terms_shape
@@ -23,7 +24,7 @@ def normalize(
     *,
     batched: bool = False,
     volume: bool = False,
-    dtype: np.dtype | type = np.float32,
+    dtype: Any = None,
     return_params: bool = False,
 ) -> np.ndarray | tuple[np.ndarray, AffineParams]:
     """Normalize a NumPy image (or batch of images / volumes) to float32.
@@ -32,7 +33,7 @@ def normalize(
     The input is never modified. ``return_params=True`` also returns the :class:`AffineParams`
     applied, shaped to broadcast against the image.
     """
-    if _as_dtype(dtype) != _FLOAT32:
+    if dtype is not None and _as_dtype(dtype) != _FLOAT32:
         raise TypeError(f"NumPy images normalize to float32 only; got dtype={dtype!r}")
     check_image(image)
     layout = describe_layout(image.shape, batched=batched, volume=volume)
@@ -116,11 +117,11 @@ def _normalize_one_sample(
     low, high, exponent = [], [], 0
     if grain is not None:
         low, high = _min_max(sample, scopes if grain == "scope" else 1)
-        sample, exponent = _prescaled(sample, min(low), max(high))
+        sample, exponent = _prescaled(sample, low + high)
         low, high = _scaled(low, exponent), _scaled(high, exponent)
     center, spread, low, high = statistic.terms(sample, scopes, params, low, high)
     eps = math.ldexp(EPS, -exponent)
-    scale = [1.0 / (s + eps) for s in spread]
+    scale = [scale_from_spread(s, eps) for s in spread]
     _apply(sample, out, mode, channels, center, scale, spread, low, high)
     if record is not None:
         terms = _defined_terms(sample.dtype, center, scale, spread)
@@ -140,22 +141,30 @@ def _normalize_scopes(
     statistic = STATISTICS[mode.statistic]
     scopes = _readable_by_opencv(scopes, out)
     count, size = scopes.shape
-    extremes: list[tuple[list[float], list[float]]] = [([], [])] * count
+    low: list[float] = []
+    high: list[float] = []
     exponents = [0] * count
     if _extremes_grain(statistic, scopes.dtype) is not None:
         # Every row is a scope: one kernel call gives the extremes of all of them.
-        low, high = np.empty(count), np.empty(count)
-        _kernels.min_max(scopes, low, high, size)
-        exponents = [_prescale_exponent(lo, hi) for lo, hi in zip(low.tolist(), high.tolist(), strict=True)]
+        lows, highs = np.empty(count), np.empty(count)
+        _kernels.min_max(scopes, lows, highs, size)
+        low, high = lows.tolist(), highs.tolist()
+        if scopes.dtype.kind == "f":  # integer rows never reach PRESCALE_ABOVE
+            exponents = [_prescale_exponent([lo, hi]) for lo, hi in zip(low, high, strict=True)]
         if any(exponents):  # each row scaled by its own power of two (see _prescaled)
             scopes = np.ldexp(scopes, -np.array(exponents)[:, None], dtype=np.float64)
-        extremes = [
-            ([math.ldexp(lo, -e)], [math.ldexp(hi, -e)])
-            for lo, hi, e in zip(low.tolist(), high.tolist(), exponents, strict=True)
+            low, high = (
+                [math.ldexp(v, -e) for v, e in zip(ends, exponents, strict=True)] for ends in (low, high)
+            )
+    if statistic.reads_pixels:
+        rows = [
+            statistic.terms(row[None], 1, params, low[index : index + 1], high[index : index + 1])
+            for index, row in enumerate(scopes)
         ]
-    rows = [statistic.terms(row[None], 1, params, *ends) for row, ends in zip(scopes, extremes, strict=True)]
-    center, spread, low, high = ([terms[part][0] for terms in rows] for part in range(4))
-    scale = [1.0 / (s + math.ldexp(EPS, -e)) for s, e in zip(spread, exponents, strict=True)]
+        center, spread, low, high = ([terms[part][0] for terms in rows] for part in range(4))
+    else:  # the terms come from the extremes alone: one call for every row
+        center, spread, low, high = statistic.terms(None, count, params, low, high)
+    scale = [scale_from_spread(s, math.ldexp(EPS, -e)) for s, e in zip(spread, exponents, strict=True)]
     if record is not None:
         terms = _defined_terms(scopes.dtype, center, scale, spread)
         record.append(_in_input_units(*terms, exponents))

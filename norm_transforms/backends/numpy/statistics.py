@@ -48,6 +48,8 @@ class Statistic(NamedTuple):
 
     terms: Callable[..., tuple[list[float], list[float], list[float], list[float]]]
     extremes: Literal["scope", "sample"] | None
+    #: False when ``terms`` reads only the extremes: rows of planar data then take one call.
+    reads_pixels: bool = True
 
 
 def _extremes_grain(statistic: Statistic, dtype: np.dtype) -> str | None:
@@ -92,32 +94,33 @@ def _robust_terms(
 #: Statistic name (``Mode.statistic``) -> how this backend reduces it.
 STATISTICS: dict[str, Statistic] = {
     "mean_std": Statistic(_moments_terms, extremes="sample"),
-    "min_max": Statistic(_range_terms, extremes="scope"),
+    "min_max": Statistic(_range_terms, extremes="scope", reads_pixels=False),
     "percentile": Statistic(_percentile_terms, extremes=None),
     "robust": Statistic(_robust_terms, extremes="sample"),
 }
 
 
-def _prescaled(values: np.ndarray, low: float, high: float) -> tuple[np.ndarray, int]:
+def _prescaled(values: np.ndarray, extremes: list[float]) -> tuple[np.ndarray, int]:
     """``(values * 2**-e, e)``, a float64 copy scaled into [-1, 1], when the values reach beyond
-    ``PRESCALE_ABOVE``; else ``(values, 0)``.
+    ``PRESCALE_ABOVE``; else ``(values, 0)``. ``extremes``: the sample's (or its channels')
+    minima and maxima; only the finite ones count, so that a NaN or infinite channel (whose own
+    output is NaN anyway) does not turn the scaling off for the others.
 
     Scale safety: statistics and the affine of huge values would overflow (squares in the
     moments, ``max - min``, the float32 affine), so they are computed on the scaled copy, with
     eps scaled alike: the same output within rounding for any finite input. Multiplying by a
     power of two is exact (short of values 2**-922 times smaller than the largest, which
-    underflow and were far below a float32 step of the output anyway). Non-finite extremes give
-    undefined statistics anyway: those values are left as they are.
+    underflow and were far below a float32 step of the output anyway).
     """
-    exponent = _prescale_exponent(low, high)
+    exponent = _prescale_exponent(extremes)
     if exponent == 0:
         return values, 0
     return np.ldexp(values, -exponent, dtype=np.float64), exponent
 
 
-def _prescale_exponent(low: float, high: float) -> int:
-    magnitude = max(abs(low), abs(high))
-    return math.frexp(magnitude)[1] if PRESCALE_ABOVE < magnitude < math.inf else 0
+def _prescale_exponent(extremes: list[float]) -> int:
+    magnitude = max((abs(value) for value in extremes if math.isfinite(value)), default=0.0)
+    return math.frexp(magnitude)[1] if magnitude > PRESCALE_ABOVE else 0
 
 
 def _scaled(values: list[float], exponent: int) -> list[float]:

@@ -2,8 +2,9 @@
 
 Layout: ``(H, W)`` or ``(..., C, H, W)``; every leading axis (a batch ``N``, video frames
 ``T``) indexes samples, and each sample gets its own statistics, all in one vectorized pass.
-channels_last input gives channels_last output. Nothing here syncs with the host: constants
-are cached on the tensor's device, statistics stay on it, and no value is read back.
+channels_last input gives channels_last output. ``normalize`` never syncs with the host:
+constants are cached on the tensor's device, statistics stay on it, and no value is read back
+(``value_range``, which the transforms call once, reads two numbers back).
 
 Routes (timings in benchmarks/RESULTS.md):
 
@@ -19,8 +20,10 @@ Other devices (CUDA) use Torch ops:
   float16) and computes in float32 in the same loop, and ``out=`` of another float dtype
   rounds on store, so uint8 -> float16 is one pass with no ToDtype. The float64-folded
   constants are cached per (arguments, channels, input dtype, device).
-- per-image modes: statistics in one reduction per sample (``var_mean`` or ``aminmax``),
-  then ``(x - center_high) * scale + (-center_low * scale)``: subtracting the float32 part of
+- per-image modes: each scope scaled by a power of two for float input (scale safety), the
+  statistic of the mode (``statistics.STATISTICS``: mean and ``var_mean``, ``amin``/``amax``,
+  or percentiles from a histogram or a sort) over every sample at once, then
+  ``(x - center_high) * scale + (-center_low * scale)``: subtracting the float32 part of
   the center first keeps near-constant images exact, where the folded ``x * scale + offset``
   would lose digits (the NumPy backend proves the folded form safe per image; that proof
   needs the host, so here the centered form is always used: one more in-place pass).
@@ -76,7 +79,7 @@ def normalize(
     *,
     batched: bool = False,
     volume: bool = False,
-    dtype: torch.dtype = torch.float32,
+    dtype: torch.dtype | None = None,
     return_params: bool = False,
 ) -> torch.Tensor | tuple[torch.Tensor, AffineParams]:
     """Normalize a tensor laid out as ``(H, W)`` or ``(..., C, H, W)``; returns ``dtype``.
@@ -88,6 +91,7 @@ def normalize(
     """
     if volume:
         raise ValueError("volume=True is not supported for tensors; pass (..., C, H, W) frames as samples")
+    dtype = torch.float32 if dtype is None else dtype
     check_image(image)
     check_output_dtype(dtype)
     if uses_cpu_kernels(image):

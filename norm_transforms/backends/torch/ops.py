@@ -7,11 +7,9 @@ import functools
 
 import torch
 
-from ...modes import EPS, AffineParams, NormalizeParams
+from ...modes import EPS, AffineParams, NormalizeParams, scale_from_spread
 from .layout import numpy_dtype
 from .statistics import STATISTICS, _prescaled
-
-_NO_BOUNDS = (-float("inf"), float("inf"))
 
 
 @functools.lru_cache(maxsize=256)
@@ -38,19 +36,19 @@ def _normalize_per_sample(
     """Per-sample (or per-channel) statistics over ``reduce_dims``, then the centered affine,
     clipped as the mode says; with ``return_params``, the :class:`AffineParams` applied too."""
     mode = params.mode
-    # The working copy (float32; float64 for float64 input) is also the output buffer when it is
-    # new (not the caller's) and of the output dtype.
+    # The working copy (always a new tensor: float32, float64 for float64 input) is centered in
+    # place and is the output buffer when it has the output dtype.
     work, factor = _prescaled(image, reduce_dims)
-    owned = work.data_ptr() != image.data_ptr()
     eps = EPS if factor is None else EPS * factor
-    terms = STATISTICS[mode.statistic](image, work, owned, reduce_dims, params)
+    terms = STATISTICS[mode.statistic](image, work, reduce_dims, params)
     center, shifted, center_low = terms.center, terms.shifted, terms.center_low
     # NaN or ±inf in a scope makes it NaN (documented): the statistics give a NaN spread there.
-    scale = 1.0 / (terms.spread + eps)
+    scale = scale_from_spread(terms.spread, eps)
     scale_w = scale.to(shifted.dtype)
     out = shifted if dtype == shifted.dtype else torch.empty_like(shifted, dtype=dtype)
     torch.addcmul(-center_low * scale_w, shifted, scale_w, out=out)
-    out.clamp_(*(mode.clip or _NO_BOUNDS))
+    if mode.clip is not None:  # the robust modes have none: no pass for nothing
+        out.clamp_(*mode.clip)
     if not return_params:
         return out, None
     if factor is not None:  # the terms of the scaled copy, back in the image's units

@@ -17,11 +17,12 @@ _SCALABLE_DTYPES = (torch.float32, torch.float64, torch.bfloat16)
 
 
 class Centered(NamedTuple):
-    """A statistic's terms for the working copy of the image (float32, each scope prescaled):
-    float64 ``center`` and ``spread`` (the mode maps ``x`` to ``(x - center) / (spread + eps)``),
-    and the centered values ``shifted = work - center_high`` (float32, the buffer the affine then
-    runs on) with what is left of the center, ``center_low = center - center_high`` (float32):
-    subtracting the float32 part first keeps near-constant images exact."""
+    """A statistic's terms for the working copy of the image (the working dtype: float32, or
+    float64 for float64 input; each scope prescaled): float64 ``center`` and ``spread`` (the
+    mode maps ``x`` to ``(x - center) / (spread + eps)``), and the centered values
+    ``shifted = work - center_high`` (the buffer the affine then runs on) with what is left of
+    the center, ``center_low = center - center_high``, both in the working dtype: subtracting
+    its part of the center first keeps near-constant images exact."""
 
     center: torch.Tensor
     spread: torch.Tensor
@@ -30,36 +31,36 @@ class Centered(NamedTuple):
 
 
 def _moments(
-    image: torch.Tensor, work: torch.Tensor, owned: bool, dims: tuple[int, ...], params: NormalizeParams
+    image: torch.Tensor, work: torch.Tensor, dims: tuple[int, ...], params: NormalizeParams
 ) -> Centered:
     """``image`` modes: subtract the float32 mean first, then the moments of the centered values
     give the rounding left in it (the low part) and a variance free of cancellation."""
     center_high = work.mean(dim=dims, keepdim=True)
-    shifted = _subtract(work, center_high, owned)
+    shifted = work.sub_(center_high)
     variance, center_low = torch.var_mean(shifted, dim=dims, correction=0, keepdim=True)
     mean = center_high.double() + center_low.double()
     return Centered(mean, variance.double().sqrt(), shifted, center_low)
 
 
 def _extremes(
-    image: torch.Tensor, work: torch.Tensor, owned: bool, dims: tuple[int, ...], params: NormalizeParams
+    image: torch.Tensor, work: torch.Tensor, dims: tuple[int, ...], params: NormalizeParams
 ) -> Centered:
     """``min_max`` modes."""
     low, high = _min_max(image, work, dims)
     low = low.double()
-    return _centered(image, work, owned, low, high.double() - low)
+    return _centered(image, work, low, high.double() - low)
 
 
 def _percentile_range(
-    image: torch.Tensor, work: torch.Tensor, owned: bool, dims: tuple[int, ...], params: NormalizeParams
+    image: torch.Tensor, work: torch.Tensor, dims: tuple[int, ...], params: NormalizeParams
 ) -> Centered:
     """``percentile`` modes."""
     low, high = _percentiles(image, work, dims, params.percentiles)
-    return _centered(image, work, owned, low, high - low)
+    return _centered(image, work, low, high - low)
 
 
 def _centered(
-    image: torch.Tensor, work: torch.Tensor, owned: bool, center: torch.Tensor, spread: torch.Tensor
+    image: torch.Tensor, work: torch.Tensor, center: torch.Tensor, spread: torch.Tensor
 ) -> Centered:
     """The terms of a statistic that gives its float64 center directly. A minimum is a pixel
     value, exact in float32; an interpolated percentile may need the low part too.
@@ -75,18 +76,18 @@ def _centered(
         spread = torch.where(center.isfinite() & spread.isfinite(), spread, torch.nan)
     center_high = center.to(work.dtype)
     center_low = (center - center_high.double()).to(work.dtype)
-    return Centered(center, spread, _subtract(work, center_high, owned), center_low)
+    return Centered(center, spread, work.sub_(center_high), center_low)
 
 
 def _robust(
-    image: torch.Tensor, work: torch.Tensor, owned: bool, dims: tuple[int, ...], params: NormalizeParams
+    image: torch.Tensor, work: torch.Tensor, dims: tuple[int, ...], params: NormalizeParams
 ) -> Centered:
     """``robust`` modes: the median and the interquartile range."""
     lower_quartile, median, upper_quartile = _percentiles(image, work, dims, (25.0, 50.0, 75.0))
-    return _centered(image, work, owned, median, upper_quartile - lower_quartile)
+    return _centered(image, work, median, upper_quartile - lower_quartile)
 
 
-#: Statistic name (``Mode.statistic``) -> ``f(image, work, owned, dims, params) -> Centered``,
+#: Statistic name (``Mode.statistic``) -> ``f(image, work, dims, params) -> Centered``,
 #: reduced over ``dims`` of every sample at once (keepdim).
 STATISTICS = {"mean_std": _moments, "min_max": _extremes, "percentile": _percentile_range, "robust": _robust}
 
@@ -111,14 +112,12 @@ def _prescaled(image: torch.Tensor, dims: tuple[int, ...]) -> tuple[torch.Tensor
     precision = torch.float64 if image.dtype == torch.float64 else torch.float32
     magnitude = torch.linalg.vector_norm(image, ord=math.inf, dim=dims, keepdim=True, dtype=precision)
     # 2**-e is exact in float32 down to 2**-149, below the 2**-128 a float32 image needs.
-    factor = torch.exp2(torch.frexp(magnitude).exponent.neg().to(precision))
+    # Only ever scaled down: 2**-e for a scope below 2**-126 would overflow float32 (and tiny
+    # values need no help: eps dominates their scale).
+    factor = torch.exp2(torch.frexp(magnitude).exponent.clamp(min=0).neg().to(precision))
     # float64 images keep a float64 working copy: rounded to float32 first, a near-constant
     # image with a tiny spread lost digits in the robust modes (0.03 off at an output of 1e3).
     return (image * factor).to(precision), factor.double()
-
-
-def _subtract(work: torch.Tensor, center: torch.Tensor, owned: bool) -> torch.Tensor:
-    return work.sub_(center) if owned else torch.sub(work, center)
 
 
 def _min_max(
