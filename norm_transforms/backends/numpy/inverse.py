@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ...dtypes import accepted_names
 from ...modes import AffineParams, NormalizeParams
 from .forward import _FLOAT32, standard_affine_params
 from .layout import NORMALIZED_DTYPES, SUPPORTED_DTYPES, _as_dtype
@@ -44,7 +45,7 @@ def denormalize(
 def check_normalized(image: np.ndarray) -> None:
     """Refuse what denormalize cannot read: it takes normalize's float output."""
     if image.dtype not in NORMALIZED_DTYPES:
-        accepted = ", ".join(str(d) for d in NORMALIZED_DTYPES)
+        accepted = accepted_names(numpy=True, floats_only=True)
         raise TypeError(
             f"denormalize takes a normalized (float) image; got dtype {image.dtype}, accepted: {accepted}"
         )
@@ -57,7 +58,7 @@ def check_inverse_dtype(dtype: Any) -> np.dtype:
     resolved = _as_dtype(dtype)
     # (`is None` first: NumPy reads a comparison with None as one with float64.)
     if resolved is None or resolved not in SUPPORTED_DTYPES:
-        accepted = ", ".join(str(d) for d in SUPPORTED_DTYPES)
+        accepted = accepted_names(numpy=True)
         raise TypeError(f"denormalize writes NumPy dtypes {accepted}; got dtype={dtype!r}")
     return resolved
 

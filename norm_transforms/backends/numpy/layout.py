@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ...dtypes import NUMPY_DTYPES, PIXEL_TYPES
+from ...dtypes import NUMPY_DTYPES, PIXEL_TYPES, accepted_names
 
 SUPPORTED_DTYPES = NUMPY_DTYPES
 
@@ -57,7 +57,7 @@ def _as_dtype(dtype: Any) -> np.dtype | None:
 def check_image(image: np.ndarray) -> None:
     """Refuse what no kernel handles, with a message that says what is accepted."""
     if image.dtype not in SUPPORTED_DTYPES:
-        accepted = ", ".join(str(d) for d in SUPPORTED_DTYPES)
+        accepted = accepted_names(numpy=True)
         raise TypeError(f"image dtype {image.dtype} is not supported; accepted: {accepted}")
     if image.size == 0:
         raise ValueError(f"image is empty (shape {image.shape}); nothing to normalize")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from ...dtypes import accepted_names
 from ...modes import AffineParams, NormalizeParams
 from .layout import NORMALIZED_DTYPES, SUPPORTED_DTYPES, check_layout, standard_affine_params
 
@@ -44,7 +45,7 @@ def denormalize(
 def check_normalized(image: torch.Tensor) -> None:
     """Refuse what denormalize cannot read: it takes normalize's float output."""
     if image.dtype not in NORMALIZED_DTYPES:
-        accepted = ", ".join(str(d).removeprefix("torch.") for d in NORMALIZED_DTYPES)
+        accepted = accepted_names(numpy=False, floats_only=True)
         raise TypeError(
             f"denormalize takes a normalized (float) tensor; got dtype {image.dtype}, accepted: {accepted}"
         )
@@ -55,7 +56,7 @@ def check_inverse_dtype(dtype: torch.dtype) -> torch.dtype:
     """``dtype`` when denormalize writes it, else a TypeError listing those it writes (shared
     with TorchDenormalize)."""
     if dtype not in SUPPORTED_DTYPES:
-        accepted = ", ".join(str(d).removeprefix("torch.") for d in SUPPORTED_DTYPES)
+        accepted = accepted_names(numpy=False)
         raise TypeError(f"denormalize writes {accepted}; got dtype={dtype!r}")
     return dtype
 

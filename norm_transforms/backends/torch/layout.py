@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ...dtypes import PIXEL_TYPES
+from ...dtypes import PIXEL_TYPES, accepted_names
 from ...modes import AffineParams, Mode, NormalizeParams
 
 SUPPORTED_DTYPES = tuple(getattr(torch, name) for name in PIXEL_TYPES)
@@ -36,7 +36,7 @@ def check_output_dtype(dtype: torch.dtype) -> None:
 def check_image(image: torch.Tensor) -> None:
     """Refuse what the kernels do not handle, saying what is accepted."""
     if image.dtype not in SUPPORTED_DTYPES:
-        accepted = ", ".join(str(d).removeprefix("torch.") for d in SUPPORTED_DTYPES)
+        accepted = accepted_names(numpy=False)
         raise TypeError(f"image dtype {image.dtype} is not supported; accepted: {accepted}")
     check_layout(image, "normalize")
     if image.requires_grad:
