@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._optional import missing_dependency
 from .dtypes import PIXEL_TYPES, PixelType
-from .functional import denormalize, normalize, register_kernel
+from .functional import denormalize, kernel_route, normalize, register_kernel
 from .modes import EPS, IMAGENET_MEAN, IMAGENET_STD, MODES, AffineParams, Mode, NormalizeParams
 from .plot import plot_histograms
 from .presets import PRESETS, Preset, get_preset
@@ -49,6 +49,7 @@ __all__ = [
     "compute_stats",
     "denormalize",
     "get_preset",
+    "kernel_route",
     "normalize",
     "plot_histograms",
     "register_kernel",

@@ -42,6 +42,12 @@ def build_parser() -> argparse.ArgumentParser:
         "(default 3x224x224 3x512x512 64x3x224x224)",
     )
     bench.add_argument(
+        "--out-dtype",
+        choices=["float32", "float16", "bfloat16"],
+        default="float32",
+        help="torch backend: the output dtype of every cell (default float32)",
+    )
+    bench.add_argument(
         "--threads",
         nargs="+",
         choices=["single", "default"],

@@ -34,6 +34,9 @@ class _KernelBackend:
     def normalize(self, image: Any, params: NormalizeParams, **options: Any) -> Any:
         return self._kernel(image, params, **options)
 
+    def route(self, image: Any, params: NormalizeParams) -> str:
+        return "registered"
+
     def denormalize(self, image: Any, params: Any, **options: Any) -> Any:
         if self._inverse is None and self._previous is not None:
             return self._previous.denormalize(image, params, **options)
@@ -178,6 +181,25 @@ def denormalize(
         )
     backend = backend_for(image, action="denormalize")
     return backend.denormalize(image, recipe, batched=batched, volume=volume, **options)
+
+
+def kernel_route(image: Any, normalization: NormalizationName = "standard") -> str:
+    """Which kernels ``normalize(image, normalization=...)`` runs, by name:
+
+    - ``"c"``: NumPy arrays and CPU tensors, on the compiled C kernels (with OpenCV);
+    - ``"numpy"``: the same on the NumPy/OpenCV fallback (the C extension was not built);
+    - ``"triton"``: CUDA tensors, on the Triton kernels;
+    - ``"torch"``: CUDA tensors on Torch ops, where Triton does not import (Windows, a build
+      without it) or for the percentiles of other dtypes than uint8 (a sort on the device);
+      ``norm_transforms.backends.torch.triton_unavailable_reason()`` says why;
+    - ``"registered"``: a kernel given to :func:`register_kernel`.
+
+    >>> import numpy as np
+    >>> kernel_route(np.zeros((4, 4, 3), np.uint8)) in ("c", "numpy")
+    True
+    """
+    params = _params(IMAGENET_MEAN, IMAGENET_STD, 255.0, normalization, DEFAULT_PERCENTILES)
+    return backend_for(image).route(image, params)
 
 
 @functools.lru_cache(maxsize=256, typed=True)

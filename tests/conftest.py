@@ -11,7 +11,14 @@ import os
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import strategies as st
+
+# Without a GPU, the Triton kernels run on CPU tensors in Triton's interpreter, which must be
+# chosen before the kernels are first imported (the tests force that route with
+# NORM_TRANSFORMS_FORCE_TRITON=1). With one, they run compiled, on CUDA tensors.
+if not torch.cuda.is_available():
+    os.environ.setdefault("TRITON_INTERPRET", "1")
 
 from norm_transforms.dtypes import NUMPY_DTYPES, PIXEL_TYPES
 from norm_transforms.modes import MODES as MODE_TABLE

@@ -30,7 +30,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from reference import reference_normalize
-from torch_cases import TORCH_DTYPES
+from torch_cases import TORCH_DTYPES, force_triton_route
 from torchvision.transforms import v2
 
 import norm_transforms.backends.torch as torch_backend
@@ -45,7 +45,12 @@ PROPERTY_SETTINGS = settings(
 FLOAT_NAMES = ("float16", "bfloat16", "float32", "float64")
 LAYOUTS = (None, 1, 3, 4, 5)  # HW, then CHW with that many channels
 OUTPUT_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16}
-ROUTES = ("cpu_kernels", "torch_ops")
+ROUTES = ("cpu_kernels", "torch_ops", "triton")
+# The wide sweeps leave out the Triton kernels: in the interpreter a case costs ~0.1-6 s, and
+# the conformance suite already runs them on every mode, dtype and layout, on strided views
+# (never modified) and on NaN / inf; test_backend_triton on photo crops, channels_last and
+# permuted views.
+SWEEP_ROUTES = ("cpu_kernels", "torch_ops")
 
 
 def layout_id(channels: int | None) -> str:
@@ -54,9 +59,12 @@ def layout_id(channels: int | None) -> str:
 
 @pytest.fixture(params=ROUTES)
 def route(request, monkeypatch) -> str:
-    """Run the test on the C/OpenCV route (default for CPU) or on the Torch-op route (CUDA's)."""
+    """Run the test on the C/OpenCV route (default for CPU), on the Torch-op route (CUDA's
+    without Triton) or on the Triton kernels (CUDA's), the last two forced on CPU tensors."""
     if request.param == "torch_ops":
         monkeypatch.setattr(torch_backend, "uses_cpu_kernels", lambda image: False)
+    if request.param == "triton":
+        force_triton_route(monkeypatch)
     return request.param
 
 
@@ -128,6 +136,7 @@ def assert_close_to_numpy(
 # --------------------------------------------------------------------------- parity with NumPy
 
 
+@pytest.mark.parametrize("route", SWEEP_ROUTES, indirect=True)
 @pytest.mark.parametrize("channels", LAYOUTS, ids=layout_id)
 @pytest.mark.parametrize("name", TORCH_DTYPES)
 @pytest.mark.parametrize("mode", MODES)
@@ -140,6 +149,7 @@ def test_random_image_matches_numpy_backend(rng, route, mode, name, channels):
     assert_close_to_numpy(out, normalize(twin, **kwargs))
 
 
+@pytest.mark.parametrize("route", SWEEP_ROUTES, indirect=True)
 @pytest.mark.parametrize("channels", LAYOUTS, ids=layout_id)
 @pytest.mark.parametrize("name", TORCH_DTYPES)
 @pytest.mark.parametrize("mode", MODES)
@@ -278,6 +288,7 @@ def test_half_output_is_the_float32_output_rounded(rng, route, mode, name, out_n
 # --------------------------------------------------------------------------- layouts and views
 
 
+@pytest.mark.parametrize("route", SWEEP_ROUTES, indirect=True)
 @pytest.mark.parametrize("out_name", ["float32", "float16"])
 @pytest.mark.parametrize("channels", [1, 3, 4])
 @pytest.mark.parametrize("name", TORCH_DTYPES)
@@ -308,6 +319,7 @@ VIEWS = {
 }
 
 
+@pytest.mark.parametrize("route", SWEEP_ROUTES, indirect=True)
 @pytest.mark.parametrize("view", [v for v in VIEWS if v != "contiguous"])
 @pytest.mark.parametrize("name", ["uint8", "uint16", "bfloat16", "float32"])
 @pytest.mark.parametrize("mode", MODES)
@@ -320,6 +332,7 @@ def test_view_gives_the_same_output_as_its_contiguous_copy(rng, route, mode, nam
     )
 
 
+@pytest.mark.parametrize("route", SWEEP_ROUTES, indirect=True)
 @pytest.mark.parametrize("view", VIEWS)
 @pytest.mark.parametrize("name", TORCH_DTYPES)
 @pytest.mark.parametrize("mode", MODES)
@@ -385,6 +398,7 @@ def float32_with(rng, channels: int | None, bad: float, position: str) -> np.nda
     return image
 
 
+@pytest.mark.parametrize("route", SWEEP_ROUTES, indirect=True)
 @pytest.mark.parametrize("position", ["middle", "first_pixel"])
 @pytest.mark.parametrize("bad", BAD_VALUES)
 @pytest.mark.parametrize("channels", [None, 1, 3, 5], ids=layout_id)

@@ -75,19 +75,30 @@ def test_table_prints_ratios_and_dashes_and_on_cuda_the_bandwidth():
     assert [r["torchvision v2 / ours"] for r in rows] == ["2.00", "8.00", "—", "—"]
     assert [r["shape"] for r in rows] == ["3x8x8", "2x3x8x8", "3x8x8", "2x3x8x8"]
     assert "ours GB/s" not in rows[0]
-    # 3*8*8 bytes in + 4x that out = 960 bytes per ms: 0.96 MB/s. A 1 MB/s copy: 96%.
-    (row,) = markdown_rows(markdown_table(CELLS[:1], [], bandwidth=1e6), "mode")
-    assert row["ours GB/s"] == "0.0" and row["% of copy"] == "96%"
+    # % of copy: a same-size device copy's time / ours: 0.6 ms / 1 ms.
+    on_cuda = cell("standard", CHW, ours=1e-3, floor=1e-3, copy=6e-4)
+    (row,) = markdown_rows(markdown_table([on_cuda], [], bandwidth=1e6), "mode")
+    # 3*8*8 bytes in + 4x that out = 960 bytes per ms: 0.96 MB/s.
+    assert row["ours GB/s"] == "0.0" and row["% of copy"] == "60%"
 
 
-def test_summary_on_cuda_reports_the_target_case_against_the_copy():
-    target = TorchCell("default", CUDA_TARGET, {"ours": 1e-3, "floor": 1e-3})
+def test_summary_on_cuda_reports_the_target_case_against_a_same_size_copy():
+    target = TorchCell("default", CUDA_TARGET, {"ours": 1e-3, "floor": 1e-3, "copy": 7e-4})
     lines = summary([target], [], bandwidth=1e12).splitlines()
     achieved = CUDA_TARGET.bytes_moved / 1e-3
     assert lines[-1] == (
         f"- target case 256x3x224x224 uint8 → float16 standard: ours 1.000 ms, {achieved / 1e9:.0f} GB/s = "
-        f"{100 * achieved / 1e12:.0f}% of the device copy"
+        f"70% of a same-size device copy ({100 * achieved / 1e12:.0f}% of the 1 GiB copy's rate)"
     )
+
+
+def test_same_size_copy_moves_the_bytes_of_one_pass(monkeypatch):
+    made = []
+    monkeypatch.setattr(torch, "empty", lambda size, **kwargs: made.append(size) or torch.zeros(0))
+    monkeypatch.setattr(torch, "empty_like", lambda tensor: tensor)
+    torch_suite.same_size_copy(CUDA_TARGET)
+    # read + written = 256*3*224*224 bytes of uint8 in + twice that of float16 out.
+    assert 2 * made[0] == CUDA_TARGET.bytes_moved == 256 * 3 * 224 * 224 * 3
 
 
 # --------------------------------------------------------------------------- contenders
@@ -153,3 +164,25 @@ def test_a_mode_added_to_MODES_is_timed_with_dashes_for_the_peers_it_lacks(monke
     peers = torch_suite.peers_timed(cells)
     assert peers and all(row[f"{peer} ms"] == row[f"{peer} / ours"] == "—" for peer in peers)
     assert "- ours / floor, per-image modes, CHW images: " in printed
+
+
+def test_compiled_torch_is_timed_on_cuda_only():
+    x = torch_suite.make_tensor(CHW, "uint8", "cpu")
+    assert torch_peers.compiled_torch_call(x, MODES["image"], torch.float32) is None
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("name", ["standard", "image_per_channel", "min_max"])
+def test_compiled_torch_agrees_with_ours_on_cuda(name):
+    x = torch_suite.make_tensor(NCHW, "uint8", "cuda")
+    calls = torch_peers.contenders(x, name, torch.float16)
+    assert "compiled torch" in calls
+    torch_suite.check_agreement(calls, Case(NCHW, "uint8", name, "float16"))
+
+
+def test_out_dtype_applies_to_every_cell_and_shows_in_the_table(monkeypatch, capsys):
+    arguments = ("--modes", "standard", "image", "--out-dtype", "float16")
+    printed, cells = run_command(monkeypatch, capsys, *arguments)
+    assert {cell.case.out_dtype for cell in cells} == {"float16"}
+    assert {row["dtype"] for row in markdown_rows(printed, "mode")} == {"uint8 → float16"}

@@ -7,7 +7,9 @@ to it (OpenCV routes, channels_last, CUDA). Backends and routes here:
 - ``numpy``: NumPy arrays on the C kernels;
 - ``numpy_fallback``: the same with the NumPy/OpenCV fallback kernels (no C compiler);
 - ``torch_cpu``: CPU tensors, which go through the NumPy backend's kernels on zero-copy views;
-- ``torch_ops``: the Torch-op route that CUDA tensors take, forced on CPU tensors.
+- ``torch_ops``: the Torch-op route that CUDA tensors take without Triton, forced on CPU tensors;
+- ``torch_triton``: the Triton kernels, on CPU tensors in Triton's interpreter (forced with
+  ``NORM_TRANSFORMS_FORCE_TRITON=1``), or on CUDA tensors where a GPU runs them compiled.
 
 Images are written once, channels-last (``(H, W)``, ``(H, W, C)``, ``(N, H, W, C)``), and each
 backend case converts them to its own layout (Torch: ``(H, W)``, ``(C, H, W)``,
@@ -17,7 +19,6 @@ mode or dtype is checked here the moment it is added.
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +27,7 @@ import pytest
 import torch
 from conftest import ALL_DTYPES, CONTENTS, MODES, PER_IMAGE_MODES, dtype_id, full_scale, make_image, tolerance
 from reference import reference_normalize, reference_normalize_samples
+from torch_cases import force_triton_route, interpreting_triton
 
 import norm_transforms.backends.torch as torch_backend
 from norm_transforms import backends, denormalize, normalize
@@ -48,17 +50,25 @@ class BackendCase:
                 monkeypatch.setattr(kernels, name, getattr(_fallback, name))
         if self.name == "torch_ops":
             monkeypatch.setattr(torch_backend, "uses_cpu_kernels", lambda image: False)
+        if self.name == "torch_triton" and not self.on_cuda:
+            force_triton_route(monkeypatch)
+
+    @property
+    def on_cuda(self) -> bool:
+        """Compiled Triton kernels read CUDA tensors (a GPU machine)."""
+        return self.name == "torch_triton" and not interpreting_triton() and torch.cuda.is_available()
 
     def to_input(self, image: np.ndarray) -> Any:
         if not self.tensors:
             return image
         tensor = torch.from_numpy(np.ascontiguousarray(image))
+        tensor = tensor.cuda() if self.on_cuda else tensor
         return tensor if image.ndim == 2 else tensor.movedim(-1, -3)
 
     def to_numpy(self, out: Any) -> np.ndarray:
         if not self.tensors:
             return out
-        return (out if out.ndim == 2 else out.movedim(-3, -1)).numpy()
+        return (out if out.ndim == 2 else out.movedim(-3, -1)).cpu().numpy()
 
     def normalize(self, image: np.ndarray, *, batched: bool = False, **kwargs: Any) -> np.ndarray:
         # Tensors read every leading axis as samples: no batched flag.
@@ -71,6 +81,7 @@ CASES = [
     BackendCase("numpy_fallback", tensors=False),
     BackendCase("torch_cpu", tensors=True),
     BackendCase("torch_ops", tensors=True),
+    BackendCase("torch_triton", tensors=True),
 ]
 
 
@@ -267,9 +278,9 @@ def test_unsupported_dtype_is_a_type_error_listing_the_accepted_ones(backend, dt
 # --------------------------------------------------------------------------- the written contract
 
 
-@pytest.mark.parametrize("module", sorted(set(backends.BACKENDS.values())))
+@pytest.mark.parametrize("module", sorted({*backends.BACKENDS.values(), *backends.ROUTED_BACKENDS}))
 def test_every_registered_backend_implements_the_contract(module):
-    backend = importlib.import_module(module)
+    backend = pytest.importorskip(module)
     # The functions the written contract (backends.Backend) lists.
     required = [
         name for name, value in vars(backends.Backend).items() if callable(value) and not name.startswith("_")

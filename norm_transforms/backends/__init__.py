@@ -65,6 +65,10 @@ class Backend(Protocol):
     def check_inverse_dtype(self, dtype: Any) -> Any:
         """The dtype ``denormalize`` writes for ``dtype``, or a ``TypeError`` listing them."""
 
+    def route(self, image: Any, params: NormalizeParams) -> str:
+        """The kernels that ``normalize`` runs for ``image`` in ``params.mode``, by name (what
+        :func:`norm_transforms.kernel_route` reports)."""
+
     def value_range(self, image: Any) -> tuple[float, float]:
         """The smallest and largest pixel value, NaN skipped: what the transforms read on their
         first call to check ``max_pixel_value``."""
@@ -76,6 +80,10 @@ BACKENDS: dict[str, str] = {
     "numpy.ndarray": "norm_transforms.backends.numpy",
     "torch.Tensor": "norm_transforms.backends.torch",
 }
+
+#: Backends that a registered backend hands some of its inputs to, by device rather than by
+#: type: the Torch backend gives CUDA tensors to the Triton kernels. Same contract, same suite.
+ROUTED_BACKENDS: tuple[str, ...] = ("norm_transforms.backends.triton",)
 
 _LOADED: dict[type, Any] = {}
 

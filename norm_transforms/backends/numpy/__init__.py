@@ -11,6 +11,8 @@ and the reductions), ``affine`` (the fused or centered affine), ``forward`` (``n
 ``inverse`` (``denormalize``).
 """
 
+from ...modes import NormalizeParams
+from .. import kernels
 from .forward import normalize, normalize_planar, standard_affine_params
 from .inverse import check_inverse_dtype, check_normalized, denormalize
 from .layout import (
@@ -39,7 +41,14 @@ __all__ = [
     "histogram_percentiles",
     "normalize",
     "normalize_planar",
+    "route",
     "standard_affine_params",
     "terms_shape",
     "value_range",
 ]
+
+
+def route(image: object, params: NormalizeParams) -> str:
+    """``"c"``: the compiled C kernels (with OpenCV); ``"numpy"``: the NumPy/OpenCV fallback, where
+    the C extension was not built or ``NORM_TRANSFORMS_DISABLE_C=1``."""
+    return kernels.KERNELS_BACKEND

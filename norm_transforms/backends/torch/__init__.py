@@ -6,7 +6,7 @@ channels_last input gives channels_last output. ``normalize`` never syncs with t
 constants are cached on the tensor's device, statistics stay on it, and no value is read back
 (``value_range``, which the transforms call once, reads two numbers back).
 
-Routes (timings in benchmarks/RESULTS.md):
+Routes (timings in benchmarks/RESULTS.md; :func:`route` names the one a tensor takes):
 
 - CPU tensors go through the CPU kernels of the NumPy backend (C and OpenCV) on zero-copy
   views: single-threaded, its one-pass affine runs at the ``x.float()`` floor, where
@@ -14,7 +14,10 @@ Routes (timings in benchmarks/RESULTS.md):
   ``torch.var_mean`` is scalar (~50x ``mean``). Channel-planar and channels_last layouts
   both map onto it without a copy.
 
-Other devices (CUDA) use Torch ops:
+CUDA tensors go to the Triton kernels (``norm_transforms.backends.triton``) where Triton
+imports; CPU tensors too with ``NORM_TRANSFORMS_FORCE_TRITON=1`` (tests, with
+``TRITON_INTERPRET=1``); ``NORM_TRANSFORMS_DISABLE_TRITON=1`` turns them off. Without Triton
+(no CUDA, Windows, a CPU-only torch) they use Torch ops:
 
 - ``standard``: one ``torch.addcmul(offset, x, scale)``. Type promotion reads uint8 (or
   float16) and computes in float32 in the same loop, and ``out=`` of another float dtype
@@ -31,9 +34,14 @@ Other devices (CUDA) use Torch ops:
 
 from __future__ import annotations
 
+import functools
+import os
+from types import ModuleType
+
 import torch
 
 from ...modes import AffineParams, NormalizeParams
+from .. import kernels
 from .. import numpy as numpy_backend
 from .cpu import _normalize_with_cpu_kernels
 from .inverse import check_inverse_dtype, check_normalized, denormalize
@@ -49,10 +57,12 @@ from .layout import (
     standard_affine_params,
     terms_shape,
 )
-from .ops import _normalize_per_sample, _standard_constants
+from .ops import normalize_with_ops
 from .statistics import STATISTICS, _min_max
 
 __all__ = [
+    "DISABLE_TRITON_VARIABLE",
+    "FORCE_TRITON_VARIABLE",
     "NORMALIZED_DTYPES",
     "OUTPUT_DTYPES",
     "STATISTICS",
@@ -66,11 +76,19 @@ __all__ = [
     "denormalize",
     "normalize",
     "numpy_dtype",
+    "route",
     "standard_affine_params",
     "terms_shape",
+    "triton_unavailable_reason",
     "uses_cpu_kernels",
     "value_range",
 ]
+
+#: "1" sends CPU tensors to the Triton kernels, which then run in Triton's interpreter
+#: (``TRITON_INTERPRET=1``): how the test suite checks every kernel on a machine without a GPU.
+FORCE_TRITON_VARIABLE = "NORM_TRANSFORMS_FORCE_TRITON"
+#: "1" keeps CUDA tensors on the Torch-op route (read once, at the first CUDA call).
+DISABLE_TRITON_VARIABLE = "NORM_TRANSFORMS_DISABLE_TRITON"
 
 
 def normalize(
@@ -97,16 +115,22 @@ def normalize(
     if uses_cpu_kernels(image):
         out, affine = _normalize_with_cpu_kernels(image, params, return_params)
         out = out if dtype == torch.float32 else out.to(dtype)
-    elif params.mode.statistic is None:
-        channels = channel_count(image)
-        scale, offset = _standard_constants(params, channels, image.ndim, image.dtype, image.device)
-        source = image if image.dtype != torch.float64 else image.to(torch.float32)
-        out = torch.addcmul(offset, source, scale, out=torch.empty_like(source, dtype=dtype))
-        affine = standard_affine_params(params, image, image.dtype) if return_params else None
-    else:
-        reduce_dims = (-2, -1) if params.mode.per_channel or image.ndim == 2 else (-3, -2, -1)
-        out, affine = _normalize_per_sample(image, params, reduce_dims, dtype, return_params)
+        return (out, affine) if return_params else out
+    triton = _triton_for(image)
+    if triton is not None:
+        return triton.normalize(image, params, dtype=dtype, return_params=return_params)
+    out, affine = normalize_with_ops(image, params, dtype, return_params)
     return (out, affine) if return_params else out
+
+
+def route(image: torch.Tensor, params: NormalizeParams) -> str:
+    """The kernels that ``normalize`` runs for ``image`` in ``params.mode``: ``"c"`` (CPU tensors:
+    the C kernels of the NumPy backend, or ``"numpy"`` where they were not built),
+    ``"triton"``, or ``"torch"`` (Torch ops)."""
+    if uses_cpu_kernels(image):
+        return kernels.KERNELS_BACKEND
+    triton = _triton_for(image)
+    return "torch" if triton is None else triton.route(image, params)
 
 
 def value_range(image: torch.Tensor) -> tuple[float, float]:
@@ -114,12 +138,43 @@ def value_range(image: torch.Tensor) -> tuple[float, float]:
     the transforms read on their first call to check ``max_pixel_value``. Reads two numbers
     back from the device, once per transform."""
     image = image.detach()
-    if uses_cpu_kernels(image):  # NumPy's reductions on the zero-copy view: ~5x faster here
+    if image.is_cpu:  # NumPy's reductions on the zero-copy view: ~5x faster here
         return numpy_backend.value_range((image.float() if image.dtype == torch.bfloat16 else image).numpy())
     low, high = _min_max(image, image.float(), tuple(range(image.ndim)))
     return low.item(), high.item()
 
 
 def uses_cpu_kernels(image: torch.Tensor) -> bool:
-    """CPU tensors take the C/OpenCV kernels (the tests also run the Torch-op route on CPU)."""
-    return image.is_cpu
+    """CPU tensors take the C/OpenCV kernels, unless the Triton route is forced (the tests also
+    run the Torch-op route on CPU by patching this)."""
+    return image.is_cpu and not _triton_forced()
+
+
+def triton_unavailable_reason() -> str | None:
+    """Why CUDA tensors take Torch ops instead of the Triton kernels, or None when they don't."""
+    return _load_triton()[1]
+
+
+def _triton_forced() -> bool:
+    return os.environ.get(FORCE_TRITON_VARIABLE) == "1"
+
+
+def _triton_for(image: torch.Tensor) -> ModuleType | None:
+    """The Triton backend for ``image`` (CUDA, or any tensor when forced), or None."""
+    if not (image.is_cuda or _triton_forced()):
+        return None
+    backend, reason = _load_triton()
+    if backend is None and _triton_forced():
+        raise RuntimeError(f"{FORCE_TRITON_VARIABLE}=1, but the Triton kernels cannot run: {reason}")
+    return backend
+
+
+@functools.cache
+def _load_triton() -> tuple[ModuleType | None, str | None]:
+    if os.environ.get(DISABLE_TRITON_VARIABLE) == "1":
+        return None, f"{DISABLE_TRITON_VARIABLE}=1"
+    try:
+        from .. import triton as backend
+    except ImportError as error:  # no triton (Windows, macOS, a CPU-only torch build)
+        return None, f"Triton does not import ({error})"
+    return backend, None

@@ -5,25 +5,46 @@ from __future__ import annotations
 
 import functools
 
+import numpy as np
 import torch
 
 from ...modes import EPS, AffineParams, NormalizeParams, scale_from_spread
-from .layout import numpy_dtype
+from .layout import channel_count, numpy_dtype, standard_affine_params
 from .statistics import STATISTICS, _prescaled
 
 
+def normalize_with_ops(
+    image: torch.Tensor, params: NormalizeParams, dtype: torch.dtype, return_params: bool
+) -> tuple[torch.Tensor, AffineParams | None]:
+    """The Torch-op route of ``normalize`` (checked arguments), and the terms when asked."""
+    if params.mode.statistic is None:
+        channels = channel_count(image)
+        scale, offset = _broadcast_constants(params, channels, image.ndim, image.dtype, image.device)
+        source = image if image.dtype != torch.float64 else image.to(torch.float32)
+        out = torch.addcmul(offset, source, scale, out=torch.empty_like(source, dtype=dtype))
+        return out, standard_affine_params(params, image, image.dtype) if return_params else None
+    reduce_dims = (-2, -1) if params.mode.per_channel or image.ndim == 2 else (-3, -2, -1)
+    return _normalize_per_sample(image, params, reduce_dims, dtype, return_params)
+
+
 @functools.lru_cache(maxsize=256)
-def _standard_constants(
+def standard_constants(
+    params: NormalizeParams, channels: int, dtype: torch.dtype, device: torch.device
+) -> torch.Tensor:
+    """float32 ``[scale, offset]`` per channel (shape ``(2, channels)``) on ``device``, folded
+    in float64 and cached: copying them to a GPU waits for the host, once."""
+    center, scale = params.standard_center_scale(channels, numpy_dtype(dtype))
+    return torch.tensor(np.stack([scale, -center * scale]), dtype=torch.float32, device=device)
+
+
+@functools.lru_cache(maxsize=256)
+def _broadcast_constants(
     params: NormalizeParams, channels: int, ndim: int, dtype: torch.dtype, device: torch.device
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """float32 ``(scale, offset)`` on ``device``, folded in float64, shaped to broadcast
-    against ``(C, H, W)`` (or ``(H, W)``)."""
-    center, scale = params.standard_center_scale(channels, numpy_dtype(dtype))
+    """``standard_constants`` shaped to broadcast against ``(C, H, W)`` (or ``(H, W)``)."""
     shape = (channels, 1, 1) if ndim >= 3 else (1, 1)
-    return (
-        torch.tensor(scale, dtype=torch.float32, device=device).reshape(shape),
-        torch.tensor(-center * scale, dtype=torch.float32, device=device).reshape(shape),
-    )
+    scale, offset = standard_constants(params, channels, dtype, device)
+    return scale.reshape(shape), offset.reshape(shape)
 
 
 def _normalize_per_sample(

@@ -1,0 +1,121 @@
+"""Triton kernels for CUDA tensors: every mode in one pass for ``standard`` and three launches
+for the per-image modes (statistics, finalize, affine; ``kernels.py``), with no host sync and
+no temporary of the image's size.
+
+This package is a backend of its own (the contract of :class:`norm_transforms.backends.Backend`,
+the one conformance suite) for torch tensors. The Torch backend hands it CUDA tensors when
+Triton imports (``norm_transforms.kernel_route`` says which route a tensor takes), and CPU
+tensors when ``NORM_TRANSFORMS_FORCE_TRITON=1``, which the tests use with ``TRITON_INTERPRET=1``
+to run every kernel on the CPU. What it does not compute itself, it leaves to the Torch-op
+route: percentiles of other dtypes than uint8 (a device-side sort) and the inverse (one
+``addcmul``).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ...modes import AffineParams, NormalizeParams
+from ..torch import value_range
+from ..torch.inverse import check_inverse_dtype, check_normalized, denormalize
+from ..torch.layout import check_image, check_output_dtype, standard_affine_params, terms_shape
+from ..torch.ops import normalize_with_ops, standard_constants
+from ..torch.statistics import _SCALABLE_DTYPES
+from . import kernels
+from .layout import Planes, output, planes
+from .statistics import STATISTICS, Statistic
+
+__all__ = [
+    "STATISTICS",
+    "Statistic",
+    "check_image",
+    "check_inverse_dtype",
+    "check_normalized",
+    "denormalize",
+    "normalize",
+    "route",
+    "value_range",
+]
+
+
+def normalize(
+    image: torch.Tensor,
+    params: NormalizeParams,
+    *,
+    batched: bool = False,
+    volume: bool = False,
+    dtype: torch.dtype | None = None,
+    return_params: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, AffineParams]:
+    """Normalize an ``(H, W)`` or ``(..., C, H, W)`` tensor with the Triton kernels, as the Torch
+    backend's ``normalize`` does (same layouts, dtypes and results within rounding)."""
+    if volume:
+        raise ValueError("volume=True is not supported for tensors; pass (..., C, H, W) frames as samples")
+    dtype = torch.float32 if dtype is None else dtype
+    check_image(image)
+    check_output_dtype(dtype)
+    if image.is_cpu and not kernels.INTERPRETED:
+        raise RuntimeError(
+            "the Triton kernels run on CUDA tensors; CPU tensors (NORM_TRANSFORMS_FORCE_TRITON=1) "
+            "run only in Triton's interpreter: set TRITON_INTERPRET=1 before norm_transforms is imported"
+        )
+    statistic = _leaves_to_ops(image, params)
+    if statistic is None:
+        out, affine = normalize_with_ops(image, params, dtype, return_params)
+        return (out, affine) if return_params else out
+    geometry = planes(image)
+    out, out_view = output(image, dtype, geometry)
+    if statistic is False:
+        terms = standard_constants(params, geometry.channels, image.dtype, image.device)
+        _affine(geometry, out_view, terms, term_strides=(0, 1), centered=False, scaled=False, clip=None)
+        affine = standard_affine_params(params, image, image.dtype) if return_params else None
+    else:
+        scaled = image.dtype in _SCALABLE_DTYPES
+        terms = statistic.terms(geometry, params, scaled)
+        per_channel = params.mode.per_channel
+        strides = (geometry.channels, 1) if per_channel else (1, 0)
+        _affine(geometry, out_view, terms, strides, centered=True, scaled=scaled, clip=params.mode.clip)
+        affine = _affine_params(terms, image, params) if return_params else None
+    return (out, affine) if return_params else out
+
+
+def _affine(
+    geometry: Planes,
+    out_view: torch.Tensor,
+    terms: torch.Tensor,
+    term_strides: tuple[int, int],
+    *,
+    centered: bool,
+    scaled: bool,
+    clip: tuple[float, float] | None,
+) -> None:
+    view = geometry.view
+    low, high = clip if clip is not None else (0.0, 0.0)
+    kernels.affine_kernel[(geometry.programs,)](
+        view, out_view, terms, terms.shape[-1], *term_strides,
+        geometry.channels, geometry.pixels, geometry.blocks, geometry.channel_groups,
+        *view.stride(), *out_view.stride(), low, high,
+        CENTERED=centered, SCALED=scaled, CLIP=clip is not None,
+        WIDE=centered and view.dtype == torch.float64,
+        BLOCK_C=geometry.block_c, BLOCK_P=geometry.block_p,
+    )  # fmt: skip
+
+
+def _affine_params(terms: torch.Tensor, image: torch.Tensor, params: NormalizeParams) -> AffineParams:
+    """The center and scale the finalize wrote (NaN for undefined scopes), shaped for ``image``."""
+    shape = terms_shape(image, params.mode)
+    return AffineParams(terms[4].reshape(shape), terms[5].reshape(shape))
+
+
+def route(image: torch.Tensor, params: NormalizeParams) -> str:
+    """``"triton"``, or ``"torch"`` where a statistic does not read ``image``'s dtype."""
+    return "torch" if _leaves_to_ops(image, params) is None else "triton"
+
+
+def _leaves_to_ops(image: torch.Tensor, params: NormalizeParams) -> Statistic | bool | None:
+    """None when the Torch-op route computes this call; else the mode's statistic (False for
+    the standard mode, which has none)."""
+    if params.mode.statistic is None:
+        return False
+    statistic = STATISTICS[params.mode.statistic]
+    return None if statistic.dtypes is not None and image.dtype not in statistic.dtypes else statistic

@@ -1,0 +1,265 @@
+"""What is specific to the Triton kernels (``norm_transforms.backends.triton``); the conformance
+suite and the Torch backend's tests run them on every input besides.
+
+Without a GPU they run on CPU tensors in Triton's interpreter (``TRITON_INTERPRET=1``, set by
+conftest; forced with ``NORM_TRANSFORMS_FORCE_TRITON=1``), where tiles hold 256 elements, so
+that the images here span several tiles and every split-reduction path runs. The ``cuda`` tests
+run the compiled kernels on a GPU.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import MODES, PER_IMAGE_MODES, to_dtype, tolerance
+from reference import reference_normalize
+from test_backend_torch import VIEWS
+from torch_cases import force_triton_route, interpreting_triton
+
+import norm_transforms.backends.torch as torch_backend
+from norm_transforms import kernel_route, normalize
+from norm_transforms.backends import kernels as cpu_kernels
+from norm_transforms.backends.triton import kernels as triton_kernels
+from norm_transforms.backends.triton.layout import BLOCK_ELEMENTS, planes
+from norm_transforms.modes import MODES as MODE_TABLE
+
+
+@pytest.fixture
+def triton_route(monkeypatch) -> None:
+    force_triton_route(monkeypatch)
+
+
+def chw_twin(tensor: torch.Tensor) -> np.ndarray:
+    """The HWC (or HW) NumPy image with the values of a CHW / NCHW tensor."""
+    moved = tensor if tensor.ndim == 2 else tensor.movedim(-3, -1)
+    return moved.contiguous().numpy()
+
+
+def hwc(out: torch.Tensor) -> np.ndarray:
+    return chw_twin(out.float())
+
+
+def reference_of(tensor: torch.Tensor, **kwargs) -> np.ndarray:
+    """The float64 reference per sample of an (N, C, H, W), (C, H, W) or (H, W) tensor."""
+    if tensor.ndim <= 3:
+        return reference_normalize(chw_twin(tensor), **kwargs)
+    return np.stack([reference_normalize(chw_twin(sample), **kwargs) for sample in tensor])
+
+
+def random_chw(rng, dtype: torch.dtype, shape: tuple[int, ...]) -> torch.Tensor:
+    if dtype in (torch.uint8, torch.uint16):
+        top = torch.iinfo(dtype).max
+        return torch.from_numpy(rng.integers(0, top + 1, shape).astype(np.int64)).to(dtype)
+    return torch.from_numpy(rng.uniform(-3.0, 5.0, shape)).to(dtype)
+
+
+# --------------------------------------------------------------------------- the route
+
+
+def test_kernel_route_names_the_kernels_each_input_takes(monkeypatch):
+    image = torch.zeros(3, 8, 8, dtype=torch.uint8)
+    assert kernel_route(np.zeros((8, 8, 3), np.uint8)) == cpu_kernels.KERNELS_BACKEND
+    assert kernel_route(image) == cpu_kernels.KERNELS_BACKEND
+    monkeypatch.setattr(torch_backend, "uses_cpu_kernels", lambda image: False)
+    assert kernel_route(image) == "torch"
+
+
+def test_forced_route_is_triton_except_float_percentiles(triton_route):
+    assert kernel_route(torch.zeros(3, 8, 8, dtype=torch.uint8), "percentile") == "triton"
+    assert kernel_route(torch.zeros(3, 8, 8), "image") == "triton"
+    # Percentiles of other dtypes are a device-side sort: the Torch-op route.
+    assert kernel_route(torch.zeros(3, 8, 8), "percentile") == "torch"
+    assert kernel_route(torch.zeros(3, 8, 8, dtype=torch.uint16), "robust") == "torch"
+
+
+def test_forcing_triton_where_it_cannot_run_says_why(monkeypatch):
+    monkeypatch.setenv(torch_backend.FORCE_TRITON_VARIABLE, "1")
+    monkeypatch.setattr(torch_backend, "_load_triton", lambda: (None, "Triton does not import (test)"))
+    with pytest.raises(RuntimeError, match=r"NORM_TRANSFORMS_FORCE_TRITON=1, but .*does not import"):
+        normalize(torch.zeros(3, 4, 4))
+
+
+def test_cpu_tensor_outside_the_interpreter_is_refused_clearly(triton_route, monkeypatch):
+    monkeypatch.setattr(triton_kernels, "INTERPRETED", False)
+    with pytest.raises(RuntimeError, match="TRITON_INTERPRET=1"):
+        normalize(torch.zeros(3, 4, 4))
+
+
+def test_disable_switch_is_named_in_the_reason(monkeypatch):
+    torch_backend._load_triton.cache_clear()
+    monkeypatch.setenv(torch_backend.DISABLE_TRITON_VARIABLE, "1")
+    try:
+        assert torch_backend.triton_unavailable_reason() == "NORM_TRANSFORMS_DISABLE_TRITON=1"
+    finally:
+        monkeypatch.delenv(torch_backend.DISABLE_TRITON_VARIABLE)
+        torch_backend._load_triton.cache_clear()
+    assert torch_backend.triton_unavailable_reason() is None
+
+
+# --------------------------------------------------------------------------- tiling
+
+
+@pytest.mark.parametrize(
+    ("shape", "channels_last", "block_c"),
+    [((2, 3, 5, 7), False, 1), ((2, 3, 5, 7), True, 4), ((2, 20, 5, 7), True, 1), ((5, 7), False, 1)],
+    ids=["NCHW", "channels_last", "channels_last_20_channels", "HW"],
+)
+def test_tiles_read_whole_pixels_only_for_interleaved_layouts(shape, channels_last, block_c):
+    image = torch.zeros(shape)
+    if channels_last:
+        image = image.contiguous(memory_format=torch.channels_last)
+    geometry = planes(image)
+    assert geometry.block_c == block_c
+    assert geometry.block_c * geometry.block_p == BLOCK_ELEMENTS
+    assert geometry.view.data_ptr() == image.data_ptr()  # a view, no copy
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.uint16, torch.float32, torch.float64], ids=str)
+@pytest.mark.parametrize("mode", MODES)
+def test_images_of_many_tiles_match_the_float64_reference(triton_route, rng, mode, dtype):
+    # 2 samples of 3 planes of 1200 pixels: 5 tiles per plane here, each a partial to combine.
+    image = random_chw(rng, dtype, (2, 3, 30, 40))
+    assert planes(image).blocks > 1
+    kwargs = {"normalization": mode, "max_pixel_value": None, "percentiles": (3.0, 91.5)}
+    out = normalize(image, **kwargs)
+    np.testing.assert_allclose(hwc(out), reference_of(image, **kwargs), **tolerance(mode))
+
+
+@pytest.mark.parametrize("mode", PER_IMAGE_MODES)
+def test_channels_last_many_tiles_and_many_channels(triton_route, rng, mode):
+    for channels in (3, 20):  # interleaved tiles, then one channel per tile on interleaved memory
+        image = random_chw(rng, torch.uint8, (2, channels, 20, 30))
+        image = image.contiguous(memory_format=torch.channels_last)
+        out = normalize(image, normalization=mode)
+        assert out.is_contiguous(memory_format=torch.channels_last)
+        np.testing.assert_allclose(hwc(out), reference_of(image, normalization=mode), **tolerance(mode))
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float32], ids=str)
+@pytest.mark.parametrize("view", VIEWS)
+@pytest.mark.parametrize("mode", ["standard", "image_per_channel", "min_max", "percentile"])
+def test_every_view_gives_its_copys_output_and_is_never_modified(triton_route, rng, mode, view, dtype):
+    # Views whose spatial axes do not merge (column steps, transposed H and W) are copied once;
+    # the others (channels_last, expanded or swapped leading axes) are read in place.
+    image = VIEWS[view](random_chw(rng, dtype, (2, 3, 12, 17)))
+    before = image.clone()
+    kwargs = {"normalization": mode, "mean": 0.45, "std": 0.25}  # any channel count
+    out = normalize(image, **kwargs)
+    expected = normalize(image.contiguous(), **kwargs)
+    torch.testing.assert_close(out, expected, rtol=0, atol=1e-6)
+    assert torch.equal(image, before)
+
+
+@pytest.mark.parametrize("out_dtype", [torch.float16, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("mode", ["standard", "image", "min_max_per_channel"])
+def test_channels_last_half_output_is_the_float32_output_rounded(triton_route, rng, mode, out_dtype):
+    image = random_chw(rng, torch.uint8, (2, 3, 20, 20)).contiguous(memory_format=torch.channels_last)
+    out = normalize(image, normalization=mode, dtype=out_dtype)
+    assert out.dtype == out_dtype and out.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(out, normalize(image, normalization=mode).to(out_dtype))
+
+
+# --------------------------------------------------------------------------- exactness
+
+
+def test_scale_safety_holds_across_tiles_of_different_magnitude(triton_route, rng):
+    # One plane whose first tiles hold values near 1e30 and whose last tile holds values near 1:
+    # the partials carry different exponents and are combined in the largest one's units.
+    plane = rng.uniform(0.5, 1.0, (1, 40, 40))
+    plane[:, :20] *= 1e30
+    for dtype in (torch.float32, torch.float64):
+        image = torch.from_numpy(plane).to(dtype)
+        for mode in ("image", "min_max", "image_per_channel"):
+            out = normalize(image, normalization=mode)
+            assert torch.isfinite(out).all()
+            expected = reference_of(image, normalization=mode)
+            np.testing.assert_allclose(hwc(out), expected, **tolerance(mode))
+
+
+def test_float64_beyond_float32s_range_stays_finite_and_exact(triton_route, rng):
+    image = torch.from_numpy(rng.uniform(-1.0, 1.0, (2, 3, 20, 20)) * 1e300)
+    for mode in ("image", "min_max_per_channel"):
+        out = normalize(image, normalization=mode)
+        np.testing.assert_allclose(hwc(out), reference_of(image, normalization=mode), **tolerance(mode))
+
+
+def test_uint8_percentiles_are_exact_over_many_tiles(triton_route, rng):
+    # 3 planes of 2400 pixels with few distinct values: ranks land on ties and on bin edges.
+    image = torch.from_numpy(rng.integers(0, 6, (3, 40, 60)).astype(np.uint8) * 40)
+    for mode in ("percentile_per_channel", "robust", "percentile"):
+        kwargs = {"normalization": mode, "percentiles": (10.0, 90.0)}
+        np.testing.assert_allclose(
+            hwc(normalize(image, **kwargs)), normalize(chw_twin(image), **kwargs), rtol=0, atol=1e-6
+        )
+
+
+@pytest.mark.parametrize("mode", PER_IMAGE_MODES)
+def test_output_is_the_same_bits_on_every_call(triton_route, rng, mode):
+    # The split reductions combine partials in a fixed order (no float atomics): deterministic.
+    image = random_chw(rng, torch.float32, (2, 3, 20, 30))
+    assert torch.equal(normalize(image, normalization=mode), normalize(image, normalization=mode))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_photo_crop_matches_numpy_backend(triton_route, photos, mode):
+    for photo in photos.values():
+        for name in ("uint8", "float32"):
+            crop = np.ascontiguousarray(to_dtype(photo, np.dtype(name))[:40, :48])
+            tensor = torch.from_numpy(crop).movedim(-1, -3)
+            kwargs = {"normalization": mode, "max_pixel_value": None, "mean": 0.45, "std": 0.25}
+            np.testing.assert_allclose(
+                hwc(normalize(tensor, **kwargs)), normalize(crop, **kwargs), rtol=0, atol=1e-5
+            )
+
+
+def test_return_params_of_every_scope(triton_route, rng):
+    image = random_chw(rng, torch.uint8, (2, 3, 20, 20))
+    for mode in PER_IMAGE_MODES:
+        out, params = normalize(image, normalization=mode, return_params=True)
+        per_channel = MODE_TABLE[mode].per_channel
+        assert params.center.shape == (2, 3 if per_channel else 1, 1, 1)
+        assert params.center.dtype == params.scale.dtype == torch.float64
+        expected = (image.double() - params.center) * params.scale
+        clip = MODE_TABLE[mode].clip
+        if clip is not None:
+            expected = expected.clamp(*clip)
+        torch.testing.assert_close(out.double(), expected, rtol=0, atol=2e-6)
+
+
+# --------------------------------------------------------------------------- compiled, on a GPU
+
+
+def needs_cuda(test):
+    skip = pytest.mark.skipif(
+        not torch.cuda.is_available() or interpreting_triton(), reason="needs a CUDA device (compiled Triton)"
+    )
+    return pytest.mark.cuda(skip(test))
+
+
+@needs_cuda
+def test_cuda_tensors_take_the_triton_kernels():
+    assert kernel_route(torch.zeros(3, 8, 8, device="cuda"), "image") == "triton"
+
+
+@needs_cuda
+@pytest.mark.parametrize("out_dtype", [torch.float32, torch.float16, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("mode", MODES)
+def test_cuda_batch_matches_the_cpu_kernels(rng, mode, out_dtype):
+    batch = random_chw(rng, torch.uint8, (8, 3, 224, 224))
+    for memory_format in (torch.contiguous_format, torch.channels_last):
+        image = batch.contiguous(memory_format=memory_format)
+        out = normalize(image.cuda(), normalization=mode, dtype=out_dtype)
+        assert out.is_contiguous(memory_format=memory_format)
+        expected = normalize(image, normalization=mode).to(out_dtype)
+        atol = 1e-5 if out_dtype == torch.float32 else 0.02
+        torch.testing.assert_close(out.cpu().float(), expected.float(), rtol=0, atol=atol)
+
+
+@needs_cuda
+def test_cuda_single_image_of_4k_matches_the_cpu_kernels(rng):
+    # 8.3 million pixels per plane: 2025 partials per plane in the finalize loops.
+    image = random_chw(rng, torch.uint8, (3, 2160, 3840))
+    for mode in PER_IMAGE_MODES:
+        out = normalize(image.cuda(), normalization=mode)
+        torch.testing.assert_close(out.cpu(), normalize(image, normalization=mode), rtol=0, atol=1e-5)
