@@ -50,6 +50,7 @@ from .layout import (
     OUTPUT_DTYPES,
     SUPPORTED_DTYPES,
     channel_count,
+    check_call,
     check_image,
     check_layout,
     check_output_dtype,
@@ -107,11 +108,7 @@ def normalize(
     ``return_params=True`` also returns the :class:`AffineParams` applied: float64 tensors on
     the image's device, shaped ``(..., C or 1, 1, 1)`` (``(1, 1)`` for HW).
     """
-    if volume:
-        raise ValueError("volume=True is not supported for tensors; pass (..., C, H, W) frames as samples")
-    dtype = torch.float32 if dtype is None else dtype
-    check_image(image)
-    check_output_dtype(dtype)
+    dtype = check_call(image, volume, dtype)
     if uses_cpu_kernels(image):
         out, affine = _normalize_with_cpu_kernels(image, params, return_params)
         out = out if dtype == torch.float32 else out.to(dtype)

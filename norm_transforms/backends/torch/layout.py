@@ -26,6 +26,17 @@ _NUMPY_EQUIVALENT = {
 }
 
 
+def check_call(image: torch.Tensor, volume: bool, dtype: torch.dtype | None) -> torch.dtype:
+    """The checks of every tensor ``normalize``: the input, the layout flags and the output
+    dtype, which it returns (float32 for None)."""
+    if volume:
+        raise ValueError("volume=True is not supported for tensors; pass (..., C, H, W) frames as samples")
+    dtype = torch.float32 if dtype is None else dtype
+    check_image(image)
+    check_output_dtype(dtype)
+    return dtype
+
+
 def check_output_dtype(dtype: torch.dtype) -> None:
     """Refuse an output dtype the kernels do not write (kernels and adapters share this check)."""
     if dtype not in OUTPUT_DTYPES:

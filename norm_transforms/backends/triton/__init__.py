@@ -18,7 +18,7 @@ import torch
 from ...modes import AffineParams, NormalizeParams
 from ..torch import value_range
 from ..torch.inverse import check_inverse_dtype, check_normalized, denormalize
-from ..torch.layout import check_image, check_output_dtype, standard_affine_params, terms_shape
+from ..torch.layout import check_call, check_image, standard_affine_params, terms_shape
 from ..torch.ops import normalize_with_ops, standard_constants
 from ..torch.statistics import _SCALABLE_DTYPES
 from . import kernels
@@ -49,11 +49,7 @@ def normalize(
 ) -> torch.Tensor | tuple[torch.Tensor, AffineParams]:
     """Normalize an ``(H, W)`` or ``(..., C, H, W)`` tensor with the Triton kernels, as the Torch
     backend's ``normalize`` does (same layouts, dtypes and results within rounding)."""
-    if volume:
-        raise ValueError("volume=True is not supported for tensors; pass (..., C, H, W) frames as samples")
-    dtype = torch.float32 if dtype is None else dtype
-    check_image(image)
-    check_output_dtype(dtype)
+    dtype = check_call(image, volume, dtype)
     if image.is_cpu and not kernels.INTERPRETED:
         raise RuntimeError(
             "the Triton kernels run on CUDA tensors; CPU tensors (NORM_TRANSFORMS_FORCE_TRITON=1) "

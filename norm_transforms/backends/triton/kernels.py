@@ -217,6 +217,19 @@ def _store_terms(terms_ptr, scope, scopes, center, spread, exponent, eps, WIDE: 
 
 
 @triton.jit
+def _scaled_means(partial_ptr, first, start, count, field, largest, BLOCK: tl.constexpr):
+    """Partials ``start .. start + BLOCK`` of a scope: their indices, which exist, pixel counts,
+    means in units of ``2**-largest``, and the factors that brought them there."""
+    index = first + start + tl.arange(0, BLOCK)
+    inside = start + tl.arange(0, BLOCK) < count
+    weight = tl.load(partial_ptr + index, mask=inside, other=0.0)
+    exponent = tl.load(partial_ptr + field + index, mask=inside, other=0.0).to(tl.int64)
+    factor = _power_of_two(largest - exponent)
+    mean = tl.load(partial_ptr + 2 * field + index, mask=inside, other=0.0) * factor
+    return index, inside, weight, mean, factor
+
+
+@triton.jit
 def moments_terms_kernel(
     partial_ptr, terms_ptr, constants_ptr, count, scopes, field, WIDE: tl.constexpr, BLOCK: tl.constexpr
 ):
@@ -237,24 +250,17 @@ def moments_terms_kernel(
     pixels = tl.zeros([], tl.float64)
     total = tl.zeros([], tl.float64)
     for start in range(0, count, BLOCK):
-        index = first + start + tl.arange(0, BLOCK)
-        inside = start + tl.arange(0, BLOCK) < count
-        weight = tl.load(partial_ptr + index, mask=inside, other=0.0)
-        exponent = tl.load(partial_ptr + field + index, mask=inside, other=0.0).to(tl.int64)
-        mean = tl.load(partial_ptr + 2 * field + index, mask=inside, other=0.0)
+        _, _, weight, mean, _ = _scaled_means(partial_ptr, first, start, count, field, largest, BLOCK)
         pixels += tl.sum(weight, axis=0)
-        total += tl.sum(weight * (mean * _power_of_two(largest - exponent) - reference), axis=0)
+        total += tl.sum(weight * (mean - reference), axis=0)
     center = reference + total / pixels
     m2 = tl.zeros([], tl.float64)
     for start in range(0, count, BLOCK):
-        index = first + start + tl.arange(0, BLOCK)
-        inside = start + tl.arange(0, BLOCK) < count
-        weight = tl.load(partial_ptr + index, mask=inside, other=0.0)
-        exponent = tl.load(partial_ptr + field + index, mask=inside, other=0.0).to(tl.int64)
-        mean = tl.load(partial_ptr + 2 * field + index, mask=inside, other=0.0)
+        index, inside, weight, mean, factor = _scaled_means(
+            partial_ptr, first, start, count, field, largest, BLOCK
+        )
         deviations = tl.load(partial_ptr + 3 * field + index, mask=inside, other=0.0)
-        factor = _power_of_two(largest - exponent)
-        gap = tl.where(inside, mean * factor - center, 0.0)
+        gap = tl.where(inside, mean - center, 0.0)
         m2 += tl.sum(deviations * factor * factor + weight * gap * gap, axis=0)
     spread = tl.sqrt(m2 / pixels)
     _store_terms(terms_ptr, scope, scopes, center, spread, largest, tl.load(constants_ptr), WIDE)
