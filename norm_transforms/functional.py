@@ -65,6 +65,7 @@ def normalize(
     normalization: NormalizationName = ...,
     *,
     percentiles: tuple[float, float] = ...,
+    clip_range: tuple[float, float] | None = ...,
     batched: bool = ...,
     volume: bool = ...,
     dtype: Any = ...,
@@ -81,6 +82,7 @@ def normalize(
     normalization: NormalizationName = ...,
     *,
     percentiles: tuple[float, float] = ...,
+    clip_range: tuple[float, float] | None = ...,
     batched: bool = ...,
     volume: bool = ...,
     dtype: Any = ...,
@@ -96,6 +98,7 @@ def normalize(
     normalization: NormalizationName = "standard",
     *,
     percentiles: tuple[float, float] = DEFAULT_PERCENTILES,
+    clip_range: tuple[float, float] | None = None,
     batched: bool = False,
     volume: bool = False,
     dtype: Any = None,
@@ -112,7 +115,8 @@ def normalize(
     ``max_pixel_value=None`` takes the dtype's full scale (255, 65535 or 1.0). The
     ``percentile`` modes (ours) map the ``percentiles=(low, high)`` of each image (channel)
     to 0 and 1 and clip; the ``robust`` modes (ours) subtract the median and divide by the
-    interquartile range + 1e-4.
+    interquartile range + 1e-4. ``clip_range=(low, high)`` (AlbumentationsX's keyword) clips
+    the output after the mode's formula and its own clip, in the same pass.
 
     ``return_params=True`` returns ``(out, params)``: the :class:`AffineParams` applied
     (``y = (x - center) * scale`` per image and channel), which :func:`denormalize` inverts.
@@ -125,7 +129,7 @@ def normalize(
     options: dict[str, Any] = {} if dtype is None else {"dtype": dtype}
     if return_params:  # only then: a kernel registered before return_params existed still works
         options["return_params"] = True
-    params = _params(mean, std, max_pixel_value, normalization, percentiles)
+    params = _params(mean, std, max_pixel_value, normalization, percentiles, clip_range)
     return backend_for(image).normalize(image, params, batched=batched, volume=volume, **options)
 
 
@@ -208,7 +212,7 @@ def _cached_params(element_types: tuple[Any, ...], *arguments: Any) -> Normalize
 
 
 def _params(
-    mean: Any, std: Any, max_pixel_value: Any, normalization: Any, percentiles: Any
+    mean: Any, std: Any, max_pixel_value: Any, normalization: Any, percentiles: Any, clip_range: Any = None
 ) -> NormalizeParams:
     """Validated arguments; hashable ones (tuples, numbers) are validated once and cached.
 
@@ -217,8 +221,8 @@ def _params(
     argument (``typed=True``) and of each value in the tuples. That costs ~0.9 µs per call
     (measured against a value-only key; a normalize() call at 224² takes ~20 µs).
     """
-    element_types = (_types_in(mean), _types_in(std), _types_in(percentiles))
-    arguments = (mean, std, max_pixel_value, normalization, percentiles)
+    element_types = (_types_in(mean), _types_in(std), _types_in(percentiles), _types_in(clip_range))
+    arguments = (mean, std, max_pixel_value, normalization, percentiles, clip_range)
     try:
         return _cached_params(element_types, *arguments)
     except TypeError:  # unhashable (a list, an array): validate on every call

@@ -174,6 +174,20 @@ class NormalizeParams:
     std: tuple[float, ...]
     max_pixel_value: float | None
     percentiles: tuple[float, float] = DEFAULT_PERCENTILES
+    #: ``(low, high)`` the output is clipped to after the mode's formula and its own clip
+    #: (AlbumentationsX's ``clip_range``), or None.
+    clip_range: tuple[float, float] | None = None
+
+    @functools.cached_property
+    def clip(self) -> tuple[float, float] | None:
+        """The bounds every backend clips the output to, in one clamp: the mode's clip, then
+        ``clip_range``. ``clamp(clamp(y, a, b), c, d) == clamp(y, clamp(a, c, d), clamp(b, c, d))``,
+        so the two fold into one pass at no cost."""
+        if self.clip_range is None:
+            return self.mode.clip
+        low, high = self.clip_range
+        mode_low, mode_high = self.mode.clip or (-math.inf, math.inf)
+        return min(max(mode_low, low), high), min(max(mode_high, low), high)
 
     @staticmethod
     def build(
@@ -182,6 +196,7 @@ class NormalizeParams:
         max_pixel_value: float | None = 255.0,
         normalization: str = "standard",
         percentiles: Any = DEFAULT_PERCENTILES,
+        clip_range: Any = None,
     ) -> NormalizeParams:
         """Validate the arguments of ``Normalize`` / ``normalize``.
 
@@ -217,7 +232,12 @@ class NormalizeParams:
         if MODES[normalization].statistic is None:
             _check_float32_constants(mean_values, std_values, max_pixel_value)
         return NormalizeParams(
-            MODES[normalization], mean_values, std_values, max_pixel_value, _as_percentiles(percentiles)
+            MODES[normalization],
+            mean_values,
+            std_values,
+            max_pixel_value,
+            _as_percentiles(percentiles),
+            _as_clip_range(clip_range),
         )
 
     def channel_values(self, values: tuple[float, ...], channels: int, name: str) -> np.ndarray:
@@ -306,6 +326,18 @@ def _as_percentiles(percentiles: Any) -> tuple[float, float]:
     if len(values) != 2 or not 0.0 <= values[0] < values[1] <= 100.0:
         raise ValueError(
             f"percentiles must be two numbers (low, high) with 0 <= low < high <= 100; got {percentiles!r}"
+        )
+    return values[0], values[1]
+
+
+def _as_clip_range(clip_range: Any) -> tuple[float, float] | None:
+    """None, or ``(low, high)``: two finite numbers with low <= high, as floats."""
+    if clip_range is None:
+        return None
+    values = _as_values(clip_range, "clip_range")
+    if len(values) != 2 or values[0] > values[1]:
+        raise ValueError(
+            f"clip_range must be None or two finite numbers (low, high) with low <= high; got {clip_range!r}"
         )
     return values[0], values[1]
 

@@ -19,8 +19,10 @@ def reference_normalize(
     max_pixel_value: float | None = 255.0,
     normalization: str = "standard",
     percentiles: tuple[float, float] = (1.0, 99.0),
+    clip_range: tuple[float, float] | None = None,
 ) -> np.ndarray:
-    """One image, HW or HWC, in float64."""
+    """One image, HW or HWC, in float64; ``clip_range`` clips after the mode's own clip, as
+    AlbumentationsX documents it."""
     x = image.astype(np.float64)
     squeeze = x.ndim == 2
     if squeeze:
@@ -51,6 +53,8 @@ def reference_normalize(
                 denominator = x.max(axis=axes) - center + eps
             y = (x - center) / denominator
             y = y if mode.clip is None else np.clip(y, *mode.clip)
+    if clip_range is not None:
+        y = np.clip(y, *clip_range)
     return y[..., 0] if squeeze else y
 
 

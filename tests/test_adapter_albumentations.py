@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import math
 import warnings
 
 import numpy as np
@@ -524,16 +525,58 @@ def _signature_without_annotations(signature: inspect.Signature) -> list[tuple[s
     return [(p.name, p.kind, p.default) for p in signature.parameters.values()]
 
 
-def test_signature_and_defaults_equal_albumentations_plus_keyword_percentiles():
+def test_signature_and_defaults_equal_albumentations_plus_keyword_only_additions():
     ours = inspect.signature(Normalize.__init__)
-    assert ours.parameters["percentiles"].kind is inspect.Parameter.KEYWORD_ONLY
-    assert ours.parameters["percentiles"].default == (1.0, 99.0)
-    without_percentiles = ours.replace(
-        parameters=[p for p in ours.parameters.values() if p.name != "percentiles"]
-    )
-    assert _signature_without_annotations(without_percentiles) == _signature_without_annotations(
+    additions = {"percentiles": (1.0, 99.0), "clip_range": None}  # clip_range: AlbumentationsX 2.5.1's
+    for name, default in additions.items():
+        assert ours.parameters[name].kind is inspect.Parameter.KEYWORD_ONLY
+        assert ours.parameters[name].default == default
+    kept = [p for p in ours.parameters.values() if p.name not in additions]
+    without_additions = ours.replace(parameters=kept)
+    assert _signature_without_annotations(without_additions) == _signature_without_annotations(
         inspect.signature(A.Normalize.__init__)
     )
+
+
+# --------------------------------------------------------------------------- clip_range (AlbumentationsX)
+
+
+@pytest.mark.parametrize("clip_range", [(0.0, 1.0), (-0.5, 0.25), (0.3, 0.3)])
+@pytest.mark.parametrize("mode", ALBUMENTATIONS_MODES)
+def test_clip_range_is_albumentations_output_clipped(rng, mode, clip_range):
+    # AlbumentationsX's documented formula: the mode's output, then np.clip to clip_range.
+    image = make_image(rng, np.uint8, (16, 18, 3), "random")
+    expected = np.clip(A.Normalize(normalization=mode)(image=image)["image"], *clip_range)
+    out = Normalize(normalization=mode, clip_range=clip_range)(image=image)["image"]
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, expected, rtol=0, atol=1e-5)
+
+
+def test_clip_range_is_serialized_only_when_set_and_round_trips(rng):
+    assert "clip_range" not in _transform_dict(A.Compose([Normalize()]))["transforms"][0]
+    pipeline = A.Compose([Normalize(normalization="image", clip_range=[-3, 3])])
+    assert _transform_dict(pipeline)["transforms"][0]["clip_range"] == (-3.0, 3.0)
+    transform = A.from_dict(json.loads(json.dumps(A.to_dict(pipeline)))).transforms[0]
+    image = make_image(rng, np.uint8, (20, 20, 3), "outlier")
+    np.testing.assert_array_equal(
+        transform(image=image)["image"], normalize(image, normalization="image", clip_range=(-3, 3))
+    )
+
+
+@pytest.mark.parametrize("clip_range", [(1.0, 0.0), (0.0, math.inf), (0.0,), "0,1", (math.nan, 1.0)])
+def test_bad_clip_range_is_refused_naming_it(clip_range):
+    with pytest.raises((ValueError, TypeError), match="clip_range"):
+        Normalize(clip_range=clip_range)
+
+
+def test_clip_range_is_no_longer_silently_ignored():
+    # Albumentations' base class takes unknown keywords with only a warning: before clip_range
+    # was added, Normalize(clip_range=(0, 1)) ran and did not clip.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        transform = Normalize(clip_range=(0.0, 1.0))
+    out = transform(image=np.full((4, 4, 3), 255, np.uint8))["image"]
+    assert out.max() == 1.0
 
 
 def test_targets_include_image_images_volume_volumes():

@@ -67,6 +67,17 @@ def test_percentiles_reach_the_kernel(rng, mode):
     assert not torch.equal(expected, normalize(image, normalization=mode))
 
 
+@pytest.mark.parametrize("mode", ["standard", "image_per_channel"])
+def test_clip_range_reaches_the_kernel(rng, mode):
+    image = random_chw(rng, torch.uint8)
+    transform = TorchNormalize(normalization=mode, clip_range=(-0.5, 0.5))
+    out = transform(tv_tensors.Image(image))
+    expected = normalize(image, max_pixel_value=None, normalization=mode, clip_range=(-0.5, 0.5))
+    torch.testing.assert_close(out.as_subclass(torch.Tensor), expected, rtol=0, atol=0)
+    assert out.min() == -0.5 and out.max() == 0.5
+    assert "clip_range=(-0.5, 0.5)" in repr(transform)
+
+
 def test_default_max_pixel_value_is_the_dtype_full_scale(rng):
     image = random_chw(rng, torch.uint16)
     expected = normalize(image, MEAN, STD, max_pixel_value=65535.0)

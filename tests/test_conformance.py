@@ -129,6 +129,21 @@ def test_matches_the_float64_reference(backend, rng, mode, dtype, layout, conten
     np.testing.assert_allclose(out, reference_normalize(image, **kwargs), **tolerance(mode))
 
 
+# Inside the mode's own clip, across one of its bounds, and outside it (a single value).
+CLIP_RANGES = {"inside": (-0.6, 0.7), "across": (0.5, 30.0), "outside": (25.0, 26.0)}
+
+
+@pytest.mark.parametrize("clip_range", CLIP_RANGES.values(), ids=CLIP_RANGES.keys())
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32, np.float64], ids=dtype_id)
+@pytest.mark.parametrize("mode", MODES)
+def test_clip_range_clips_after_the_modes_formula_and_its_clip(backend, rng, mode, dtype, clip_range):
+    image = make_image(rng, dtype, shape_of("HWC3"), "random")
+    kwargs = {**mode_kwargs(mode, dtype, 3), "clip_range": clip_range}
+    out = backend.normalize(image, **kwargs)
+    np.testing.assert_allclose(out, reference_normalize(image, **kwargs), **tolerance(mode))
+    assert out.min() >= clip_range[0] and out.max() <= clip_range[1]
+
+
 @pytest.mark.parametrize("dtype", ALL_DTYPES, ids=dtype_id)
 @pytest.mark.parametrize("mode", PER_IMAGE_MODES)
 def test_batch_samples_get_their_own_statistics(backend, rng, mode, dtype):

@@ -187,9 +187,25 @@ def test_bad_arguments_raise_clearly(kwargs, error, message):
 
 
 def test_repr_shows_the_arguments():
-    text = repr(NormalizeLayer(0.5, 0.25, max_pixel_value=1.0, dtype=torch.float16))
-    for part in ("mean=[0.5]", "std=[0.25]", "max_pixel_value=1.0", "dtype=torch.float16"):
+    text = repr(NormalizeLayer(0.5, 0.25, max_pixel_value=1.0, dtype=torch.float16, clip_range=(0, 1)))
+    parts = ("mean=[0.5]", "std=[0.25]", "max_pixel_value=1.0", "dtype=torch.float16")
+    parts += ("clip_range=(0.0, 1.0)",)
+    for part in parts:
         assert part in text
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:FutureWarning")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_clip_range_clips_eagerly_scripted_compiled_and_exported(rng):
+    image = uint8_batch(rng)
+    layer = NormalizeLayer(clip_range=(-1.0, 1.5))
+    out = layer(image)
+    expected = normalize(image, max_pixel_value=255.0, clip_range=(-1.0, 1.5))
+    torch.testing.assert_close(out, expected, rtol=0, atol=ATOL)
+    assert out.min() == -1.0 and out.max() == 1.5
+    assert torch.equal(torch.jit.script(layer)(image), out)
+    torch.testing.assert_close(torch.compile(layer, fullgraph=True)(image), out, rtol=0, atol=ATOL)
+    assert torch.equal(torch.export.export(layer, (image,)).module()(image), out)
 
 
 @pytest.mark.parametrize(

@@ -59,6 +59,41 @@ def test_bad_max_pixel_value_names_max_pixel_value(value):
         NormalizeParams.build(max_pixel_value=value)
 
 
+@pytest.mark.parametrize(
+    "value",
+    [(1.0, 0.0), (0.0, math.inf), (math.nan, 1.0), (0.0,), (0.0, 1.0, 2.0), "01", (0.0, "1")],
+    ids=repr,
+)
+def test_bad_clip_range_names_clip_range(value):
+    with pytest.raises((ValueError, TypeError), match="clip_range"):
+        NormalizeParams.build(clip_range=value)
+
+
+CLIP_FOLDS = [
+    # mode, clip_range, the one clamp that stands for the mode's clip then clip_range
+    ("standard", None, None),
+    ("standard", (-1.0, 2.0), (-1.0, 2.0)),
+    ("min_max", (0.25, 3.0), (0.25, 1.0)),
+    ("min_max", (2.0, 3.0), (2.0, 2.0)),  # disjoint: everything ends at clip_range's low bound
+    ("image", (-30.0, -25.0), (-25.0, -25.0)),
+    ("image", (-1.0, 1.0), (-1.0, 1.0)),
+    ("robust", (0.0, 1.0), (0.0, 1.0)),
+]
+
+
+@pytest.mark.parametrize(("mode", "clip_range", "expected"), CLIP_FOLDS)
+def test_clip_range_folds_with_the_modes_clip_into_one_clamp(mode, clip_range, expected):
+    params = NormalizeParams.build(normalization=mode, clip_range=clip_range)
+    assert params.clip == expected
+    # The fold equals clipping twice, for values below, inside and above every bound.
+    values = np.array([-1e3, -25.5, -1.5, -0.5, 0.0, 0.3, 0.99, 1.5, 2.5, 40.0, np.nan])
+    mode_clip = norm_transforms.MODES[mode].clip
+    twice = values if mode_clip is None else np.clip(values, *mode_clip)
+    twice = twice if clip_range is None else np.clip(twice, *clip_range)
+    once = values if expected is None else np.clip(values, *expected)
+    np.testing.assert_array_equal(once, twice)
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_valid_arguments_build(mode):
     params = NormalizeParams.build((0.1, 0.2, 0.3), 0.5, None, mode)

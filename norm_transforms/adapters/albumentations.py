@@ -54,7 +54,8 @@ class Normalize(_EveryImageTarget, PresetConstructors, A.ImageOnlyTransform):
     (channel's) range to [0, 1]; ``percentile`` / ``percentile_per_channel`` (ours): map the
     ``percentiles=(low, high)`` to [0, 1] and clip; ``robust`` / ``robust_per_channel`` (ours):
     subtract the median, divide by the interquartile range + 1e-4. Output is float32.
-    ``max_pixel_value=None`` means the dtype's full scale.
+    ``max_pixel_value=None`` means the dtype's full scale. ``clip_range=(low, high)``
+    (keyword-only, as in AlbumentationsX 2.5.1) clips the output after the mode's formula.
 
     >>> import albumentations as A
     >>> pipeline = A.Compose([Normalize(normalization="image_per_channel")])
@@ -68,6 +69,7 @@ class Normalize(_EveryImageTarget, PresetConstructors, A.ImageOnlyTransform):
         max_pixel_value: Any
         normalization: Any
         percentiles: Any
+        clip_range: Any
 
     def __init__(
         self,
@@ -78,9 +80,12 @@ class Normalize(_EveryImageTarget, PresetConstructors, A.ImageOnlyTransform):
         p: float = 1.0,
         *,
         percentiles: tuple[float, float] = DEFAULT_PERCENTILES,
+        clip_range: tuple[float, float] | None = None,
     ):
         super().__init__(p=p)
-        self._recipe = NormalizeParams.build(mean, std, max_pixel_value, normalization, percentiles)
+        self._recipe = NormalizeParams.build(
+            mean, std, max_pixel_value, normalization, percentiles, clip_range
+        )
         self._pixel_scale_checked = False
         # Stored as A.Normalize stores them: its schema turns lists (e.g. from JSON) into tuples.
         self.mean = _as_stored(mean)
@@ -91,6 +96,8 @@ class Normalize(_EveryImageTarget, PresetConstructors, A.ImageOnlyTransform):
             # Set only where it is read, so the repr and serialized form of the other modes stay
             # those of A.Normalize (Albumentations lists the init arguments that are attributes).
             self.percentiles = _as_stored(percentiles)
+        if clip_range is not None:  # as AlbumentationsX: serialized only when set
+            self.clip_range = _as_stored(clip_range)
 
     @classmethod
     def get_class_fullname(cls) -> str:

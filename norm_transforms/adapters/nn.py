@@ -7,6 +7,7 @@ buffers, so the forward pass is one ``addcmul`` that TorchScript, ``torch.compil
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,6 +23,8 @@ class NormalizeLayer(PresetConstructors, nn.Module):
     """``(x - mean * max_pixel_value) / (std * max_pixel_value)`` on ``(N, C, H, W)`` or
     ``(C, H, W)`` input, uint8 or float, written as ``dtype``.
 
+    ``clip_range=(low, high)`` clips the output (AlbumentationsX's keyword).
+
     ``mean`` and ``std`` are buffers saved in the state dict; loading a state dict refolds the
     constants. The layer follows ``.to(device)``; ``model.half()`` would round the constants
     too, so ask for half output with ``dtype=torch.float16`` instead.
@@ -33,14 +36,19 @@ class NormalizeLayer(PresetConstructors, nn.Module):
         std: float | Sequence[float] = IMAGENET_STD,
         max_pixel_value: float = 255.0,
         dtype: torch.dtype = torch.float32,
+        clip_range: tuple[float, float] | None = None,
     ) -> None:
         super().__init__()
         check_output_dtype(dtype)
         if max_pixel_value is None:
             raise ValueError("max_pixel_value must be a number for NormalizeLayer (255.0 for uint8 input)")
-        params = NormalizeParams.build(mean, std, max_pixel_value, "standard")
+        params = NormalizeParams.build(mean, std, max_pixel_value, "standard", clip_range=clip_range)
         self.max_pixel_value = float(max_pixel_value)
         self.dtype = dtype
+        # Two floats and a flag rather than an optional tuple: TorchScript types them plainly.
+        self.clip_range = params.clip_range
+        self.clipped = params.clip_range is not None
+        self.clip_low, self.clip_high = params.clip_range or (-math.inf, math.inf)
         channels = max(len(params.mean), len(params.std))
         self.register_buffer("mean", torch.tensor(params.channel_values(params.mean, channels, "mean")))
         self.register_buffer("std", torch.tensor(params.channel_values(params.std, channels, "std")))
@@ -68,12 +76,16 @@ class NormalizeLayer(PresetConstructors, nn.Module):
                 f"NormalizeLayer expects (N, C, H, W) or (C, H, W) input with C = {channels} "
                 f"(the length of its mean and std); got shape {list(x.shape)}"
             )
-        return torch.addcmul(self.offset, x, self.scale).to(self.dtype)
+        y = torch.addcmul(self.offset, x, self.scale)
+        if self.clipped:
+            y = y.clamp(self.clip_low, self.clip_high)
+        return y.to(self.dtype)
 
     def extra_repr(self) -> str:
         return (
             f"mean={self.mean.tolist()}, std={self.std.tolist()}, "
             f"max_pixel_value={self.max_pixel_value}, dtype={self.dtype}"
+            + (f", clip_range={self.clip_range}" if self.clipped else "")
         )
 
 

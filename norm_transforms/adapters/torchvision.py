@@ -35,7 +35,8 @@ class TorchNormalize(PresetConstructors, v2.Transform):
     ``max_pixel_value``: ``None`` (the default) means the dtype's full scale, 255 for uint8,
     65535 for uint16 and 1.0 for floats, so ``ToDtype(float32, scale=True) + Normalize(mean,
     std)`` becomes ``TorchNormalize(mean, std)``. ``dtype`` is the output dtype (float32,
-    float16 or bfloat16; always computed in float32).
+    float16 or bfloat16; always computed in float32); ``clip_range=(low, high)`` clips the
+    output after the mode's formula, in the same pass.
 
     Normalizes ``tv_tensors.Image``, ``tv_tensors.Video`` (statistics per frame), plain
     tensors (the v2 rule: the first one, when the sample has no Image or Video), and PIL
@@ -55,16 +56,20 @@ class TorchNormalize(PresetConstructors, v2.Transform):
         normalization: NormalizationName = "standard",
         dtype: torch.dtype = torch.float32,
         percentiles: tuple[float, float] = DEFAULT_PERCENTILES,
+        clip_range: tuple[float, float] | None = None,
     ) -> None:
         super().__init__()
         check_output_dtype(dtype)
-        self.norm_params = NormalizeParams.build(mean, std, max_pixel_value, normalization, percentiles)
+        self.norm_params = NormalizeParams.build(
+            mean, std, max_pixel_value, normalization, percentiles, clip_range
+        )
         self._pixel_scale_checked = False
         self.mean, self.std = mean, std
         self.max_pixel_value = max_pixel_value
         self.normalization = normalization
         self.dtype = dtype
         self.percentiles = percentiles
+        self.clip_range = clip_range
 
     def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
         image = _as_image(inpt) if isinstance(inpt, (PIL.Image.Image, np.ndarray)) else inpt
@@ -82,6 +87,7 @@ class TorchNormalize(PresetConstructors, v2.Transform):
             f"mean={self.mean}, std={self.std}, max_pixel_value={self.max_pixel_value}, "
             f"normalization={self.normalization!r}, dtype={self.dtype}"
             + (f", percentiles={self.percentiles}" if self.norm_params.mode.statistic == "percentile" else "")
+            + (f", clip_range={self.clip_range}" if self.clip_range is not None else "")
         )
 
 

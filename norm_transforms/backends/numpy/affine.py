@@ -10,7 +10,6 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from ...modes import Mode
 from .. import kernels as _kernels
 
 _UINT8 = np.dtype(np.uint8)
@@ -36,7 +35,7 @@ _FLOAT32_UNIT_ROUNDOFF = 2.0**-24
 def _apply(
     sample: np.ndarray,
     out: np.ndarray,
-    mode: Mode,
+    clip: tuple[float, float] | None,
     channels: int,
     center: list[float],
     scale: list[float],
@@ -44,12 +43,13 @@ def _apply(
     low: list[float],
     high: list[float],
 ) -> None:
-    """The affine with per-scope terms: fused when that is exact enough, else centered."""
+    """The affine with per-scope terms, clipped to ``clip``: fused when that is exact enough,
+    else centered."""
     if _regular(sample.dtype, center, scale, spread, low, high):
-        _kernels.affine(sample, out, *_fused_constants(center, scale), *(mode.clip or _NO_BOUNDS))
+        _kernels.affine(sample, out, *_fused_constants(center, scale), *(clip or _NO_BOUNDS))
         return
     center, scale = _defined_terms(sample.dtype, center, scale, spread)
-    _apply_centered(sample, out, np.array(center), np.array(scale), channels, mode.clip)
+    _apply_centered(sample, out, np.array(center), np.array(scale), channels, clip)
 
 
 def _defined_terms(

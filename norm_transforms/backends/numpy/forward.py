@@ -43,7 +43,7 @@ def normalize(
     mode = params.mode
     if mode.statistic is None:
         scale32, offset32 = _standard_constants(params, layout.channels, image.dtype)
-        _kernels.affine(source, target, scale32, offset32, *_NO_BOUNDS)
+        _kernels.affine(source, target, scale32, offset32, *(params.clip or _NO_BOUNDS))
         if return_params:
             layout_flags = {"batched": batched, "volume": volume}
             return out, standard_affine_params(params, image.shape, image.dtype, **layout_flags)
@@ -80,7 +80,7 @@ def normalize_planar(
     mode = params.mode
     if mode.statistic is None:
         scale32, offset32 = _standard_constants(params, channels, planes.dtype)
-        _kernels.affine(source, out, scale32, offset32, *_NO_BOUNDS, height * width)
+        _kernels.affine(source, out, scale32, offset32, *(params.clip or _NO_BOUNDS), height * width)
         return (out, _standard_terms(params, channels, planes.dtype, (1, -1, 1, 1))) if return_params else out
     scopes = source.reshape(samples * channels if mode.per_channel else samples, -1)
     record: list[tuple[list[float], list[float]]] | None = [] if return_params else None
@@ -122,7 +122,7 @@ def _normalize_one_sample(
     center, spread, low, high = statistic.terms(sample, scopes, params, low, high)
     eps = math.ldexp(EPS, -exponent)
     scale = [scale_from_spread(s, eps) for s in spread]
-    _apply(sample, out, mode, channels, center, scale, spread, low, high)
+    _apply(sample, out, params.clip, channels, center, scale, spread, low, high)
     if record is not None:
         terms = _defined_terms(sample.dtype, center, scale, spread)
         record.append(_in_input_units(*terms, [exponent] * scopes))
@@ -169,10 +169,10 @@ def _normalize_scopes(
         terms = _defined_terms(scopes.dtype, center, scale, spread)
         record.append(_in_input_units(*terms, exponents))
     if _regular(scopes.dtype, center, scale, spread, low, high):
-        _kernels.affine(scopes, out, *_fused_constants(center, scale), *(mode.clip or _NO_BOUNDS), size)
+        _kernels.affine(scopes, out, *_fused_constants(center, scale), *(params.clip or _NO_BOUNDS), size)
         return
     for row, row_out, *terms in zip(scopes, out, center, scale, spread, low, high, strict=True):
-        _apply(row[None], row_out[None], mode, 1, *([term] for term in terms))
+        _apply(row[None], row_out[None], params.clip, 1, *([term] for term in terms))
 
 
 def _readable_by_opencv(source: np.ndarray, out: np.ndarray) -> np.ndarray:

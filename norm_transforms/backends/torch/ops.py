@@ -22,6 +22,8 @@ def normalize_with_ops(
         scale, offset = _broadcast_constants(params, channels, image.ndim, image.dtype, image.device)
         source = image if image.dtype != torch.float64 else image.to(torch.float32)
         out = torch.addcmul(offset, source, scale, out=torch.empty_like(source, dtype=dtype))
+        if params.clip is not None:
+            out.clamp_(*params.clip)
         return out, standard_affine_params(params, image, image.dtype) if return_params else None
     reduce_dims = (-2, -1) if params.mode.per_channel or image.ndim == 2 else (-3, -2, -1)
     return _normalize_per_sample(image, params, reduce_dims, dtype, return_params)
@@ -68,8 +70,8 @@ def _normalize_per_sample(
     scale_w = scale.to(shifted.dtype)
     out = shifted if dtype == shifted.dtype else torch.empty_like(shifted, dtype=dtype)
     torch.addcmul(-center_low * scale_w, shifted, scale_w, out=out)
-    if mode.clip is not None:  # the robust modes have none: no pass for nothing
-        out.clamp_(*mode.clip)
+    if params.clip is not None:  # the robust modes have none: no pass for nothing
+        out.clamp_(*params.clip)
     if not return_params:
         return out, None
     if factor is not None:  # the terms of the scaled copy, back in the image's units

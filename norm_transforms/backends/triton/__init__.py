@@ -63,14 +63,14 @@ def normalize(
     out, out_view = output(image, dtype, geometry)
     if statistic is False:
         terms = standard_constants(params, geometry.channels, image.dtype, image.device)
-        _affine(geometry, out_view, terms, term_strides=(0, 1), centered=False, scaled=False, clip=None)
+        _affine(geometry, out_view, terms, (0, 1), centered=False, scaled=False, clip=params.clip)
         affine = standard_affine_params(params, image, image.dtype) if return_params else None
     else:
         scaled = image.dtype in _SCALABLE_DTYPES
         terms = statistic.terms(geometry, params, scaled)
         per_channel = params.mode.per_channel
         strides = (geometry.channels, 1) if per_channel else (1, 0)
-        _affine(geometry, out_view, terms, strides, centered=True, scaled=scaled, clip=params.mode.clip)
+        _affine(geometry, out_view, terms, strides, centered=True, scaled=scaled, clip=params.clip)
         affine = _affine_params(terms, image, params) if return_params else None
     return (out, affine) if return_params else out
 
