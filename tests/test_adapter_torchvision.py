@@ -19,7 +19,7 @@ from torch_cases import TORCH_DTYPES
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from norm_transforms import TorchNormalize, normalize
+from norm_transforms import TorchNormalize, denormalize, normalize
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 ATOL = 1e-6
@@ -76,6 +76,37 @@ def test_clip_range_reaches_the_kernel(rng, mode):
     torch.testing.assert_close(out.as_subclass(torch.Tensor), expected, rtol=0, atol=0)
     assert out.min() == -0.5 and out.max() == 0.5
     assert "clip_range=(-0.5, 0.5)" in repr(transform)
+
+
+# --------------------------------------------------------------------------- functional on tv_tensors
+
+
+@pytest.mark.parametrize("kind", [tv_tensors.Image, tv_tensors.Video], ids=lambda kind: kind.__name__)
+def test_functional_normalize_keeps_the_tv_tensor_type_as_f_normalize_does(rng, kind):
+    image = kind(random_chw(rng, torch.uint8, (2, 3, 20, 24)))
+    out = normalize(image, max_pixel_value=None)
+    expected = v2.functional.normalize(
+        v2.functional.to_dtype(image, torch.float32, scale=True), list(MEAN), list(STD)
+    )
+    assert type(out) is type(expected) is kind
+    plain = torch.Tensor
+    torch.testing.assert_close(out.as_subclass(plain), expected.as_subclass(plain), rtol=0, atol=1e-5)
+    per_image, params = normalize(image, normalization="image", return_params=True)
+    assert type(per_image) is kind
+    assert type(denormalize(per_image, params=params)) is kind
+
+
+@pytest.mark.parametrize(
+    "inpt",
+    [
+        tv_tensors.Mask(torch.zeros(8, 8)),
+        tv_tensors.BoundingBoxes([[0, 0, 4, 4]], format="XYXY", canvas_size=(8, 8)),
+    ],
+    ids=["Mask", "BoundingBoxes"],
+)
+def test_functional_normalize_refuses_tv_tensors_that_are_not_images(inpt):
+    with pytest.raises(TypeError, match=rf"cannot normalize a tv_tensors\.{type(inpt).__name__}"):
+        normalize(inpt)
 
 
 def test_default_max_pixel_value_is_the_dtype_full_scale(rng):

@@ -79,6 +79,8 @@ class Backend(Protocol):
 BACKENDS: dict[str, str] = {
     "numpy.ndarray": "norm_transforms.backends.numpy",
     "torch.Tensor": "norm_transforms.backends.torch",
+    # The Torch backend's results re-wrapped as the input's tv_tensor type (v2's F.normalize keeps it).
+    "torchvision.tv_tensors._tv_tensor.TVTensor": "norm_transforms.adapters.tv_tensors",
 }
 
 #: Backends that a registered backend hands some of its inputs to, by device rather than by
