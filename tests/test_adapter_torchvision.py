@@ -238,6 +238,28 @@ def test_without_an_image_only_the_first_plain_tensor_is_normalized(rng):
     assert out_second is second
 
 
+def test_ndarray_image_with_ndarray_boxes_normalizes_only_the_image(rng):
+    # v2's rule with ndarrays counted as plain inputs: the first one is the image.
+    array, boxes = random_hwc_uint8(rng), np.array([[1, 2, 10, 12]], dtype=np.float32)
+    out_image, out_boxes = TorchNormalize()(array, boxes)
+    assert type(out_image) is tv_tensors.Image and out_image.dtype == torch.float32
+    assert out_boxes is boxes
+
+
+@pytest.mark.parametrize("image_type", ["Image", "PIL", "tensor"])
+def test_ndarray_targets_pass_through_beside_an_image(rng, image_type):
+    array = random_hwc_uint8(rng)
+    images = {
+        "Image": tv_tensors.Image(torch.from_numpy(array).permute(2, 0, 1)),
+        "PIL": PIL.Image.fromarray(array),
+        "tensor": torch.from_numpy(array).permute(2, 0, 1),
+    }
+    target = np.arange(6, dtype=np.uint8).reshape(2, 3)
+    out = TorchNormalize()({"image": images[image_type], "target": target})
+    assert out["image"].dtype == torch.float32
+    assert out["target"] is target
+
+
 # --------------------------------------------------------------------------- pickling and workers
 
 

@@ -41,9 +41,11 @@ class TorchNormalize(PresetConstructors, v2.Transform):
     Normalizes ``tv_tensors.Image``, ``tv_tensors.Video`` (statistics per frame), plain
     tensors (the v2 rule: the first one, when the sample has no Image or Video), and PIL
     images or HWC ndarrays, which become CHW ``tv_tensors.Image`` (so it also replaces
-    ``ToTensor() + Normalize()``). Boxes, masks, keypoints and labels pass through. As with
-    ``v2.ToImage``, every ndarray in the sample is taken for an HWC image: pass other arrays
-    (a mask, a target) as tv_tensors or tensors.
+    ``ToTensor() + Normalize()``). Boxes, masks, keypoints and labels pass through. Which
+    input is the image follows v2's rule for plain tensors, with ndarrays counted as plain: an
+    Image, Video or PIL image in the sample is the image and every plain tensor and ndarray
+    passes through; without one, the first plain tensor or ndarray is the image and the rest
+    (``np.array(boxes)``, a target) passes through.
     """
 
     _transformed_types = (tv_tensors.Image, tv_tensors.Video, is_pure_tensor, PIL.Image.Image, np.ndarray)
@@ -70,6 +72,18 @@ class TorchNormalize(PresetConstructors, v2.Transform):
         self.dtype = dtype
         self.percentiles = percentiles
         self.clip_range = clip_range
+
+    def _needs_transform_list(self, flat_inputs: list[Any]) -> list[bool]:
+        # v2's heuristic (Transform._needs_transform_list) with ndarrays among the plain inputs:
+        # otherwise a sample (image, np.array(boxes)) would get its boxes "normalized".
+        explicit = (tv_tensors.Image, tv_tensors.Video, PIL.Image.Image)
+        take_plain = not any(isinstance(inpt, explicit) for inpt in flat_inputs)
+        needs = []
+        for inpt in flat_inputs:
+            plain = is_pure_tensor(inpt) or isinstance(inpt, np.ndarray)
+            needs.append(isinstance(inpt, explicit) or (plain and take_plain))
+            take_plain = take_plain and not plain
+        return needs
 
     def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
         image = _as_image(inpt) if isinstance(inpt, (PIL.Image.Image, np.ndarray)) else inpt
