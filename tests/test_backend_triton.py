@@ -9,6 +9,11 @@ run the compiled kernels on a GPU.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -225,6 +230,26 @@ def test_return_params_of_every_scope(triton_route, rng):
         if clip is not None:
             expected = expected.clamp(*clip)
         torch.testing.assert_close(out.double(), expected, rtol=0, atol=2e-6)
+
+
+# --------------------------------------------------------------------------- compiled
+
+
+def test_every_kernel_variant_compiles_for_a_gpu(tmp_path):
+    # The interpreter accepts code that Triton's compiler refuses: compile (not launch) every
+    # variant normalize() would launch, for sm_90, in a process without TRITON_INTERPRET.
+    root = Path(__file__).resolve().parents[1]
+    environment = {**os.environ, "TRITON_CACHE_DIR": str(tmp_path)}
+    environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))
+    environment.pop("TRITON_INTERPRET", None)
+    check = subprocess.run(
+        [sys.executable, str(root / "tests" / "triton_compile_check.py")],
+        env=environment, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    if check.returncode == 2:
+        pytest.skip(check.stdout.strip())
+    assert check.returncode == 0, check.stdout[-4000:] + check.stderr[-2000:]
+    assert "0 failed to compile" in check.stdout
 
 
 # --------------------------------------------------------------------------- compiled, on a GPU

@@ -67,7 +67,9 @@ def _normalize_per_sample(
     center, shifted, center_low = terms.center, terms.shifted, terms.center_low
     # NaN or ±inf in a scope makes it NaN (documented): the statistics give a NaN spread there.
     scale = scale_from_spread(terms.spread, eps)
-    scale_w = scale.to(shifted.dtype)
+    # A constant scope of huge values (float32 beyond ~2e34) has 1 / eps beyond the working
+    # dtype: capped, so its pixels give 0 * max = 0, not 0 * inf = NaN (clamp keeps NaN).
+    scale_w = scale.clamp(max=torch.finfo(shifted.dtype).max).to(shifted.dtype)
     out = shifted if dtype == shifted.dtype else torch.empty_like(shifted, dtype=dtype)
     torch.addcmul(-center_low * scale_w, shifted, scale_w, out=out)
     if params.clip is not None:  # the robust modes have none: no pass for nothing

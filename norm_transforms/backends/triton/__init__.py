@@ -13,6 +13,8 @@ route: percentiles of other dtypes than uint8 (a device-side sort) and the inver
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 
 from ...modes import AffineParams, NormalizeParams
@@ -59,9 +61,21 @@ def normalize(
     if statistic is None:
         out, affine = normalize_with_ops(image, params, dtype, return_params)
         return (out, affine) if return_params else out
+    # Triton launches on the current CUDA device, not on the tensor's (triton-lang/triton#2441).
+    with torch.cuda.device(image.device) if image.is_cuda else contextlib.nullcontext():
+        return _normalize(image, params, statistic, dtype, return_params)
+
+
+def _normalize(
+    image: torch.Tensor,
+    params: NormalizeParams,
+    statistic: Statistic | bool,
+    dtype: torch.dtype,
+    return_params: bool,
+) -> torch.Tensor | tuple[torch.Tensor, AffineParams]:
     geometry = planes(image)
     out, out_view = output(image, dtype, geometry)
-    if statistic is False:
+    if not isinstance(statistic, Statistic):
         terms = standard_constants(params, geometry.channels, image.dtype, image.device)
         _affine(geometry, out_view, terms, (0, 1), centered=False, scaled=False, clip=params.clip)
         affine = standard_affine_params(params, image, image.dtype) if return_params else None

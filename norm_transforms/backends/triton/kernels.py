@@ -8,8 +8,9 @@ load reads whole pixels. The grid is one-dimensional: program ``pid`` is pixel b
 ``pid % blocks`` of channel group ``(pid // blocks) % channel_groups`` of sample
 ``pid // (blocks * channel_groups)``, so any batch fits the grid's limits.
 
-Per-image modes take three launches, the whole budget the issue sets (one read for the
-statistics, one read and one write for the affine):
+Per-image modes take three launches (a fourth, a memset, zeroes the histograms of the
+percentile modes) and two passes over the image (one read for the statistics, one read and
+one write for the affine):
 
 1. a statistics kernel writes one partial per (row, pixel block), where a row is one channel of
    one sample: a split reduction, so a single image still fills the GPU, deterministic (no
@@ -40,6 +41,7 @@ EXTREME_FIELDS = 3  # low, high, exponent
 # the center and scale in the image's units (``return_params``).
 TERM_FIELDS = 6  # factor 2**-E, center (float32 part), scale, offset, center, scale
 HISTOGRAM_BINS = 256
+_BINS = tl.constexpr(HISTOGRAM_BINS)
 
 
 @triton.jit
@@ -111,7 +113,7 @@ def moments_kernel(
     exponent = tl.zeros([BLOCK_C], tl.int64)
     source = image_ptr.dtype.element_ty
     if source.is_int():
-        wide = source.primitive_bitwidth > 8
+        wide: tl.constexpr = source.primitive_bitwidth > 8
         x = tl.load(image_ptr + offsets, mask=mask, other=0).to(tl.int64 if wide else tl.int32)
         total = tl.sum(x, axis=1).to(tl.int64)
         squares = tl.sum(x * x, axis=1).to(tl.int64)
@@ -149,7 +151,7 @@ def extremes_kernel(
     sample, channel0, block = _program(blocks, channel_groups, BLOCK_C)
     offsets, mask, channel = _tile(sample, channel0, block, channels, pixels, sample_stride,
                                    channel_stride, pixel_stride, BLOCK_C, BLOCK_P)
-    wide = image_ptr.dtype.element_ty == tl.float64
+    wide: tl.constexpr = image_ptr.dtype.element_ty == tl.float64
     x = tl.load(image_ptr + offsets, mask=mask, other=0).to(tl.float64 if wide else tl.float32)
     counted = mask & (x == x)  # NaN != NaN
     low = tl.min(tl.where(counted, x, float("inf")), axis=1).to(tl.float64)
@@ -179,13 +181,15 @@ def histogram_kernel(
                              channel_stride, pixel_stride, BLOCK_C, BLOCK_P)
     x = tl.load(image_ptr + offsets, mask=mask, other=0).to(tl.int32)
     # One histogram of BLOCK_C * 256 bins: bin = channel offset * 256 + value.
-    lane = tl.arange(0, BLOCK_C)[:, None] * HISTOGRAM_BINS + x
-    counts = tl.histogram(tl.reshape(lane, [BLOCK_C * BLOCK_P]), BLOCK_C * HISTOGRAM_BINS,
-                          mask=tl.reshape(mask, [BLOCK_C * BLOCK_P]))
-    bins = tl.arange(0, BLOCK_C * HISTOGRAM_BINS)
-    row = sample * channels + channel0 + bins // HISTOGRAM_BINS
-    tl.atomic_add(histogram_ptr + row * HISTOGRAM_BINS + bins % HISTOGRAM_BINS, counts,
-                  mask=(channel0 + bins // HISTOGRAM_BINS) < channels)
+    lane = tl.arange(0, BLOCK_C)[:, None] * _BINS + x
+    # No mask operand: masked lanes loaded 0 and land in bin 0 of their channel; take them out.
+    counts = tl.histogram(tl.reshape(lane, [BLOCK_C * BLOCK_P]), BLOCK_C * _BINS)
+    bins = tl.arange(0, BLOCK_C * _BINS)
+    padding = BLOCK_P - tl.minimum(pixels - block * BLOCK_P, BLOCK_P)
+    counts = tl.where(bins % _BINS == 0, counts - padding, counts)
+    row = sample * channels + channel0 + bins // _BINS
+    tl.atomic_add(histogram_ptr + row * _BINS + bins % _BINS, counts,
+                  mask=((channel0 + bins // _BINS) < channels) & (counts != 0), sem="relaxed")
 
 
 # --------------------------------------------------------------------------- 2. finalize
@@ -206,8 +210,10 @@ def _store_terms(terms_ptr, scope, scopes, center, spread, exponent, eps, WIDE: 
     scale = 1.0 / (spread + eps * factor)
     if WIDE:
         center_high = center
+        scale = tl.where(scale > 1.7976931348623157e308, 1.7976931348623157e308, scale)
     else:
         center_high = center.to(tl.float32).to(tl.float64)
+        scale = tl.where(scale > 3.4028234663852886e38, 3.4028234663852886e38, scale)  # NaN kept
     tl.store(terms_ptr + scope, factor)
     tl.store(terms_ptr + scopes + scope, center_high)
     tl.store(terms_ptr + 2 * scopes + scope, scale)
@@ -317,10 +323,10 @@ def histogram_terms_kernel(
     ``percentile`` modes: center = low percentile, spread = high - low; ``robust``: center =
     the median, spread = the interquartile range."""
     scope = tl.program_id(0)
-    bins = tl.arange(0, HISTOGRAM_BINS)
-    counts = tl.zeros([HISTOGRAM_BINS], tl.int64)
+    bins = tl.arange(0, _BINS)
+    counts = tl.zeros([_BINS], tl.int64)
     for row in range(0, rows_per_scope):
-        start = (scope.to(tl.int64) * rows_per_scope + row) * HISTOGRAM_BINS
+        start = (scope.to(tl.int64) * rows_per_scope + row) * _BINS
         counts += tl.load(histogram_ptr + start + bins).to(tl.int64)
     cumulative = tl.cumsum(counts, axis=0).to(tl.float64)
     last = tl.sum(counts, axis=0).to(tl.float64) - 1.0

@@ -1,0 +1,84 @@
+"""Compile, without launching, every Triton kernel variant that ``normalize`` would launch, for a
+CUDA target (sm_90 unless ``TRITON_CHECK_ARCH``), on a machine without a GPU.
+
+Triton's interpreter, which runs the kernels in the tests, accepts code that the real compiler
+refuses (a Python bool bound to a name becomes an i1 tensor when compiled; a module global read
+inside a kernel must be a ``tl.constexpr``): this finds those errors before a GPU does. Run by
+tests/test_backend_triton.py in a subprocess, without TRITON_INTERPRET. Uses Triton's driver
+and ``warmup=True`` hooks; exits 0 when every variant compiled, 1 with the failures, 2 when this
+Triton cannot be driven this way.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+import traceback
+
+os.environ.pop("TRITON_INTERPRET", None)
+os.environ["NORM_TRANSFORMS_FORCE_TRITON"] = "1"
+
+try:
+    from triton.backends.compiler import GPUTarget
+    from triton.runtime import driver
+    from triton.runtime.jit import JITFunction
+except ImportError as error:  # another Triton layout: nothing to check here
+    print(f"cannot drive this Triton: {error}")
+    sys.exit(2)
+
+import torch
+
+
+class CompileOnlyDriver:
+    """A CUDA target without a device: enough for Triton to compile, nothing to launch on."""
+
+    def get_current_device(self) -> int:
+        return 0
+
+    def get_current_stream(self, device: int | None = None) -> int:
+        return 0
+
+    def get_current_target(self) -> GPUTarget:
+        return GPUTarget("cuda", int(os.environ.get("TRITON_CHECK_ARCH", "90")), 32)
+
+    def get_active_torch_device(self) -> torch.device:
+        return torch.device("cpu")
+
+
+def compile_instead_of_launching(self: JITFunction, grid: object):
+    return lambda *args, **kwargs: self.run(*args, grid=grid, warmup=True, **kwargs)
+
+
+def main() -> int:
+    driver.set_active(CompileOnlyDriver())
+    JITFunction.__getitem__ = compile_instead_of_launching
+
+    from norm_transforms import MODES, normalize
+    from norm_transforms.backends.torch.layout import OUTPUT_DTYPES, SUPPORTED_DTYPES
+    from norm_transforms.backends.triton import kernels
+
+    kernels.INTERPRETED = True  # past the CPU-tensor guard: nothing is launched
+    layouts = {
+        "NCHW": lambda dtype: torch.zeros(2, 3, 16, 20, dtype=dtype),
+        "channels_last": lambda dtype: torch.zeros(2, 3, 16, 20, dtype=dtype).to(
+            memory_format=torch.channels_last
+        ),
+    }
+    failures: dict[str, list[str]] = {}
+    cases = list(itertools.product(MODES, SUPPORTED_DTYPES, layouts))
+    for index, (mode, dtype, layout) in enumerate(cases):
+        out_dtype = OUTPUT_DTYPES[index % len(OUTPUT_DTYPES)]  # every output dtype, in turn
+        try:
+            normalize(layouts[layout](dtype), normalization=mode, max_pixel_value=1.0, dtype=out_dtype)
+        except Exception as error:  # every failure is reported, grouped by message
+            message = "".join(traceback.format_exception_only(type(error), error)).strip()
+            failures.setdefault(message[:2000], []).append(f"{mode} {dtype} {layout} -> {out_dtype}")
+    for message, where in failures.items():
+        print(f"{len(where)} variants, e.g. {where[:3]}:\n{message}\n")
+    print(f"{len(cases)} variants, {sum(map(len, failures.values()))} failed to compile")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
