@@ -129,6 +129,19 @@ def test_matches_the_float64_reference(backend, rng, mode, dtype, layout, conten
     np.testing.assert_allclose(out, reference_normalize(image, **kwargs), **tolerance(mode))
 
 
+@pytest.mark.parametrize("layout", ["HW", "HWC3", "HWC5"])
+@pytest.mark.parametrize("dtype", ALL_DTYPES, ids=dtype_id)
+@pytest.mark.parametrize("mode", MODES)
+def test_float16_output_is_the_float32_output_rounded_once(backend, rng, mode, dtype, layout):
+    image = make_image(rng, dtype, shape_of(layout), "outlier")
+    kwargs = mode_kwargs(mode, dtype, channels_of(image))
+    half = torch.float16 if backend.tensors else np.float16
+    out = backend.normalize(image, **kwargs, dtype=half)
+    assert out.dtype == np.float16
+    # Bit for bit: both computed in float32, then rounded to nearest even once.
+    np.testing.assert_array_equal(out, backend.normalize(image, **kwargs).astype(np.float16))
+
+
 # Inside the mode's own clip, across one of its bounds, and outside it (a single value).
 CLIP_RANGES = {"inside": (-0.6, 0.7), "across": (0.5, 30.0), "outside": (25.0, 26.0)}
 

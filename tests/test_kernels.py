@@ -569,3 +569,69 @@ def test_disable_c_selects_the_fallback_and_keeps_albumentations_parity():
         NO_ALBUMENTATIONS_UPDATE="1",
     )
     assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr
+
+
+# --------------------------------------------------------------------------- float16 output
+
+
+def _float32_patterns(rng, count: int) -> np.ndarray:
+    """Random float32 bit patterns (every exponent, NaNs and infinities among them), then the
+    values where rounding to float16 is decided: halfway cases, the subnormal range, the
+    overflow edge."""
+    patterns = rng.integers(0, 2**32, count, dtype=np.uint64).astype(np.uint32).view(np.float32)
+    finite = np.arange(0, 0x7C00, dtype=np.uint16).view(np.float16).astype(np.float32)  # 0 .. 65504
+    midpoints = finite[:-1] / 2 + finite[1:] / 2  # exact in float32: ties to even decide these
+    edges = [65504, 65519.996, 65520, 65536, 2.0**-14, 2.0**-24, 2.0**-25, 2.0**-26, 3e-8]
+    edges = np.array(edges, np.float32)
+    near = np.concatenate([finite, midpoints, np.nextafter(midpoints, np.float32(0)), edges])
+    return np.concatenate([patterns, near, -near])
+
+
+@each_implementation
+def test_affine_float16_output_is_numpys_rounding_bit_for_bit(impl, rng):
+    values = _float32_patterns(rng, 300_000)
+    out = np.empty(values.size, np.float16)
+    impl.affine(values, out, np.ones(1, np.float32), np.full(1, -0.0, np.float32), -np.inf, np.inf)
+    with np.errstate(over="ignore"):
+        expected = values.astype(np.float16)
+    same = (out.view(np.uint16) == expected.view(np.uint16)) | (np.isnan(out) & np.isnan(expected))
+    assert same.all(), values[~same][:5]
+
+
+@each_implementation
+@pytest.mark.parametrize("block", [1, 35])
+@pytest.mark.parametrize("dtype", SOURCE_DTYPES)
+def test_affine_float16_output_is_the_float32_output_rounded(impl, rng, dtype, block):
+    source = _source(rng, dtype, 3 * 35 * 157)  # several 4096-value chunks and a tail
+    scale, offset = _constants(rng, 3)
+    single, half = np.empty(source.size, np.float32), np.empty(source.size, np.float16)
+    impl.affine(source, single, scale, offset, -30.0, 40.0, block)
+    impl.affine(source, half, scale, offset, -30.0, 40.0, block)
+    np.testing.assert_array_equal(half, single.astype(np.float16))
+
+
+@NO_C
+def test_portable_float16_rounding_where_the_cpu_has_no_f16c(rng):
+    # ARM builds run the portable loop; x86 runs F16C. The switch makes x86 run the portable one.
+    script = textwrap.dedent(
+        """
+        import numpy as np, sys
+        sys.path.insert(0, sys.argv[1])
+        from test_kernels import _float32_patterns
+        from norm_transforms.backends import _kernels
+        values = _float32_patterns(np.random.default_rng(7), 300_000)
+        out = np.empty(values.size, np.float16)
+        _kernels.affine(values, out, np.ones(1, np.float32), np.full(1, -0.0, np.float32), -np.inf, np.inf)
+        with np.errstate(over="ignore"):
+            expected = values.astype(np.float16)
+        same = (out.view(np.uint16) == expected.view(np.uint16)) | (np.isnan(out) & np.isnan(expected))
+        print(int((~same).sum()))
+        """
+    )
+    environment = {**os.environ, "NORM_TRANSFORMS_DISABLE_F16C": "1"}
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(TESTS)],
+        env=environment, capture_output=True, text=True, timeout=SUBPROCESS_TIMEOUT,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip() == "0"

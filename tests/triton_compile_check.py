@@ -6,7 +6,8 @@ refuses (a Python bool bound to a name becomes an i1 tensor when compiled; a mod
 inside a kernel must be a ``tl.constexpr``): this finds those errors before a GPU does. Run by
 tests/test_backend_triton.py in a subprocess, without TRITON_INTERPRET. Uses Triton's driver
 and ``warmup=True`` hooks; exits 0 when every variant compiled, 1 with the failures, 2 when this
-Triton cannot be driven this way.
+Triton cannot be driven this way. Importing it changes nothing (pytest's doctest collection
+imports every module under tests/): all of it happens in ``main``.
 """
 
 from __future__ import annotations
@@ -15,17 +16,7 @@ import itertools
 import os
 import sys
 import traceback
-
-os.environ.pop("TRITON_INTERPRET", None)
-os.environ["NORM_TRANSFORMS_FORCE_TRITON"] = "1"
-
-try:
-    from triton.backends.compiler import GPUTarget
-    from triton.runtime import driver
-    from triton.runtime.jit import JITFunction
-except ImportError as error:  # another Triton layout: nothing to check here
-    print(f"cannot drive this Triton: {error}")
-    sys.exit(2)
+from typing import Any
 
 import torch
 
@@ -39,18 +30,30 @@ class CompileOnlyDriver:
     def get_current_stream(self, device: int | None = None) -> int:
         return 0
 
-    def get_current_target(self) -> GPUTarget:
+    def get_current_target(self) -> Any:
+        from triton.backends.compiler import GPUTarget
+
         return GPUTarget("cuda", int(os.environ.get("TRITON_CHECK_ARCH", "90")), 32)
 
     def get_active_torch_device(self) -> torch.device:
         return torch.device("cpu")
 
 
-def compile_instead_of_launching(self: JITFunction, grid: object):
+def compile_instead_of_launching(self: Any, grid: object):
     return lambda *args, **kwargs: self.run(*args, grid=grid, warmup=True, **kwargs)
 
 
 def main() -> int:
+    if os.environ.get("TRITON_INTERPRET") == "1":
+        print("run without TRITON_INTERPRET: the kernels must be compiled, not interpreted")
+        return 2
+    os.environ["NORM_TRANSFORMS_FORCE_TRITON"] = "1"
+    try:
+        from triton.runtime import driver
+        from triton.runtime.jit import JITFunction
+    except ImportError as error:  # another Triton layout: nothing to check here
+        print(f"cannot drive this Triton: {error}")
+        return 2
     driver.set_active(CompileOnlyDriver())
     JITFunction.__getitem__ = compile_instead_of_launching
 

@@ -134,11 +134,18 @@ def affine(*args: Any, **kwargs: Any) -> None:
     out[i] = clip(float32(source[i]) * scale[c] + offset[c], low, high),
     c = (i // block) % C, C = len(scale) = len(offset). source: C-contiguous uint8,
     uint16, float16, float32 or float64; out: float32 with as many values, or source
-    itself when it is float32. NaN stays NaN; pass -inf and inf to skip the clip.
+    itself when it is float32, or float16 (computed in float32, rounded once to nearest
+    even). NaN stays NaN; pass -inf and inf to skip the clip.
     """
     _check_arg_count(args, kwargs, 6, "affine")
     source = _acquire(args[0], "source", *_ANY_SOURCE)
-    out = _acquire(args[1], "out", "f", "float32", writable=True)
+    out = _acquire(args[1], "out", "fe", "float32 or float16", writable=True)
+    if out.dtype == np.float16:  # float32 first, then rounded once (NumPy rounds to nearest even)
+        staged = np.empty(out.shape, np.float32)
+        affine(source, staged, *args[2:], **kwargs)
+        with np.errstate(over="ignore"):  # beyond 65504: inf, as the C kernel writes it
+            np.copyto(out, staged, casting="same_kind")
+        return
     scale = _acquire(args[2], "scale", "f", "float32")
     offset = _acquire(args[3], "offset", "f", "float32")
     low, high = _as_double(args[4]), _as_double(args[5])

@@ -9,7 +9,8 @@ def affine(
     """out[i] = clip(float32(source[i]) * scale[c] + offset[c], low, high), c = (i // block) % len(scale).
 
     source: uint8, uint16, float16, float32 or float64; out: float32 with as many values (or
-    source itself when it is float32). NaN stays NaN; -inf and inf skip the clip.
+    source itself when it is float32), or float16 (computed in float32, rounded once to nearest
+    even). NaN stays NaN; -inf and inf skip the clip.
     """
 
 def min_max(source: Buffer, low: Buffer, high: Buffer, block: int = 1, /) -> None:
