@@ -527,7 +527,8 @@ def _signature_without_annotations(signature: inspect.Signature) -> list[tuple[s
 
 def test_signature_and_defaults_equal_albumentations_plus_keyword_only_additions():
     ours = inspect.signature(Normalize.__init__)
-    additions = {"percentiles": (1.0, 99.0), "clip_range": None}  # clip_range: AlbumentationsX 2.5.1's
+    # clip_range: AlbumentationsX 2.5.1's; dtype: float16 output (ours)
+    additions = {"percentiles": (1.0, 99.0), "clip_range": None, "dtype": "float32"}
     for name, default in additions.items():
         assert ours.parameters[name].kind is inspect.Parameter.KEYWORD_ONLY
         assert ours.parameters[name].default == default
@@ -567,6 +568,34 @@ def test_clip_range_is_serialized_only_when_set_and_round_trips(rng):
 def test_bad_clip_range_is_refused_naming_it(clip_range):
     with pytest.raises((ValueError, TypeError), match="clip_range"):
         Normalize(clip_range=clip_range)
+
+
+# --------------------------------------------------------------------------- float16 output
+
+
+@pytest.mark.parametrize("target", ["image", "images", "volume"])
+@pytest.mark.parametrize("mode", MODES)
+def test_float16_output_is_the_float32_output_rounded_once(rng, mode, target):
+    shapes = {"image": (16, 18, 3), "images": (2, 16, 18, 3), "volume": (3, 16, 18, 3)}
+    data = make_image(rng, np.uint8, shapes[target], "random")
+    half = Normalize(normalization=mode, dtype="float16")(**{target: data})[target]
+    single = Normalize(normalization=mode)(**{target: data})[target]
+    assert half.dtype == np.float16
+    np.testing.assert_array_equal(half, single.astype(np.float16))
+
+
+def test_float16_dtype_is_serialized_only_when_set_and_round_trips(rng):
+    assert "dtype" not in _transform_dict(A.Compose([Normalize()]))["transforms"][0]
+    pipeline = A.Compose([Normalize(dtype="float16")])
+    assert _transform_dict(pipeline)["transforms"][0]["dtype"] == "float16"
+    transform = A.from_dict(json.loads(json.dumps(A.to_dict(pipeline)))).transforms[0]
+    assert transform(image=make_image(rng, np.uint8, (8, 8, 3), "random"))["image"].dtype == np.float16
+
+
+@pytest.mark.parametrize("dtype", ["float64", "uint8", np.float16])
+def test_other_output_dtypes_are_refused_naming_dtype(dtype):
+    with pytest.raises(ValueError, match=r"dtype must be 'float32' or 'float16'"):
+        Normalize(dtype=dtype)
 
 
 def test_clip_range_is_no_longer_silently_ignored():
