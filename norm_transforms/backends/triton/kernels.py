@@ -108,8 +108,10 @@ def moments_kernel(
     sample, channel0, block = _program(blocks, channel_groups, BLOCK_C)
     offsets, mask, channel = _tile(sample, channel0, block, channels, pixels, sample_stride,
                                    channel_stride, pixel_stride, BLOCK_C, BLOCK_P)
-    count = tl.sum(mask.to(tl.float64), axis=1)
-    pixels_in = tl.maximum(count, 1.0)  # padding channels count 0
+    # The tile's pixels from its position (not a float64 sum of the mask); padding channels: 0.
+    in_tile = tl.minimum(pixels - block * BLOCK_P, BLOCK_P).to(tl.float64)
+    count = tl.where(channel < channels, in_tile, 0.0)
+    pixels_in = tl.maximum(count, 1.0)
     exponent = tl.zeros([BLOCK_C], tl.int64)
     source = image_ptr.dtype.element_ty
     if source.is_int():
