@@ -606,10 +606,16 @@ def test_image_per_channel_takes_any_channel_count(rng, dtype, channels, size):
     np.testing.assert_allclose(normalize(image, **kwargs), reference_normalize(image, **kwargs), atol=ATOL)
 
 
-@pytest.mark.parametrize("dtype", ["nonsense", 3.5, object(), np.float64, "float16"])
-def test_output_dtype_other_than_float32_is_refused_with_our_message(rng, dtype):
-    with pytest.raises(TypeError, match=r"NumPy images normalize to float32 only; got dtype="):
+@pytest.mark.parametrize("dtype", ["nonsense", 3.5, object(), np.float64, "uint8"])
+def test_output_dtype_other_than_float32_or_float16_is_refused_with_our_message(rng, dtype):
+    message = r"NumPy images normalize to float32 \(default\) or float16; got dtype="
+    with pytest.raises(TypeError, match=message):
         normalize(make_image(rng, np.uint8, (4, 4, 3), "random"), dtype=dtype)
+
+
+@pytest.mark.parametrize("dtype", [np.float16, "float16", np.dtype("float16")], ids=str)
+def test_float16_output_is_asked_for_as_numpy_reads_a_dtype(rng, dtype):
+    assert normalize(make_image(rng, np.uint8, (4, 4, 3), "random"), dtype=dtype).dtype == np.float16
 
 
 # --------------------------------------------------------------------------- robust modes
