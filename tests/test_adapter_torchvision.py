@@ -78,6 +78,41 @@ def test_clip_range_reaches_the_kernel(rng, mode):
     assert "clip_range=(-0.5, 0.5)" in repr(transform)
 
 
+# --------------------------------------------------------------------------- inplace (v2.Normalize)
+
+
+# The first-call max_pixel_value check reads the input before it is overwritten: no warning.
+@pytest.mark.filterwarnings("error::UserWarning")
+@pytest.mark.parametrize("kind", [torch.Tensor, tv_tensors.Image], ids=["tensor", "Image"])
+@pytest.mark.parametrize("mode", ["standard", "image_per_channel"])
+def test_inplace_writes_the_result_into_the_float_input(rng, mode, kind):
+    image = random_chw(rng, torch.float32)
+    expected = TorchNormalize(normalization=mode)(image.clone())
+    inpt = image.clone() if kind is torch.Tensor else tv_tensors.Image(image.clone())
+    out = TorchNormalize(normalization=mode, inplace=True)(inpt)
+    assert type(out) is type(inpt)
+    assert out.data_ptr() == inpt.data_ptr()
+    torch.testing.assert_close(inpt.as_subclass(torch.Tensor), expected, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize(
+    ("inpt", "got"),
+    [
+        (torch.zeros(3, 4, 4, dtype=torch.uint8), "a torch.uint8 tensor"),
+        (np.zeros((4, 4, 3), np.float32), "a ndarray"),
+    ],
+    ids=["uint8", "ndarray"],
+)
+def test_inplace_where_it_cannot_apply_says_why(inpt, got):
+    with pytest.raises(ValueError, match=rf"inplace=True .* \(torch.float32\); got {got}"):
+        TorchNormalize(inplace=True)(inpt)
+
+
+def test_inplace_must_be_a_bool():
+    with pytest.raises(TypeError, match="inplace must be True or False"):
+        TorchNormalize(inplace="yes")
+
+
 # --------------------------------------------------------------------------- functional on tv_tensors
 
 

@@ -36,7 +36,8 @@ class TorchNormalize(PresetConstructors, v2.Transform):
     65535 for uint16 and 1.0 for floats, so ``ToDtype(float32, scale=True) + Normalize(mean,
     std)`` becomes ``TorchNormalize(mean, std)``. ``dtype`` is the output dtype (float32,
     float16 or bfloat16; always computed in float32); ``clip_range=(low, high)`` clips the
-    output after the mode's formula, in the same pass.
+    output after the mode's formula, in the same pass. ``inplace=True`` (as ``v2.Normalize``)
+    writes the result into the input tensor, which must have the output dtype.
 
     Normalizes ``tv_tensors.Image``, ``tv_tensors.Video`` (statistics per frame), plain
     tensors (the v2 rule: the first one, when the sample has no Image or Video), and PIL
@@ -59,9 +60,12 @@ class TorchNormalize(PresetConstructors, v2.Transform):
         dtype: torch.dtype = torch.float32,
         percentiles: tuple[float, float] = DEFAULT_PERCENTILES,
         clip_range: tuple[float, float] | None = None,
+        inplace: bool = False,
     ) -> None:
         super().__init__()
         check_output_dtype(dtype)
+        if not isinstance(inplace, bool):
+            raise TypeError(f"inplace must be True or False; got {inplace!r}")
         self.norm_params = NormalizeParams.build(
             mean, std, max_pixel_value, normalization, percentiles, clip_range
         )
@@ -72,6 +76,7 @@ class TorchNormalize(PresetConstructors, v2.Transform):
         self.dtype = dtype
         self.percentiles = percentiles
         self.clip_range = clip_range
+        self.inplace = inplace
 
     def _needs_transform_list(self, flat_inputs: list[Any]) -> list[bool]:
         # v2's heuristic (Transform._needs_transform_list) with ndarrays among the plain inputs:
@@ -94,7 +99,21 @@ class TorchNormalize(PresetConstructors, v2.Transform):
             if self.norm_params.mode.statistic is None:  # the only mode that reads max_pixel_value
                 dtype = numpy_dtype(tensor.dtype)
                 warn_if_pixel_scale_looks_wrong(self, self.norm_params, dtype, value_range(tensor))
+        if self.inplace:  # after the check above, which reads the input's values
+            out = self._written_back(inpt, tensor, out)
         return out if is_pure_tensor(inpt) else tv_tensors.wrap(out, like=image)
+
+    def _written_back(self, inpt: Any, tensor: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """``inplace=True`` (as ``v2.Normalize``): the result written into the input tensor, which
+        is returned; possible only where the input is a tensor of the output dtype."""
+        if not isinstance(inpt, torch.Tensor) or tensor.dtype != self.dtype:
+            got = f"a {tensor.dtype} tensor" if isinstance(inpt, torch.Tensor) else f"a {type(inpt).__name__}"
+            raise ValueError(
+                f"inplace=True writes the result into the input, which must be a tensor of the output "
+                f"dtype ({self.dtype}); got {got}. Pass inplace=False, or dtype={tensor.dtype} for "
+                "a float input"
+            )
+        return tensor.copy_(out)
 
     def extra_repr(self) -> str:
         return (
@@ -102,6 +121,7 @@ class TorchNormalize(PresetConstructors, v2.Transform):
             f"normalization={self.normalization!r}, dtype={self.dtype}"
             + (f", percentiles={self.percentiles}" if self.norm_params.mode.statistic == "percentile" else "")
             + (f", clip_range={self.clip_range}" if self.clip_range is not None else "")
+            + (", inplace=True" if self.inplace else "")
         )
 
 
