@@ -109,8 +109,9 @@ def normalize(
     NumPy layouts: ``(H, W)``, ``(H, W, C)``; ``batched=True`` adds a leading ``N`` and gives
     each image its own statistics; ``volume=True`` reads ``(D, H, W[, C])`` as one 3-D image.
     Torch tensors: ``(H, W)`` or ``(..., C, H, W)``, every leading axis a sample with its own
-    statistics; ``dtype`` picks the output (``torch.float32`` by default, ``float16`` or
-    ``bfloat16``), always computed in float32.
+    statistics; ``dtype`` picks the output (None: a float input's own dtype, float32 for
+    integer input, as ``v2.Normalize``; or float32, float16, bfloat16, float64), always
+    computed in float32. NumPy arrays: float32, or ``dtype=np.float16``.
     The arguments and defaults are those of ``albumentations.Normalize``;
     ``max_pixel_value=None`` takes the dtype's full scale (255, 65535 or 1.0). The
     ``percentile`` modes (ours) map the ``percentiles=(low, high)`` of each image (channel)

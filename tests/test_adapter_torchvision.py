@@ -78,6 +78,23 @@ def test_clip_range_reaches_the_kernel(rng, mode):
     assert "clip_range=(-0.5, 0.5)" in repr(transform)
 
 
+@pytest.mark.parametrize("name", ["float16", "bfloat16", "float32", "float64"])
+def test_float_input_keeps_its_dtype_by_default_as_v2_normalize(rng, name):
+    image = tv_tensors.Image(random_chw(rng, TORCH_DTYPES[name]))
+    out = TorchNormalize()(image)
+    expected = v2.Normalize(MEAN, STD)(image)  # float input: v2 keeps its dtype
+    assert out.dtype == expected.dtype == image.dtype
+    atol = {"float16": 0.01, "bfloat16": 0.05}.get(name, 1e-5)  # both round to the dtype once
+    torch.testing.assert_close(out.float(), expected.float(), rtol=0, atol=atol)
+
+
+def test_integer_input_gives_float32_by_default_and_dtype_overrides(rng):
+    image = tv_tensors.Image(random_chw(rng, torch.uint8))
+    assert TorchNormalize()(image).dtype == torch.float32
+    assert TorchNormalize(dtype=torch.float16)(image).dtype == torch.float16
+    assert TorchNormalize(dtype=torch.float32)(image.float() / 255).dtype == torch.float32
+
+
 # --------------------------------------------------------------------------- inplace (v2.Normalize)
 
 
@@ -342,13 +359,13 @@ def test_dataloader_workers_give_the_same_batches_as_the_main_process():
     ("kwargs", "error", "message"),
     [
         ({"dtype": torch.int32}, TypeError, r"dtype must be one of .*float32.*; got torch\.int32"),
-        ({"dtype": torch.float64}, TypeError, r"dtype must be one of .*; got torch\.float64"),
+        ({"dtype": torch.complex64}, TypeError, r"dtype must be one of .*; got torch\.complex64"),
         ({"normalization": "bogus"}, ValueError, r"normalization must be one of .*; got 'bogus'"),
         ({"std": 0}, ValueError, r"std must contain only positive numbers"),
         ({"std": (0.2, 0.0, 0.2)}, ValueError, r"std must contain only positive numbers"),
         ({"max_pixel_value": -1.0}, ValueError, r"max_pixel_value must be a positive finite number"),
     ],
-    ids=["int32", "float64", "bogus_mode", "std_zero", "std_has_zero", "negative_max_pixel_value"],
+    ids=["int32", "complex64", "bogus_mode", "std_zero", "std_has_zero", "negative_max_pixel_value"],
 )
 def test_bad_constructor_arguments_raise_clearly(kwargs, error, message):
     with pytest.raises(error, match=message):

@@ -31,10 +31,11 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from reference import reference_normalize
 from torch_cases import TORCH_DTYPES, force_triton_route
+from torch_cases import normalize_to_float32 as normalize
 from torchvision.transforms import v2
 
+import norm_transforms
 import norm_transforms.backends.torch as torch_backend
-from norm_transforms import normalize
 
 ATOL = 1e-5
 # The route fixture patches a module attribute once per test, not per example: safe to share.
@@ -455,9 +456,27 @@ def test_unsupported_input_dtype_is_a_type_error_listing_the_accepted_ones(dtype
         normalize(torch.zeros(3, 4, 4, dtype=dtype))
 
 
-@pytest.mark.parametrize("dtype", [torch.int32, torch.float64, torch.uint8, np.float32])
+DEFAULT_OUTPUT = {"uint8": "float32", "uint16": "float32", **{name: name for name in FLOAT_NAMES}}
+
+
+@pytest.mark.parametrize("name", TORCH_DTYPES)
+@pytest.mark.parametrize("mode", ["standard", "image_per_channel", "min_max", "robust"])
+def test_default_output_dtype_keeps_a_float_inputs_dtype(rng, route, mode, name):
+    # As v2.Normalize: a float input keeps its dtype, an integer one gives float32; computed in
+    # float32 either way (float64 input on the Torch-op route: in float64).
+    image = random_tensor(rng, name, (2, 3, 9, 11))
+    kwargs = {"normalization": mode, "max_pixel_value": None}
+    out = norm_transforms.normalize(image, **kwargs)
+    assert out.dtype == getattr(torch, DEFAULT_OUTPUT[name])
+    single = norm_transforms.normalize(image, **kwargs, dtype=torch.float32)
+    atol = {"float16": 0.02, "bfloat16": 0.13}.get(name, 1e-5)  # half an ulp at |y| <= 20 and 32
+    torch.testing.assert_close(out.float(), single, rtol=0, atol=atol)
+
+
+@pytest.mark.parametrize("dtype", [torch.int32, torch.complex64, torch.uint8, np.float32])
 def test_unsupported_output_dtype_is_a_type_error(dtype):
-    with pytest.raises(TypeError, match=r"output dtype must be one of float32, float16, bfloat16; got "):
+    accepted = "float32, float16, bfloat16, float64"
+    with pytest.raises(TypeError, match=rf"output dtype must be one of {accepted}; got "):
         normalize(torch.zeros(3, 4, 4, dtype=torch.uint8), dtype=dtype)
 
 

@@ -28,9 +28,10 @@ import torch
 from conftest import ALL_DTYPES, CONTENTS, MODES, PER_IMAGE_MODES, dtype_id, full_scale, make_image, tolerance
 from reference import reference_normalize, reference_normalize_samples
 from torch_cases import force_triton_route, interpreting_triton
+from torch_cases import normalize_to_float32 as normalize
 
 import norm_transforms.backends.torch as torch_backend
-from norm_transforms import backends, denormalize, normalize
+from norm_transforms import backends, denormalize
 from norm_transforms.backends import _fallback, kernels
 from norm_transforms.modes import MODES as MODE_TABLE
 

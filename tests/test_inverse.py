@@ -25,6 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from torch_cases import TORCH_DTYPES
+from torch_cases import normalize_to_float32 as normalize
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
@@ -38,7 +39,6 @@ from norm_transforms import (
     backends,
     denormalize,
     functional,
-    normalize,
 )
 from norm_transforms.modes import MODES as MODE_TABLE
 

@@ -27,3 +27,17 @@ def force_triton_route(monkeypatch) -> None:
     if not interpreting_triton():
         pytest.skip("Triton runs compiled here: its route is checked on CUDA tensors")
     monkeypatch.setenv(FORCE_TRITON_VARIABLE, "1")
+
+
+def normalize_to_float32(image, *args, **kwargs):
+    """``norm_transforms.normalize`` with float32 output for tensors unless ``dtype`` is given.
+    A float tensor keeps its own dtype by default (as ``v2.Normalize``); the tests that compare
+    values with float32 or float64 references ask for float32, and
+    test_backend_torch.py::test_default_output_dtype checks the default itself."""
+    import torch
+
+    from norm_transforms import normalize
+
+    if isinstance(image, torch.Tensor) and kwargs.get("dtype") is None:
+        kwargs["dtype"] = torch.float32
+    return normalize(image, *args, **kwargs)

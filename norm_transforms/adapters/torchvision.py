@@ -35,9 +35,11 @@ class TorchNormalize(PresetConstructors, v2.Transform):
     ``max_pixel_value``: ``None`` (the default) means the dtype's full scale, 255 for uint8,
     65535 for uint16 and 1.0 for floats, so ``ToDtype(float32, scale=True) + Normalize(mean,
     std)`` becomes ``TorchNormalize(mean, std)``. ``dtype`` is the output dtype (float32,
-    float16 or bfloat16; always computed in float32); ``clip_range=(low, high)`` clips the
-    output after the mode's formula, in the same pass. ``inplace=True`` (as ``v2.Normalize``)
-    writes the result into the input tensor, which must have the output dtype.
+    float16, bfloat16 or float64; always computed in float32); None, the default, keeps a float
+    input's dtype and gives float32 for integer input, as ``v2.Normalize`` does.
+    ``clip_range=(low, high)`` clips the output after the mode's formula, in the same pass.
+    ``inplace=True`` (as ``v2.Normalize``) writes the result into the input tensor, which must
+    have the output dtype.
 
     Normalizes ``tv_tensors.Image``, ``tv_tensors.Video`` (statistics per frame), plain
     tensors (the v2 rule: the first one, when the sample has no Image or Video), and PIL
@@ -57,13 +59,14 @@ class TorchNormalize(PresetConstructors, v2.Transform):
         std: float | Sequence[float] = IMAGENET_STD,
         max_pixel_value: float | None = None,
         normalization: NormalizationName = "standard",
-        dtype: torch.dtype = torch.float32,
+        dtype: torch.dtype | None = None,
         percentiles: tuple[float, float] = DEFAULT_PERCENTILES,
         clip_range: tuple[float, float] | None = None,
         inplace: bool = False,
     ) -> None:
         super().__init__()
-        check_output_dtype(dtype)
+        if dtype is not None:
+            check_output_dtype(dtype)
         if not isinstance(inplace, bool):
             raise TypeError(f"inplace must be True or False; got {inplace!r}")
         self.norm_params = NormalizeParams.build(
@@ -106,12 +109,12 @@ class TorchNormalize(PresetConstructors, v2.Transform):
     def _written_back(self, inpt: Any, tensor: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
         """``inplace=True`` (as ``v2.Normalize``): the result written into the input tensor, which
         is returned; possible only where the input is a tensor of the output dtype."""
-        if not isinstance(inpt, torch.Tensor) or tensor.dtype != self.dtype:
+        if not isinstance(inpt, torch.Tensor) or tensor.dtype != out.dtype:
             got = f"a {tensor.dtype} tensor" if isinstance(inpt, torch.Tensor) else f"a {type(inpt).__name__}"
             raise ValueError(
                 f"inplace=True writes the result into the input, which must be a tensor of the output "
-                f"dtype ({self.dtype}); got {got}. Pass inplace=False, or dtype={tensor.dtype} for "
-                "a float input"
+                f"dtype ({out.dtype}); got {got}. Pass inplace=False, or leave dtype=None for a float "
+                "input (it keeps its dtype)"
             )
         return tensor.copy_(out)
 

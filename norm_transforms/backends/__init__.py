@@ -44,7 +44,8 @@ class Backend(Protocol):
         return_params: bool = False,
     ) -> Any:
         """``params.mode`` applied to ``image``, each sample with its own statistics, as a new
-        array of ``dtype`` (float32 when None); the input is never modified. With
+        array of ``dtype`` (when None: float32, or for tensors a float input's own dtype); the
+        input is never modified. With
         ``return_params``, ``(out, AffineParams)``: the terms applied."""
 
     def denormalize(

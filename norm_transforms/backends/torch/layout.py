@@ -12,7 +12,7 @@ from ...modes import AffineParams, Mode, NormalizeParams
 SUPPORTED_DTYPES = tuple(getattr(torch, name) for name in PIXEL_TYPES)
 
 
-OUTPUT_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+OUTPUT_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
 
 
 # What denormalize reads (normalized images); it writes any dtype that normalize reads.
@@ -28,10 +28,12 @@ _NUMPY_EQUIVALENT = {
 
 def check_call(image: torch.Tensor, volume: bool, dtype: torch.dtype | None) -> torch.dtype:
     """The checks of every tensor ``normalize``: the input, the layout flags and the output
-    dtype, which it returns (float32 for None)."""
+    dtype, which it returns: for None, a float input's own dtype and float32 for integers (as
+    ``v2.Normalize`` keeps a float input's dtype); always computed in float32."""
     if volume:
         raise ValueError("volume=True is not supported for tensors; pass (..., C, H, W) frames as samples")
-    dtype = torch.float32 if dtype is None else dtype
+    if dtype is None:
+        dtype = image.dtype if image.is_floating_point() else torch.float32
     check_image(image)
     check_output_dtype(dtype)
     return dtype
