@@ -22,7 +22,7 @@ from .stats import ChannelStats, compute_stats
 
 if TYPE_CHECKING:
     from .adapters.albumentations import Denormalize, Normalize
-    from .adapters.nn import NormalizeLayer
+    from .adapters.nn import DenormalizeLayer, NormalizeLayer
     from .adapters.torchvision import TorchDenormalize, TorchNormalize
 
 __version__ = "0.1.0"
@@ -37,6 +37,7 @@ __all__ = [
     "AffineParams",
     "ChannelStats",
     "Denormalize",
+    "DenormalizeLayer",
     "Mode",
     "Normalize",
     "NormalizeLayer",
@@ -58,6 +59,7 @@ __all__ = [
 # Classes that live behind an optional dependency, imported on first use.
 _LAZY = {
     "Denormalize": "norm_transforms.adapters.albumentations",
+    "DenormalizeLayer": "norm_transforms.adapters.nn",
     "Normalize": "norm_transforms.adapters.albumentations",
     "NormalizeLayer": "norm_transforms.adapters.nn",
     "TorchDenormalize": "norm_transforms.adapters.torchvision",

@@ -255,7 +255,8 @@ TransformT = TypeVar("TransformT", bound="PresetConstructors")
 
 class PresetConstructors:
     """``from_preset`` and ``from_timm`` for a transform whose constructor takes ``mean`` and
-    ``std`` (``Normalize``, ``TorchNormalize``, ``NormalizeLayer``)."""
+    ``std`` (``Normalize``, ``TorchNormalize``, ``NormalizeLayer`` and the inverses
+    ``Denormalize``, ``TorchDenormalize``, ``DenormalizeLayer``)."""
 
     @classmethod
     def from_preset(cls: type[TransformT], name: str | Preset, **overrides: Any) -> TransformT:

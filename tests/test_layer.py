@@ -10,7 +10,7 @@ import pytest
 import torch
 from conftest import make_image
 
-from norm_transforms import NormalizeLayer, normalize
+from norm_transforms import DenormalizeLayer, NormalizeLayer, denormalize, normalize
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 ATOL = 1e-6
@@ -227,3 +227,47 @@ def test_one_value_constants_apply_to_any_channel_count(rng):
     image = uint8_batch(rng, (2, 5, 6, 7))
     out = NormalizeLayer(0.5, 0.25)(image)
     torch.testing.assert_close(out, normalize(image, 0.5, 0.25, max_pixel_value=255.0), rtol=0, atol=ATOL)
+
+
+# --------------------------------------------------------------------------- the inverse
+
+
+@pytest.mark.parametrize("preset", ["imagenet", "clip"])
+def test_inverse_gives_the_pixels_back(rng, preset):
+    image = uint8_batch(rng)
+    layer = NormalizeLayer.from_preset(preset)
+    back = layer.inverse()(layer(image))
+    assert back.dtype == torch.float32
+    # float32 both ways: within 2e-6 of full scale (255), as denormalize promises.
+    torch.testing.assert_close(back, image.float(), rtol=0, atol=2e-6 * 255)
+    assert torch.equal(back.round().to(torch.uint8), image)
+
+
+def test_denormalize_layer_equals_functional_denormalize(rng):
+    y = normalize(uint8_batch(rng), max_pixel_value=255.0)
+    layer = DenormalizeLayer.from_preset("imagenet")
+    torch.testing.assert_close(layer(y), denormalize(y), rtol=0, atol=1e-4)
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:FutureWarning")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_denormalize_layer_scripts_compiles_exports_and_loads_a_state_dict(rng):
+    y = NormalizeLayer()(uint8_batch(rng))
+    layer = DenormalizeLayer(mean=(0.1, 0.2, 0.3), std=(0.3, 0.2, 0.1))
+    out = layer(y)
+    assert torch.equal(torch.jit.script(layer)(y), out)
+    torch.testing.assert_close(torch.compile(layer, fullgraph=True)(y), out, rtol=0, atol=1e-4)
+    assert torch.equal(torch.export.export(layer, (y,)).module()(y), out)
+    restored = DenormalizeLayer()
+    restored.load_state_dict(layer.state_dict())
+    assert torch.equal(restored(y), out)
+    message = r"DenormalizeLayer expects \(N, C, H, W\) or \(C, H, W\) input with C = 3"
+    with pytest.raises(ValueError, match=message):
+        layer(y[:, :1])
+
+
+def test_denormalize_transforms_take_presets():
+    from norm_transforms import Denormalize, TorchDenormalize
+
+    for transform in (Denormalize.from_preset("clip"), TorchDenormalize.from_preset("clip")):
+        assert tuple(transform.mean) == pytest.approx((0.48145466, 0.4578275, 0.40821073))

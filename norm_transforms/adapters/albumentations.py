@@ -122,7 +122,7 @@ class Normalize(_EveryImageTarget, PresetConstructors, A.ImageOnlyTransform):
         return out
 
 
-class Denormalize(_EveryImageTarget, A.ImageOnlyTransform):
+class Denormalize(_EveryImageTarget, PresetConstructors, A.ImageOnlyTransform):
     """The inverse of the ``standard`` mode: ``img * std * max_pixel_value + mean * max_pixel_value``.
 
     Takes the same ``mean``, ``std`` and ``max_pixel_value`` as the :class:`Normalize` it undoes
@@ -134,6 +134,7 @@ class Denormalize(_EveryImageTarget, A.ImageOnlyTransform):
 
     >>> import albumentations as A
     >>> show = A.Compose([Denormalize(dtype="uint8")])  # after Normalize() with its defaults
+    >>> show_clip = Denormalize.from_preset("clip", dtype="uint8")  # after Normalize.from_preset("clip")
     """
 
     class InitSchema(A.ImageOnlyTransform.InitSchema):

@@ -128,7 +128,7 @@ class TorchNormalize(PresetConstructors, v2.Transform):
         )
 
 
-class TorchDenormalize(v2.Transform):
+class TorchDenormalize(PresetConstructors, v2.Transform):
     """The inverse of :class:`TorchNormalize`'s standard mode: ``x * std + mean`` in units of
     ``max_pixel_value``, written as ``dtype``.
 
