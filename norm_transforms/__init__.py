@@ -23,6 +23,7 @@ from .stats import ChannelStats, compute_stats
 if TYPE_CHECKING:
     from .adapters.albumentations import Denormalize, Normalize
     from .adapters.nn import DenormalizeLayer, NormalizeLayer
+    from .adapters.to_tensor import NormalizeToTensor
     from .adapters.torchvision import TorchDenormalize, TorchNormalize
 
 __version__ = "0.1.0"
@@ -42,6 +43,7 @@ __all__ = [
     "Normalize",
     "NormalizeLayer",
     "NormalizeParams",
+    "NormalizeToTensor",
     "PixelType",
     "Preset",
     "TorchDenormalize",
@@ -62,6 +64,7 @@ _LAZY = {
     "DenormalizeLayer": "norm_transforms.adapters.nn",
     "Normalize": "norm_transforms.adapters.albumentations",
     "NormalizeLayer": "norm_transforms.adapters.nn",
+    "NormalizeToTensor": "norm_transforms.adapters.to_tensor",
     "TorchDenormalize": "norm_transforms.adapters.torchvision",
     "TorchNormalize": "norm_transforms.adapters.torchvision",
 }
