@@ -45,7 +45,47 @@ class _EveryImageTarget:
         return [self._run(volume, volume=True) for volume in volumes]
 
 
-class Normalize(_EveryImageTarget, PresetConstructors, A.ImageOnlyTransform):
+class _NormalizeArguments:
+    """What ``Normalize`` and ``NormalizeToTensor`` share: the validated recipe, the arguments
+    stored as ``A.Normalize`` stores them (Albumentations lists the init arguments that are
+    attributes in the repr and the serialized form), and the first-call check of
+    ``max_pixel_value``."""
+
+    def _store_arguments(
+        self,
+        mean: Any,
+        std: Any,
+        max_pixel_value: Any,
+        normalization: NormalizationName,
+        percentiles: Any,
+        clip_range: Any,
+    ) -> None:
+        self._recipe = NormalizeParams.build(
+            mean, std, max_pixel_value, normalization, percentiles, clip_range
+        )
+        self._pixel_scale_checked = False
+        # As A.Normalize stores them: its schema turns lists (e.g. from JSON) into tuples.
+        self.mean = _as_stored(mean)
+        self.std = _as_stored(std)
+        self.max_pixel_value = _as_stored(max_pixel_value)
+        self.normalization = normalization
+        if self._recipe.mode.statistic == "percentile":
+            # Set only where it is read, so the repr and serialized form of the other modes stay
+            # those of A.Normalize.
+            self.percentiles = _as_stored(percentiles)
+        if clip_range is not None:  # as AlbumentationsX: serialized only when set
+            self.clip_range = _as_stored(clip_range)
+
+    def _check_pixel_scale_once(self, image: np.ndarray) -> None:
+        """The first call only: later calls pay one attribute read."""
+        if self._pixel_scale_checked:
+            return
+        self._pixel_scale_checked = True
+        if self._recipe.mode.statistic is None:  # the only mode that reads max_pixel_value
+            warn_if_pixel_scale_looks_wrong(self, self._recipe, image.dtype, value_range(image))
+
+
+class Normalize(_EveryImageTarget, _NormalizeArguments, PresetConstructors, A.ImageOnlyTransform):
     """Normalize an image with a mode of ``albumentations.Normalize``, or one of ours.
 
     ``standard``: ``(img - mean * max_pixel_value) / (std * max_pixel_value)``;
@@ -90,21 +130,7 @@ class Normalize(_EveryImageTarget, PresetConstructors, A.ImageOnlyTransform):
         if dtype not in _OUTPUT_DTYPES:
             raise ValueError(f"dtype must be 'float32' or 'float16'; got {dtype!r}")
         self._dtype = _OUTPUT_DTYPES[dtype]
-        self._recipe = NormalizeParams.build(
-            mean, std, max_pixel_value, normalization, percentiles, clip_range
-        )
-        self._pixel_scale_checked = False
-        # Stored as A.Normalize stores them: its schema turns lists (e.g. from JSON) into tuples.
-        self.mean = _as_stored(mean)
-        self.std = _as_stored(std)
-        self.max_pixel_value = _as_stored(max_pixel_value)
-        self.normalization = normalization
-        if self._recipe.mode.statistic == "percentile":
-            # Set only where it is read, so the repr and serialized form of the other modes stay
-            # those of A.Normalize (Albumentations lists the init arguments that are attributes).
-            self.percentiles = _as_stored(percentiles)
-        if clip_range is not None:  # as AlbumentationsX: serialized only when set
-            self.clip_range = _as_stored(clip_range)
+        self._store_arguments(mean, std, max_pixel_value, normalization, percentiles, clip_range)
         if dtype != "float32":  # the default keeps A.Normalize's serialized form
             self.dtype = dtype
 
@@ -115,10 +141,7 @@ class Normalize(_EveryImageTarget, PresetConstructors, A.ImageOnlyTransform):
 
     def _run(self, image: np.ndarray, batched: bool = False, volume: bool = False) -> np.ndarray:
         out = normalize(image, self._recipe, batched=batched, volume=volume, dtype=self._dtype)
-        if not self._pixel_scale_checked:  # the first call only: later calls pay one attribute read
-            self._pixel_scale_checked = True
-            if self._recipe.mode.statistic is None:  # the only mode that reads max_pixel_value
-                warn_if_pixel_scale_looks_wrong(self, self._recipe, image.dtype, value_range(image))
+        self._check_pixel_scale_once(image)
         return out
 
 

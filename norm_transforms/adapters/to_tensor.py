@@ -18,18 +18,17 @@ import numpy as np
 import torch
 from albumentations.pytorch import ToTensorV2
 
-from ..backends.numpy import check_image, normalize_planar, value_range
+from ..backends.numpy import check_image, normalize_planar
 from ..backends.numpy.forward import narrowed
-from ..modes import DEFAULT_PERCENTILES, IMAGENET_MEAN, IMAGENET_STD, NormalizationName, NormalizeParams
+from ..modes import DEFAULT_PERCENTILES, IMAGENET_MEAN, IMAGENET_STD, NormalizationName
 from ..presets import PresetConstructors
-from . import warn_if_pixel_scale_looks_wrong
-from .albumentations import _as_stored
+from .albumentations import _NormalizeArguments
 
 # Output dtypes by name, as Albumentations serializes them.
 _OUTPUT_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
-class NormalizeToTensor(PresetConstructors, ToTensorV2):
+class NormalizeToTensor(_NormalizeArguments, PresetConstructors, ToTensorV2):
     """``Normalize(...)`` followed by ``ToTensorV2()``, in one transform: HWC (or HW) uint8,
     uint16 or float images become contiguous ``(C, H, W)`` tensors of ``dtype`` (``"float32"``,
     ``"float16"`` or ``"bfloat16"``; computed in float32), with the arguments and modes of
@@ -68,18 +67,8 @@ class NormalizeToTensor(PresetConstructors, ToTensorV2):
         super().__init__(transpose_mask=transpose_mask, p=p)
         if dtype not in _OUTPUT_DTYPES:
             raise ValueError(f"dtype must be 'float32', 'float16' or 'bfloat16'; got {dtype!r}")
-        self._recipe = NormalizeParams.build(
-            mean, std, max_pixel_value, normalization, percentiles, clip_range
-        )
-        self._pixel_scale_checked = False
-        self.mean, self.std = _as_stored(mean), _as_stored(std)
-        self.max_pixel_value = _as_stored(max_pixel_value)
-        self.normalization = normalization
+        self._store_arguments(mean, std, max_pixel_value, normalization, percentiles, clip_range)
         self.dtype = dtype
-        if self._recipe.mode.statistic == "percentile":
-            self.percentiles = _as_stored(percentiles)
-        if clip_range is not None:
-            self.clip_range = _as_stored(clip_range)
 
     @classmethod
     def get_class_fullname(cls) -> str:
@@ -109,11 +98,4 @@ class NormalizeToTensor(PresetConstructors, ToTensorV2):
             return torch.from_numpy(narrowed(out, np.dtype(np.float16)))
         tensor = torch.from_numpy(out)
         return tensor if self.dtype == "float32" else tensor.to(_OUTPUT_DTYPES[self.dtype])
-
-    def _check_pixel_scale_once(self, samples: np.ndarray) -> None:
-        if self._pixel_scale_checked:
-            return
-        self._pixel_scale_checked = True
-        if self._recipe.mode.statistic is None:  # the only mode that reads max_pixel_value
-            warn_if_pixel_scale_looks_wrong(self, self._recipe, samples.dtype, value_range(samples))
 

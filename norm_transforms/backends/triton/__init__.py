@@ -57,25 +57,21 @@ def normalize(
             "the Triton kernels run on CUDA tensors; CPU tensors (NORM_TRANSFORMS_FORCE_TRITON=1) "
             "run only in Triton's interpreter: set TRITON_INTERPRET=1 before norm_transforms is imported"
         )
-    statistic = _leaves_to_ops(image, params)
-    if statistic is None:
+    if _left_to_ops(image, params):
         out, affine = normalize_with_ops(image, params, dtype, return_params)
         return (out, affine) if return_params else out
     # Triton launches on the current CUDA device, not on the tensor's (triton-lang/triton#2441).
     with torch.cuda.device(image.device) if image.is_cuda else contextlib.nullcontext():
-        return _normalize(image, params, statistic, dtype, return_params)
+        return _normalize(image, params, dtype, return_params)
 
 
 def _normalize(
-    image: torch.Tensor,
-    params: NormalizeParams,
-    statistic: Statistic | bool,
-    dtype: torch.dtype,
-    return_params: bool,
+    image: torch.Tensor, params: NormalizeParams, dtype: torch.dtype, return_params: bool
 ) -> torch.Tensor | tuple[torch.Tensor, AffineParams]:
     geometry = planes(image)
     out, out_view = output(image, dtype, geometry)
-    if not isinstance(statistic, Statistic):
+    statistic = STATISTICS.get(params.mode.statistic)  # None: the standard mode
+    if statistic is None:
         terms = standard_constants(params, geometry.channels, image.dtype, image.device)
         _affine(geometry, out_view, terms, (0, 1), centered=False, scaled=False, clip=params.clip)
         affine = standard_affine_params(params, image, image.dtype) if return_params else None
@@ -119,13 +115,11 @@ def _affine_params(terms: torch.Tensor, image: torch.Tensor, params: NormalizePa
 
 def route(image: torch.Tensor, params: NormalizeParams) -> str:
     """``"triton"``, or ``"torch"`` where a statistic does not read ``image``'s dtype."""
-    return "torch" if _leaves_to_ops(image, params) is None else "triton"
+    return "torch" if _left_to_ops(image, params) else "triton"
 
 
-def _leaves_to_ops(image: torch.Tensor, params: NormalizeParams) -> Statistic | bool | None:
-    """None when the Torch-op route computes this call; else the mode's statistic (False for
-    the standard mode, which has none)."""
-    if params.mode.statistic is None:
-        return False
-    statistic = STATISTICS[params.mode.statistic]
-    return None if statistic.dtypes is not None and image.dtype not in statistic.dtypes else statistic
+def _left_to_ops(image: torch.Tensor, params: NormalizeParams) -> bool:
+    """True where the mode's statistic does not read ``image``'s dtype (uint16 and float
+    percentiles: the Torch-op route sorts on the device)."""
+    statistic = STATISTICS.get(params.mode.statistic)
+    return statistic is not None and statistic.dtypes is not None and image.dtype not in statistic.dtypes
