@@ -4,6 +4,7 @@ dispatching to that type's kernel."""
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable, Sequence
 from typing import Any, Literal, TypeVar, overload
 
@@ -69,6 +70,7 @@ def normalize(
     batched: bool = ...,
     volume: bool = ...,
     dtype: Any = ...,
+    inplace: bool = ...,
     return_params: Literal[False] = ...,
 ) -> ArrayT: ...
 
@@ -86,6 +88,7 @@ def normalize(
     batched: bool = ...,
     volume: bool = ...,
     dtype: Any = ...,
+    inplace: bool = ...,
     return_params: Literal[True],
 ) -> tuple[ArrayT, AffineParams]: ...
 
@@ -102,6 +105,7 @@ def normalize(
     batched: bool = False,
     volume: bool = False,
     dtype: Any = None,
+    inplace: bool = False,
     return_params: bool = False,
 ) -> ArrayT | tuple[ArrayT, AffineParams]:
     """Normalize an image, a batch of images, a volume or a batch of volumes to float32.
@@ -119,6 +123,10 @@ def normalize(
     interquartile range + 1e-4. ``clip_range=(low, high)`` (AlbumentationsX's keyword) clips
     the output after the mode's formula and its own clip, in the same pass.
 
+    ``inplace=True`` (as ``v2.functional.normalize``) writes the result into ``image`` and
+    returns it: possible where the output has the input's dtype (a float tensor with
+    ``dtype=None``, a float32 array), else a ``ValueError`` saying why.
+
     ``return_params=True`` returns ``(out, params)``: the :class:`AffineParams` applied
     (``y = (x - center) * scale`` per image and channel), which :func:`denormalize` inverts.
 
@@ -127,11 +135,63 @@ def normalize(
     >>> normalize(x, mean=0.5, std=0.5)[0, 0].round(6)  # float32: 1 within a rounding
     array([1., 1., 1.], dtype=float32)
     """
+    if not isinstance(inplace, bool):
+        raise TypeError(f"inplace must be True or False; got {inplace!r}")
     options: dict[str, Any] = {} if dtype is None else {"dtype": dtype}
     if return_params:  # only then: a kernel registered before return_params existed still works
         options["return_params"] = True
     params = _params(mean, std, max_pixel_value, normalization, percentiles, clip_range)
-    return backend_for(image).normalize(image, params, batched=batched, volume=volume, **options)
+    result = backend_for(image).normalize(image, params, batched=batched, volume=volume, **options)
+    if not inplace:
+        return result
+    if return_params:
+        out, affine = result
+        return write_into(image, out), affine
+    return write_into(image, result)
+
+
+def write_into(image: ArrayT, out: Any) -> ArrayT:
+    """``inplace=True``: ``out`` copied into ``image``, which is returned (the same object, its
+    tv_tensor type kept). ``image`` must be a writable NumPy array or torch tensor of ``out``'s
+    kind, dtype and shape; a ``ValueError`` says which it is not. The kernels never write into
+    their input, so this costs one copy after them (v2 subtracts and divides in place)."""
+    kind = "array" if isinstance(out, np.ndarray) else "tensor" if _is_tensor(out) else None
+    if kind is None:
+        raise ValueError(f"inplace=True is for NumPy arrays and torch tensors; got {_described(image)}")
+    fits = (
+        isinstance(image, np.ndarray) == (kind == "array")
+        and getattr(image, "dtype", None) == out.dtype
+        and tuple(getattr(image, "shape", ())) == tuple(out.shape)
+        and (kind == "tensor" or image.flags.writeable)
+    )
+    if not fits:
+        raise ValueError(
+            f"inplace=True writes the result into the input, which must be a writable {kind} of the "
+            f"output dtype ({out.dtype}) and shape {tuple(out.shape)}; got {_described(image)}. Pass "
+            "inplace=False, or leave dtype=None for a float tensor (it keeps its dtype)"
+        )
+    if kind == "array":
+        np.copyto(image, out)
+    else:
+        import torch  # already imported: a tensor came out
+
+        # through plain views: a tv_tensor's own copy_ would hand back a plain tensor
+        image.as_subclass(torch.Tensor).copy_(out.as_subclass(torch.Tensor))
+    return image
+
+
+def _is_tensor(value: Any) -> bool:
+    """A torch tensor, without importing torch (the NumPy-only install has none)."""
+    torch = sys.modules.get("torch")
+    return torch is not None and isinstance(value, torch.Tensor)
+
+
+def _described(image: Any) -> str:
+    if isinstance(image, np.ndarray):
+        return f"a {image.dtype}{'' if image.flags.writeable else ' read-only'} array of shape {image.shape}"
+    if hasattr(image, "dtype") and hasattr(image, "shape"):
+        return f"a {image.dtype} tensor of shape {tuple(image.shape)}"
+    return f"a {type(image).__module__}.{type(image).__qualname__}"
 
 
 def denormalize(

@@ -115,19 +115,80 @@ def test_inplace_writes_the_result_into_the_float_input(rng, mode, kind):
 @pytest.mark.parametrize(
     ("inpt", "got"),
     [
-        (torch.zeros(3, 4, 4, dtype=torch.uint8), "a torch.uint8 tensor"),
-        (np.zeros((4, 4, 3), np.float32), "a ndarray"),
+        (torch.zeros(3, 4, 4, dtype=torch.uint8), r"a torch.uint8 tensor of shape \(3, 4, 4\)"),
+        (np.zeros((4, 4, 3), np.float32), r"a float32 array of shape \(4, 4, 3\)"),
     ],
     ids=["uint8", "ndarray"],
 )
 def test_inplace_where_it_cannot_apply_says_why(inpt, got):
-    with pytest.raises(ValueError, match=rf"inplace=True .* \(torch.float32\); got {got}"):
+    message = rf"inplace=True .* tensor of the output dtype \(torch.float32\).*; got {got}"
+    with pytest.raises(ValueError, match=message):
         TorchNormalize(inplace=True)(inpt)
 
 
 def test_inplace_must_be_a_bool():
     with pytest.raises(TypeError, match="inplace must be True or False"):
         TorchNormalize(inplace="yes")
+
+
+# The functional takes inplace= too, as v2.functional.normalize does (torchvision's
+# TestNormalize.test_kernel_image_inplace, run with ours patched in, needs it).
+@pytest.mark.parametrize("name", ["float16", "float32", "float64"])
+@pytest.mark.parametrize("kind", [torch.Tensor, tv_tensors.Image, tv_tensors.Video], ids=lambda k: k.__name__)
+def test_functional_inplace_writes_into_the_input_and_returns_it(rng, kind, name):
+    image = random_chw(rng, TORCH_DTYPES[name], (2, 3, 20, 24))
+    expected = normalize(image.clone(), max_pixel_value=None)
+    inpt = kind(image.clone())
+    pointer, version = inpt.data_ptr(), inpt._version
+    out = normalize(inpt, max_pixel_value=None, inplace=True)
+    assert out is inpt and type(out) is kind
+    assert out.data_ptr() == pointer and out._version > version
+    assert torch.equal(inpt.as_subclass(torch.Tensor), expected)
+
+
+def test_functional_inplace_gives_what_f_normalize_inplace_gives(rng):
+    image = random_chw(rng, torch.float32)
+    theirs = v2.functional.normalize(image.clone(), list(MEAN), list(STD), inplace=True)
+    ours = normalize(image.clone(), MEAN, STD, max_pixel_value=None, inplace=True)
+    torch.testing.assert_close(ours, theirs, rtol=0, atol=ATOL)
+
+
+def test_functional_inplace_returns_the_input_with_the_params_that_undo_it(rng):
+    image = random_chw(rng, torch.float32)
+    inpt = image.clone()
+    out, params = normalize(inpt, normalization="image_per_channel", inplace=True, return_params=True)
+    assert out is inpt
+    torch.testing.assert_close(denormalize(inpt, params=params), image, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("inpt", "kwargs", "message"),
+    [
+        (
+            torch.full((3, 4, 4), 7, dtype=torch.uint8),
+            {},
+            r"tensor of the output dtype \(torch.float32\) and shape \(3, 4, 4\); "
+            r"got a torch.uint8 tensor of shape \(3, 4, 4\)",
+        ),
+        (torch.full((3, 4, 4), 0.5), {"dtype": torch.float16}, r"output dtype \(torch.float16\)"),
+        (
+            np.full((4, 4, 3), 0.5, np.float64),
+            {},
+            r"writable array of the output dtype \(float32\).*; got a float64 array",
+        ),
+    ],
+    ids=["uint8_tensor", "dtype_override", "float64_array"],
+)
+def test_functional_inplace_where_it_cannot_apply_says_why_and_leaves_the_input(inpt, kwargs, message):
+    before = inpt.copy() if isinstance(inpt, np.ndarray) else inpt.clone()
+    with pytest.raises(ValueError, match=rf"inplace=True writes the result into the input.*{message}"):
+        normalize(inpt, max_pixel_value=None, inplace=True, **kwargs)
+    assert (np.array_equal if isinstance(inpt, np.ndarray) else torch.equal)(inpt, before)
+
+
+def test_functional_inplace_must_be_a_bool():
+    with pytest.raises(TypeError, match="inplace must be True or False; got 1"):
+        normalize(torch.rand(3, 4, 4), inplace=1)
 
 
 # --------------------------------------------------------------------------- functional on tv_tensors
@@ -185,6 +246,59 @@ def test_works_in_v2_compose(rng):
     out = pipeline(image)
     assert isinstance(out, tv_tensors.Image)
     torch.testing.assert_close(out, torchvision_reference(flipped), rtol=0, atol=ATOL)
+
+
+def detection_sample(rng, kind) -> dict:
+    """An image or video with the targets that v2's geometric transforms dispatch on."""
+    shape = (3, 32, 40) if kind is tv_tensors.Image else (2, 3, 32, 40)
+    return {
+        "image": kind(random_chw(rng, torch.uint8, shape)),
+        "boxes": tv_tensors.BoundingBoxes(
+            [[2, 3, 20, 30], [10, 1, 39, 12]], format="XYXY", canvas_size=(32, 40)
+        ),
+        "mask": tv_tensors.Mask((random_chw(rng, torch.uint8, (32, 40)) > 128).to(torch.uint8)),
+        "points": np.array([[1.0, 2.0]]),  # an ndarray target: every transform passes it through
+        "label": 3,
+    }
+
+
+@pytest.mark.parametrize("kind", [tv_tensors.Image, tv_tensors.Video], ids=lambda kind: kind.__name__)
+def test_in_v2_compose_flip_and_resize_after_it_transform_the_image_and_its_targets(rng, kind):
+    sample = detection_sample(rng, kind)
+    geometry = [v2.RandomHorizontalFlip(p=1.0), v2.Resize((16, 20))]
+    ours = v2.Compose([TorchNormalize(MEAN, STD), *geometry])(sample)
+    reference = [v2.ToDtype(torch.float32, scale=True), v2.Normalize(MEAN, STD)]
+    theirs = v2.Compose([*reference, *geometry])(sample)
+    assert type(ours["image"]) is kind and ours["image"].shape[-2:] == (16, 20)
+    torch.testing.assert_close(ours["image"], theirs["image"], rtol=0, atol=2e-6)
+    for key in ("boxes", "mask"):
+        assert type(ours[key]) is type(sample[key])
+        assert torch.equal(ours[key], theirs[key]), key
+    assert ours["boxes"].canvas_size == (16, 20)
+    assert not torch.equal(ours["boxes"], sample["boxes"])  # flipped and resized, not passed by
+    assert ours["points"] is sample["points"] and ours["label"] == 3
+
+
+def test_in_v2_compose_before_it_the_targets_follow_the_image(rng):
+    sample = detection_sample(rng, tv_tensors.Image)
+    geometry = [v2.RandomHorizontalFlip(p=1.0), v2.Resize((16, 20))]
+    ours = v2.Compose([*geometry, TorchNormalize(MEAN, STD)])(sample)
+    expected = v2.Compose(geometry)(sample)
+    assert torch.equal(ours["boxes"], expected["boxes"]) and torch.equal(ours["mask"], expected["mask"])
+    torch.testing.assert_close(ours["image"], torchvision_reference(expected["image"]), rtol=0, atol=ATOL)
+
+
+def test_transforms_after_it_dispatch_on_the_tv_tensor_type_it_keeps(rng):
+    # ToDtype with a per-type table converts only what is still an Image or a Video: a
+    # normalize that returned plain tensors would leave them float32.
+    to_half = v2.ToDtype({tv_tensors.Image: torch.float16, tv_tensors.Video: torch.float16, "others": None})
+    image = tv_tensors.Image(random_chw(rng, torch.uint8))
+    video = tv_tensors.Video(random_chw(rng, torch.uint8, (2, 3, 20, 24)))
+    out = v2.Compose([TorchNormalize(), to_half])({"image": image, "video": video})
+    assert (type(out["image"]), out["image"].dtype) == (tv_tensors.Image, torch.float16)
+    assert (type(out["video"]), out["video"].dtype) == (tv_tensors.Video, torch.float16)
+    functional_out = to_half(normalize(image, max_pixel_value=None))
+    assert (type(functional_out), functional_out.dtype) == (tv_tensors.Image, torch.float16)
 
 
 def test_works_in_v1_compose_in_place_of_to_tensor_and_normalize(rng):

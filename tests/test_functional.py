@@ -53,6 +53,29 @@ def test_default_call_matches_albumentations_within_1e5(rng):
     np.testing.assert_allclose(normalize(image), A.Normalize()(image=image)["image"], rtol=0, atol=1e-5)
 
 
+@pytest.mark.parametrize("mode", ["standard", "image_per_channel"])
+def test_inplace_writes_into_a_float32_array_and_returns_it(rng, mode):
+    image = make_image(rng, np.float32, (16, 20, 3), "random")
+    expected = normalize(image, max_pixel_value=1.0, normalization=mode)
+    inpt = image.copy()
+    assert normalize(inpt, max_pixel_value=1.0, normalization=mode, inplace=True) is inpt
+    np.testing.assert_array_equal(inpt, expected)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "writeable", "got"),
+    [(np.uint8, True, "a uint8 array"), (np.float32, False, "a float32 read-only array")],
+    ids=["uint8", "read_only"],
+)
+def test_inplace_where_it_cannot_apply_says_why_and_leaves_the_array(rng, dtype, writeable, got):
+    image = make_image(rng, dtype, (16, 20, 3), "random")
+    image.flags.writeable = writeable
+    before = image.copy()
+    with pytest.raises(ValueError, match=rf"writable array of the output dtype \(float32\).*; got {got}"):
+        normalize(image, inplace=True)
+    np.testing.assert_array_equal(image, before)
+
+
 class Box:
     """A custom array-like type that no built-in kernel knows."""
 

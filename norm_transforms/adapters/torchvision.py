@@ -23,6 +23,7 @@ from ..backends.torch import (
     numpy_dtype,
     value_range,
 )
+from ..functional import write_into
 from ..modes import DEFAULT_PERCENTILES, IMAGENET_MEAN, IMAGENET_STD, NormalizationName, NormalizeParams
 from ..presets import PresetConstructors
 from . import warn_if_pixel_scale_looks_wrong
@@ -103,20 +104,9 @@ class TorchNormalize(PresetConstructors, v2.Transform):
                 dtype = numpy_dtype(tensor.dtype)
                 warn_if_pixel_scale_looks_wrong(self, self.norm_params, dtype, value_range(tensor))
         if self.inplace:  # after the check above, which reads the input's values
-            out = self._written_back(inpt, tensor, out)
+            # into the input tensor (a plain view of it); an ndarray or PIL image has no room
+            out = write_into(tensor if isinstance(inpt, torch.Tensor) else inpt, out)
         return out if is_pure_tensor(inpt) else tv_tensors.wrap(out, like=image)
-
-    def _written_back(self, inpt: Any, tensor: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
-        """``inplace=True`` (as ``v2.Normalize``): the result written into the input tensor, which
-        is returned; possible only where the input is a tensor of the output dtype."""
-        if not isinstance(inpt, torch.Tensor) or tensor.dtype != out.dtype:
-            got = f"a {tensor.dtype} tensor" if isinstance(inpt, torch.Tensor) else f"a {type(inpt).__name__}"
-            raise ValueError(
-                f"inplace=True writes the result into the input, which must be a tensor of the output "
-                f"dtype ({out.dtype}); got {got}. Pass inplace=False, or leave dtype=None for a float "
-                "input (it keeps its dtype)"
-            )
-        return tensor.copy_(out)
 
     def extra_repr(self) -> str:
         return (
