@@ -103,7 +103,7 @@ def backend_for(image: Any, action: str = "normalize") -> Any:
     if backend is None:
         registered = (f"{cls.__module__}.{cls.__qualname__}" for cls in _LOADED)
         accepted = ", ".join(dict.fromkeys([*BACKENDS, *registered]))
-        raise TypeError(f"cannot {action} a {type(image).__qualname__}; accepted: {accepted}")
+        raise TypeError(f"cannot {action} an object of {type(image)!r}; accepted: {accepted}")
     return backend
 
 
