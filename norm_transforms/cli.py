@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Sequence
+import contextlib
+import os
+import warnings
+from collections.abc import Iterator, Sequence
 from typing import Any, NoReturn
 
 from . import __version__
@@ -87,12 +90,20 @@ def add_stats_command(commands: argparse._SubParsersAction) -> None:
         help="exact per-channel mean/std of an image folder, printed ready for Normalize",
         description="Exact per-channel statistics (count, mean, population std, min, max, median) "
         "of every pixel of every image under PATH (png, jpg, tif/tiff incl. 16-bit, bmp, webp; "
-        "folders are read recursively), in RGB order, and the Normalize / TorchNormalize / "
-        "NormalizeLayer arguments that standardize them.",
+        "folders are read recursively; .tar shards of images are read without unpacking them), in "
+        "RGB order, and the Normalize / TorchNormalize / NormalizeLayer arguments that standardize "
+        "them. Under torchrun (RANK and WORLD_SIZE set), the ranks share the files out and pool "
+        "their counts exactly over a gloo process group; rank 0 prints and saves.",
     )
-    stats.add_argument("paths", nargs="+", metavar="PATH", help="image folder(s) or file(s)")
     stats.add_argument(
-        "--workers", type=int, default=0, metavar="N", help="decoding processes (default 0: this process)"
+        "paths", nargs="+", metavar="PATH", help="image folder(s), image file(s) or .tar shard(s)"
+    )
+    stats.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="decoding processes (default 0: this process); under torchrun, per rank",
     )
     stats.add_argument(
         "--json", metavar="OUT", help="also save the exact statistics as JSON (ChannelStats.load)"
@@ -175,26 +186,59 @@ def _missing(parser: argparse.ArgumentParser, command: str, error: ImportError) 
 
 
 def stats_main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
-    """``norm-transforms stats``: compute, print the table and the paste-ready lines, save."""
+    """``norm-transforms stats``: compute, print the table and the paste-ready lines, save. Under
+    torchrun, every rank computes (its share) and only rank 0 prints, saves or reports."""
     from .stats import compute_stats
 
     if args.workers < 0:
         parser.error(f"--workers must be 0 or more, got {args.workers}")
-    try:
-        stats = compute_stats(
-            args.paths,
-            num_workers=args.workers,
-            skip_unreadable=args.skip_unreadable,
-            progress=not args.no_progress,
-        )
-        kwargs = stats.to_normalize_kwargs(args.max_pixel_value)
-    except (OSError, ValueError) as error:
-        parser.exit(1, f"norm-transforms stats: error: {error}\n")
+    ranks = _launched_ranks()
+    with _process_group(parser) if ranks else contextlib.nullcontext(0) as rank:
+        with warnings.catch_warnings():
+            if rank != 0:  # the same warnings as rank 0's: said once
+                warnings.simplefilter("ignore")
+            try:
+                stats = compute_stats(
+                    args.paths,
+                    num_workers=args.workers,
+                    skip_unreadable=args.skip_unreadable,
+                    progress=not args.no_progress and rank == 0,
+                    distributed=ranks is not None,
+                )
+                kwargs = stats.to_normalize_kwargs(args.max_pixel_value)
+            except (OSError, ValueError) as error:  # the same error on every rank: said once
+                parser.exit(1, f"norm-transforms stats: error: {error}\n" if rank == 0 else None)
+    if rank != 0:
+        return 0
     print(stats_report(stats, kwargs))
     if args.json:
         stats.save(args.json)
         print(f"\nsaved to {args.json}")
     return 0
+
+
+def _launched_ranks() -> int | None:
+    """The number of ranks when torchrun (or another launcher) started this process as one of
+    several: RANK and WORLD_SIZE are what ``init_process_group``'s ``env://`` reads."""
+    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
+        return None
+    ranks = int(os.environ["WORLD_SIZE"])
+    return ranks if ranks > 1 else None
+
+
+@contextlib.contextmanager
+def _process_group(parser: argparse.ArgumentParser) -> Iterator[int]:
+    """Join the launcher's process group (gloo: the counts are pooled on CPU) for the block;
+    this process's rank."""
+    try:
+        distributed = require("torch.distributed", "norm-transforms stats under torchrun")
+    except ImportError as error:
+        _missing(parser, "stats", error)
+    distributed.init_process_group("gloo")
+    try:
+        yield distributed.get_rank()
+    finally:
+        distributed.destroy_process_group()
 
 
 _CHANNEL_NAMES = {1: ("gray",), 3: ("R", "G", "B"), 4: ("R", "G", "B", "A")}

@@ -89,8 +89,8 @@ def test_readme_has_python_examples():
 
 
 def command_lines() -> list[tuple[str, list[str]]]:
-    """Every ``norm-transforms ...`` or ``python -m norm_transforms ...`` line of the bash blocks,
-    as its arguments (comments dropped)."""
+    """Every ``norm-transforms ...``, ``python -m norm_transforms ...`` or ``torchrun ... -m
+    norm_transforms ...`` line of the bash blocks, as its arguments (comments dropped)."""
     found = []
     for _, _, code in readme_blocks("bash"):
         for line in code.splitlines():
@@ -99,6 +99,8 @@ def command_lines() -> list[tuple[str, list[str]]]:
                 found.append((line.strip(), words[1:]))
             elif words[:3] == ["python", "-m", "norm_transforms"]:
                 found.append((line.strip(), words[3:]))
+            elif words[:1] == ["torchrun"] and "norm_transforms" in words:
+                found.append((line.strip(), words[words.index("norm_transforms") + 1 :]))
     return found
 
 

@@ -1,16 +1,96 @@
-"""Pooling statistics across the ranks of a ``torch.distributed`` process group, exactly.
+"""Pooling statistics across the ranks of a ``torch.distributed`` process group, exactly, and
+the agreements that ``compute_stats(..., distributed=True)`` needs before it pools.
 
 Small exact facts (kind, channels, image and pixel counts) travel as Python objects. Additive
 totals (histogram counts) are summed with one int64 ``all_reduce``; the others (float moments)
 are gathered and merged in rank order, so that every rank does the same float operations in the
 same order and holds the same bits. Torch is imported only when this runs.
+
+A rank that raises while the others go on to the next collective would leave them waiting until
+the process group's timeout (30 minutes for gloo). So the work that can fail on one rank only
+(listing the files, decoding them) is followed by an exchange in which every rank says whether
+it failed, and all raise the same error if any did.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
 
+from .._optional import require
 from .accumulators import ACCUMULATORS, Accumulator, describe, new_accumulator
+
+Value = TypeVar("Value")
+
+# Errors that cross to the other ranks as themselves (the command reports them without a
+# traceback); any other is raised there as a RuntimeError that names it.
+_SHARED_ERRORS = {
+    cls.__name__: cls for cls in (OSError, FileNotFoundError, PermissionError, ValueError, TypeError)
+}
+
+
+def is_process_group(value: Any) -> bool:
+    """Whether ``value`` is a ``torch.distributed`` process group (torch is not imported to
+    find out: no torch, no group)."""
+    if "torch" not in sys.modules:
+        return False
+    from torch import distributed
+
+    return distributed.is_available() and isinstance(value, distributed.ProcessGroup)
+
+
+def rank_and_size(group: Any) -> tuple[int, int]:
+    """This process's rank in ``group`` (None: the default group) and the number of ranks."""
+    distributed = require("torch.distributed", "compute_stats(distributed=True)")
+    if not distributed.is_available() or not distributed.is_initialized():
+        raise ValueError(
+            "distributed=True needs torch.distributed set up: call torch.distributed.init_process_group "
+            "first (torchrun sets up what it reads), or leave distributed=False"
+        )
+    return distributed.get_rank(group), distributed.get_world_size(group)
+
+
+def from_first_rank(make: Callable[[], Value], group: Any) -> Value:
+    """``make()`` run on the group's rank 0 only, and its result (or its error) on every rank."""
+    from torch import distributed
+
+    error: Exception | None = None
+    payload: list[Any] = [None]
+    if distributed.get_rank(group) == 0:
+        try:
+            payload = [(None, make())]
+        except Exception as failure:
+            error, payload = failure, [((type(failure).__name__, str(failure)), None)]
+    distributed.broadcast_object_list(payload, group=group, group_src=0)
+    failure, value = payload[0]
+    if failure is not None:
+        raise _shared_error(*failure) from error
+    return value
+
+
+def gather_or_raise(value: Any, error: Exception | None, group: Any) -> list[Any]:
+    """Every rank's ``value`` in rank order, on every rank; or, where any rank passed an
+    ``error``, that error raised on every rank (the lowest rank's, naming it and the others)."""
+    from torch import distributed
+
+    ranks = distributed.get_world_size(group)
+    sent = (None, value) if error is None else ((type(error).__name__, str(error)), None)
+    seen: list[Any] = [None] * ranks
+    distributed.all_gather_object(seen, sent, group)
+    failed = [rank for rank, (failure, _) in enumerate(seen) if failure is not None]
+    if failed:
+        name, message = seen[failed[0]][0]
+        also = f" (rank{'s' if len(failed) > 2 else ''} {', '.join(map(str, failed[1:]))} failed too)"
+        raise _shared_error(
+            name, f"rank {failed[0]} of {ranks}: {message}" + (also if len(failed) > 1 else "")
+        ) from error
+    return [entry for _, entry in seen]
+
+
+def _shared_error(name: str, message: str) -> Exception:
+    cls = _SHARED_ERRORS.get(name)
+    return cls(message) if cls is not None else RuntimeError(f"{name}: {message}")
 
 
 def all_reduce_totals(totals: Accumulator | None, images: int, group: Any) -> tuple[Accumulator | None, int]:

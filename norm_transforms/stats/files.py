@@ -1,5 +1,6 @@
-"""Image files for ``compute_stats``: which files a path names, how one is decoded, and the
-counting of a chunk of them (the task a worker process runs)."""
+"""Image files for ``compute_stats``: which files a path names (images, and tar shards that
+shards.py reads), how one is decoded, and the counting of a chunk of them (a task that a worker
+process runs)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from .channel_stats import ChannelStats
 
 #: File suffixes that ``compute_stats`` reads from a folder (compared case-insensitively).
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp")
+#: Suffix of the tar shards (the WebDataset layout) that a folder's images may also be packed in.
+SHARD_EXTENSION = ".tar"
 
 # OpenCV decodes 3- and 4-channel images as BGR(A); statistics are kept in that order while
 # reading and put in RGB(A) order once at the end, which is exact and spares a cvtColor per image.
@@ -37,8 +40,8 @@ def names_image_files(source: Any) -> bool:
 
 
 def image_paths(source: str | os.PathLike[str] | list[Any] | tuple[Any, ...]) -> list[str]:
-    """The files that ``source`` names: a file itself, a folder's image files (recursively, in
-    sorted order), for each entry of a list in turn."""
+    """The files that ``source`` names: a file itself, a folder's image files and tar shards
+    (recursively, in sorted order), for each entry of a list in turn."""
     entries = [source] if isinstance(source, (str, os.PathLike)) else source
     return [path for entry in entries for path in _expand_path(entry)]
 
@@ -48,7 +51,8 @@ def _expand_path(entry: str | os.PathLike[str]) -> list[str]:
     if os.path.isdir(path):
         found = sorted(_image_files_under(path))
         if not found:
-            raise ValueError(f"no image files ({', '.join(IMAGE_EXTENSIONS)}) under {path}")
+            suffixes = ", ".join(IMAGE_EXTENSIONS)
+            raise ValueError(f"no image files ({suffixes}) or tar shards ({SHARD_EXTENSION}) under {path}")
         return found
     if os.path.isfile(path):
         return [path]
@@ -65,16 +69,35 @@ def _image_files_under(root: str) -> Iterator[str]:
             subfolders.clear()
             continue
         visited.add(real)
-        yield from (
-            os.path.join(folder, name)
-            for name in names
-            if os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
-        )
+        yield from (os.path.join(folder, name) for name in names if is_image_name(name) or is_shard(name))
+
+
+def is_shard(path: str) -> bool:
+    """Whether ``path`` names a tar shard (read by shards.py) rather than an image file."""
+    return path.lower().endswith(SHARD_EXTENSION)
+
+
+def is_image_name(name: str) -> bool:
+    """Whether a file or tar member name has one of the image suffixes."""
+    return os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
 
 
 def read_image(path: str) -> np.ndarray | str:
     """The decoded image (BGR order), or why it cannot be counted."""
-    image = cv2.imread(path, cv2.IMREAD_UNCHANGED)
+    return _countable(cv2.imread(path, cv2.IMREAD_UNCHANGED))
+
+
+def decode_image(data: bytes) -> np.ndarray | str:
+    """An encoded image in memory decoded as :func:`read_image` decodes a file (``cv2.imdecode``
+    with ``IMREAD_UNCHANGED``: the same pixels, 16-bit kept, BGR order), or why it cannot be."""
+    try:
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error:  # an empty buffer is an assertion, not None
+        image = None
+    return _countable(image)
+
+
+def _countable(image: np.ndarray | None) -> np.ndarray | str:
     if image is None:
         return "OpenCV cannot read it"
     if image.dtype not in KIND_OF_DTYPE:
@@ -86,8 +109,9 @@ def read_image(path: str) -> np.ndarray | str:
 
 @dataclass
 class FilesResult:
-    """What a worker returns for a chunk of files: one ChannelStats per (kind, channels) seen,
-    in BGR order, with the first file of each; the files it could not read, with the reason."""
+    """What a worker returns for a task (a chunk of files, a part of a tar shard): one
+    ChannelStats per (kind, channels) seen, in BGR order, with the first file of each; the files
+    (or shards, or ``shard.tar:member`` names) it could not read, with the reason."""
 
     groups: dict[tuple[str, int], tuple[ChannelStats, str]] = field(default_factory=dict)
     unreadable: list[tuple[str, str]] = field(default_factory=list)
@@ -111,20 +135,30 @@ class FilesResult:
                 "channel, so convert them to one format first"
             )
 
-
-def count_files(paths: list[str]) -> FilesResult:
-    """Decode and count a chunk of files: the work of one worker task."""
-    result = FilesResult()
-    for path in paths:
-        image = read_image(path)
+    def count(self, name: str, image: np.ndarray | str) -> None:
+        """Count one decoded image, or note why ``name`` could not be read."""
         if isinstance(image, str):
-            result.unreadable.append((path, image))
-            continue
+            self.unreadable.append((name, image))
+            return
         signature = (KIND_OF_DTYPE[image.dtype], image.shape[2] if image.ndim == 3 else 1)
-        if signature not in result.groups:
-            result.groups[signature] = (ChannelStats(), path)
-        result.groups[signature][0].update(image)
-    return result
+        if signature not in self.groups:
+            self.groups[signature] = (ChannelStats(), name)
+        self.groups[signature][0].update(image)
+
+
+@dataclass(frozen=True)
+class FileChunk:
+    """A task: a chunk of image files. ``amount`` is what it adds to the progress bar."""
+
+    paths: tuple[str, ...]
+    amount: int
+
+    def count(self) -> FilesResult:
+        """Decode and count the files (in a worker process)."""
+        result = FilesResult()
+        for path in self.paths:
+            result.count(path, read_image(path))
+        return result
 
 
 def list_files(entries: list[tuple[str, str]]) -> str:
