@@ -6,7 +6,8 @@ the histogram kernel it counts with, the Normalize arguments, bad input, threads
 The rest of the stats package is tested beside it, in files that import the helpers defined
 here (``random_images``, ``stats_of``, the float64 reference): test_stats_accumulators.py,
 test_stats_serialization.py, test_stats_sources.py (``compute_stats``: files, other sources,
-worker processes, the ``stats`` command) and test_stats_distributed.py.
+worker processes, the ``stats`` command), test_stats_shards.py (tar shards) and
+test_stats_distributed.py (ranks of a process group, the command under torchrun).
 """
 
 from __future__ import annotations
