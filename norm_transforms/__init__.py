@@ -22,6 +22,7 @@ from .stats import ChannelStats, compute_stats
 
 if TYPE_CHECKING:
     from .adapters.albumentations import Denormalize, Normalize
+    from .adapters.collate import NormalizeCollate
     from .adapters.nn import DenormalizeLayer, NormalizeLayer
     from .adapters.to_tensor import NormalizeToTensor
     from .adapters.torchvision import TorchDenormalize, TorchNormalize
@@ -41,6 +42,7 @@ __all__ = [
     "DenormalizeLayer",
     "Mode",
     "Normalize",
+    "NormalizeCollate",
     "NormalizeLayer",
     "NormalizeParams",
     "NormalizeToTensor",
@@ -63,6 +65,7 @@ _LAZY = {
     "Denormalize": "norm_transforms.adapters.albumentations",
     "DenormalizeLayer": "norm_transforms.adapters.nn",
     "Normalize": "norm_transforms.adapters.albumentations",
+    "NormalizeCollate": "norm_transforms.adapters.collate",
     "NormalizeLayer": "norm_transforms.adapters.nn",
     "NormalizeToTensor": "norm_transforms.adapters.to_tensor",
     "TorchDenormalize": "norm_transforms.adapters.torchvision",

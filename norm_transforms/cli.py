@@ -79,6 +79,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--chart", metavar="FILE.png", help="numpy backend: also draw a bar chart (needs matplotlib)"
     )
     bench.add_argument("--no-progress", action="store_true", help="no progress bar (on stderr)")
+    pipeline = bench.add_argument_group(
+        "--pipeline",
+        "time the whole input pipeline instead (RandomResizedCrop 224 + HorizontalFlip, normalize, to "
+        "tensor, collate) for every place the normalization can go, in images/s through DataLoader "
+        "(about two minutes)",
+    )
+    pipeline.add_argument("--pipeline", action="store_true", help="time the input pipeline")
+    pipeline.add_argument("--batch-size", type=positive_int, default=64, metavar="N", help="default 64")
+    pipeline.add_argument(
+        "--batches", type=positive_int, default=8, metavar="N", help="batches timed per run (default 8)"
+    )
+    pipeline.add_argument(
+        "--workers", type=int, nargs="+", default=[0, 2], metavar="N", help="num_workers (default 0 2)"
+    )
+    pipeline.add_argument(
+        "--repeats", type=positive_int, default=5, metavar="N", help="rounds of the stage timing (default 5)"
+    )
     add_stats_command(commands)
     add_inspect_command(commands)
     return parser
@@ -132,32 +149,61 @@ def tensor_shape(text: str) -> tuple[int, ...]:
     return shape
 
 
-# Options that only one backend reads: refused with the other rather than silently ignored.
-_BACKEND_ONLY_OPTIONS = {
-    "numpy": ("sizes", "peer_python", "no_albumentations", "chart"),
-    "torch": ("shapes", "device"),
+# Options that only some suites read: refused with the others rather than silently ignored.
+_SUITE_OPTIONS = {
+    "sizes": ("numpy",),
+    "peer_python": ("numpy",),
+    "no_albumentations": ("numpy",),
+    "chart": ("numpy",),
+    "shapes": ("torch",),
+    "out_dtype": ("torch",),
+    "device": ("torch", "pipeline"),
+    "modes": ("numpy", "torch"),
+    "dtypes": ("numpy", "torch"),
+    "threads": ("numpy", "torch"),
+    "budget": ("numpy", "torch"),
+    "backend": ("numpy", "torch"),
+    "batch_size": ("pipeline",),
+    "batches": ("pipeline",),
+    "workers": ("pipeline",),
+    "repeats": ("pipeline",),
 }
 
 
-def _check_backend_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+def _check_suite_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     defaults = parser.parse_args(["bench"])
-    for backend, options in _BACKEND_ONLY_OPTIONS.items():
-        if args.backend == backend:
-            continue
-        for dest in options:
-            if getattr(args, dest) != getattr(defaults, dest):
-                parser.error(f"--{dest.replace('_', '-')} applies to --backend {backend} only")
+    suite = "pipeline" if args.pipeline else args.backend
+    for dest, suites in _SUITE_OPTIONS.items():
+        if suite not in suites and getattr(args, dest) != getattr(defaults, dest):
+            applies = " or ".join(
+                "--pipeline" if name == "pipeline" else f"--backend {name}" for name in suites
+            )
+            parser.error(f"--{dest.replace('_', '-')} applies to {applies} only")
+    if args.pipeline and min(args.workers) < 0:
+        parser.error(f"--workers must be 0 or more; got {args.workers}")
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command == "bench":
-        _check_backend_options(parser, args)
+        _check_suite_options(parser, args)
         # Checked before the run, not after a minute of timing: what a missing extra would break.
         if args.chart:
             _require(parser, "bench", "matplotlib", "--chart")
-        if args.backend == "torch":
+        if args.pipeline:
+            try:
+                from .bench.pipeline_suite import main as bench_main
+            except ImportError as error:
+                _missing(parser, "bench", missing_dependency(error, "--pipeline"))
+        elif args.backend == "torch":
             try:
                 from .bench.torch_suite import main as bench_main
             except ImportError as error:

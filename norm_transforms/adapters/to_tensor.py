@@ -1,31 +1,22 @@
 """``NormalizeToTensor``: ``Normalize`` and ``ToTensorV2`` as one Albumentations transform,
 writing a contiguous CHW tensor (no math here: the NumPy backend's planar kernels).
 
-Why: ``Normalize`` then ``ToTensorV2`` returns a CHW *view* of HWC float32 memory, and
-``default_collate`` then copies every such view with a strided transpose, which cost more than
-the normalization itself (issue 14: collating 64 float32 CHW views took 34 ms, 20 ms when they
-were contiguous). Here the uint8 channels are split into planes first (``cv2.split`` into the
-planes of one array: 13 us at 224x224x3), then normalized plane by plane into a contiguous
-float32 (or float16, bfloat16) CHW tensor.
+Why planes, and how: ``_planes.py``.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import cv2
 import numpy as np
 import torch
 from albumentations.pytorch import ToTensorV2
 
-from ..backends.numpy import check_image, normalize_planar
-from ..backends.numpy.forward import narrowed
+from ..backends.numpy import check_image
 from ..modes import DEFAULT_PERCENTILES, IMAGENET_MEAN, IMAGENET_STD, NormalizationName
 from ..presets import PresetConstructors
+from ._planes import PLANE_DTYPES, normalize_into_planes
 from .albumentations import _NormalizeArguments
-
-# Output dtypes by name, as Albumentations serializes them.
-_OUTPUT_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
 class NormalizeToTensor(_NormalizeArguments, PresetConstructors, ToTensorV2):
@@ -65,7 +56,7 @@ class NormalizeToTensor(_NormalizeArguments, PresetConstructors, ToTensorV2):
         dtype: str = "float32",
     ):
         super().__init__(transpose_mask=transpose_mask, p=p)
-        if dtype not in _OUTPUT_DTYPES:
+        if dtype not in PLANE_DTYPES:
             raise ValueError(f"dtype must be 'float32', 'float16' or 'bfloat16'; got {dtype!r}")
         self._store_arguments(mean, std, max_pixel_value, normalization, percentiles, clip_range)
         self.dtype = dtype
@@ -86,16 +77,7 @@ class NormalizeToTensor(_NormalizeArguments, PresetConstructors, ToTensorV2):
         """(N, H, W, C) samples -> a contiguous (N, C, H, W) tensor of the output dtype."""
         check_image(samples)
         count, height, width, channels = samples.shape
-        planes = np.empty((count, channels, height, width), dtype=samples.dtype)
-        for sample, sample_planes in zip(samples, planes, strict=True):
-            if channels == 1:
-                sample_planes[0] = sample[..., 0]
-            else:  # cv2.split into views of one array: 13 us at 224x224x3, np.transpose 48 us
-                cv2.split(np.ascontiguousarray(sample), list(sample_planes))
-        out = normalize_planar(planes, self._recipe)
+        batch = torch.empty((count, channels, height, width), dtype=PLANE_DTYPES[self.dtype])
+        normalize_into_planes(batch, samples, self._recipe)
         self._check_pixel_scale_once(samples)
-        if self.dtype == "float16":
-            return torch.from_numpy(narrowed(out, np.dtype(np.float16)))
-        tensor = torch.from_numpy(out)
-        return tensor if self.dtype == "float32" else tensor.to(_OUTPUT_DTYPES[self.dtype])
-
+        return batch

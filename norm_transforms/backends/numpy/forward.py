@@ -72,11 +72,12 @@ def normalize(
 OUTPUT_DTYPES = (_FLOAT32, np.dtype(np.float16))
 
 
-def narrowed(out: np.ndarray, dtype: np.dtype) -> np.ndarray:
+def narrowed(out: np.ndarray, dtype: np.dtype, into: np.ndarray | None = None) -> np.ndarray:
     """The float32 ``out`` rounded once to ``dtype`` by the C affine (``x * 1 + -0.0`` is ``x``,
-    signed zeros included): F16C's 8 values per instruction, where NumPy's astype(float16) cost
-    290 us at 224x224x3 (10x the whole per-image normalization)."""
-    narrow = np.empty(out.shape, dtype=dtype)
+    signed zeros included), written to ``into`` when given: F16C's 8 values per instruction,
+    where NumPy's astype(float16) cost 290 us at 224x224x3 (10x the whole per-image
+    normalization)."""
+    narrow = np.empty(out.shape, dtype=dtype) if into is None else into
     _kernels.affine(out, narrow, _ONE, _MINUS_ZERO, *_NO_BOUNDS)
     return narrow
 
@@ -85,10 +86,16 @@ _ONE, _MINUS_ZERO = np.ones(1, np.float32), np.full(1, -0.0, np.float32)
 
 
 def normalize_planar(
-    planes: np.ndarray, params: NormalizeParams, *, return_params: bool = False
+    planes: np.ndarray,
+    params: NormalizeParams,
+    *,
+    out: np.ndarray | None = None,
+    return_params: bool = False,
 ) -> np.ndarray | tuple[np.ndarray, AffineParams]:
     """Normalize ``(samples, C, H, W)`` channel-planar images (Torch's CPU layout) to float32,
     each sample with its own statistics, through the same kernels as :func:`normalize`.
+    ``out``, when given, is written instead of a new array: C-contiguous, the shape of
+    ``planes``, float32 or float16 (rounded once from float32).
 
     Every scope (a plane, or a whole sample) is a contiguous block, so the statistics take one
     kernel call per batch (min/max) or one per scope (moments), and the affine one call per
@@ -99,19 +106,32 @@ def normalize_planar(
     check_image(planes)
     samples, channels, height, width = planes.shape
     source = np.ascontiguousarray(planes)
-    out = np.empty(planes.shape, dtype=np.float32)
+    out = np.empty(planes.shape, dtype=np.float32) if out is None else _checked_out(out, planes.shape)
     mode = params.mode
-    if mode.statistic is None:
+    if mode.statistic is None:  # the C affine writes float16 itself, in the same pass
         scale32, offset32 = _standard_constants(params, channels, planes.dtype)
         _kernels.affine(source, out, scale32, offset32, *(params.clip or _NO_BOUNDS), height * width)
         return (out, _standard_terms(params, channels, planes.dtype, (1, -1, 1, 1))) if return_params else out
     scopes = source.reshape(samples * channels if mode.per_channel else samples, -1)
+    wide = out if out.dtype == _FLOAT32 else np.empty(planes.shape, dtype=np.float32)
     record: list[tuple[list[float], list[float]]] | None = [] if return_params else None
     with np.errstate(invalid="ignore", over="ignore"):
-        _normalize_scopes(scopes, out.reshape(scopes.shape), params, record)
+        _normalize_scopes(scopes, wide.reshape(scopes.shape), params, record)
+    if wide is not out:
+        narrowed(wide, out.dtype, into=out)
     if record is None:
         return out
     return out, _recorded_params(record, (samples, -1, 1, 1))
+
+
+def _checked_out(out: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    usable = out.flags.c_contiguous and out.flags.writeable
+    if out.shape != shape or out.dtype not in OUTPUT_DTYPES or not usable:
+        raise ValueError(
+            f"out must be a writeable C-contiguous float32 or float16 array of shape {shape}; "
+            f"got {out.dtype} {out.shape}{'' if usable else ' (read-only or not C-contiguous)'}"
+        )
+    return out
 
 
 @functools.lru_cache(maxsize=256)
