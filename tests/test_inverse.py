@@ -554,7 +554,7 @@ def test_register_kernel_routes_denormalize_to_the_inverse_kernel(kernel_tables)
 
 def test_unregistered_type_cannot_be_denormalized(kernel_tables):
     functional.register_kernel(Box, lambda array, params, **options: None)  # no inverse
-    with pytest.raises(TypeError, match="cannot denormalize a Box: its kernel was registered without an inverse"):
+    with pytest.raises(TypeError, match="cannot denormalize a Box: its kernel was registered without"):
         denormalize(Box(None))
     with pytest.raises(TypeError, match=r"cannot denormalize an object of <class 'list'>"):
         denormalize([[0.0]])
