@@ -76,7 +76,7 @@ def test_a_tiny_run_through_the_command_reports_every_pipeline(small_images, cap
     assert cli.main([*arguments, "--repeats", "1", "--no-progress"]) == 0
     out = capsys.readouterr().out
     assert "## Pipeline: augment, normalize, to tensor, collate" in out
-    assert "- Threads in this process: torch" in out and "batches of 3" in out
+    assert "- Threads: one OpenCV and one torch thread in every process" in out and "batches of 3" in out
     for pipeline in pipeline_suite.pipelines("cpu"):
         assert f"| {pipeline.name} | {pipeline.batch} |" in out
 

@@ -304,12 +304,18 @@ def run(
     results = []
     found = pipelines(device)
     check_agreement(found)
-    for pipeline in found:
-        if progress:
-            print(f"  {pipeline.name} ...", flush=True)
-        stages = stage_seconds(pipeline, batch_size, repeats)
-        throughput = {count: images_per_second(pipeline, batch_size, batches, count) for count in workers}
-        results.append(PipelineResult(pipeline, stages, throughput))
+    # One thread in this process too, as in the workers: on a loaded 2-core machine, torch.stack
+    # in default_collate took 990 ms per batch with 2 threads and 52 ms with one.
+    _timing.set_threads(1)
+    try:
+        for pipeline in found:
+            if progress:
+                print(f"  {pipeline.name} ...", flush=True)
+            stages = stage_seconds(pipeline, batch_size, repeats)
+            throughput = {count: images_per_second(pipeline, batch_size, batches, count) for count in workers}
+            results.append(PipelineResult(pipeline, stages, throughput))
+    finally:
+        _timing.set_threads(None)
     return results
 
 
@@ -358,7 +364,6 @@ def summary(results: list[PipelineResult], workers: Sequence[int]) -> str:
 def header(batch_size: int, batches: int, repeats: int) -> str:
     import albumentations
 
-    torch_threads = torch.get_num_threads()
     return "\n".join(
         [
             machine_line(),
@@ -372,9 +377,8 @@ def header(batch_size: int, batches: int, repeats: int) -> str:
             f"- Stages (ms per batch): each stage over a whole batch in this process, one after the "
             f"other, median of {repeats} rounds; a stage in its own A.Compose call",
             f"- img/s: DataLoader over {batches} batches after 2 warm-up batches, the whole "
-            "pipeline in one A.Compose per sample; workers started with forkserver, "
-            "one OpenCV and one torch thread each",
-            f"- Threads in this process: torch {torch_threads}, OpenCV {cv2.getNumThreads()}",
+            "pipeline in one A.Compose per sample; workers started with forkserver",
+            "- Threads: one OpenCV and one torch thread in every process (this one and the workers)",
         ]
     )
 
