@@ -1,6 +1,7 @@
 """Rewrite the "## Dataset statistics" section of benchmarks/RESULTS.md: what exact dataset
 statistics (``compute_stats``) cost over decoding the images alone, in one process and with two
-worker processes, beside the NumPy float64 reference.
+worker processes, beside the NumPy float64 reference; and the same images read from tar shards
+(the WebDataset layout) instead of files.
 
 python benchmarks/bench_stats.py                 # 1,000 images, 7 runs, rewrites RESULTS.md
 python benchmarks/bench_stats.py --images 200 --repeats 3 --markdown ""   # quick look, print only
@@ -9,7 +10,8 @@ python benchmarks/bench_stats.py --lock          # only the cost of ChannelStats
 
 The images (random but natural-looking 256x256 RGB: smooth multi-scale noise, so that PNG
 compresses about as it does on photographs; half PNG, half JPEG at quality 90) are generated
-once into a cache folder under the system temp dir. Every timing is the median of --repeats
+once into a cache folder under the system temp dir, and packed once into SHARDS tar shards
+in a folder beside it. Every timing is the median of --repeats
 runs after one warm-up run, so the files are in the page cache and the figures are decoding
 and counting, not disk; the contenders take turns, round after round. OpenCV runs on one
 thread, so that one worker is one core. Timings on a shared machine are noisy: the report
@@ -24,11 +26,13 @@ outside the lock and adding it under it; then 8 threads updating one ``ChannelSt
 from __future__ import annotations
 
 import argparse
+import io
 import math
 import os
 import platform
 import statistics
 import sys
+import tarfile
 import tempfile
 import threading
 import time
@@ -48,6 +52,7 @@ HERE = Path(__file__).resolve().parent
 SIZE = 256
 JPEG_QUALITY = 90
 CACHE_VERSION = 1  # bump when the generated images change
+SHARDS = 4  # tar shards the images are packed in, in order, as WebDataset writes them
 
 
 def generate_images(folder: Path, count: int) -> list[Path]:
@@ -63,6 +68,25 @@ def generate_images(folder: Path, count: int) -> list[Path]:
         cv2.imwrite(str(path), natural_looking_image(rng), params)
     marker.touch()
     return paths
+
+
+def generate_shards(shards: Path, paths: list[Path]) -> Path:
+    """The images packed in SHARDS tar shards in the folder ``shards`` (once), each image as
+    ``key.ext`` beside a ``key.cls`` label, as WebDataset's TarWriter writes a sample."""
+    marker = shards / "complete"
+    if marker.exists():
+        return shards
+    shards.mkdir(parents=True, exist_ok=True)
+    size = math.ceil(len(paths) / SHARDS)
+    for shard in range(SHARDS):
+        with tarfile.open(shards / f"shard-{shard:06d}.tar", "w") as tar:
+            for path in paths[shard * size : (shard + 1) * size]:
+                tar.add(path, arcname=path.name)
+                label = tarfile.TarInfo(f"{path.stem}.cls")
+                label.size = 1
+                tar.addfile(label, io.BytesIO(b"0"))
+    marker.touch()
+    return shards
 
 
 def natural_looking_image(rng: np.random.Generator) -> np.ndarray:
@@ -135,13 +159,15 @@ def reference_moments(images: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]
     return np.array(means), np.array(stds)
 
 
-def measure(folder: Path, paths: list[Path], repeats: int) -> tuple[dict[str, float], float]:
+def measure(folder: Path, paths: list[Path], shards: Path, repeats: int) -> tuple[dict[str, float], float]:
     files = [str(path) for path in paths]
     contenders = {
         "decode": lambda: decode_each(files),
         "imread": lambda: decode_each(files, rgb=False),
         "workers0": lambda: compute_stats(folder, progress=False),
         "workers2": lambda: compute_stats(folder, num_workers=2, progress=False),
+        "tar0": lambda: compute_stats(shards, progress=False),
+        "tar2": lambda: compute_stats(shards, num_workers=2, progress=False),
     }
     seconds, others = median_seconds(contenders, repeats)
     images = [decode_rgb(path) for path in files]
@@ -149,8 +175,9 @@ def measure(folder: Path, paths: list[Path], repeats: int) -> tuple[dict[str, fl
     return seconds | reference, others
 
 
-def exactness(folder: Path, paths: list[Path]) -> dict[str, float]:
-    """Largest relative difference from the float64 reference, for 0 and 2 workers."""
+def exactness(folder: Path, paths: list[Path], shards: Path) -> dict[str, float]:
+    """Largest relative difference from the float64 reference, for 0 and 2 workers; whether
+    workers, and tar shards, give the same bits."""
     mean, std = reference_moments([decode_rgb(str(path)) for path in paths])
     errors = {}
     for workers in (0, 2):
@@ -159,6 +186,9 @@ def exactness(folder: Path, paths: list[Path]) -> dict[str, float]:
         errors[f"std{workers}"] = float(np.max(np.abs(stats.std - std) / std))
     errors["same_bits"] = float(
         compute_stats(folder, progress=False) == compute_stats(folder, num_workers=2, progress=False)
+    )
+    errors["tar_same_bits"] = float(
+        compute_stats(shards, num_workers=2, progress=False) == compute_stats(folder, progress=False)
     )
     return errors
 
@@ -185,6 +215,8 @@ def report(
             row("cv2.imread only", seconds["imread"]),
             row("compute_stats, 1 worker (in process)", seconds["workers0"]),
             row("compute_stats, 2 workers", seconds["workers2"]),
+            row(f"compute_stats of the {SHARDS} tar shards, 1 worker (in process)", seconds["tar0"]),
+            row(f"compute_stats of the {SHARDS} tar shards, 2 workers", seconds["tar2"]),
             row("NumPy reference: decoding + concatenate + float64 mean/std", reference_total),
             row("  of which the statistics", seconds["reference_stats"]),
         ],
@@ -211,6 +243,10 @@ def report(
         f"- the NumPy reference's statistics alone take {reference_share:.2f}x "
         f"the whole of compute_stats (decoding included), and hold every pixel in memory "
         f"({count * SIZE * SIZE * 3 / 2**20:.0f} MiB of uint8 + a float64 copy per channel)",
+        f"- the same images in {SHARDS} tar shards (WebDataset layout, a .cls label beside each "
+        f"image), read without unpacking: {seconds['tar0'] / seconds['workers0']:.2f}x the time of the "
+        f"files with 1 worker, {seconds['tar2'] / seconds['workers2']:.2f}x with 2; the same bits as "
+        f"the files: {bool(errors['tar_same_bits'])}",
         "",
         table,
         "",
@@ -387,8 +423,9 @@ def main(argv: list[str] | None = None) -> int:
     folder = args.cache / str(args.images)
     print(f"images in {folder}", file=sys.stderr)
     paths = generate_images(folder, args.images)
-    seconds, others = measure(folder, paths, args.repeats)
-    text = report(paths, seconds, others, exactness(folder, paths), load)
+    shards = generate_shards(args.cache / f"{args.images}-shards-{SHARDS}", paths)  # not in folder
+    seconds, others = measure(folder, paths, shards, args.repeats)
+    text = report(paths, seconds, others, exactness(folder, paths, shards), load)
     print(text)
     if args.max_other_cores is not None and not others <= args.max_other_cores:
         print(
