@@ -238,8 +238,8 @@ def stats_main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int
 
     if args.workers < 0:
         parser.error(f"--workers must be 0 or more, got {args.workers}")
-    ranks = _launched_ranks()
-    with _process_group(parser) if ranks else contextlib.nullcontext(0) as rank:
+    distributed = _launched_as_a_rank()
+    with _process_group(parser) if distributed else contextlib.nullcontext(0) as rank:
         with warnings.catch_warnings():
             if rank != 0:  # the same warnings as rank 0's: said once
                 warnings.simplefilter("ignore")
@@ -249,7 +249,7 @@ def stats_main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int
                     num_workers=args.workers,
                     skip_unreadable=args.skip_unreadable,
                     progress=not args.no_progress and rank == 0,
-                    distributed=ranks is not None,
+                    distributed=distributed,
                 )
                 kwargs = stats.to_normalize_kwargs(args.max_pixel_value)
             except (OSError, ValueError) as error:  # the same error on every rank: said once
@@ -263,13 +263,10 @@ def stats_main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int
     return 0
 
 
-def _launched_ranks() -> int | None:
-    """The number of ranks when torchrun (or another launcher) started this process as one of
-    several: RANK and WORLD_SIZE are what ``init_process_group``'s ``env://`` reads."""
-    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
-        return None
-    ranks = int(os.environ["WORLD_SIZE"])
-    return ranks if ranks > 1 else None
+def _launched_as_a_rank() -> bool:
+    """Whether torchrun (or another launcher) started this process as one of several ranks:
+    RANK and WORLD_SIZE are what ``init_process_group``'s ``env://`` reads."""
+    return "RANK" in os.environ and int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
 @contextlib.contextmanager
