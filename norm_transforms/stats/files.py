@@ -112,8 +112,9 @@ class FilesResult:
             )
 
 
-def count_files(paths: list[str]) -> FilesResult:
-    """Decode and count a chunk of files: the work of one worker task."""
+def count_files(paths: list[str], nonzero: bool = False) -> FilesResult:
+    """Decode and count a chunk of files: the work of one worker task (``nonzero``: as
+    ``ChannelStats(nonzero=True)`` counts)."""
     result = FilesResult()
     for path in paths:
         image = read_image(path)
@@ -122,7 +123,7 @@ def count_files(paths: list[str]) -> FilesResult:
             continue
         signature = (KIND_OF_DTYPE[image.dtype], image.shape[2] if image.ndim == 3 else 1)
         if signature not in result.groups:
-            result.groups[signature] = (ChannelStats(), path)
+            result.groups[signature] = (ChannelStats(nonzero=nonzero), path)
         result.groups[signature][0].update(image)
     return result
 

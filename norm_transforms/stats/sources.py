@@ -9,6 +9,7 @@ other source yields images in this process, which ``ChannelStats.update`` counts
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import sys
@@ -33,6 +34,7 @@ class _Options:
     skip_unreadable: bool
     progress: bool
     chunksize: int | None
+    nonzero: bool = False
 
 
 def compute_stats(
@@ -42,6 +44,7 @@ def compute_stats(
     skip_unreadable: bool = False,
     progress: bool = True,
     chunksize: int | None = None,
+    nonzero: bool = False,
 ) -> ChannelStats:
     """Exact per-channel statistics of a whole dataset.
 
@@ -63,6 +66,8 @@ def compute_stats(
     warning naming them. Images of different channel counts or dtypes raise a ``ValueError``
     naming a file of each. ``progress`` shows a tqdm bar; ``chunksize`` is how many files a
     worker takes at a time (default: about eight chunks per worker, at most 256 files).
+    ``nonzero=True`` takes each channel's statistics over its non-zero values only, as
+    ``ChannelStats(nonzero=True)`` (the background of brain scans, no-data in satellite tiles).
 
     Workers start with forkserver (spawn where the platform lacks it), never fork, which can
     hang once the caller has used OpenCV's thread pool. Like every spawned process, they import
@@ -85,7 +90,9 @@ def compute_stats(
         isinstance(chunksize, bool) or not isinstance(chunksize, int) or chunksize < 1
     ):
         raise ValueError(f"chunksize must be a positive integer or None, got {chunksize!r}")
-    options = _Options(num_workers, skip_unreadable, progress, chunksize)
+    if not isinstance(nonzero, bool):
+        raise TypeError(f"nonzero must be True or False; got {nonzero!r}")
+    options = _Options(num_workers, skip_unreadable, progress, chunksize, nonzero)
     for recognizes, count in _SOURCES:
         if recognizes(source):
             return count(source, options)
@@ -101,7 +108,9 @@ def _stats_of_files(source: Any, options: _Options) -> ChannelStats:
     size = options.chunksize or min(256, max(1, math.ceil(len(paths) / (8 * max(options.num_workers, 1)))))
     chunks = [paths[start : start + size] for start in range(0, len(paths), size)]
     total = FilesResult()
-    results = contextlib.closing(results_in_order(count_files, chunks, options.num_workers))
+    # A partial of a module-level function pickles by name, as the workers need.
+    task = functools.partial(count_files, nonzero=options.nonzero)
+    results = contextlib.closing(results_in_order(task, chunks, options.num_workers))
     with (
         _progress_bar(len(paths), options.progress) as bar,
         results as chunk_results,
@@ -124,7 +133,7 @@ def _stats_of_files(source: Any, options: _Options) -> ChannelStats:
 
 
 def _stats_of_array(source: Any, options: _Options) -> ChannelStats:
-    return ChannelStats().update(source)
+    return ChannelStats(nonzero=options.nonzero).update(source)
 
 
 def _stats_of_dataset(source: Any, options: _Options) -> ChannelStats:
@@ -136,7 +145,7 @@ def _stats_of_iterable(source: Any, options: _Options) -> ChannelStats:
 
 
 def _stats_of_items(items: Iterable[Any], total: int | None, options: _Options) -> ChannelStats:
-    stats = ChannelStats()
+    stats = ChannelStats(nonzero=options.nonzero)
     skipped: list[tuple[str, str]] = []
     with _progress_bar(total, options.progress) as bar:
         for index, item in enumerate(items):
