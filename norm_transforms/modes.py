@@ -116,6 +116,9 @@ class AffineParams:
     tensors on the image's device ``(..., C, 1, 1)`` for Torch (``(1, 1)`` for HW). The channel
     axis is 1 for the global modes. A scope (image or channel) whose statistics are undefined
     (NaN or inf pixels, see the README) has NaN terms. Clipped output values cannot be inverted.
+    With ``nonzero=True`` or a ``mask`` the terms are those of the selected pixels; a scope
+    without one has ``center`` 0 and ``scale`` 0 (all its output is 0, which ``denormalize``
+    cannot undo), and ``nonzero``'s zeros, set to 0 after the affine, come back as ``center``.
     """
 
     center: Any

@@ -252,3 +252,19 @@ def test_nonzero_and_mask_never_modify_the_caller_data(rng):
 def test_nonzero_must_be_a_bool_naming_it(rng):
     with pytest.raises(TypeError, match="nonzero must be True or False; got 'yes'"):
         normalize(np.ones((2, 2), np.uint8), normalization="image", nonzero="yes")
+
+
+@pytest.mark.parametrize("mask_shape", ["DHW", "DHWC"])
+@pytest.mark.parametrize("mode", ["image", "min_max_per_channel", "robust"])
+def test_a_volume_takes_its_statistics_over_its_selected_voxels(rng, mode, mask_shape):
+    volumes = make_image(rng, np.uint16, (2, 4, 6, 5, 3), "random")  # (N, D, H, W, C)
+    volumes[:, :, :2] = 0
+    mask = rng.random(volumes.shape if mask_shape == "DHWC" else volumes.shape[:-1]) < 0.7
+    kwargs = {"normalization": mode, "max_pixel_value": None}
+    out = normalize(volumes, nonzero=True, mask=mask, batched=True, volume=True, **kwargs)
+    for volume, selected, volume_out in zip(volumes, mask, out, strict=True):
+        # One volume is one tall image: (D*H, W, C), with the same statistics.
+        tall = volume.reshape(-1, *volume.shape[-2:])
+        chosen = selected.reshape(-1, *selected.shape[2:])
+        expected = reference_normalize_selected(tall, chosen, nonzero=True, **kwargs)
+        np.testing.assert_allclose(volume_out.reshape(tall.shape), expected, rtol=1e-6, atol=1e-5)

@@ -64,7 +64,7 @@ class ChannelStats:
     [20.0]
     """
 
-    def __init__(self, nonzero: bool = False) -> None:
+    def __init__(self, *, nonzero: bool = False) -> None:
         if not isinstance(nonzero, (bool, np.bool_)):
             raise TypeError(f"nonzero must be True or False; got {nonzero!r}")
         self._nonzero = bool(nonzero)

@@ -13,7 +13,7 @@ from ...modes import EPS, AffineParams, NormalizeParams, check_selects_statistic
 from .. import kernels as _kernels
 from .affine import _NO_BOUNDS, _apply, _defined_terms, _fused_constants, _in_input_units, _regular
 from .layout import _as_dtype, check_image, check_mask, describe_layout, terms_shape
-from .selection import keep_zeros, normalize_selected_sample, selected_pixels
+from .selection import normalize_selected_sample
 from .statistics import STATISTICS, _extremes_grain, _min_max, _prescale_exponent, _prescaled, _scaled
 
 _FLOAT32 = np.dtype(np.float32)
@@ -69,10 +69,9 @@ def normalize(
             for sample, sample_out in zip(source, target, strict=True):
                 _normalize_one_sample(sample, sample_out, params, layout.channels, record)
         else:
-            selected, zeros = selected_pixels(source, params, mask)
-            for sample, chosen, sample_out in zip(source, selected, target, strict=True):
+            for index, (sample, sample_out) in enumerate(zip(source, target, strict=True)):
+                chosen = None if mask is None else mask[index]
                 normalize_selected_sample(sample, chosen, sample_out, params, layout.channels, record)
-            keep_zeros(target, zeros)
     if out_dtype != _FLOAT32:
         out = narrowed(out, out_dtype)
     if record is None:
@@ -238,12 +237,10 @@ def _normalize_selected_scopes(
     share one affine call, which the empty scopes and per-row guards of this route rule out)."""
     if mask is not None:
         mask = np.ascontiguousarray(mask).reshape(scopes.shape)
-    selected, zeros = selected_pixels(scopes, params, mask)
     rows: list[tuple[list[float], list[float]]] | None = [] if record is not None else None
     for index in range(len(scopes)):
         row = slice(index, index + 1)
-        normalize_selected_sample(scopes[row], selected[row], out[row], params, 1, rows)
-    keep_zeros(out, zeros)
+        normalize_selected_sample(scopes[row], None if mask is None else mask[row], out[row], params, 1, rows)
     if record is not None and rows is not None:
         record.append(([terms[0][0] for terms in rows], [terms[1][0] for terms in rows]))
 
