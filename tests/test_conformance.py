@@ -419,18 +419,25 @@ def test_float16_output_keeps_the_zeros(backend, rng, mode):
     assert not out[image == 0].any()
 
 
+@pytest.mark.parametrize("selection", ["nonzero", "mask"])
 @pytest.mark.parametrize("dtype", [np.uint8, np.float32], ids=dtype_id)
 @pytest.mark.parametrize("mode", PER_IMAGE_MODES)
-def test_nonzero_return_params_are_inverted_exactly_on_the_selected_pixels(backend, rng, mode, dtype):
+def test_return_params_of_selected_statistics_are_inverted_exactly(backend, rng, mode, dtype, selection):
+    # nonzero: exact on the non-zero pixels (the zeros were set to 0 after the affine); mask:
+    # on every pixel, the affine applies to all of them.
     images = np.stack([with_zeros(rng, make_image(rng, dtype, (9, 11, 3), "random")) for _ in range(2)])
-    kwargs = {**mode_kwargs(mode, dtype, 3), "nonzero": True}
+    if selection == "nonzero":
+        kwargs = {**mode_kwargs(mode, dtype, 3), "nonzero": True}
+    else:
+        mask = backend.to_mask(random_mask(rng, images, per_channel=False), images)  # (N, H, W)
+        kwargs = {**mode_kwargs(mode, dtype, 3), "mask": mask}
     options = {} if backend.tensors else {"batched": True}
     out, params = normalize(backend.to_input(images), **kwargs, **options, return_params=True)
     back = backend.to_numpy(denormalize(out, params=params, **options)).astype(np.float64)
     values = backend.to_numpy(out)
     clip = MODE_TABLE[mode].clip
     unclipped = np.ones(values.shape, bool) if clip is None else (values > clip[0]) & (values < clip[1])
-    kept = (images != 0) & unclipped
+    kept = (images != 0) & unclipped if selection == "nonzero" else unclipped
     scale = full_scale(dtype)
     np.testing.assert_allclose(back[kept] / scale, images.astype(np.float64)[kept] / scale, atol=2e-6)
 
