@@ -135,6 +135,12 @@ def add_stats_command(commands: argparse._SubParsersAction) -> None:
     stats.add_argument(
         "--skip-unreadable", action="store_true", help="leave out files OpenCV cannot read, with a warning"
     )
+    stats.add_argument(
+        "--nonzero",
+        action="store_true",
+        help="statistics over each channel's non-zero values only (background of brain scans, "
+        "no-data in satellite tiles), as normalize(..., nonzero=True) takes them",
+    )
     stats.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -250,6 +256,7 @@ def stats_main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int
                     skip_unreadable=args.skip_unreadable,
                     progress=not args.no_progress and rank == 0,
                     distributed=distributed,
+                    nonzero=args.nonzero,
                 )
                 kwargs = stats.to_normalize_kwargs(args.max_pixel_value)
             except (OSError, ValueError) as error:  # the same error on every rank: said once
@@ -295,17 +302,19 @@ def stats_report(stats: Any, kwargs: dict[str, Any]) -> str:
     columns = {"mean": stats.mean, "std": stats.std, "min": stats.min, "max": stats.max}
     if stats.histogram is not None:
         columns["median"] = stats.median
+    counts = stats.counts.tolist()
     rows = [
-        [name, str(stats.count), *(f"{values[c]:.6g}" for values in columns.values())]
+        [name, str(counts[c]), *(f"{values[c]:.6g}" for values in columns.values())]
         for c, name in enumerate(names)
     ]
     mean, std, scale = (_tuple_text(kwargs["mean"]), _tuple_text(kwargs["std"]), kwargs["max_pixel_value"])
     arguments = f"mean={mean}, std={std}, max_pixel_value={scale!r}"
     plural = "s" if stats.channels != 1 else ""
+    counted = " (count: the non-zero ones, --nonzero)" if stats.nonzero else ""
     return "\n".join(
         [
             f"{stats.images} images ({stats.kind}, {stats.channels} channel{plural}), "
-            f"{stats.count} pixels per channel; population std, in pixel units:",
+            f"{stats.count} pixels per channel{counted}; population std, in pixel units:",
             "",
             render_table(["channel", "count", *columns], rows),
             "",

@@ -67,6 +67,8 @@ def normalize(
     *,
     percentiles: tuple[float, float] = ...,
     clip_range: tuple[float, float] | None = ...,
+    nonzero: bool = ...,
+    mask: Any = ...,
     batched: bool = ...,
     volume: bool = ...,
     dtype: Any = ...,
@@ -85,6 +87,8 @@ def normalize(
     *,
     percentiles: tuple[float, float] = ...,
     clip_range: tuple[float, float] | None = ...,
+    nonzero: bool = ...,
+    mask: Any = ...,
     batched: bool = ...,
     volume: bool = ...,
     dtype: Any = ...,
@@ -102,6 +106,8 @@ def normalize(
     *,
     percentiles: tuple[float, float] = DEFAULT_PERCENTILES,
     clip_range: tuple[float, float] | None = None,
+    nonzero: bool = False,
+    mask: Any = None,
     batched: bool = False,
     volume: bool = False,
     dtype: Any = None,
@@ -127,8 +133,19 @@ def normalize(
     returns it: possible where the output has the input's dtype (a float tensor with
     ``dtype=None``, a float32 array), else a ``ValueError`` saying why.
 
+    Selected pixels (per-image modes only): ``nonzero=True`` takes each scope's statistics
+    (the image's, or each channel's in a ``*_per_channel`` mode) over its non-zero values only
+    and leaves the zero values at exactly 0 (MONAI's ``NormalizeIntensity(nonzero=True)``: the
+    background of MRI and CT brains, no-data in satellite tiles); NaN counts as non-zero.
+    ``mask`` (a boolean array, or a bool tensor for tensors, of the image's shape or of that
+    shape without the channel axis) selects the pixels the statistics come from, and the
+    affine then applies to every pixel, selected or not. Both together: statistics over the
+    masked non-zero pixels, zeros left at 0. A scope with no selected pixel comes out all 0.
+
     ``return_params=True`` returns ``(out, params)``: the :class:`AffineParams` applied
-    (``y = (x - center) * scale`` per image and channel), which :func:`denormalize` inverts.
+    (``y = (x - center) * scale`` per image and channel), which :func:`denormalize` inverts;
+    with ``nonzero``, exactly on the non-zero pixels: the zeros come back as ``center`` (set
+    them back with the zero mask of the input), an empty scope as NaN.
 
     >>> import numpy as np
     >>> x = np.full((2, 2, 3), 255, np.uint8)
@@ -140,7 +157,9 @@ def normalize(
     options: dict[str, Any] = {} if dtype is None else {"dtype": dtype}
     if return_params:  # only then: a kernel registered before return_params existed still works
         options["return_params"] = True
-    params = _params(mean, std, max_pixel_value, normalization, percentiles, clip_range)
+    if mask is not None:  # the same: only when given
+        options["mask"] = mask
+    params = _params(mean, std, max_pixel_value, normalization, percentiles, clip_range, nonzero)
     result = backend_for(image).normalize(image, params, batched=batched, volume=volume, **options)
     if not inplace:
         return result
@@ -256,6 +275,7 @@ def kernel_route(image: Any, normalization: NormalizationName = "standard") -> s
     - ``"triton"``: CUDA tensors, on the Triton kernels;
     - ``"torch"``: CUDA tensors on Torch ops, where Triton does not import (Windows, a build
       without it) or for the percentiles of other dtypes than uint8 (a sort on the device);
+      calls with ``nonzero=True`` or a ``mask`` (not asked here) always take it on CUDA;
       ``norm_transforms.backends.torch.triton_unavailable_reason()`` says why;
     - ``"registered"``: a kernel given to :func:`register_kernel`.
 
@@ -273,7 +293,13 @@ def _cached_params(element_types: tuple[Any, ...], *arguments: Any) -> Normalize
 
 
 def _params(
-    mean: Any, std: Any, max_pixel_value: Any, normalization: Any, percentiles: Any, clip_range: Any = None
+    mean: Any,
+    std: Any,
+    max_pixel_value: Any,
+    normalization: Any,
+    percentiles: Any,
+    clip_range: Any = None,
+    nonzero: Any = False,
 ) -> NormalizeParams:
     """Validated arguments; hashable ones (tuples, numbers) are validated once and cached.
 
@@ -283,7 +309,7 @@ def _params(
     (measured against a value-only key; a normalize() call at 224² takes ~20 µs).
     """
     element_types = (_types_in(mean), _types_in(std), _types_in(percentiles), _types_in(clip_range))
-    arguments = (mean, std, max_pixel_value, normalization, percentiles, clip_range)
+    arguments = (mean, std, max_pixel_value, normalization, percentiles, clip_range, nonzero)
     try:
         return _cached_params(element_types, *arguments)
     except TypeError:  # unhashable (a list, an array): validate on every call

@@ -116,6 +116,9 @@ class AffineParams:
     tensors on the image's device ``(..., C, 1, 1)`` for Torch (``(1, 1)`` for HW). The channel
     axis is 1 for the global modes. A scope (image or channel) whose statistics are undefined
     (NaN or inf pixels, see the README) has NaN terms. Clipped output values cannot be inverted.
+    With ``nonzero=True`` or a ``mask`` the terms are those of the selected pixels; a scope
+    without one has ``center`` 0 and ``scale`` 0 (all its output is 0, which ``denormalize``
+    cannot undo), and ``nonzero``'s zeros, set to 0 after the affine, come back as ``center``.
     """
 
     center: Any
@@ -177,6 +180,9 @@ class NormalizeParams:
     #: ``(low, high)`` the output is clipped to after the mode's formula and its own clip
     #: (AlbumentationsX's ``clip_range``), or None.
     clip_range: tuple[float, float] | None = None
+    #: Statistics over the non-zero pixels of each scope only, zero pixels left at exactly 0
+    #: (MONAI's ``NormalizeIntensity(nonzero=True)``); per-image modes only.
+    nonzero: bool = False
 
     @functools.cached_property
     def clip(self) -> tuple[float, float] | None:
@@ -197,6 +203,7 @@ class NormalizeParams:
         normalization: str = "standard",
         percentiles: Any = DEFAULT_PERCENTILES,
         clip_range: Any = None,
+        nonzero: Any = False,
     ) -> NormalizeParams:
         """Validate the arguments of ``Normalize`` / ``normalize``.
 
@@ -238,6 +245,7 @@ class NormalizeParams:
             max_pixel_value,
             _as_percentiles(percentiles),
             _as_clip_range(clip_range),
+            _as_nonzero(nonzero, normalization),
         )
 
     def channel_values(self, values: tuple[float, ...], channels: int, name: str) -> np.ndarray:
@@ -328,6 +336,31 @@ def _as_percentiles(percentiles: Any) -> tuple[float, float]:
             f"percentiles must be two numbers (low, high) with 0 <= low < high <= 100; got {percentiles!r}"
         )
     return values[0], values[1]
+
+
+def _as_nonzero(nonzero: Any, normalization: str) -> bool:
+    """``nonzero`` as a bool; refused with the standard mode, which has no statistics to restrict."""
+    if not isinstance(nonzero, (bool, np.bool_)):
+        raise TypeError(f"nonzero must be True or False; got {nonzero!r}")
+    if nonzero:
+        check_selects_statistics("nonzero=True", normalization)
+    return bool(nonzero)
+
+
+def check_selects_statistics(argument: str, normalization: str) -> None:
+    """Refuse ``nonzero=True`` or a ``mask`` with a mode without per-image statistics.
+
+    Why an error rather than "leave the zeros at zero": ``standard`` applies constants, so a
+    selection would change nothing but the zeros, silently; a pipeline that wants that writes
+    it (``out[image == 0] = 0``) and says so.
+    """
+    if MODES[normalization].statistic is None:
+        per_image = ", ".join(name for name, mode in MODES.items() if mode.statistic is not None)
+        raise ValueError(
+            f"{argument} selects the pixels that a mode's per-image statistics come from, and "
+            f"normalization={normalization!r} has none (it applies the constants mean and std); "
+            f"use it with a per-image mode: {per_image}"
+        )
 
 
 def _as_clip_range(clip_range: Any) -> tuple[float, float] | None:

@@ -72,3 +72,60 @@ def reference_normalize_samples(samples: np.ndarray, *, has_channels: bool, **kw
         tall = sample.reshape(-1, 1, sample.shape[-1]) if has_channels else sample.reshape(-1, 1)
         out[index] = reference_normalize(tall, **kwargs).reshape(sample.shape)
     return out
+
+
+def reference_normalize_selected(
+    image: np.ndarray,
+    selected: np.ndarray | None = None,
+    *,
+    nonzero: bool = False,
+    mean=None,
+    std=None,
+    max_pixel_value=None,
+    normalization: str = "image",
+    percentiles: tuple[float, float] = (1.0, 99.0),
+    clip_range: tuple[float, float] | None = None,
+) -> np.ndarray:
+    """One image, HW or HWC, in float64, written as MONAI writes ``NormalizeIntensity(nonzero=True)``
+    with our modes' formulas: each scope's statistics over its selected values (``selected``,
+    booleans of the image's shape or HW, and with ``nonzero`` only the non-zero values), the
+    mode's affine on every pixel, then the zero pixels set to 0 (``nonzero``); a scope without
+    a selected value is all 0. ``mean``, ``std`` and ``max_pixel_value`` are unused (per-image
+    modes), taken so the tests pass one set of arguments."""
+    x = image.astype(np.float64)
+    squeeze = x.ndim == 2
+    if squeeze:
+        x = x[..., None]
+    chosen = np.ones(x.shape, bool) if selected is None else np.asarray(selected, bool)
+    chosen = np.broadcast_to(chosen if chosen.ndim == x.ndim else chosen.reshape((*x.shape[:2], 1)), x.shape)
+    if nonzero:
+        chosen = chosen & (x != 0)
+    mode = MODES[normalization]
+    scopes = [(Ellipsis, c) for c in range(x.shape[-1])] if mode.per_channel else [(Ellipsis,)]
+    exponent = _exponent_of_largest(x)
+    x, eps = np.ldexp(x, -exponent), np.ldexp(EPS, -exponent)
+    y = np.zeros(x.shape)
+    empty = np.zeros(x.shape, bool)
+    with np.errstate(invalid="ignore"):
+        for scope in scopes:
+            values = x[scope][chosen[scope]]
+            if values.size == 0:
+                empty[scope] = True  # no statistics: the scope is 0, whatever the clip
+                continue
+            if mode.statistic == "mean_std":
+                center, denominator = values.mean(), values.std() + eps
+            elif mode.statistic == "percentile":
+                center, high = np.percentile(values, percentiles)
+                denominator = high - center + eps
+            elif mode.statistic == "robust":
+                lower_quartile, center, upper_quartile = np.percentile(values, (25, 50, 75))
+                denominator = upper_quartile - lower_quartile + eps
+            else:
+                center = values.min()
+                denominator = values.max() - center + eps
+            y[scope] = (x[scope] - center) / denominator
+    y = y if mode.clip is None else np.clip(y, *mode.clip)
+    if clip_range is not None:
+        y = np.clip(y, *clip_range)
+    y[empty | ((x == 0) & nonzero)] = 0.0
+    return y[..., 0] if squeeze else y

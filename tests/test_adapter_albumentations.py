@@ -527,8 +527,8 @@ def _signature_without_annotations(signature: inspect.Signature) -> list[tuple[s
 
 def test_signature_and_defaults_equal_albumentations_plus_keyword_only_additions():
     ours = inspect.signature(Normalize.__init__)
-    # clip_range: AlbumentationsX 2.5.1's; dtype: float16 output (ours)
-    additions = {"percentiles": (1.0, 99.0), "clip_range": None, "dtype": "float32"}
+    # clip_range: AlbumentationsX 2.5.1's; nonzero: MONAI's; dtype: float16 output (ours)
+    additions = {"percentiles": (1.0, 99.0), "clip_range": None, "nonzero": False, "dtype": "float32"}
     for name, default in additions.items():
         assert ours.parameters[name].kind is inspect.Parameter.KEYWORD_ONLY
         assert ours.parameters[name].default == default
@@ -568,6 +568,47 @@ def test_clip_range_is_serialized_only_when_set_and_round_trips(rng):
 def test_bad_clip_range_is_refused_naming_it(clip_range):
     with pytest.raises((ValueError, TypeError), match="clip_range"):
         Normalize(clip_range=clip_range)
+
+
+# --------------------------------------------------------------------------- nonzero (MONAI)
+
+
+@pytest.mark.parametrize("target", ["image", "images", "volume"])
+@pytest.mark.parametrize("mode", PER_IMAGE_MODES)
+def test_nonzero_equals_the_functional_nonzero_per_image(rng, mode, target):
+    shapes = {"image": (16, 18, 3), "images": (2, 16, 18, 3), "volume": (3, 16, 18, 3)}
+    data = make_image(rng, np.uint8, shapes[target], "random")
+    data[..., :5, :] = 0  # a zero background
+    out = Normalize(normalization=mode, nonzero=True)(**{target: data})[target]
+    flags = {"batched": target == "images", "volume": target == "volume"}
+    np.testing.assert_array_equal(out, normalize(data, normalization=mode, nonzero=True, **flags))
+    assert not out[data == 0].any()
+
+
+def test_nonzero_is_serialized_only_when_set_and_round_trips(rng):
+    # The five Albumentations modes keep albumentations 2.0.8's exact dict when it is not set.
+    for mode in ALBUMENTATIONS_MODES:
+        assert "nonzero" not in _transform_dict(A.Compose([Normalize(normalization=mode)]))["transforms"][0]
+    pipeline = A.Compose([Normalize(normalization="image", nonzero=True)])
+    assert _transform_dict(pipeline)["transforms"][0]["nonzero"] is True
+    transform = A.from_dict(json.loads(json.dumps(A.to_dict(pipeline)))).transforms[0]
+    image = make_image(rng, np.uint8, (20, 20, 3), "random")
+    image[:8] = 0
+    np.testing.assert_array_equal(
+        transform(image=image)["image"], normalize(image, normalization="image", nonzero=True)
+    )
+
+
+@pytest.mark.parametrize("nonzero", [1, "yes", None])
+def test_nonzero_must_be_a_bool(nonzero):
+    with pytest.raises(TypeError, match="nonzero must be True or False"):
+        Normalize(normalization="image", nonzero=nonzero)
+
+
+def test_nonzero_with_the_standard_mode_is_refused_naming_it():
+    message = r"nonzero=True selects the pixels .* normalization='standard' has none"
+    with pytest.raises(ValueError, match=message):
+        Normalize(nonzero=True)
 
 
 # --------------------------------------------------------------------------- float16 output

@@ -173,6 +173,17 @@ def test_constant_and_nan_images_give_the_documented_results(rng):
     np.testing.assert_array_equal(np.isnan(batch[0].numpy()), np.isnan(expected.transpose(2, 0, 1)))
 
 
+def test_nonzero_reaches_the_batch(rng):
+    images = random_images(rng, np.uint8, (18, 22, 3))
+    images[0][:5] = 0
+    batch = NormalizeCollate(normalization="image_per_channel", nonzero=True)(images)
+    expected = per_sample_then_collated(images, normalization="image_per_channel", nonzero=True)
+    torch.testing.assert_close(batch, expected, rtol=0, atol=1e-6)
+    assert torch.all(batch[0, :, :5] == 0)
+    with pytest.raises(ValueError, match="nonzero"):
+        NormalizeCollate(nonzero=True)  # the standard mode has no statistics to restrict
+
+
 def test_clip_range_and_presets_reach_the_batch(rng):
     images = random_images(rng, np.uint8, (18, 22, 3))
     clipped = NormalizeCollate(clip_range=(-1.0, 1.0))(images)

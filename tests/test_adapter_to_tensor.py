@@ -91,3 +91,19 @@ def test_bad_arguments_raise_naming_them(kwargs, message):
 
 def test_presets_work():
     assert NormalizeToTensor.from_preset("clip").mean == pytest.approx((0.48145466, 0.4578275, 0.40821073))
+
+
+@pytest.mark.parametrize("mode", ["image", "image_per_channel", "min_max_per_channel", "robust"])
+def test_nonzero_equals_normalize_nonzero_then_to_tensor_v2(rng, mode):
+    images = make_image(rng, np.uint16, (2, 18, 22, 3), "random")
+    images[:, :6] = 0
+    images[rng.random(images.shape) < 0.2] = 0
+    kwargs = {**arguments(mode, np.uint16), "nonzero": True}
+    expected = A.Compose([Normalize(**kwargs), ToTensorV2()])(image=images[0])["image"]
+    out = A.Compose([NormalizeToTensor(**kwargs)])(image=images[0])["image"]
+    torch.testing.assert_close(out, expected, rtol=0, atol=1e-6)
+    assert not out[torch.from_numpy(images[0]).permute(2, 0, 1) == 0].any()
+    batch = NormalizeToTensor(**kwargs)(images=images)["images"]
+    torch.testing.assert_close(batch[1], NormalizeToTensor(**kwargs)(image=images[1])["image"])
+    restored = A.from_dict(json.loads(json.dumps(A.to_dict(A.Compose([NormalizeToTensor(**kwargs)])))))
+    assert restored.transforms[0]._recipe.nonzero

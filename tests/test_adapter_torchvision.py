@@ -78,6 +78,22 @@ def test_clip_range_reaches_the_kernel(rng, mode):
     assert "clip_range=(-0.5, 0.5)" in repr(transform)
 
 
+@pytest.mark.parametrize("mode", ["image", "min_max_per_channel"])
+def test_nonzero_reaches_the_kernel_and_video_frames_keep_their_zeros(rng, mode):
+    video = torch.stack([random_chw(rng, torch.uint8) for _ in range(3)])
+    video[:, :, :4] = 0  # a zero background in every frame
+    video[1] = 0  # an all-zero frame
+    transform = TorchNormalize(normalization=mode, nonzero=True)
+    out = transform(tv_tensors.Video(video))
+    assert isinstance(out, tv_tensors.Video)
+    expected = normalize(video, normalization=mode, nonzero=True)
+    torch.testing.assert_close(out.as_subclass(torch.Tensor), expected, rtol=0, atol=0)
+    assert not out[video == 0].any() and not out[1].any()
+    assert "nonzero=True" in repr(transform)
+    with pytest.raises(ValueError, match="nonzero=True selects"):
+        TorchNormalize(nonzero=True)
+
+
 @pytest.mark.parametrize("name", ["float16", "bfloat16", "float32", "float64"])
 def test_float_input_keeps_its_dtype_by_default_as_v2_normalize(rng, name):
     image = tv_tensors.Image(random_chw(rng, TORCH_DTYPES[name]))

@@ -306,6 +306,34 @@ def test_channels_last_gives_channels_last_with_the_same_values(rng, route, mode
     torch.testing.assert_close(out.float(), normalize(batch, **kwargs).float(), rtol=rtol, atol=1e-6)
 
 
+@pytest.mark.parametrize("route", SWEEP_ROUTES, indirect=True)
+@pytest.mark.parametrize("name", ["uint8", "uint16", "float16", "bfloat16", "float32"])
+@pytest.mark.parametrize("mode", PER_IMAGE_MODES)
+def test_nonzero_and_a_mask_on_channels_last_batches_give_the_contiguous_result(rng, route, mode, name):
+    image = make_image(rng, numpy_dtype(name), (2, 13, 17, 3), "random")
+    image[:, :4] = 0
+    image[rng.random(image.shape) < 0.2] = 0
+    batch, zeros = tensor_from_numpy(image, name), torch.from_numpy(image == 0).movedim(-1, -3)
+    mask = torch.from_numpy(rng.random((2, 13, 17)) < 0.7)  # (N, H, W): every channel alike
+    kwargs = {"normalization": mode, "nonzero": True, "mask": mask}
+    out = normalize(batch.contiguous(memory_format=torch.channels_last), **kwargs)
+    assert out.is_contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(out, normalize(batch, **kwargs), rtol=1e-6, atol=1e-6)
+    assert not out[zeros].any()
+    for index in range(2):  # each sample with its own statistics
+        alone = normalize(batch[index], normalization=mode, nonzero=True, mask=mask[index])
+        torch.testing.assert_close(out[index], alone, rtol=1e-6, atol=1e-6)
+
+
+def test_a_numpy_mask_for_a_tensor_is_refused_saying_what_to_pass(rng):
+    image = random_tensor(rng, "uint8", (3, 5, 6))
+    with pytest.raises(TypeError, match=r"mask must be a bool tensor.*torch.from_numpy"):
+        normalize(image, normalization="image", mask=np.ones((5, 6), bool))
+    accepted = r"mask has shape \(3, 6, 5\).*\(5, 6\) \(every channel alike\) or \(3, 5, 6\)"
+    with pytest.raises(ValueError, match=accepted):
+        normalize(image, normalization="image", mask=torch.ones(3, 6, 5, dtype=torch.bool))
+
+
 VIEWS = {
     "contiguous": lambda x: x,
     "channels_last": lambda x: x.contiguous(memory_format=torch.channels_last),

@@ -26,7 +26,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import ALL_DTYPES, CONTENTS, MODES, PER_IMAGE_MODES, dtype_id, full_scale, make_image, tolerance
-from reference import reference_normalize, reference_normalize_samples
+from reference import reference_normalize, reference_normalize_samples, reference_normalize_selected
 from torch_cases import force_triton_route, interpreting_triton
 from torch_cases import normalize_to_float32 as normalize
 
@@ -71,9 +71,20 @@ class BackendCase:
             return out
         return (out if out.ndim == 2 else out.movedim(-3, -1)).cpu().numpy()
 
+    def to_mask(self, mask: np.ndarray, image: np.ndarray) -> Any:
+        """A channels-last mask (the image's shape, or without its channel axis) as this
+        backend takes it: Torch moves a channel axis to -3, as it moves the image's."""
+        if not self.tensors:
+            return mask
+        tensor = torch.from_numpy(np.ascontiguousarray(mask))
+        tensor = tensor.cuda() if self.on_cuda else tensor
+        return tensor.movedim(-1, -3) if mask.ndim == image.ndim and image.ndim > 2 else tensor
+
     def normalize(self, image: np.ndarray, *, batched: bool = False, **kwargs: Any) -> np.ndarray:
         # Tensors read every leading axis as samples: no batched flag.
         options = {} if self.tensors else {"batched": batched}
+        if kwargs.get("mask") is not None:
+            kwargs["mask"] = self.to_mask(kwargs["mask"], image)
         return self.to_numpy(normalize(self.to_input(image), **kwargs, **options))
 
 
@@ -287,6 +298,170 @@ def test_return_params_are_inverted_exactly(backend, rng, mode, dtype):
     np.testing.assert_allclose(
         back[unclipped] / scale, image.astype(np.float64)[unclipped] / scale, atol=2e-6
     )
+
+
+# --------------------------------------------------------------------------- selected pixels (SPEC 6)
+
+
+def with_zeros(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
+    """``image`` with a zero background (a block of whole pixels, as around a brain) and zero
+    values scattered in single channels (so each channel selects other pixels)."""
+    image = image.copy()
+    image[: image.shape[0] // 3] = 0
+    image[rng.random(image.shape) < 0.2] = 0
+    return image
+
+
+def random_mask(rng: np.random.Generator, image: np.ndarray, per_channel: bool) -> np.ndarray:
+    shape = image.shape if per_channel or image.ndim == 2 else image.shape[:-1]
+    return rng.random(shape) < 0.6
+
+
+@pytest.mark.parametrize("layout", ["HW", "HWC1", "HWC3"])
+@pytest.mark.parametrize("dtype", ALL_DTYPES, ids=dtype_id)
+@pytest.mark.parametrize("mode", PER_IMAGE_MODES)
+def test_nonzero_matches_the_float64_reference(backend, rng, mode, dtype, layout):
+    image = with_zeros(rng, make_image(rng, dtype, shape_of(layout), "random"))
+    kwargs = {**mode_kwargs(mode, dtype, channels_of(image)), "nonzero": True}
+    out = backend.normalize(image, **kwargs)
+    np.testing.assert_allclose(out, reference_normalize_selected(image, **kwargs), **tolerance(mode))
+    assert np.array_equal(out[image == 0], np.zeros(np.count_nonzero(image == 0), np.float32))
+
+
+@pytest.mark.parametrize("per_channel_mask", [False, True], ids=["HW_mask", "HWC_mask"])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32], ids=dtype_id)
+@pytest.mark.parametrize("mode", PER_IMAGE_MODES)
+def test_mask_selects_the_pixels_the_statistics_come_from(backend, rng, mode, dtype, per_channel_mask):
+    image = make_image(rng, dtype, shape_of("HWC3"), "random")
+    mask = random_mask(rng, image, per_channel_mask)
+    kwargs = mode_kwargs(mode, dtype, 3)
+    out = backend.normalize(image, mask=mask, **kwargs)
+    np.testing.assert_allclose(out, reference_normalize_selected(image, mask, **kwargs), **tolerance(mode))
+
+
+@pytest.mark.parametrize("mode", PER_IMAGE_MODES)
+def test_mask_and_nonzero_together_take_the_masked_non_zero_pixels(backend, rng, mode):
+    image = with_zeros(rng, make_image(rng, np.float32, shape_of("HWC3"), "random"))
+    mask = random_mask(rng, image, per_channel=False)
+    kwargs = {**mode_kwargs(mode, np.float32, 3), "nonzero": True}
+    out = backend.normalize(image, mask=mask, **kwargs)
+    expected = reference_normalize_selected(image, mask, **kwargs)
+    np.testing.assert_allclose(out, expected, **tolerance(mode))
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32], ids=dtype_id)
+@pytest.mark.parametrize("mode", PER_IMAGE_MODES)
+def test_a_mask_selecting_every_pixel_equals_no_mask(backend, rng, mode, dtype):
+    image = make_image(rng, dtype, shape_of("HWC3"), "random")
+    kwargs = mode_kwargs(mode, dtype, 3)
+    everything = np.ones(image.shape[:-1], bool)
+    np.testing.assert_allclose(
+        backend.normalize(image, mask=everything, **kwargs), backend.normalize(image, **kwargs), atol=1e-6
+    )
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float16, np.float32], ids=dtype_id)
+@pytest.mark.parametrize("mode", PER_IMAGE_MODES)
+def test_scopes_without_a_selected_pixel_are_all_zero(backend, rng, mode, dtype):
+    kwargs = {**mode_kwargs(mode, dtype, 3), "clip_range": (0.5, 30.0)}  # 0 even outside the clip
+    assert not backend.normalize(np.zeros((6, 7, 3), dtype), nonzero=True, **kwargs).any()
+    image = make_image(rng, dtype, (6, 7, 3), "random")
+    assert not backend.normalize(image, mask=np.zeros((6, 7), bool), **kwargs).any()
+    image[..., 1] = 0  # one empty channel: zero in the per-channel modes, its zeros in the others
+    out = backend.normalize(image, nonzero=True, **kwargs)
+    assert not out[..., 1].any()
+    np.testing.assert_allclose(out, reference_normalize_selected(image, **kwargs, nonzero=True), atol=ATOL)
+
+
+@pytest.mark.parametrize("layout", ["HW", "HWC3"])
+@pytest.mark.parametrize("mode", PER_IMAGE_MODES)
+def test_one_non_zero_value_maps_to_zero_like_a_constant_image(backend, mode, layout):
+    image = np.zeros(shape_of(layout), np.uint8)
+    image[4, 5] = 200
+    out = backend.normalize(image, nonzero=True, **mode_kwargs(mode, np.uint8, channels_of(image)))
+    assert not out.any()
+
+
+@pytest.mark.parametrize("dtype", ALL_DTYPES, ids=dtype_id)
+@pytest.mark.parametrize("mode", PER_IMAGE_MODES)
+def test_nonzero_batch_samples_get_their_own_statistics(backend, rng, mode, dtype):
+    images = np.stack([with_zeros(rng, make_image(rng, dtype, (8, 10, 3), "random")) for _ in range(3)])
+    images[1] = 0  # an all-zero sample among others
+    kwargs = {**mode_kwargs(mode, dtype, 3), "nonzero": True}
+    out = backend.normalize(images, batched=True, **kwargs)
+    for image, image_out in zip(images, out, strict=True):
+        expected = reference_normalize_selected(image, **kwargs)
+        np.testing.assert_allclose(image_out, expected, **tolerance(mode))
+
+
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64], ids=dtype_id)
+@pytest.mark.parametrize("mode", PER_IMAGE_MODES)
+def test_nan_is_non_zero_and_zeros_stay_zero(backend, rng, mode, dtype):
+    image = with_zeros(rng, make_image(rng, dtype, (20, 20, 3), "random"))
+    image[14, 5, 2] = np.nan
+    out = backend.normalize(image, nonzero=True, **mode_kwargs(mode, dtype, 3))
+    assert not out[image == 0].any()
+    assert np.isnan(out[14, 5, 2])
+    statistic, per_channel = MODE_TABLE[mode].statistic, MODE_TABLE[mode].per_channel
+    scope = np.zeros(image.shape, bool)
+    scope[..., 2 if per_channel else slice(None)] = True
+    if statistic == "mean_std":  # undefined statistics: the scope's non-zero pixels are NaN
+        assert np.isnan(out[scope & (image != 0)]).all()
+    assert np.isfinite(out[~scope]).all()
+
+
+@pytest.mark.parametrize("mode", PER_IMAGE_MODES)
+def test_float16_output_keeps_the_zeros(backend, rng, mode):
+    image = with_zeros(rng, make_image(rng, np.uint8, shape_of("HWC3"), "random"))
+    kwargs = {**mode_kwargs(mode, np.uint8, 3), "nonzero": True}
+    out = backend.normalize(image, **kwargs, dtype=torch.float16 if backend.tensors else np.float16)
+    np.testing.assert_array_equal(out, backend.normalize(image, **kwargs).astype(np.float16))
+    assert not out[image == 0].any()
+
+
+@pytest.mark.parametrize("selection", ["nonzero", "mask"])
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32], ids=dtype_id)
+@pytest.mark.parametrize("mode", PER_IMAGE_MODES)
+def test_return_params_of_selected_statistics_are_inverted_exactly(backend, rng, mode, dtype, selection):
+    # nonzero: exact on the non-zero pixels (the zeros were set to 0 after the affine); mask:
+    # on every pixel, the affine applies to all of them.
+    images = np.stack([with_zeros(rng, make_image(rng, dtype, (9, 11, 3), "random")) for _ in range(2)])
+    if selection == "nonzero":
+        kwargs = {**mode_kwargs(mode, dtype, 3), "nonzero": True}
+    else:
+        mask = backend.to_mask(random_mask(rng, images, per_channel=False), images)  # (N, H, W)
+        kwargs = {**mode_kwargs(mode, dtype, 3), "mask": mask}
+    options = {} if backend.tensors else {"batched": True}
+    out, params = normalize(backend.to_input(images), **kwargs, **options, return_params=True)
+    back = backend.to_numpy(denormalize(out, params=params, **options)).astype(np.float64)
+    values = backend.to_numpy(out)
+    clip = MODE_TABLE[mode].clip
+    unclipped = np.ones(values.shape, bool) if clip is None else (values > clip[0]) & (values < clip[1])
+    kept = (images != 0) & unclipped if selection == "nonzero" else unclipped
+    scale = full_scale(dtype)
+    np.testing.assert_allclose(back[kept] / scale, images.astype(np.float64)[kept] / scale, atol=2e-6)
+
+
+def test_nonzero_or_a_mask_with_the_standard_mode_is_refused_naming_the_argument(backend):
+    image = np.ones((4, 5, 3), np.uint8)
+    with pytest.raises(ValueError, match=r"nonzero=True selects .* normalization='standard' has none"):
+        backend.normalize(image, nonzero=True)
+    with pytest.raises(ValueError, match=r"mask selects .* normalization='standard' has none"):
+        backend.normalize(image, mask=np.ones((4, 5), bool))
+
+
+@pytest.mark.parametrize(
+    ("mask", "error", "message"),
+    [
+        (np.ones((4, 5), np.uint8), TypeError, r"mask must be a bool.*got .*uint8"),
+        (np.ones((5, 4), bool), ValueError, r"mask has shape \(5, 4\).*must have shape"),
+        (np.ones((4, 5, 2), bool), ValueError, r"mask has shape"),
+    ],
+    ids=["integer", "transposed", "channels"],
+)
+def test_a_mask_of_the_wrong_dtype_or_shape_is_refused_saying_what_is_accepted(backend, mask, error, message):
+    with pytest.raises(error, match=message):
+        backend.normalize(np.ones((4, 5, 3), np.uint8), mask=mask, normalization="image")
 
 
 # --------------------------------------------------------------------------- refused inputs

@@ -6,7 +6,11 @@ import inspect
 
 import numpy as np
 import pytest
-from conftest import MODES, make_image
+from conftest import MODES, PER_IMAGE_MODES, make_image
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+from reference import reference_normalize_selected
 
 from norm_transforms import backends, functional, normalize
 from norm_transforms.backends.numpy import normalize as numpy_normalize
@@ -184,3 +188,106 @@ def test_a_kernel_registered_without_an_inverse_leaves_denormalize_where_it_was(
     expected = functional.denormalize(normalize(image))
     functional.register_kernel(np.ndarray, lambda array, params, **options: numpy_normalize(array, params))
     np.testing.assert_array_equal(functional.denormalize(normalize(image)), expected)
+
+
+# --------------------------------------------------------------------------- nonzero and mask: properties
+
+PROPERTY_SETTINGS = settings(max_examples=60, deadline=None)
+
+# Per-image modes whose global twin takes the same statistic (for "the pixels alone" below).
+GLOBAL_TWIN = {mode: mode.removesuffix("_per_channel") for mode in PER_IMAGE_MODES}
+
+
+@st.composite
+def images_with_zeros(draw, batched: bool = False) -> np.ndarray:
+    """HW or HWC images (a batch with ``batched``) of uint8, uint16, float16 or float32, about
+    half of whose values are 0."""
+    dtype = np.dtype(draw(st.sampled_from(["uint8", "uint16", "float16", "float32"])))
+    channels = draw(st.sampled_from([None, 1, 3]))
+    shape = (draw(st.integers(1, 3)),) if batched else ()
+    shape += (draw(st.integers(1, 7)), draw(st.integers(1, 7))) + (() if channels is None else (channels,))
+    if dtype.kind == "u":
+        values = st.integers(1, int(np.iinfo(dtype).max))
+    else:
+        values = st.floats(0.0009765625, 1.0, width=16 if dtype == np.float16 else 32)  # 2**-10
+    return draw(arrays(dtype, shape, elements=st.one_of(st.just(0), values)))
+
+
+def scopes_of(image: np.ndarray, per_channel: bool) -> list[tuple]:
+    """Index tuples of the statistics scopes of one HW or HWC image."""
+    if image.ndim == 2 or not per_channel:
+        return [(Ellipsis,)]
+    return [(Ellipsis, channel) for channel in range(image.shape[-1])]
+
+
+def kwargs_for(image: np.ndarray, mode: str) -> dict:
+    return {"normalization": mode, "max_pixel_value": None}
+
+
+@PROPERTY_SETTINGS
+@given(image=images_with_zeros(), mode=st.sampled_from(PER_IMAGE_MODES))
+def test_nonzero_keeps_zeros_and_maps_the_rest_as_the_mode_maps_those_pixels_alone(image, mode):
+    out = normalize(image, nonzero=True, **kwargs_for(image, mode))
+    assert out.dtype == np.float32 and out.shape == image.shape
+    assert not out[image == 0].any()  # exactly 0, +0.0 or -0.0
+    for scope in scopes_of(image, mode.endswith("_per_channel")):
+        values = image[scope][image[scope] != 0]
+        if values.size:
+            alone = normalize(values.reshape(-1, 1), **kwargs_for(image, GLOBAL_TWIN[mode]))
+            np.testing.assert_allclose(out[scope][image[scope] != 0], alone[:, 0], rtol=1e-6, atol=1e-5)
+    reference = reference_normalize_selected(image, nonzero=True, **kwargs_for(image, mode))
+    np.testing.assert_allclose(out, reference, rtol=1e-6, atol=1e-5)
+
+
+@PROPERTY_SETTINGS
+@given(image=images_with_zeros(), mode=st.sampled_from(PER_IMAGE_MODES), data=st.data())
+def test_a_mask_gives_the_statistics_of_its_pixels_and_all_true_equals_no_mask(image, mode, data):
+    shape = image.shape if data.draw(st.booleans()) else image.shape[:2]
+    mask = data.draw(arrays(np.bool_, shape))
+    out = normalize(image, mask=mask, **kwargs_for(image, mode))
+    reference = reference_normalize_selected(image, mask, **kwargs_for(image, mode))
+    np.testing.assert_allclose(out, reference, rtol=1e-6, atol=1e-5)
+    everything = normalize(image, mask=np.ones(shape, bool), **kwargs_for(image, mode))
+    np.testing.assert_allclose(everything, normalize(image, **kwargs_for(image, mode)), rtol=1e-6, atol=1e-5)
+
+
+@PROPERTY_SETTINGS
+@given(images=images_with_zeros(batched=True), mode=st.sampled_from(PER_IMAGE_MODES), data=st.data())
+def test_a_batch_is_normalized_as_each_image_on_its_own(images, mode, data):
+    mask = data.draw(arrays(np.bool_, images.shape[:3]))
+    kwargs = kwargs_for(images, mode)
+    batch = normalize(images, nonzero=True, mask=mask, batched=True, **kwargs)
+    for index, image in enumerate(images):
+        single = normalize(image, nonzero=True, mask=mask[index], **kwargs)
+        np.testing.assert_array_equal(batch[index], single)
+
+
+def test_nonzero_and_mask_never_modify_the_caller_data(rng):
+    image = make_image(rng, np.float32, (6, 7, 3), "random")
+    image[:2] = 0
+    mask = rng.random((6, 7)) < 0.5
+    before, mask_before = image.copy(), mask.copy()
+    normalize(image, normalization="image_per_channel", nonzero=True, mask=mask)
+    np.testing.assert_array_equal(image, before)
+    np.testing.assert_array_equal(mask, mask_before)
+
+
+def test_nonzero_must_be_a_bool_naming_it(rng):
+    with pytest.raises(TypeError, match="nonzero must be True or False; got 'yes'"):
+        normalize(np.ones((2, 2), np.uint8), normalization="image", nonzero="yes")
+
+
+@pytest.mark.parametrize("mask_shape", ["DHW", "DHWC"])
+@pytest.mark.parametrize("mode", ["image", "min_max_per_channel", "robust"])
+def test_a_volume_takes_its_statistics_over_its_selected_voxels(rng, mode, mask_shape):
+    volumes = make_image(rng, np.uint16, (2, 4, 6, 5, 3), "random")  # (N, D, H, W, C)
+    volumes[:, :, :2] = 0
+    mask = rng.random(volumes.shape if mask_shape == "DHWC" else volumes.shape[:-1]) < 0.7
+    kwargs = {"normalization": mode, "max_pixel_value": None}
+    out = normalize(volumes, nonzero=True, mask=mask, batched=True, volume=True, **kwargs)
+    for volume, selected, volume_out in zip(volumes, mask, out, strict=True):
+        # One volume is one tall image: (D*H, W, C), with the same statistics.
+        tall = volume.reshape(-1, *volume.shape[-2:])
+        chosen = selected.reshape(-1, *selected.shape[2:])
+        expected = reference_normalize_selected(tall, chosen, nonzero=True, **kwargs)
+        np.testing.assert_allclose(volume_out.reshape(tall.shape), expected, rtol=1e-6, atol=1e-5)

@@ -38,14 +38,33 @@ def pooled_pixels(images: list[np.ndarray]) -> np.ndarray:
     return np.concatenate([image.reshape(-1, channels).astype(np.float64) for image in images])
 
 
-def assert_matches_reference(stats: ChannelStats, images: list[np.ndarray], rtol: float = RTOL) -> None:
+def assert_matches_reference(
+    stats: ChannelStats, images: list[np.ndarray], rtol: float = RTOL, nonzero: bool = False
+) -> None:
+    """Every statistic against float64 NumPy over the pooled pixels; with ``nonzero``, over each
+    channel's non-zero values (NaN for a channel without one), which ``counts`` counts."""
     pixels = pooled_pixels(images)
     assert stats.count == len(pixels)
     assert stats.channels == pixels.shape[1]
-    np.testing.assert_allclose(stats.mean, pixels.mean(axis=0), rtol=rtol, atol=0)
-    np.testing.assert_allclose(stats.std, pixels.std(axis=0), rtol=rtol, atol=0)
-    np.testing.assert_array_equal(stats.min, pixels.min(axis=0))
-    np.testing.assert_array_equal(stats.max, pixels.max(axis=0))
+    if not nonzero:
+        np.testing.assert_allclose(stats.mean, pixels.mean(axis=0), rtol=rtol, atol=0)
+        np.testing.assert_allclose(stats.std, pixels.std(axis=0), rtol=rtol, atol=0)
+        np.testing.assert_array_equal(stats.min, pixels.min(axis=0))
+        np.testing.assert_array_equal(stats.max, pixels.max(axis=0))
+        return
+    values = [column[column != 0] for column in pixels.T]
+    np.testing.assert_array_equal(stats.counts, [len(column) for column in values])
+    expected = {"mean": np.mean, "std": np.std, "min": np.min, "max": np.max}
+    for name, reduce in expected.items():
+        reference = [reduce(column) if column.size else np.nan for column in values]
+        np.testing.assert_allclose(getattr(stats, name), reference, rtol=rtol, atol=0, err_msg=name)
+
+
+def with_zeros(rng, image: np.ndarray, share: float = 0.3) -> np.ndarray:
+    """A copy with a ``share`` of its values set to 0, each channel on its own."""
+    image = image.copy()
+    image[rng.random(image.shape) < share] = 0
+    return image
 
 
 def random_images(rng, dtype, channels: int | None, count: int = 6, content: str = "random") -> list:
@@ -71,8 +90,8 @@ def random_images(rng, dtype, channels: int | None, count: int = 6, content: str
     return images
 
 
-def stats_of(images) -> ChannelStats:
-    stats = ChannelStats()
+def stats_of(images, nonzero: bool = False) -> ChannelStats:
+    stats = ChannelStats(nonzero=nonzero)
     for image in images:
         stats.update(image)
     return stats
@@ -512,3 +531,77 @@ def test_pickled_stats_are_equal_and_have_their_own_lock(rng):
         for copied in (pickle.loads(pickle.dumps(stats)), deepcopy(stats)):
             assert copied == stats and copied._lock is not stats._lock
             assert copied.update(image) == deepcopy(stats).update(image)  # its lock works
+
+
+# --------------------------------------------------------------------------- nonzero=True
+
+
+@pytest.mark.parametrize("channels", [None, 1, 3])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float16, np.float32, np.float64])
+def test_nonzero_stats_equal_the_float64_reference_over_the_non_zero_values(rng, dtype, channels):
+    images = [with_zeros(rng, image) for image in random_images(rng, dtype, channels)]
+    stats = stats_of(images, nonzero=True)
+    assert stats.nonzero
+    assert_matches_reference(stats, images, nonzero=True)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_nonzero_stats_of_images_without_zeros_equal_the_plain_stats(rng, dtype):
+    # No zero value anywhere: 1 and up (integers), [1, 2) (floats).
+    shifted = {"u": lambda image: np.maximum(image, 1), "f": lambda image: image + 1}
+    images = [shifted[image.dtype.kind](image) for image in random_images(rng, dtype, 3)]
+    plain, nonzero = stats_of(images), stats_of(images, nonzero=True)
+    for name in ("mean", "std", "min", "max"):
+        np.testing.assert_allclose(getattr(nonzero, name), getattr(plain, name), rtol=1e-12, err_msg=name)
+    np.testing.assert_array_equal(nonzero.counts, plain.counts)
+
+
+@pytest.mark.parametrize("method", ["linear", "inverted_cdf"])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_nonzero_percentiles_equal_numpy_over_the_non_zero_values(rng, dtype, method):
+    images = [with_zeros(rng, image, share=0.5) for image in random_images(rng, dtype, 3)]
+    stats = stats_of(images, nonzero=True)
+    values = [column[column != 0] for column in pooled_pixels(images).T]
+    q = [0.0, 1.0, 25.0, 50.0, 99.0, 100.0]
+    expected = np.stack([np.percentile(column, q, method=method) for column in values], axis=1)
+    np.testing.assert_array_equal(stats.percentile(q, method=method), expected)
+    np.testing.assert_array_equal(stats.median, [np.median(column) for column in values])
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_a_channel_without_a_non_zero_value_has_nan_statistics_and_no_normalize_kwargs(rng, dtype):
+    image = random_images(rng, dtype, 3, count=1)[0]
+    image[..., 1] = 0
+    stats = ChannelStats(nonzero=True).update(image)
+    assert stats.counts.tolist() == [np.count_nonzero(image[..., 0]), 0, np.count_nonzero(image[..., 2])]
+    for name in ("mean", "std", "min", "max"):
+        values = getattr(stats, name)
+        assert np.isnan(values[1]) and np.isfinite(values[[0, 2]]).all(), name
+    with pytest.raises(ValueError, match=r"channel\(s\) \[1\] have no non-zero value"):
+        stats.to_normalize_kwargs()
+    assert stats.count == image.shape[0] * image.shape[1]  # every pixel read
+
+
+def test_nonzero_and_plain_stats_do_not_merge_or_compare_equal(rng):
+    images = random_images(rng, np.uint8, 3)
+    plain, nonzero = stats_of(images), stats_of(images, nonzero=True)
+    message = r"cannot merge a ChannelStats\(nonzero=False\) into a ChannelStats\(nonzero=True\)"
+    with pytest.raises(ValueError, match=message):
+        nonzero.merge(plain)
+    with pytest.raises(ValueError, match=r"nonzero=True\) into a ChannelStats\(nonzero=False\)"):
+        plain.merge(ChannelStats(nonzero=True))
+    assert plain != nonzero and ChannelStats() != ChannelStats(nonzero=True)
+
+
+def test_nonzero_must_be_a_bool():
+    with pytest.raises(TypeError, match="nonzero must be True or False; got 1"):
+        ChannelStats(nonzero=1)
+
+
+def test_nonzero_stats_say_so_in_the_repr_and_survive_pickling(rng):
+    for dtype in (np.uint8, np.float32):
+        stats = stats_of([with_zeros(rng, image) for image in random_images(rng, dtype, 3)], nonzero=True)
+        assert "nonzero=True, counts=[" in repr(stats)
+        copied = pickle.loads(pickle.dumps(stats))
+        assert copied == stats and copied.nonzero
+        np.testing.assert_array_equal(copied.counts, stats.counts)

@@ -1,5 +1,6 @@
 """The ``Accumulator`` interface (norm_transforms/stats/accumulators.py). Every implementation
-listed in ``ACCUMULATORS`` goes through the same contract tests, on every dtype it counts: any
+listed in ``ACCUMULATORS`` and ``NONZERO_ACCUMULATORS`` goes through the same contract tests,
+on every dtype it counts (the nonzero ones on images with zeros): any
 order of updates and merges gives the same totals, the summary equals the float64 reference,
 ``measure`` reads no totals, the state and array forms round-trip, copies are independent,
 channels reorder, an empty accumulator merges as nothing. Then what is particular to each: the
@@ -15,24 +16,42 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
-from test_stats import assert_matches_reference, random_images, stats_of
+from test_stats import assert_matches_reference, random_images, stats_of, with_zeros
 
 from norm_transforms import ChannelStats
-from norm_transforms.stats.accumulators import ACCUMULATORS, KIND_OF_DTYPE, Accumulator, new_accumulator
+from norm_transforms.stats.accumulators import (
+    ACCUMULATORS,
+    KIND_OF_DTYPE,
+    NONZERO_ACCUMULATORS,
+    Accumulator,
+    accumulator_class,
+    new_accumulator,
+)
 
-# Each accumulator with each dtype it counts: uint8 and uint16 histograms, float16/32/64 moments.
-CASES = [pytest.param(kind, dtype, id=dtype.name) for dtype, kind in KIND_OF_DTYPE.items()]
-ADDITIVE_CASES = [case for case in CASES if ACCUMULATORS[case.values[0]].additive]
+# Each accumulator with each dtype it counts: uint8 and uint16 histograms, float16/32/64 moments,
+# plain and with nonzero=True.
+CASES = [
+    pytest.param(kind, dtype, nonzero, id=f"{dtype.name}{'-nonzero' if nonzero else ''}")
+    for nonzero in (False, True)
+    for dtype, kind in KIND_OF_DTYPE.items()
+]
+ADDITIVE_CASES = [case for case in CASES if accumulator_class(*case.values[::2]).additive]
 
 
-def images_and_pixels(rng, dtype, count: int = 5) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """RGB images of different sizes, and their pixels ``(P, 3)`` as ChannelStats hands them over."""
+def images_and_pixels(
+    rng, dtype, count: int = 5, zeros: bool = False
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """RGB images of different sizes, and their pixels ``(P, 3)`` as ChannelStats hands them over;
+    with ``zeros``, a share of zero values in each channel and a channel of one image all zero."""
     images = random_images(rng, dtype, 3, count=count)
+    if zeros:
+        images = [with_zeros(rng, image) for image in images]
+        images[0][..., 1] = 0
     return images, [image.reshape(-1, 3) for image in images]
 
 
-def accumulated(kind: str, parts: list[np.ndarray]) -> Accumulator:
-    accumulator = new_accumulator(kind, parts[0].shape[1])
+def accumulated(kind: str, parts: list[np.ndarray], nonzero: bool = False) -> Accumulator:
+    accumulator = new_accumulator(kind, parts[0].shape[1], nonzero)
     for part in parts:
         accumulator.update(np.ascontiguousarray(part))
     return accumulator
@@ -45,6 +64,7 @@ def assert_same_totals(accumulator: Accumulator, expected: Accumulator) -> None:
         expected.channels,
         expected.count,
     )
+    np.testing.assert_array_equal(accumulator.channel_counts(), expected.channel_counts())
     if accumulator.additive:
         assert accumulator == expected
         return
@@ -58,92 +78,96 @@ def assert_same_totals(accumulator: Accumulator, expected: Accumulator) -> None:
 # --------------------------------------------------------------------------- the contract
 
 
-@pytest.mark.parametrize(("kind", "dtype"), CASES)
-def test_updates_and_merges_in_any_order_give_the_same_totals(rng, kind, dtype):
-    _, parts = images_and_pixels(rng, dtype)
-    forward = accumulated(kind, parts)
-    assert_same_totals(accumulated(kind, parts[::-1]), forward)
-    merged = accumulated(kind, parts[3:])
-    merged.merge(accumulated(kind, parts[:3]))
+@pytest.mark.parametrize(("kind", "dtype", "nonzero"), CASES)
+def test_updates_and_merges_in_any_order_give_the_same_totals(rng, kind, dtype, nonzero):
+    _, parts = images_and_pixels(rng, dtype, zeros=nonzero)
+    forward = accumulated(kind, parts, nonzero)
+    assert_same_totals(accumulated(kind, parts[::-1], nonzero), forward)
+    merged = accumulated(kind, parts[3:], nonzero)
+    merged.merge(accumulated(kind, parts[:3], nonzero))
     assert_same_totals(merged, forward)
 
 
-@pytest.mark.parametrize(("kind", "dtype"), CASES)
-def test_summary_equals_the_float64_reference(rng, kind, dtype):
-    images, parts = images_and_pixels(rng, dtype)
-    accumulator = accumulated(kind, parts)
+@pytest.mark.parametrize(("kind", "dtype", "nonzero"), CASES)
+def test_summary_equals_the_float64_reference(rng, kind, dtype, nonzero):
+    images, parts = images_and_pixels(rng, dtype, zeros=nonzero)
+    accumulator = accumulated(kind, parts, nonzero)
     summary = dataclasses.asdict(accumulator.summary())
-    assert_matches_reference(SimpleNamespace(channels=accumulator.channels, **summary), images)
+    counts = accumulator.channel_counts()
+    as_stats = SimpleNamespace(channels=accumulator.channels, nonzero=nonzero, counts=counts, **summary)
+    assert_matches_reference(as_stats, images, nonzero=nonzero)
 
 
-@pytest.mark.parametrize(("kind", "dtype"), CASES)
-def test_measure_reads_no_totals_and_add_counts_what_it_measured(rng, kind, dtype):
-    _, parts = images_and_pixels(rng, dtype)
-    accumulator = accumulated(kind, parts[:2])
+@pytest.mark.parametrize(("kind", "dtype", "nonzero"), CASES)
+def test_measure_reads_no_totals_and_add_counts_what_it_measured(rng, kind, dtype, nonzero):
+    _, parts = images_and_pixels(rng, dtype, zeros=nonzero)
+    accumulator = accumulated(kind, parts[:2], nonzero)
     before = accumulator.copy()
-    measured = ACCUMULATORS[kind].measure(np.ascontiguousarray(parts[2]))
+    measured = accumulator_class(kind, nonzero).measure(np.ascontiguousarray(parts[2]))
     assert accumulator == before
     accumulator.add(measured)
-    assert accumulator == accumulated(kind, parts[:3])
+    assert accumulator == accumulated(kind, parts[:3], nonzero)
 
 
-@pytest.mark.parametrize(("kind", "dtype"), CASES)
-def test_state_round_trip_through_json_gives_an_equal_accumulator(rng, kind, dtype):
-    accumulator = accumulated(kind, images_and_pixels(rng, dtype)[1])
+@pytest.mark.parametrize(("kind", "dtype", "nonzero"), CASES)
+def test_state_round_trip_through_json_gives_an_equal_accumulator(rng, kind, dtype, nonzero):
+    accumulator = accumulated(kind, images_and_pixels(rng, dtype, zeros=nonzero)[1], nonzero)
     state = json.loads(json.dumps({"count": accumulator.count, **accumulator.state()}))
-    assert ACCUMULATORS[kind].from_state(state, kind, accumulator.channels) == accumulator
+    assert accumulator_class(kind, nonzero).from_state(state, kind, accumulator.channels) == accumulator
 
 
-@pytest.mark.parametrize(("kind", "dtype"), CASES)
-def test_array_round_trip_gives_an_equal_accumulator_with_a_row_per_channel(rng, kind, dtype):
-    accumulator = accumulated(kind, images_and_pixels(rng, dtype)[1])
+@pytest.mark.parametrize(("kind", "dtype", "nonzero"), CASES)
+def test_array_round_trip_gives_an_equal_accumulator_with_a_row_per_channel(rng, kind, dtype, nonzero):
+    accumulator = accumulated(kind, images_and_pixels(rng, dtype, zeros=nonzero)[1], nonzero)
     array = accumulator.to_array()
     assert len(array) == accumulator.channels
-    assert ACCUMULATORS[kind].from_array(array.copy(), accumulator.count, kind) == accumulator
+    assert accumulator_class(kind, nonzero).from_array(array.copy(), accumulator.count, kind) == accumulator
 
 
-@pytest.mark.parametrize(("kind", "dtype"), ADDITIVE_CASES)
-def test_additive_arrays_add_up_to_the_array_of_the_union(rng, kind, dtype):
+@pytest.mark.parametrize(("kind", "dtype", "nonzero"), ADDITIVE_CASES)
+def test_additive_arrays_add_up_to_the_array_of_the_union(rng, kind, dtype, nonzero):
     # What lets torch.distributed pool them with one all_reduce.
-    _, parts = images_and_pixels(rng, dtype)
-    first, second = accumulated(kind, parts[:2]), accumulated(kind, parts[2:])
-    np.testing.assert_array_equal(first.to_array() + second.to_array(), accumulated(kind, parts).to_array())
+    _, parts = images_and_pixels(rng, dtype, zeros=nonzero)
+    first, second = accumulated(kind, parts[:2], nonzero), accumulated(kind, parts[2:], nonzero)
+    union = accumulated(kind, parts, nonzero)
+    np.testing.assert_array_equal(first.to_array() + second.to_array(), union.to_array())
 
 
-@pytest.mark.parametrize(("kind", "dtype"), CASES)
-def test_merging_rebuilt_arrays_equals_merging_the_accumulators(rng, kind, dtype):
+@pytest.mark.parametrize(("kind", "dtype", "nonzero"), CASES)
+def test_merging_rebuilt_arrays_equals_merging_the_accumulators(rng, kind, dtype, nonzero):
     # What torch.distributed does with the arrays of the others, in rank order.
-    _, parts = images_and_pixels(rng, dtype)
-    first, second = accumulated(kind, parts[:2]), accumulated(kind, parts[2:])
-    rebuilt = ACCUMULATORS[kind].from_array(first.to_array().copy(), first.count, kind)
-    rebuilt.merge(ACCUMULATORS[kind].from_array(second.to_array().copy(), second.count, kind))
+    _, parts = images_and_pixels(rng, dtype, zeros=nonzero)
+    first, second = accumulated(kind, parts[:2], nonzero), accumulated(kind, parts[2:], nonzero)
+    rebuilt = accumulator_class(kind, nonzero).from_array(first.to_array().copy(), first.count, kind)
+    rebuilt.merge(accumulator_class(kind, nonzero).from_array(second.to_array().copy(), second.count, kind))
     first.merge(second)
     assert rebuilt == first
 
 
-@pytest.mark.parametrize(("kind", "dtype"), CASES)
-def test_a_copy_is_independent_of_the_original(rng, kind, dtype):
-    _, parts = images_and_pixels(rng, dtype)
-    accumulator = accumulated(kind, parts[:2])
+@pytest.mark.parametrize(("kind", "dtype", "nonzero"), CASES)
+def test_a_copy_is_independent_of_the_original(rng, kind, dtype, nonzero):
+    _, parts = images_and_pixels(rng, dtype, zeros=nonzero)
+    accumulator = accumulated(kind, parts[:2], nonzero)
     copy = accumulator.copy()
     assert copy == accumulator
     copy.update(parts[2])
-    assert accumulator == accumulated(kind, parts[:2]) and copy != accumulator
+    assert accumulator == accumulated(kind, parts[:2], nonzero) and copy != accumulator
 
 
-@pytest.mark.parametrize(("kind", "dtype"), CASES)
-def test_reordered_permutes_the_channels(rng, kind, dtype):
-    _, parts = images_and_pixels(rng, dtype)
+@pytest.mark.parametrize(("kind", "dtype", "nonzero"), CASES)
+def test_reordered_permutes_the_channels(rng, kind, dtype, nonzero):
+    _, parts = images_and_pixels(rng, dtype, zeros=nonzero)
     order = [2, 0, 1]
-    assert accumulated(kind, parts).reordered(order) == accumulated(kind, [part[:, order] for part in parts])
+    reordered = accumulated(kind, [part[:, order] for part in parts], nonzero)
+    assert accumulated(kind, parts, nonzero).reordered(order) == reordered
 
 
-@pytest.mark.parametrize(("kind", "dtype"), CASES)
-def test_an_empty_accumulator_counts_nothing_and_merges_as_nothing(rng, kind, dtype):
-    empty = new_accumulator(kind, 3)
+@pytest.mark.parametrize(("kind", "dtype", "nonzero"), CASES)
+def test_an_empty_accumulator_counts_nothing_and_merges_as_nothing(rng, kind, dtype, nonzero):
+    empty = new_accumulator(kind, 3, nonzero)
     assert empty.count == 0
-    assert ACCUMULATORS[kind].from_state({"count": 0, **empty.state()}, kind, 3) == empty
-    accumulator = accumulated(kind, images_and_pixels(rng, dtype)[1])
+    assert accumulator_class(kind, nonzero).from_state({"count": 0, **empty.state()}, kind, 3) == empty
+    accumulator = accumulated(kind, images_and_pixels(rng, dtype, zeros=nonzero)[1], nonzero)
     before = accumulator.copy()
     accumulator.merge(empty)
     assert accumulator == before
@@ -152,9 +176,11 @@ def test_an_empty_accumulator_counts_nothing_and_merges_as_nothing(rng, kind, dt
 
 
 def test_every_pixel_kind_has_a_concrete_accumulator():
-    assert set(KIND_OF_DTYPE.values()) == set(ACCUMULATORS)
-    for accumulator in ACCUMULATORS.values():
-        assert issubclass(accumulator, Accumulator) and not inspect.isabstract(accumulator)
+    for table, nonzero in ((ACCUMULATORS, False), (NONZERO_ACCUMULATORS, True)):
+        assert set(KIND_OF_DTYPE.values()) == set(table)
+        for accumulator in table.values():
+            assert issubclass(accumulator, Accumulator) and not inspect.isabstract(accumulator)
+            assert accumulator.nonzero == nonzero
 
 
 # --------------------------------------------------------------------------- each implementation

@@ -23,7 +23,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from test_stats import assert_matches_reference, random_images, stats_of
+from test_stats import assert_matches_reference, random_images, stats_of, with_zeros
 from test_stats_sources import smooth_rgb, write_image
 
 from norm_transforms import ChannelStats, compute_stats
@@ -48,9 +48,19 @@ def distributed_rank(rank: int, world_size: int, init_method: str, out_dir: str)
     only_rank_0 = (
         stats_of(random_images(rng, np.uint16, 1, count=2)) if rank == 0 else ChannelStats()
     ).all_reduce()
+    nonzero = [stats_of(images, nonzero=True).all_reduce() for images in nonzero_images(rank)]
     with open(os.path.join(out_dir, f"{rank}.json"), "w") as file:
-        json.dump([stats.to_dict() for stats in (integer, floating, only_rank_0)], file)
+        json.dump([stats.to_dict() for stats in (integer, floating, only_rank_0, *nonzero)], file)
     distributed.destroy_process_group()
+
+
+def nonzero_images(rank: int) -> list[list[np.ndarray]]:
+    """Each rank's uint8 and float32 images with zeros, for ChannelStats(nonzero=True)."""
+    rng = np.random.default_rng(200 + rank)
+    return [
+        [with_zeros(rng, image) for image in random_images(rng, dtype, 3, count=2 + rank)]
+        for dtype in (np.uint8, np.float32)
+    ]
 
 
 def test_all_reduce_on_gloo_gives_every_rank_the_stats_of_all_data(torch):
@@ -72,7 +82,7 @@ def test_all_reduce_on_gloo_gives_every_rank_the_stats_of_all_data(torch):
             pytest.fail("the gloo ranks did not finish within a minute")
         results = [json.loads(open(os.path.join(out_dir, f"{rank}.json")).read()) for rank in range(2)]
     assert results[0] == results[1]  # the same bits on both ranks, float moments included
-    integer, floating, only_rank_0 = (ChannelStats.from_dict(state) for state in results[0])
+    integer, floating, only_rank_0, *nonzero = (ChannelStats.from_dict(state) for state in results[0])
     expected_images = [
         random_images(np.random.default_rng(100 + rank), np.uint8, 3, count=2 + rank) for rank in range(2)
     ]
@@ -87,6 +97,11 @@ def test_all_reduce_on_gloo_gives_every_rank_the_stats_of_all_data(torch):
     random_images(rng, np.uint8, 3, count=2)
     random_images(rng, np.float64, 2, count=3)
     assert only_rank_0 == stats_of(random_images(rng, np.uint16, 1, count=2))
+    # nonzero=True: the uint8 histograms summed, the float moments (a count per channel) merged.
+    for index, pooled in enumerate(nonzero):
+        images = nonzero_images(0)[index] + nonzero_images(1)[index]
+        assert pooled.nonzero
+        assert_matches_reference(pooled, images, nonzero=True)
 
 
 # --------------------------------------------------------------------------- compute_stats(distributed=True)

@@ -160,3 +160,48 @@ def test_corrupt_state_of_empty_stats_is_refused():
     state = ChannelStats().to_dict()
     with pytest.raises(ValueError, match=r"'images' 1 exceeds 'count' 0"):
         ChannelStats.from_dict(state | {"images": 1})
+
+
+# --------------------------------------------------------------------------- nonzero=True
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+def test_nonzero_json_round_trip_is_exact_with_an_empty_channel(rng, tmp_path, dtype):
+    images = random_images(rng, dtype, 3)
+    images[0][rng.random(images[0].shape) < 0.3] = 0
+    for image in images:
+        image[..., 2] = 0  # no non-zero value: null in the summary, not NaN (not JSON)
+    stats = stats_of(images, nonzero=True)
+    stats.save(tmp_path / "stats.json")
+    text = (tmp_path / "stats.json").read_text()
+    assert "NaN" not in text and "Infinity" not in text
+    state = json.loads(text)
+    assert state["nonzero"] is True
+    assert state["summary"]["counts"] == stats.counts.tolist() and state["summary"]["mean"][2] is None
+    loaded = ChannelStats.load(tmp_path / "stats.json")
+    assert loaded == stats and loaded.nonzero
+    np.testing.assert_array_equal(loaded.std, stats.std)
+    np.testing.assert_array_equal(loaded.counts, stats.counts)
+
+
+def test_plain_json_has_no_nonzero_field_and_empty_nonzero_stats_round_trip():
+    assert "nonzero" not in ChannelStats().to_dict()
+    empty = ChannelStats.from_dict(ChannelStats(nonzero=True).to_dict())
+    assert empty.nonzero and empty == ChannelStats(nonzero=True)
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "message"),
+    [
+        ({"nonzero": "yes"}, TypeError, "'nonzero' must be true or false"),
+        ({"nonzero_counts": [1, 2]}, ValueError, "'nonzero_counts' must hold 3 integers"),
+        ({"nonzero_counts": [1, 2, 10**9]}, ValueError, r"in \[0, count="),
+        ({"nonzero_counts": [1, 2, "3"]}, TypeError, "'nonzero_counts'"),
+        ({"m2": [-1.0, 0.0, 0.0]}, ValueError, "'m2' must be >= 0"),
+    ],
+)
+def test_corrupt_nonzero_float_state_is_refused_naming_the_field(rng, change, error, message):
+    images = random_images(rng, np.float32, 3)
+    state = stats_of(images, nonzero=True).to_dict() | change
+    with pytest.raises(error, match=message):
+        ChannelStats.from_dict(state)

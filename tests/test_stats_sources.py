@@ -17,7 +17,7 @@ import warnings
 import cv2
 import numpy as np
 import pytest
-from test_stats import assert_matches_reference, random_images, stats_of
+from test_stats import assert_matches_reference, random_images, stats_of, with_zeros
 
 from norm_transforms import ChannelStats, compute_stats
 from norm_transforms.cli import main
@@ -382,3 +382,50 @@ def test_stats_command_reports_unreadable_files_and_skips_them_on_request(folder
         assert main(["stats", str(root), str(broken), "--no-progress", "--skip-unreadable"]) == 0
     assert any("broken.webp" in str(warning.message) for warning in caught)
     assert f"{len(files)} images" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- nonzero=True
+
+
+@pytest.fixture(scope="module")
+def scans(tmp_path_factory) -> tuple:
+    """16-bit PNG "scans" with a zero background and zero values scattered per channel."""
+    rng = np.random.default_rng(11)
+    root = tmp_path_factory.mktemp("scans")
+    paths = []
+    for index in range(4):
+        image = with_zeros(rng, smooth_rgb(rng, np.uint16, size=(20 + index, 24)), share=0.2)
+        image[:6] = 0
+        write_image(root / f"scan{index}.png", image)
+        paths.append(str(root / f"scan{index}.png"))
+    return root, paths
+
+
+def test_nonzero_folder_stats_equal_the_reference_in_and_out_of_workers(scans):
+    root, paths = scans
+    in_process = compute_stats(root, progress=False, nonzero=True)
+    assert in_process.nonzero and in_process.kind == "uint16"
+    assert_matches_reference(in_process, [read_rgb(path) for path in paths], nonzero=True)
+    in_workers = compute_stats(root, progress=False, nonzero=True, num_workers=2, chunksize=1)
+    assert in_workers == in_process
+
+
+def test_nonzero_stats_of_arrays_and_iterables(rng):
+    images = [with_zeros(rng, image) for image in random_images(rng, np.float32, 3)]
+    from_list = compute_stats(images, progress=False, nonzero=True)
+    assert from_list == stats_of(images, nonzero=True)
+    assert compute_stats(images[0], progress=False, nonzero=True) == stats_of(images[:1], nonzero=True)
+    with pytest.raises(TypeError, match="nonzero must be True or False"):
+        compute_stats(images, progress=False, nonzero="yes")
+
+
+def test_stats_command_nonzero_counts_and_saves_the_non_zero_values(scans, tmp_path, capsys):
+    root, _ = scans
+    out = tmp_path / "stats.json"
+    assert main(["stats", str(root), "--nonzero", "--json", str(out), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    stats = compute_stats(root, progress=False, nonzero=True)
+    assert ChannelStats.load(out) == stats
+    assert f"{stats.count} pixels per channel (count: the non-zero ones, --nonzero)" in printed
+    assert f"| R | {stats.counts[0]} | {stats.mean[0]:.6g} | {stats.std[0]:.6g} | " in printed
+    assert stats.counts[0] < stats.count

@@ -59,9 +59,10 @@ class _NormalizeArguments:
         normalization: NormalizationName,
         percentiles: Any,
         clip_range: Any,
+        nonzero: Any = False,
     ) -> None:
         self._recipe = NormalizeParams.build(
-            mean, std, max_pixel_value, normalization, percentiles, clip_range
+            mean, std, max_pixel_value, normalization, percentiles, clip_range, nonzero
         )
         self._pixel_scale_checked = False
         # As A.Normalize stores them: its schema turns lists (e.g. from JSON) into tuples.
@@ -75,6 +76,8 @@ class _NormalizeArguments:
             self.percentiles = _as_stored(percentiles)
         if clip_range is not None:  # as AlbumentationsX: serialized only when set
             self.clip_range = _as_stored(clip_range)
+        if nonzero:  # the same: the five Albumentations modes keep A.Normalize's exact dict
+            self.nonzero = True
 
     def _check_pixel_scale_once(self, image: np.ndarray) -> None:
         """The first call only: later calls pay one attribute read."""
@@ -97,10 +100,13 @@ class Normalize(_EveryImageTarget, _NormalizeArguments, PresetConstructors, A.Im
     ``max_pixel_value=None`` means the dtype's full scale. ``clip_range=(low, high)``
     (keyword-only, as in AlbumentationsX 2.5.1) clips the output after the mode's formula.
     ``dtype="float16"`` (keyword-only) writes half the bytes, computed in float32 and rounded
-    once: less to collate, share between workers and copy to a GPU.
+    once: less to collate, share between workers and copy to a GPU. ``nonzero=True``
+    (keyword-only, per-image modes) takes the statistics over the non-zero pixels only and
+    leaves the zeros at 0 (MONAI's ``NormalizeIntensity(nonzero=True)``).
 
     >>> import albumentations as A
     >>> pipeline = A.Compose([Normalize(normalization="image_per_channel")])
+    >>> brains = A.Compose([Normalize(normalization="image", nonzero=True)])
     """
 
     class InitSchema(A.ImageOnlyTransform.InitSchema):
@@ -112,6 +118,7 @@ class Normalize(_EveryImageTarget, _NormalizeArguments, PresetConstructors, A.Im
         normalization: Any
         percentiles: Any
         clip_range: Any
+        nonzero: Any
         dtype: Any
 
     def __init__(
@@ -124,13 +131,14 @@ class Normalize(_EveryImageTarget, _NormalizeArguments, PresetConstructors, A.Im
         *,
         percentiles: tuple[float, float] = DEFAULT_PERCENTILES,
         clip_range: tuple[float, float] | None = None,
+        nonzero: bool = False,
         dtype: str = "float32",
     ):
         super().__init__(p=p)
         if dtype not in _OUTPUT_DTYPES:
             raise ValueError(f"dtype must be 'float32' or 'float16'; got {dtype!r}")
         self._dtype = _OUTPUT_DTYPES[dtype]
-        self._store_arguments(mean, std, max_pixel_value, normalization, percentiles, clip_range)
+        self._store_arguments(mean, std, max_pixel_value, normalization, percentiles, clip_range, nonzero)
         if dtype != "float32":  # the default keeps A.Normalize's serialized form
             self.dtype = dtype
 

@@ -36,7 +36,8 @@ class NormalizeCollate(PresetConstructors):
     ``ToTensorV2``'s) are normalized, with the arguments and modes of
     :class:`norm_transforms.Normalize`, into one contiguous ``(N, C, H, W)`` tensor of ``dtype``
     (float32, float16 or bfloat16; computed in float32), each image with its own statistics.
-    Every other field of the samples is collated by ``default_collate``.
+    Every other field of the samples is collated by ``default_collate``. ``nonzero=True`` as in
+    ``Normalize``: each image's statistics over its non-zero values, its zeros left at 0.
 
     Samples are dicts with an ``"image"`` key (as ``A.Compose`` returns them) or
     ``(image, target, ...)`` tuples. ``pin_memory=True`` allocates the batch in pinned memory
@@ -56,11 +57,12 @@ class NormalizeCollate(PresetConstructors):
         *,
         percentiles: tuple[float, float] = DEFAULT_PERCENTILES,
         clip_range: tuple[float, float] | None = None,
+        nonzero: bool = False,
         dtype: torch.dtype | str = torch.float32,
         pin_memory: bool = False,
     ) -> None:
         self.params = NormalizeParams.build(
-            mean, std, max_pixel_value, normalization, percentiles, clip_range
+            mean, std, max_pixel_value, normalization, percentiles, clip_range, nonzero
         )
         self.dtype = _checked_dtype(dtype)
         if not isinstance(pin_memory, bool):
@@ -123,6 +125,7 @@ class NormalizeCollate(PresetConstructors):
             "std": params.std,
             "max_pixel_value": params.max_pixel_value,
             "normalization": params.mode.name,
+            "nonzero": params.nonzero,
             "dtype": self.dtype,
             "pin_memory": self.pin_memory,
         }

@@ -25,7 +25,7 @@ class NormalizeToTensor(_NormalizeArguments, PresetConstructors, ToTensorV2):
     ``"float16"`` or ``"bfloat16"``; computed in float32), with the arguments and modes of
     :class:`norm_transforms.Normalize`; ``images`` (N, H, W, C) become (N, C, H, W), each image
     with its own statistics. Masks are converted as ``ToTensorV2`` converts them
-    (``transpose_mask``).
+    (``transpose_mask``). ``nonzero=True`` as in ``Normalize``.
 
     >>> import albumentations as A
     >>> pipeline = A.Compose([A.RandomCrop(224, 224), NormalizeToTensor(dtype="float16")])
@@ -39,6 +39,7 @@ class NormalizeToTensor(_NormalizeArguments, PresetConstructors, ToTensorV2):
         normalization: Any
         percentiles: Any
         clip_range: Any
+        nonzero: Any
         dtype: Any
         transpose_mask: bool
 
@@ -53,12 +54,13 @@ class NormalizeToTensor(_NormalizeArguments, PresetConstructors, ToTensorV2):
         *,
         percentiles: tuple[float, float] = DEFAULT_PERCENTILES,
         clip_range: tuple[float, float] | None = None,
+        nonzero: bool = False,
         dtype: str = "float32",
     ):
         super().__init__(transpose_mask=transpose_mask, p=p)
         if dtype not in PLANE_DTYPES:
             raise ValueError(f"dtype must be 'float32', 'float16' or 'bfloat16'; got {dtype!r}")
-        self._store_arguments(mean, std, max_pixel_value, normalization, percentiles, clip_range)
+        self._store_arguments(mean, std, max_pixel_value, normalization, percentiles, clip_range, nonzero)
         self.dtype = dtype
 
     @classmethod

@@ -40,7 +40,9 @@ class TorchNormalize(PresetConstructors, v2.Transform):
     input's dtype and gives float32 for integer input, as ``v2.Normalize`` does.
     ``clip_range=(low, high)`` clips the output after the mode's formula, in the same pass.
     ``inplace=True`` (as ``v2.Normalize``) writes the result into the input tensor, which must
-    have the output dtype.
+    have the output dtype. ``nonzero=True`` (keyword-only, per-image modes) takes each image's
+    (channel's) statistics over its non-zero pixels only and leaves the zeros at 0, as MONAI's
+    ``NormalizeIntensity(nonzero=True)``.
 
     Normalizes ``tv_tensors.Image``, ``tv_tensors.Video`` (statistics per frame), plain
     tensors (the v2 rule: the first one, when the sample has no Image or Video), and PIL
@@ -64,6 +66,8 @@ class TorchNormalize(PresetConstructors, v2.Transform):
         percentiles: tuple[float, float] = DEFAULT_PERCENTILES,
         clip_range: tuple[float, float] | None = None,
         inplace: bool = False,
+        *,
+        nonzero: bool = False,
     ) -> None:
         super().__init__()
         if dtype is not None:
@@ -71,7 +75,7 @@ class TorchNormalize(PresetConstructors, v2.Transform):
         if not isinstance(inplace, bool):
             raise TypeError(f"inplace must be True or False; got {inplace!r}")
         self.norm_params = NormalizeParams.build(
-            mean, std, max_pixel_value, normalization, percentiles, clip_range
+            mean, std, max_pixel_value, normalization, percentiles, clip_range, nonzero
         )
         self._pixel_scale_checked = False
         self.mean, self.std = mean, std
@@ -81,6 +85,7 @@ class TorchNormalize(PresetConstructors, v2.Transform):
         self.percentiles = percentiles
         self.clip_range = clip_range
         self.inplace = inplace
+        self.nonzero = nonzero
 
     def _needs_transform_list(self, flat_inputs: list[Any]) -> list[bool]:
         # v2's heuristic (Transform._needs_transform_list) with ndarrays among the plain inputs:
@@ -115,6 +120,7 @@ class TorchNormalize(PresetConstructors, v2.Transform):
             + (f", percentiles={self.percentiles}" if self.norm_params.mode.statistic == "percentile" else "")
             + (f", clip_range={self.clip_range}" if self.clip_range is not None else "")
             + (", inplace=True" if self.inplace else "")
+            + (", nonzero=True" if self.nonzero else "")
         )
 
 

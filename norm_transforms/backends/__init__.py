@@ -42,11 +42,15 @@ class Backend(Protocol):
         volume: bool = False,
         dtype: Any = None,
         return_params: bool = False,
+        mask: Any = None,
     ) -> Any:
         """``params.mode`` applied to ``image``, each sample with its own statistics, as a new
         array of ``dtype`` (when None: float32, or for tensors a float input's own dtype); the
         input is never modified. With
-        ``return_params``, ``(out, AffineParams)``: the terms applied."""
+        ``return_params``, ``(out, AffineParams)``: the terms applied. ``params.nonzero`` and
+        ``mask`` (booleans of the image's shape, or of that shape without the channel axis; the
+        functional API passes it only when given) restrict each scope's statistics to the
+        selected pixels (SPEC 6); a backend that cannot hands such calls to one that can."""
 
     def denormalize(
         self,

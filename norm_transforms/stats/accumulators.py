@@ -69,6 +69,9 @@ class Accumulator(ABC):
     #: integer counts): then torch.distributed pools ranks with one all_reduce, else ranks
     #: gather each other's arrays and merge them in rank order.
     additive: ClassVar[bool]
+    #: Whether the statistics leave out the zero values of each channel (``nonzero=True``);
+    #: :attr:`count` still counts every pixel read.
+    nonzero: ClassVar[bool] = False
 
     def __init__(self, kind: str, channels: int) -> None:
         self.kind, self.channels = kind, channels
@@ -94,7 +97,13 @@ class Accumulator(ABC):
 
     @abstractmethod
     def summary(self) -> Summary:
-        """Count, mean, std, min and max (read only; the caller copies what it hands out)."""
+        """Count, mean, std, min and max (read only; the caller copies what it hands out); NaN
+        for a channel without a pixel in its statistics (possible only with ``nonzero``)."""
+
+    def channel_counts(self) -> np.ndarray:
+        """The pixels each channel's statistics come from, int64 ``(C,)``: every pixel read, or
+        with ``nonzero`` the channel's non-zero values."""
+        return np.full(self.channels, self.count, dtype=np.int64)
 
     @abstractmethod
     def state(self) -> dict[str, Any]:
@@ -139,6 +148,8 @@ class HistogramAccumulator(Accumulator):
     """``(C, bins)`` int64 counts of every pixel value, one row per channel."""
 
     additive = True
+    #: The first bin the statistics read: 0, every value.
+    first_bin: ClassVar[int] = 0
 
     def __init__(self, kind: str, channels: int, counts: np.ndarray | None = None) -> None:
         super().__init__(kind, channels)
@@ -173,12 +184,20 @@ class HistogramAccumulator(Accumulator):
 
     def summary(self) -> Summary:
         if self._summary is None:
-            self._summary = _summarize_histogram(self.counts)
+            self._summary = _summarize_histogram(self.counts, self.first_bin)
         return self._summary
 
     def percentiles(self, points: Sequence[float], method: str) -> np.ndarray:
-        """``(len(points), C)`` exact percentiles, as ``np.percentile`` over the pixels."""
-        return histogram_percentiles(self.counts, points, method)
+        """``(len(points), C)`` exact percentiles, as ``np.percentile`` over the pixels (NaN
+        for a channel without a pixel in its statistics)."""
+        # The bins from first_bin on are a histogram of values counted from first_bin.
+        read = self.counts[:, self.first_bin :]
+        values = histogram_percentiles(read, points, method) + self.first_bin
+        values[:, read.sum(axis=1) == 0] = np.nan
+        return values
+
+    def channel_counts(self) -> np.ndarray:
+        return self.counts[:, self.first_bin :].sum(axis=1)
 
     def state(self) -> dict[str, Any]:
         # Sparse: uint16 data rarely fills all 65536 bins of a channel.
@@ -230,16 +249,33 @@ class HistogramAccumulator(Accumulator):
         return cls(kind, len(array), array)
 
 
-def _summarize_histogram(histogram: np.ndarray) -> Summary:
+class NonzeroHistogramAccumulator(HistogramAccumulator):
+    """``nonzero=True``: the same counts of every value (zeros included, so :attr:`count` is
+    every pixel read and the JSON state is the plain one), with statistics and percentiles read
+    from the bins of the non-zero values only. Leaving out a bin costs nothing at count time,
+    and the share of zero pixels stays known (``counts[:, 0]``)."""
+
+    nonzero = True
+    #: The bin of the value 1: the statistics leave out the bin of 0.
+    first_bin = 1
+
+
+def _summarize_histogram(histogram: np.ndarray, first_bin: int = 0) -> Summary:
     """Count, mean, std, min and max from integer sums: mean = S1 / n and
-    var = (n * S2 - S1**2) / n**2 as exact integers, each rounded once by the division."""
-    count = int(histogram[0].sum())
+    var = (n * S2 - S1**2) / n**2 as exact integers, each rounded once by the division. The
+    statistics read the bins from ``first_bin`` on (1 leaves the zeros out); a channel with no
+    value there has NaN statistics."""
     means, stds, lows, highs = [], [], [], []
     for row in histogram:
-        levels = np.flatnonzero(row)
-        if not levels.size:
+        levels = np.flatnonzero(row[first_bin:]) + first_bin
+        if not levels.size and first_bin == 0:  # nothing counted at all
             return Summary(0, *(np.empty(0),) * 4)
+        if not levels.size:
+            for values in (means, stds, lows, highs):
+                values.append(math.nan)
+            continue
         counts = row[levels]
+        count = int(counts.sum())
         if count < _INT64_SAFE_COUNT:
             first, second = int(np.dot(levels, counts)), int(np.dot(levels * levels, counts))
         else:
@@ -249,7 +285,8 @@ def _summarize_histogram(histogram: np.ndarray) -> Summary:
         stds.append(math.sqrt((count * second - first * first) / (count * count)))
         lows.append(float(levels[0]))
         highs.append(float(levels[-1]))
-    return Summary(count, *(np.array(values) for values in (means, stds, lows, highs)))
+    pixels = int(histogram[0].sum())
+    return Summary(pixels, *(np.array(values) for values in (means, stds, lows, highs)))
 
 
 class MomentAccumulator(Accumulator):
@@ -280,13 +317,7 @@ class MomentAccumulator(Accumulator):
                 block -= mean[:, None]
                 np.square(block, out=block)
                 m2 = block.sum(axis=1)
-            finite = np.isfinite(mean) & np.isfinite(m2)
-            if not finite.all():
-                raise ValueError(
-                    f"images contain NaN or infinite values (channel(s) {np.flatnonzero(~finite).tolist()}), "
-                    "or values too large to square in float64; their mean and std are undefined, so "
-                    "ChannelStats refuses them: replace or drop those pixels first"
-                )
+            _refuse_undefined(mean, m2)
             part._pool(count, mean, m2, low, high)
         return part
 
@@ -365,12 +396,155 @@ class MomentAccumulator(Accumulator):
         return accumulator
 
 
+class NonzeroMomentAccumulator(Accumulator):
+    """``nonzero=True`` on float pixels: per channel, the float64 moments (count, mean, ``m2``,
+    min, max) of its non-zero values, pooled as :class:`MomentAccumulator` pools them but with
+    a count per channel; and :attr:`count`, every pixel read. A channel without a non-zero
+    value holds count 0, mean 0, ``m2`` 0, min +inf and max -inf (what pools as nothing)."""
+
+    additive = False
+    nonzero = True
+
+    def __init__(self, kind: str, channels: int) -> None:
+        super().__init__(kind, channels)
+        self._count = 0
+        self.selected = np.zeros(channels, dtype=np.int64)
+        self.mean = np.zeros(channels)
+        self.m2 = np.zeros(channels)
+        self.min = np.full(channels, np.inf)
+        self.max = np.full(channels, -np.inf)
+
+    @staticmethod
+    def measure(pixels: np.ndarray) -> NonzeroMomentAccumulator:
+        """Two-pass float64 moments of each channel's non-zero values, block by block, merged:
+        the zeros add nothing to a sum, so the first pass is the plain sum divided by the
+        non-zero count, and the second squares the deviations of the non-zero values only."""
+        part = NonzeroMomentAccumulator("float", pixels.shape[1])
+        for start in range(0, len(pixels), _FLOAT_BLOCK_PIXELS):
+            block = np.array(pixels[start : start + _FLOAT_BLOCK_PIXELS].T, dtype=np.float64, order="C")
+            nonzero = block != 0  # NaN is non-zero: it makes the sums NaN and is refused below
+            count = nonzero.sum(axis=1)
+            with np.errstate(invalid="ignore", over="ignore"):
+                mean = block.sum(axis=1) / np.maximum(count, 1)
+                m2 = np.square(np.where(nonzero, block - mean[:, None], 0.0)).sum(axis=1)
+            _refuse_undefined(mean, m2)
+            low = np.where(nonzero, block, np.inf).min(axis=1)
+            high = np.where(nonzero, block, -np.inf).max(axis=1)
+            part._pool(block.shape[1], count, mean, m2, low, high)
+        return part
+
+    def add(self, measured: NonzeroMomentAccumulator) -> None:
+        self.merge(measured)
+
+    def merge(self, other: Accumulator) -> None:
+        assert isinstance(other, NonzeroMomentAccumulator), "merge takes an accumulator of the same kind"
+        self._pool(other._count, other.selected, other.mean, other.m2, other.min, other.max)
+
+    def _pool(self, pixels: int, count: Any, mean: Any, m2: Any, low: Any, high: Any) -> None:
+        """Chan, Golub & LeVeque per channel, with each channel's own counts; a channel with
+        no values on either side takes the other's moments exactly (its weight is 0 or 1)."""
+        mine, theirs = self.selected.tolist(), np.asarray(count).tolist()
+        totals = [a + b for a, b in zip(mine, theirs, strict=True)]
+        # Python ints divided once, correctly rounded, as MomentAccumulator does.
+        weight = np.array([b / t if t else 0.0 for b, t in zip(theirs, totals, strict=True)])
+        cross = np.array([a * b / t if t else 0.0 for a, b, t in zip(mine, theirs, totals, strict=True)])
+        delta = mean - self.mean
+        self.mean = self.mean + delta * weight
+        self.m2 = self.m2 + m2 + delta * delta * cross
+        self.min, self.max = np.minimum(self.min, low), np.maximum(self.max, high)
+        self.selected = np.array(totals, dtype=np.int64)
+        self._count += pixels
+
+    @property
+    def count(self) -> int:
+        return self._count
+
+    def channel_counts(self) -> np.ndarray:
+        return self.selected.copy()
+
+    def summary(self) -> Summary:
+        empty = self.selected == 0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            std = np.sqrt(self.m2 / self.selected)
+        mean, low, high = (np.where(empty, np.nan, values) for values in (self.mean, self.min, self.max))
+        return Summary(self._count, mean, np.where(empty, np.nan, std), low, high)
+
+    def state(self) -> dict[str, Any]:
+        # An empty channel's min and max (+-inf, not JSON) are written as 0, read back by count.
+        empty = self.selected == 0
+        low, high = np.where(empty, 0.0, self.min), np.where(empty, 0.0, self.max)
+        return {
+            "nonzero_counts": self.selected.tolist(),
+            "mean": self.mean.tolist(),
+            "m2": self.m2.tolist(),
+            "min": low.tolist(),
+            "max": high.tolist(),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], kind: str, channels: int) -> NonzeroMomentAccumulator:
+        accumulator = cls(kind, channels)
+        count = integer_field(state, "count", 0)
+        counts = integer_list(state.get("nonzero_counts", [0] * channels), "'nonzero_counts'")
+        if len(counts) != channels or any(not 0 <= n <= count for n in counts):
+            raise ValueError(
+                f"'nonzero_counts' must hold {channels} integers in [0, count={count}] (the non-zero "
+                f"pixels of each channel), got {state.get('nonzero_counts')!r}"
+            )
+        if not any(counts):
+            accumulator._count = count
+            return accumulator
+        mean, m2, low, high = (float_list(state, key, channels) for key in ("mean", "m2", "min", "max"))
+        empty = np.array(counts) == 0
+        if np.any(m2 < 0) or np.any((low > high) & ~empty):
+            raise ValueError(
+                f"'m2' must be >= 0 and 'min' must not exceed 'max' in any channel, got m2 "
+                f"{state['m2']!r}, min {state['min']!r} and max {state['max']!r}"
+            )
+        low, high = np.where(empty, np.inf, low), np.where(empty, -np.inf, high)
+        accumulator._pool(count, np.array(counts), mean, m2, low, high)
+        return accumulator
+
+    def to_array(self) -> np.ndarray:
+        """``(C, 5)``: the non-zero count (exact in float64 below 2**53), mean, m2, min, max."""
+        return np.stack([self.selected.astype(np.float64), self.mean, self.m2, self.min, self.max], axis=1)
+
+    @classmethod
+    def from_array(cls, array: np.ndarray, count: int, kind: str) -> NonzeroMomentAccumulator:
+        accumulator = cls(kind, len(array))
+        counts, mean, m2, low, high = array.T
+        accumulator._pool(count, counts.astype(np.int64), mean, m2, low, high)
+        return accumulator
+
+
+def _refuse_undefined(mean: np.ndarray, m2: np.ndarray) -> None:
+    finite = np.isfinite(mean) & np.isfinite(m2)
+    if not finite.all():
+        raise ValueError(
+            f"images contain NaN or infinite values (channel(s) {np.flatnonzero(~finite).tolist()}), "
+            "or values too large to square in float64; their mean and std are undefined, so "
+            "ChannelStats refuses them: replace or drop those pixels first"
+        )
+
+
 #: The accumulator of each kind of pixels: exact histograms for the integer types of the dtype
 #: table, float64 moments for the float types. A new kind of counting is one more class here.
 ACCUMULATORS: dict[str, type[Accumulator]] = {
     **{name: HistogramAccumulator for name, pixel in PIXEL_TYPES.items() if pixel.histogram_bins},
     "float": MomentAccumulator,
 }
+
+#: The same with ``nonzero=True``: statistics over each channel's non-zero values.
+NONZERO_ACCUMULATORS: dict[str, type[Accumulator]] = {
+    **{name: NonzeroHistogramAccumulator for name, pixel in PIXEL_TYPES.items() if pixel.histogram_bins},
+    "float": NonzeroMomentAccumulator,
+}
+
+
+def accumulator_class(kind: str, nonzero: bool = False) -> type[Accumulator]:
+    """The accumulator that counts ``kind`` pixels, with or without ``nonzero``."""
+    return (NONZERO_ACCUMULATORS if nonzero else ACCUMULATORS)[kind]
+
 
 #: The kind of each NumPy dtype counted (compared as dtypes: a big-endian uint16 is not one).
 KIND_OF_DTYPE: dict[np.dtype, str] = {
@@ -382,9 +556,9 @@ KIND_OF_DTYPE: dict[np.dtype, str] = {
 ACCEPTED_DTYPES = accepted_names(numpy=True)
 
 
-def new_accumulator(kind: str, channels: int) -> Accumulator:
+def new_accumulator(kind: str, channels: int, nonzero: bool = False) -> Accumulator:
     """An empty accumulator for ``channels`` channels of ``kind`` pixels."""
-    return ACCUMULATORS[kind](kind, channels)
+    return accumulator_class(kind, nonzero)(kind, channels)
 
 
 def describe(kind: str | None, channels: int | None) -> str:

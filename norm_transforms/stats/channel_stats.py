@@ -18,11 +18,11 @@ import numpy as np
 from ..modes import default_max_pixel_value
 from .accumulators import (
     ACCEPTED_DTYPES,
-    ACCUMULATORS,
     KIND_OF_DTYPE,
     Accumulator,
     HistogramAccumulator,
     Kind,
+    accumulator_class,
     describe,
     new_accumulator,
 )
@@ -48,15 +48,26 @@ class ChannelStats:
     float moments are computed before). Pickling (how worker processes return their counts)
     leaves the lock out and the copy gets its own.
 
+    ``nonzero=True``: each channel's statistics come from its non-zero values only (what
+    ``normalize(..., nonzero=True)`` and MONAI's ``NormalizeIntensity(nonzero=True)`` normalize
+    with: the background of brain MRI, no-data in satellite tiles); :attr:`counts` says how
+    many per channel, :attr:`count` is still every pixel read, and a channel with no non-zero
+    value has NaN statistics. Statistics with and without it do not merge.
+
     >>> import numpy as np
     >>> stats = ChannelStats().update(np.zeros((4, 4, 3), np.uint8)).update(np.full((2, 2, 3), 255, np.uint8))
     >>> stats.count, stats.mean.tolist()
     (20, [51.0, 51.0, 51.0])
     >>> stats.to_normalize_kwargs()["mean"]
     (0.2, 0.2, 0.2)
+    >>> ChannelStats(nonzero=True).update(np.array([[0, 0], [10, 30]], np.uint8)).mean.tolist()
+    [20.0]
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, nonzero: bool = False) -> None:
+        if not isinstance(nonzero, (bool, np.bool_)):
+            raise TypeError(f"nonzero must be True or False; got {nonzero!r}")
+        self._nonzero = bool(nonzero)
         self._totals: Accumulator | None = None  # set by the first update, of its kind
         self._images = 0
         # Reentrant: results call each other (to_dict reads count, mean, std...). Uncontended,
@@ -85,6 +96,12 @@ class ChannelStats:
         """Add the pixels counted by ``other`` (same kind and channel count). Returns ``self``."""
         if not isinstance(other, ChannelStats):
             raise TypeError(f"merge() takes a ChannelStats, got {type(other).__name__}")
+        if other.nonzero != self._nonzero:
+            raise ValueError(
+                f"cannot merge a ChannelStats(nonzero={other.nonzero}) into a ChannelStats("
+                f"nonzero={self._nonzero}): one counts the zero values and the other leaves them "
+                "out, so their statistics are of different pixels; count both the same way"
+            )
         # A copy of other's state taken under its lock, then added under ours: one lock at a time,
         # so a.merge(b) and b.merge(a) in two threads cannot deadlock.
         totals, images = other._snapshot()
@@ -93,7 +110,7 @@ class ChannelStats:
         with self._lock:
             self._check_compatible(totals.kind, totals.channels, "merged ChannelStats")
             if self._totals is None:
-                self._totals = new_accumulator(totals.kind, totals.channels)
+                self._totals = new_accumulator(totals.kind, totals.channels, self._nonzero)
             self._totals.merge(totals)
             self._images += images
         return self
@@ -108,7 +125,7 @@ class ChannelStats:
         # Held through the collectives: another thread's update would land in some ranks' totals
         # and not others'.
         with self._lock:
-            self._totals, self._images = all_reduce_totals(self._totals, self._images, group)
+            self._totals, self._images = all_reduce_totals(self._totals, self._images, group, self._nonzero)
         return self
 
     # ------------------------------------------------------------------ results
@@ -131,10 +148,25 @@ class ChannelStats:
         return self._images
 
     @property
+    def nonzero(self) -> bool:
+        """Whether the statistics leave out the zero values (``ChannelStats(nonzero=True)``)."""
+        return self._nonzero
+
+    @property
     def count(self) -> int:
-        """Pixels counted per channel (the same for every channel)."""
+        """Pixels counted per channel (the same for every channel): every pixel read, zeros
+        included with ``nonzero=True`` (then :attr:`counts` is what the statistics come from)."""
         with self._lock:
             return 0 if self._totals is None else self._totals.count
+
+    @property
+    def counts(self) -> np.ndarray:
+        """The pixels each channel's statistics come from, int64 ``(C,)``: :attr:`count` in
+        every channel, or with ``nonzero=True`` each channel's non-zero values."""
+        with self._lock:
+            if self._totals is None:
+                return np.zeros(0, dtype=np.int64)
+            return self._totals.channel_counts()
 
     @property
     def mean(self) -> np.ndarray:
@@ -220,6 +252,12 @@ class ChannelStats:
                 f"max_pixel_value must be a positive finite number or None, got {max_pixel_value!r}"
             )
         std = self.std
+        empty = np.flatnonzero(self.counts == 0).tolist()
+        if empty:
+            raise ValueError(
+                f"channel(s) {empty} have no non-zero value (nonzero=True), so no mean or std to "
+                "normalize with; leave those channels out or pick their mean and std by hand"
+            )
         constant = np.flatnonzero(std == 0).tolist()
         if constant:
             raise ValueError(
@@ -238,7 +276,7 @@ class ChannelStats:
         """A JSON-ready dict: the exact state (histogram counts as integers, float64 moments as
         round-tripping floats) plus a human-readable ``summary`` that :meth:`from_dict` ignores."""
         with self._lock:  # one consistent state
-            return state_dict(self._totals, self._images)
+            return state_dict(self._totals, self._images, self._nonzero)
 
     @classmethod
     def from_dict(cls, state: dict[str, Any]) -> ChannelStats:
@@ -249,8 +287,9 @@ class ChannelStats:
         a ``ValueError`` for a wrong value (a negative ``m2``, ``min`` above ``max``, NaN or
         infinite moments, histogram counts that disagree with ``count``, more images than pixels).
         """
-        stats = cls()
-        stats._totals, stats._images = read_state_dict(state)
+        totals, images, nonzero = read_state_dict(state)
+        stats = cls(nonzero=nonzero)
+        stats._totals, stats._images = totals, images
         return stats
 
     def save(self, path: str | os.PathLike[str]) -> None:
@@ -269,7 +308,7 @@ class ChannelStats:
         if not isinstance(other, ChannelStats):
             return NotImplemented
         mine, theirs = self._snapshot(), other._snapshot()  # one lock at a time
-        return mine == theirs
+        return (self._nonzero, mine) == (other._nonzero, theirs)
 
     __hash__ = None  # type: ignore[assignment]  # mutable
 
@@ -277,19 +316,23 @@ class ChannelStats:
         """The state without the lock (which cannot be pickled); the totals are copied under
         it, since pickling reads them after this returns."""
         totals, images = self._snapshot()
-        return {"_totals": totals, "_images": images}
+        return {"_totals": totals, "_images": images, "_nonzero": self._nonzero}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
+        self.__dict__.update({"_nonzero": False, **state})
         self._lock = threading.RLock()
 
     def __repr__(self) -> str:
         with self._lock:
+            nonzero = ", nonzero=True" if self._nonzero else ""
             if not self.count:
-                return f"ChannelStats(kind={self.kind!r}, channels={self.channels}, images=0, count=0)"
+                return (
+                    f"ChannelStats(kind={self.kind!r}, channels={self.channels}, images=0, count=0{nonzero})"
+                )
+            counts = f"counts={_short(self.counts)}, " if self._nonzero else ""
             return (
                 f"ChannelStats(kind={self.kind!r}, channels={self.channels}, images={self._images}, "
-                f"count={self.count}, "
+                f"count={self.count}{nonzero}, {counts}"
                 f"mean={_short(self.mean)}, std={_short(self.std)}, "
                 f"min={_short(self.min)}, max={_short(self.max)})"
             )
@@ -319,14 +362,14 @@ class ChannelStats:
         self._check_compatible(kind, channels, "images")  # early, to spare the moments; again under the lock
         pixels = np.ascontiguousarray(images).reshape(-1, channels)
         # Measured first: a refused image (NaN) leaves these statistics as they were.
-        measured = ACCUMULATORS[kind].measure(pixels)
+        measured = accumulator_class(kind, self._nonzero).measure(pixels)
         return kind, channels, measured, images.shape[0] if images.ndim == 4 else 1
 
     def _add_prepared(self, kind: str, channels: int, measured: Any, images: int) -> None:
         """Add a prepared image to the totals; the caller holds the lock."""
         self._check_compatible(kind, channels, "images")
         if self._totals is None:
-            self._totals = new_accumulator(kind, channels)
+            self._totals = new_accumulator(kind, channels, self._nonzero)
         self._totals.add(measured)
         self._images += images
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from .._optional import require
-from .accumulators import ACCUMULATORS, Accumulator, describe, new_accumulator
+from .accumulators import Accumulator, describe, new_accumulator
 
 Value = TypeVar("Value")
 
@@ -93,17 +93,24 @@ def _shared_error(name: str, message: str) -> Exception:
     return cls(message) if cls is not None else RuntimeError(f"{name}: {message}")
 
 
-def all_reduce_totals(totals: Accumulator | None, images: int, group: Any) -> tuple[Accumulator | None, int]:
+def all_reduce_totals(
+    totals: Accumulator | None, images: int, group: Any, nonzero: bool = False
+) -> tuple[Accumulator | None, int]:
     """Every rank's ``(totals, images)`` pooled: what this rank passes in is its own share
     (``None`` when it counted nothing). Ranks that counted nothing adopt the kind of the others;
-    ranks of different kinds or channel counts are a ``ValueError`` that lists each rank's."""
+    ranks of different kinds or channel counts, or some with ``nonzero`` and some without, are
+    a ``ValueError`` that lists each rank's."""
     from torch import distributed
 
     ranks = distributed.get_world_size(group)
     seen: list[Any] = [None] * ranks
     mine = (None, None) if totals is None else (totals.kind, totals.channels)
-    distributed.all_gather_object(seen, (*mine, images, 0 if totals is None else totals.count), group)
-    kinds = {(kind, channels) for kind, channels, _, _ in seen if kind is not None}
+    count = 0 if totals is None else totals.count
+    distributed.all_gather_object(seen, (*mine, images, count, nonzero), group)
+    if len({entry[4] for entry in seen}) > 1:
+        described = ", ".join(f"rank {rank}: nonzero={entry[4]}" for rank, entry in enumerate(seen))
+        raise ValueError(f"ranks counted with and without nonzero=True and cannot be pooled: {described}")
+    kinds = {(kind, channels) for kind, channels, *_ in seen if kind is not None}
     if len(kinds) > 1:
         described = ", ".join(f"rank {rank}: {describe(*entry[:2])}" for rank, entry in enumerate(seen))
         raise ValueError(f"ranks counted different kinds of images and cannot be pooled: {described}")
@@ -111,7 +118,7 @@ def all_reduce_totals(totals: Accumulator | None, images: int, group: Any) -> tu
         return totals, images
     kind, channels = kinds.pop()
     if totals is None:
-        totals = new_accumulator(kind, channels)
+        totals = new_accumulator(kind, channels, nonzero)
     device = _collective_device(distributed, group)
     counts = [entry[3] for entry in seen]
     pool = _sum if totals.additive else _gather_and_merge
@@ -124,7 +131,7 @@ def _sum(distributed: Any, group: Any, device: Any, totals: Accumulator, counts:
     # A copy: all_reduce writes in place, and on a CPU device .to() shares the totals' memory.
     local = torch.from_numpy(totals.to_array().copy()).to(device)
     distributed.all_reduce(local, op=distributed.ReduceOp.SUM, group=group)
-    return ACCUMULATORS[totals.kind].from_array(local.cpu().numpy().copy(), sum(counts), totals.kind)
+    return type(totals).from_array(local.cpu().numpy().copy(), sum(counts), totals.kind)
 
 
 def _gather_and_merge(
@@ -135,8 +142,8 @@ def _gather_and_merge(
     local = torch.from_numpy(totals.to_array()).to(device)
     gathered = [torch.empty_like(local) for _ in counts]
     distributed.all_gather(gathered, local, group=group)
-    pooled = new_accumulator(totals.kind, totals.channels)
-    accumulator = ACCUMULATORS[totals.kind]
+    pooled = new_accumulator(totals.kind, totals.channels, totals.nonzero)
+    accumulator = type(totals)
     for count, entry in zip(counts, gathered, strict=True):
         # Rank order: the same merges, so the same bits, on every rank.
         pooled.merge(accumulator.from_array(entry.cpu().numpy(), count, totals.kind))

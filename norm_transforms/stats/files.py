@@ -115,6 +115,7 @@ class FilesResult:
 
     groups: dict[tuple[str, int], tuple[ChannelStats, str]] = field(default_factory=dict)
     unreadable: list[tuple[str, str]] = field(default_factory=list)
+    nonzero: bool = False  # count as ChannelStats(nonzero=True) does
 
     def add(self, other: FilesResult) -> None:
         for signature, (stats, first) in other.groups.items():
@@ -142,7 +143,7 @@ class FilesResult:
             return
         signature = (KIND_OF_DTYPE[image.dtype], image.shape[2] if image.ndim == 3 else 1)
         if signature not in self.groups:
-            self.groups[signature] = (ChannelStats(), name)
+            self.groups[signature] = (ChannelStats(nonzero=self.nonzero), name)
         self.groups[signature][0].update(image)
 
 
@@ -153,9 +154,9 @@ class FileChunk:
     paths: tuple[str, ...]
     amount: int
 
-    def count(self) -> FilesResult:
+    def count(self, nonzero: bool = False) -> FilesResult:
         """Decode and count the files (in a worker process)."""
-        result = FilesResult()
+        result = FilesResult(nonzero=nonzero)
         for path in self.paths:
             result.count(path, read_image(path))
         return result

@@ -10,20 +10,24 @@ Version 1, as ``ChannelStats.save`` writes it::
 
 Float statistics hold ``mean``, ``m2``, ``min`` and ``max`` (float64, round-tripping) in place of
 ``histogram``; empty statistics have ``kind`` and ``channels`` null and nothing after ``count``.
+``ChannelStats(nonzero=True)`` adds ``"nonzero": true`` (only then, so plain files stay as they
+were), its float statistics add ``nonzero_counts`` (the non-zero pixels of each channel), and
+its summary ``counts``; a channel with no non-zero value has ``null`` in the summary.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
-from .accumulators import ACCUMULATORS, Accumulator
-from .checks import integer_field
+from .accumulators import ACCUMULATORS, Accumulator, accumulator_class
+from .checks import integer_field, shown
 
 SCHEMA = "norm_transforms.ChannelStats"
 SCHEMA_VERSION = 1
 
 
-def state_dict(totals: Accumulator | None, images: int) -> dict[str, Any]:
+def state_dict(totals: Accumulator | None, images: int, nonzero: bool = False) -> dict[str, Any]:
     """The JSON-ready dict of ``images`` images counted into ``totals`` (``None``: nothing yet)."""
     count = 0 if totals is None else totals.count
     state: dict[str, Any] = {
@@ -34,16 +38,24 @@ def state_dict(totals: Accumulator | None, images: int) -> dict[str, Any]:
         "images": images,
         "count": count,
     }
+    if nonzero:
+        state["nonzero"] = True
     if totals is not None:
         state.update(totals.state())
     if count:
         summary = totals.summary()
-        state["summary"] = {key: getattr(summary, key).tolist() for key in ("mean", "std", "min", "max")}
+        # NaN (a channel without a non-zero value) is not JSON: null.
+        state["summary"] = {
+            key: [None if math.isnan(v) else v for v in getattr(summary, key).tolist()]
+            for key in ("mean", "std", "min", "max")
+        }
+        if nonzero:
+            state["summary"]["counts"] = totals.channel_counts().tolist()
     return state
 
 
-def read_state_dict(state: Any) -> tuple[Accumulator | None, int]:
-    """The totals (``None`` for empty statistics) and image count of a dict that
+def read_state_dict(state: Any) -> tuple[Accumulator | None, int, bool]:
+    """The totals (``None`` for empty statistics), image count and ``nonzero`` of a dict that
     :func:`state_dict` wrote, or an error naming the field that is wrong."""
     if not isinstance(state, dict) or state.get("format") != SCHEMA:
         raise ValueError(f"not a ChannelStats dict: expected 'format': {SCHEMA!r}")
@@ -54,17 +66,20 @@ def read_state_dict(state: Any) -> tuple[Accumulator | None, int]:
         )
     kind = state.get("kind")
     images = integer_field(state, "images", 0)
+    nonzero = state.get("nonzero", False)
+    if not isinstance(nonzero, bool):
+        raise TypeError(f"'nonzero' must be true or false (or absent), got {shown(nonzero)}")
     totals = None
     if kind is not None:
         if kind not in ACCUMULATORS:
             kinds = ", ".join(repr(name) for name in ACCUMULATORS)
             raise ValueError(f"'kind' must be {kinds} or null, got {kind!r}")
         channels = integer_field(state, "channels", 1)
-        totals = ACCUMULATORS[kind].from_state(state, kind, channels)
+        totals = accumulator_class(kind, nonzero).from_state(state, kind, channels)
     count = 0 if totals is None else totals.count
     if images > count:
         raise ValueError(
             f"'images' {images} exceeds 'count' {count} (pixels per channel): every "
             "image counted has at least one pixel, so images <= count"
         )
-    return totals, images
+    return totals, images, nonzero

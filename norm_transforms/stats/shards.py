@@ -59,9 +59,9 @@ class ShardPart:
         """What this task adds to the progress bar: its bytes."""
         return self.stop - self.start
 
-    def count(self) -> FilesResult:
+    def count(self, nonzero: bool = False) -> FilesResult:
         """Decode and count the part's image members (in a worker process)."""
-        result = FilesResult()
+        result = FilesResult(nonzero=nonzero)
         problem = self._read(result)
         if problem is not None and self._holds(problem[0]):
             result.unreadable.append((self.path, problem[1]))

@@ -11,6 +11,7 @@ shards.py, workers.py), and shared out among the ranks of a process group if ask
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import sys
@@ -47,6 +48,7 @@ class _Options:
     progress: bool
     chunksize: int | None
     distributed: Any  # False, True (the default process group) or a process group
+    nonzero: bool = False
 
 
 def compute_stats(
@@ -57,6 +59,7 @@ def compute_stats(
     progress: bool = True,
     chunksize: int | None = None,
     distributed: Any = False,
+    nonzero: bool = False,
 ) -> ChannelStats:
     """Exact per-channel statistics of a whole dataset.
 
@@ -81,7 +84,9 @@ def compute_stats(
     warning naming them. Images of different channel counts or dtypes raise a ``ValueError``
     naming a file of each. ``progress`` shows a tqdm bar; ``chunksize`` is how many files a
     worker takes at a time (default: about eight chunks per worker, at most 256 files); a tar
-    shard is read in parts of 256 MiB, whatever the number of workers.
+    shard is read in parts of 256 MiB, whatever the number of workers. ``nonzero=True`` takes
+    each channel's statistics over its non-zero values only, as ``ChannelStats(nonzero=True)``
+    (the background of brain scans, no-data in satellite tiles).
 
     ``distributed=True`` shares the files and tar shards out among the ranks of the
     ``torch.distributed`` default process group (or of the process group given instead), which
@@ -118,7 +123,9 @@ def compute_stats(
             f"distributed must be False, True (the default process group) or a torch.distributed "
             f"ProcessGroup, got {distributed!r}"
         )
-    options = _Options(num_workers, skip_unreadable, progress, chunksize, distributed)
+    if not isinstance(nonzero, bool):
+        raise TypeError(f"nonzero must be True or False; got {nonzero!r}")
+    options = _Options(num_workers, skip_unreadable, progress, chunksize, distributed, nonzero)
     for recognizes, count in _SOURCES:
         if recognizes(source):
             if distributed is not False and count is not _stats_of_files:
@@ -179,7 +186,9 @@ def _count_here(source: Any, options: _Options) -> tuple[FilesResult, int]:
 def _count(tasks: list[FileChunk | ShardPart], unit: str, options: _Options) -> FilesResult:
     """Run the tasks (in worker processes if asked) and merge their results in task order."""
     total = FilesResult()
-    results = contextlib.closing(results_in_order(_count_task, tasks, options.num_workers))
+    # A partial of a module-level function pickles by name, as the workers need.
+    task = functools.partial(_count_task, nonzero=options.nonzero)
+    results = contextlib.closing(results_in_order(task, tasks, options.num_workers))
     with (
         _progress_bar(sum(task.amount for task in tasks), options.progress, unit) as bar,
         results as task_results,
@@ -196,9 +205,9 @@ def _count(tasks: list[FileChunk | ShardPart], unit: str, options: _Options) -> 
     return total
 
 
-def _count_task(task: FileChunk | ShardPart) -> FilesResult:
+def _count_task(task: FileChunk | ShardPart, nonzero: bool = False) -> FilesResult:
     """What a worker process runs (module-level: workers import it by name)."""
-    return task.count()
+    return task.count(nonzero)
 
 
 def _count_on_ranks(source: Any, options: _Options) -> tuple[FilesResult, int]:
@@ -217,17 +226,20 @@ def _count_on_ranks(source: Any, options: _Options) -> tuple[FilesResult, int]:
     seen = {signature: first for signature, (_, first) in local.groups.items()}
     combined = FilesResult()
     for signatures, unreadable in gather_or_raise((seen, local.unreadable), error, group):
-        groups = {signature: (ChannelStats(), first) for signature, first in signatures.items()}
+        groups = {
+            signature: (ChannelStats(nonzero=options.nonzero), first)
+            for signature, first in signatures.items()
+        }
         combined.add(FilesResult(groups, unreadable))
     combined.check_one_signature()  # the same verdict on every rank
-    stats = next(iter(local.groups.values()))[0] if local.groups else ChannelStats()
+    stats = next(iter(local.groups.values()))[0] if local.groups else ChannelStats(nonzero=options.nonzero)
     stats.all_reduce(group)
     groups = {(stats.kind, stats.channels): (stats, "")} if stats.count else {}
     return FilesResult(groups, combined.unreadable), plan.files
 
 
 def _stats_of_array(source: Any, options: _Options) -> ChannelStats:
-    return ChannelStats().update(source)
+    return ChannelStats(nonzero=options.nonzero).update(source)
 
 
 def _stats_of_dataset(source: Any, options: _Options) -> ChannelStats:
@@ -239,7 +251,7 @@ def _stats_of_iterable(source: Any, options: _Options) -> ChannelStats:
 
 
 def _stats_of_items(items: Iterable[Any], total: int | None, options: _Options) -> ChannelStats:
-    stats = ChannelStats()
+    stats = ChannelStats(nonzero=options.nonzero)
     skipped: list[tuple[str, str]] = []
     with _progress_bar(total, options.progress) as bar:
         for index, item in enumerate(items):

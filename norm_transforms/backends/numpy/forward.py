@@ -9,10 +9,11 @@ from typing import Any
 
 import numpy as np
 
-from ...modes import EPS, AffineParams, NormalizeParams, scale_from_spread
+from ...modes import EPS, AffineParams, NormalizeParams, check_selects_statistics, scale_from_spread
 from .. import kernels as _kernels
 from .affine import _NO_BOUNDS, _apply, _defined_terms, _fused_constants, _in_input_units, _regular
-from .layout import _as_dtype, check_image, describe_layout, terms_shape
+from .layout import _as_dtype, check_image, check_mask, describe_layout, terms_shape
+from .selection import normalize_selected_sample
 from .statistics import STATISTICS, _extremes_grain, _min_max, _prescale_exponent, _prescaled, _scaled
 
 _FLOAT32 = np.dtype(np.float32)
@@ -26,13 +27,16 @@ def normalize(
     volume: bool = False,
     dtype: Any = None,
     return_params: bool = False,
+    mask: np.ndarray | None = None,
 ) -> np.ndarray | tuple[np.ndarray, AffineParams]:
     """Normalize a NumPy image (or batch of images / volumes) to float32, or float16 with
     ``dtype=np.float16`` (computed in float32, rounded once).
 
-    Statistics are per sample: per image with ``batched=True``, per volume with ``volume=True``.
-    The input is never modified. ``return_params=True`` also returns the :class:`AffineParams`
-    applied, shaped to broadcast against the image.
+    Statistics are per sample: per image with ``batched=True``, per volume with ``volume=True``;
+    with ``params.nonzero`` over the non-zero pixels only (zeros stay 0), with ``mask`` (a
+    boolean array of the image's shape, or of that shape without the channel axis) over the
+    pixels it selects. The input is never modified. ``return_params=True`` also returns the
+    :class:`AffineParams` applied, shaped to broadcast against the image.
     """
     out_dtype = _FLOAT32 if dtype is None else _as_dtype(dtype)
     if out_dtype not in OUTPUT_DTYPES:
@@ -41,6 +45,10 @@ def normalize(
     layout = describe_layout(image.shape, batched=batched, volume=volume)
     source = np.ascontiguousarray(image).reshape(layout.samples, layout.rows, layout.row_length)
     mode = params.mode
+    if mask is not None:
+        check_selects_statistics("mask", mode.name)
+        mask = np.ascontiguousarray(check_mask(mask, image.shape, batched=batched, volume=volume))
+        mask = mask.reshape(source.shape)
     if mode.statistic is None:
         # One pass for float16 too: the C affine rounds each float32 value as it writes it.
         out = np.empty(image.shape, dtype=out_dtype)
@@ -57,8 +65,13 @@ def normalize(
     # NaN or inf pixels give NaN statistics by design (documented); NumPy's warnings about
     # them are silenced here, once per call.
     with np.errstate(invalid="ignore", over="ignore"):
-        for sample, sample_out in zip(source, target, strict=True):
-            _normalize_one_sample(sample, sample_out, params, layout.channels, record)
+        if mask is None and not params.nonzero:
+            for sample, sample_out in zip(source, target, strict=True):
+                _normalize_one_sample(sample, sample_out, params, layout.channels, record)
+        else:
+            for index, (sample, sample_out) in enumerate(zip(source, target, strict=True)):
+                chosen = None if mask is None else mask[index]
+                normalize_selected_sample(sample, chosen, sample_out, params, layout.channels, record)
     if out_dtype != _FLOAT32:
         out = narrowed(out, out_dtype)
     if record is None:
@@ -91,11 +104,13 @@ def normalize_planar(
     *,
     out: np.ndarray | None = None,
     return_params: bool = False,
+    mask: np.ndarray | None = None,
 ) -> np.ndarray | tuple[np.ndarray, AffineParams]:
     """Normalize ``(samples, C, H, W)`` channel-planar images (Torch's CPU layout) to float32,
-    each sample with its own statistics, through the same kernels as :func:`normalize`.
-    ``out``, when given, is written instead of a new array: C-contiguous, the shape of
-    ``planes``, float32 or float16 (rounded once from float32).
+    each sample with its own statistics, through the same kernels as :func:`normalize`;
+    ``params.nonzero`` and ``mask`` (booleans of the planes' shape) select the pixels the
+    statistics come from, as there. ``out``, when given, is written instead of a new array:
+    C-contiguous, the shape of ``planes``, float32 or float16 (rounded once from float32).
 
     Every scope (a plane, or a whole sample) is a contiguous block, so the statistics take one
     kernel call per batch (min/max) or one per scope (moments), and the affine one call per
@@ -105,6 +120,11 @@ def normalize_planar(
     """
     check_image(planes)
     samples, channels, height, width = planes.shape
+    if mask is not None:
+        check_selects_statistics("mask", params.mode.name)
+        if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_ or mask.shape != planes.shape:
+            got = f"{mask.dtype} {mask.shape}" if isinstance(mask, np.ndarray) else type(mask).__name__
+            raise ValueError(f"mask must be a boolean array of the planes' shape {planes.shape}; got {got}")
     source = np.ascontiguousarray(planes)
     out = np.empty(planes.shape, dtype=np.float32) if out is None else _checked_out(out, planes.shape)
     mode = params.mode
@@ -116,7 +136,10 @@ def normalize_planar(
     wide = out if out.dtype == _FLOAT32 else np.empty(planes.shape, dtype=np.float32)
     record: list[tuple[list[float], list[float]]] | None = [] if return_params else None
     with np.errstate(invalid="ignore", over="ignore"):
-        _normalize_scopes(scopes, wide.reshape(scopes.shape), params, record)
+        if mask is None and not params.nonzero:
+            _normalize_scopes(scopes, wide.reshape(scopes.shape), params, record)
+        else:
+            _normalize_selected_scopes(scopes, wide.reshape(scopes.shape), params, mask, record)
     if wide is not out:
         narrowed(wide, out.dtype, into=out)
     if record is None:
@@ -216,6 +239,26 @@ def _normalize_scopes(
         return
     for row, row_out, *terms in zip(scopes, out, center, scale, spread, low, high, strict=True):
         _apply(row[None], row_out[None], params.clip, 1, *([term] for term in terms))
+
+
+def _normalize_selected_scopes(
+    scopes: np.ndarray,
+    out: np.ndarray,
+    params: NormalizeParams,
+    mask: np.ndarray | None,
+    record: list[tuple[list[float], list[float]]] | None,
+) -> None:
+    """``(scopes, values)`` rows of planar data, each with statistics over its selected pixels:
+    each row is a 1-channel sample of its own (a call per row; the rows of the plain route
+    share one affine call, which the empty scopes and per-row guards of this route rule out)."""
+    if mask is not None:
+        mask = np.ascontiguousarray(mask).reshape(scopes.shape)
+    rows: list[tuple[list[float], list[float]]] | None = [] if record is not None else None
+    for index in range(len(scopes)):
+        row = slice(index, index + 1)
+        normalize_selected_sample(scopes[row], None if mask is None else mask[row], out[row], params, 1, rows)
+    if record is not None and rows is not None:
+        record.append(([terms[0][0] for terms in rows], [terms[1][0] for terms in rows]))
 
 
 def _readable_by_opencv(source: np.ndarray, out: np.ndarray) -> np.ndarray:

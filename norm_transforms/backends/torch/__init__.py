@@ -40,7 +40,7 @@ from types import ModuleType
 
 import torch
 
-from ...modes import AffineParams, NormalizeParams
+from ...modes import AffineParams, NormalizeParams, check_selects_statistics
 from .. import kernels
 from .. import numpy as numpy_backend
 from .cpu import _normalize_with_cpu_kernels
@@ -53,6 +53,7 @@ from .layout import (
     check_call,
     check_image,
     check_layout,
+    check_mask,
     check_output_dtype,
     numpy_dtype,
     standard_affine_params,
@@ -100,23 +101,30 @@ def normalize(
     volume: bool = False,
     dtype: torch.dtype | None = None,
     return_params: bool = False,
+    mask: torch.Tensor | None = None,
 ) -> torch.Tensor | tuple[torch.Tensor, AffineParams]:
     """Normalize a tensor laid out as ``(H, W)`` or ``(..., C, H, W)``; returns ``dtype``.
 
     Leading axes are samples whatever ``batched`` says (the layout is unambiguous for
     tensors); ``volume=True`` is not supported for tensors. The input is never modified.
+    ``params.nonzero`` and ``mask`` (a bool tensor of the image's shape, or without its channel
+    axis) select the pixels the statistics come from.
     ``return_params=True`` also returns the :class:`AffineParams` applied: float64 tensors on
     the image's device, shaped ``(..., C or 1, 1, 1)`` (``(1, 1)`` for HW).
     """
     dtype = check_call(image, volume, dtype)
+    if mask is not None:
+        check_selects_statistics("mask", params.mode.name)
+        mask = check_mask(mask, image)
     if uses_cpu_kernels(image):
-        out, affine = _normalize_with_cpu_kernels(image, params, return_params)
+        out, affine = _normalize_with_cpu_kernels(image, params, return_params, mask)
         out = out if dtype == torch.float32 else out.to(dtype)
         return (out, affine) if return_params else out
     triton = _triton_for(image)
     if triton is not None:
-        return triton.normalize(image, params, dtype=dtype, return_params=return_params)
-    out, affine = normalize_with_ops(image, params, dtype, return_params)
+        options = {} if mask is None else {"mask": mask}
+        return triton.normalize(image, params, dtype=dtype, return_params=return_params, **options)
+    out, affine = normalize_with_ops(image, params, dtype, return_params, mask)
     return (out, affine) if return_params else out
 
 

@@ -107,3 +107,26 @@ def standard_affine_params(params: NormalizeParams, image: torch.Tensor, dtype: 
         for terms in (center, scale)
     )
     return AffineParams(center_tensor, scale_tensor)
+
+
+def check_mask(mask: object, image: torch.Tensor) -> torch.Tensor:
+    """``mask`` as a bool tensor of ``image``'s shape on its device: the mask itself (moved
+    there if it lives elsewhere), or an expanded view of a mask without the channel axis
+    (``(..., H, W)`` for ``(..., C, H, W)``: every channel of a pixel selected alike). Anything
+    else is refused, saying what was received and what is accepted."""
+    if not isinstance(mask, torch.Tensor) or mask.dtype != torch.bool:
+        got = f"a tensor of dtype {mask.dtype}" if isinstance(mask, torch.Tensor) else type(mask).__name__
+        raise TypeError(
+            f"mask must be a bool tensor, True where a pixel counts in the statistics; got {got} "
+            "(for a label map pass mask != 0; for a NumPy mask, torch.from_numpy(mask))"
+        )
+    shape = tuple(image.shape)
+    without_channels = shape[:-3] + shape[-2:] if image.ndim >= 3 else None
+    if tuple(mask.shape) not in (shape, without_channels):
+        accepted = f"{without_channels} (every channel alike) or {shape}" if without_channels else f"{shape}"
+        raise ValueError(
+            f"mask has shape {tuple(mask.shape)}, but the image has shape {shape}; the mask must have "
+            f"shape {accepted}"
+        )
+    mask = mask.to(image.device)
+    return mask if tuple(mask.shape) == shape else mask.unsqueeze(-3).expand(shape)

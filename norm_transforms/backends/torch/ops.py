@@ -10,13 +10,18 @@ import torch
 
 from ...modes import EPS, AffineParams, NormalizeParams, scale_from_spread
 from .layout import channel_count, numpy_dtype, standard_affine_params
-from .statistics import STATISTICS, _prescaled
+from .statistics import STATISTICS, Selection, _prescaled
 
 
 def normalize_with_ops(
-    image: torch.Tensor, params: NormalizeParams, dtype: torch.dtype, return_params: bool
+    image: torch.Tensor,
+    params: NormalizeParams,
+    dtype: torch.dtype,
+    return_params: bool,
+    mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, AffineParams | None]:
-    """The Torch-op route of ``normalize`` (checked arguments), and the terms when asked."""
+    """The Torch-op route of ``normalize`` (checked arguments; ``mask`` a bool tensor of the
+    image's shape), and the terms when asked."""
     if params.mode.statistic is None:
         channels = channel_count(image)
         scale, offset = _broadcast_constants(params, channels, image.ndim, image.dtype, image.device)
@@ -26,7 +31,16 @@ def normalize_with_ops(
             out.clamp_(*params.clip)
         return out, standard_affine_params(params, image, image.dtype) if return_params else None
     reduce_dims = (-2, -1) if params.mode.per_channel or image.ndim == 2 else (-3, -2, -1)
-    return _normalize_per_sample(image, params, reduce_dims, dtype, return_params)
+    if mask is None and not params.nonzero:
+        return _normalize_per_sample(image, params, reduce_dims, dtype, return_params)
+    # Statistics over the selected pixels; with nonzero the zeros are set back to 0 after.
+    zeros = (image == 0) if params.nonzero else None
+    selected = mask if zeros is None else (~zeros if mask is None else mask & ~zeros)
+    selection = Selection.of(selected, reduce_dims)
+    out, affine = _normalize_per_sample(image, params, reduce_dims, dtype, return_params, selection)
+    # Empty scopes exactly 0 (their scale 0 gives 0 but for NaN or inf pixels outside a mask).
+    out.masked_fill_(selection.empty if zeros is None else zeros | selection.empty, 0.0)
+    return out, affine
 
 
 @functools.lru_cache(maxsize=256)
@@ -55,18 +69,22 @@ def _normalize_per_sample(
     reduce_dims: tuple[int, ...],
     dtype: torch.dtype,
     return_params: bool = False,
+    selection: Selection | None = None,
 ) -> tuple[torch.Tensor, AffineParams | None]:
-    """Per-sample (or per-channel) statistics over ``reduce_dims``, then the centered affine,
-    clipped as the mode says; with ``return_params``, the :class:`AffineParams` applied too."""
+    """Per-sample (or per-channel) statistics over ``reduce_dims`` (over the ``selection``'s
+    pixels when given), then the centered affine, clipped as the mode says; with
+    ``return_params``, the :class:`AffineParams` applied too."""
     mode = params.mode
     # The working copy (always a new tensor: float32, float64 for float64 input) is centered in
     # place and is the output buffer when it has the output dtype.
     work, factor = _prescaled(image, reduce_dims)
     eps = EPS if factor is None else EPS * factor
-    terms = STATISTICS[mode.statistic](image, work, reduce_dims, params)
+    terms = STATISTICS[mode.statistic](image, work, reduce_dims, params, selection)
     center, shifted, center_low = terms.center, terms.shifted, terms.center_low
     # NaN or ±inf in a scope makes it NaN (documented): the statistics give a NaN spread there.
     scale = scale_from_spread(terms.spread, eps)
+    if selection is not None:  # a scope without a selected pixel maps to 0 (its center is 0)
+        scale = scale.masked_fill(selection.empty, 0.0)
     # A constant scope of huge values (float32 beyond ~2e34) has 1 / eps beyond the working
     # dtype: capped, so its pixels give 0 * max = 0, not 0 * inf = NaN (clamp keeps NaN).
     scale_w = scale.clamp(max=torch.finfo(shifted.dtype).max).to(shifted.dtype)

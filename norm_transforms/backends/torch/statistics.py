@@ -30,11 +30,34 @@ class Centered(NamedTuple):
     center_low: torch.Tensor
 
 
+class Selection(NamedTuple):
+    """The pixels that the statistics come from (``nonzero=True``, ``mask=``): ``pixels``, bools
+    of the image's shape, and ``count`` of them per scope (keepdim over the reduced dims)."""
+
+    pixels: torch.Tensor
+    count: torch.Tensor
+
+    @staticmethod
+    def of(pixels: torch.Tensor, dims: tuple[int, ...]) -> Selection:
+        return Selection(pixels, pixels.sum(dim=dims, keepdim=True))
+
+    @property
+    def empty(self) -> torch.Tensor:
+        """Scopes without a selected pixel: they map to 0 (center 0, scale 0)."""
+        return self.count == 0
+
+
 def _moments(
-    image: torch.Tensor, work: torch.Tensor, dims: tuple[int, ...], params: NormalizeParams
+    image: torch.Tensor,
+    work: torch.Tensor,
+    dims: tuple[int, ...],
+    params: NormalizeParams,
+    selection: Selection | None = None,
 ) -> Centered:
     """``image`` modes: subtract the float32 mean first, then the moments of the centered values
     give the rounding left in it (the low part) and a variance free of cancellation."""
+    if selection is not None:
+        return _selected_moments(work, dims, selection)
     center_high = work.mean(dim=dims, keepdim=True)
     shifted = work.sub_(center_high)
     variance, center_low = torch.var_mean(shifted, dim=dims, correction=0, keepdim=True)
@@ -42,25 +65,55 @@ def _moments(
     return Centered(mean, variance.double().sqrt(), shifted, center_low)
 
 
+def _selected_moments(work: torch.Tensor, dims: tuple[int, ...], selection: Selection) -> Centered:
+    """The moments of the selected pixels, computed as :func:`_moments` computes them: sums of
+    the selected values (``where``, not a product with the mask: a NaN outside it stays out)
+    divided by their count. An empty scope gets the center 0 and the spread 0."""
+    pixels = selection.pixels
+    count = selection.count.clamp(min=1).to(work.dtype)
+
+    def selected_mean(values: torch.Tensor) -> torch.Tensor:
+        return torch.where(pixels, values, 0.0).sum(dim=dims, keepdim=True) / count
+
+    center_high = selected_mean(work)
+    shifted = work.sub_(center_high)
+    center_low = selected_mean(shifted)
+    variance = selected_mean((shifted - center_low).square())
+    mean = center_high.double() + center_low.double()
+    return Centered(mean, variance.double().sqrt(), shifted, center_low)
+
+
 def _extremes(
-    image: torch.Tensor, work: torch.Tensor, dims: tuple[int, ...], params: NormalizeParams
+    image: torch.Tensor,
+    work: torch.Tensor,
+    dims: tuple[int, ...],
+    params: NormalizeParams,
+    selection: Selection | None = None,
 ) -> Centered:
     """``min_max`` modes."""
-    low, high = _min_max(image, work, dims)
+    low, high = _min_max(image, work, dims, selection)
     low = low.double()
-    return _centered(image, work, low, high.double() - low)
+    return _centered(image, work, low, high.double() - low, selection)
 
 
 def _percentile_range(
-    image: torch.Tensor, work: torch.Tensor, dims: tuple[int, ...], params: NormalizeParams
+    image: torch.Tensor,
+    work: torch.Tensor,
+    dims: tuple[int, ...],
+    params: NormalizeParams,
+    selection: Selection | None = None,
 ) -> Centered:
     """``percentile`` modes."""
-    low, high = _percentiles(image, work, dims, params.percentiles)
-    return _centered(image, work, low, high - low)
+    low, high = _percentiles(image, work, dims, params.percentiles, selection)
+    return _centered(image, work, low, high - low, selection)
 
 
 def _centered(
-    image: torch.Tensor, work: torch.Tensor, center: torch.Tensor, spread: torch.Tensor
+    image: torch.Tensor,
+    work: torch.Tensor,
+    center: torch.Tensor,
+    spread: torch.Tensor,
+    selection: Selection | None = None,
 ) -> Centered:
     """The terms of a statistic that gives its float64 center directly. A minimum is a pixel
     value, exact in float32; an interpolated percentile may need the low part too.
@@ -74,21 +127,28 @@ def _centered(
     """
     if image.is_floating_point():
         spread = torch.where(center.isfinite() & spread.isfinite(), spread, torch.nan)
+    if selection is not None:  # no selected pixel: no statistics (NaN); the scope maps to 0
+        center, spread = center.masked_fill(selection.empty, 0.0), spread.masked_fill(selection.empty, 0.0)
     center_high = center.to(work.dtype)
     center_low = (center - center_high.double()).to(work.dtype)
     return Centered(center, spread, work.sub_(center_high), center_low)
 
 
 def _robust(
-    image: torch.Tensor, work: torch.Tensor, dims: tuple[int, ...], params: NormalizeParams
+    image: torch.Tensor,
+    work: torch.Tensor,
+    dims: tuple[int, ...],
+    params: NormalizeParams,
+    selection: Selection | None = None,
 ) -> Centered:
     """``robust`` modes: the median and the interquartile range."""
-    lower_quartile, median, upper_quartile = _percentiles(image, work, dims, (25.0, 50.0, 75.0))
-    return _centered(image, work, median, upper_quartile - lower_quartile)
+    lower_quartile, median, upper_quartile = _percentiles(image, work, dims, (25.0, 50.0, 75.0), selection)
+    return _centered(image, work, median, upper_quartile - lower_quartile, selection)
 
 
-#: Statistic name (``Mode.statistic``) -> ``f(image, work, dims, params) -> Centered``,
-#: reduced over ``dims`` of every sample at once (keepdim).
+#: Statistic name (``Mode.statistic``) -> ``f(image, work, dims, params, selection=None) ->
+#: Centered``, reduced over ``dims`` of every sample at once (keepdim), over the selected
+#: pixels only when a :class:`Selection` is given.
 STATISTICS = {"mean_std": _moments, "min_max": _extremes, "percentile": _percentile_range, "robust": _robust}
 
 
@@ -121,30 +181,36 @@ def _prescaled(image: torch.Tensor, dims: tuple[int, ...]) -> tuple[torch.Tensor
 
 
 def _min_max(
-    image: torch.Tensor, work: torch.Tensor, dims: tuple[int, ...]
+    image: torch.Tensor, work: torch.Tensor, dims: tuple[int, ...], selection: Selection | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Min and max over ``dims``, skipping NaN pixels as the reference (cv2.normalize) does; a
-    scope of only NaN gives NaN."""
-    if not image.is_floating_point():
+    """Min and max over ``dims`` (of the selected pixels, when given), skipping NaN pixels as
+    the reference (cv2.normalize) does; a scope of only NaN, or of none, gives NaN."""
+    if not image.is_floating_point() and selection is None:
         # uint8 is reduced as it is (a quarter of the bytes); torch has no uint16 min/max.
         source = image if image.dtype == torch.uint8 else work
         return source.amin(dim=dims, keepdim=True), source.amax(dim=dims, keepdim=True)
-    nan = work.isnan()
-    low = torch.where(nan, torch.inf, work).amin(dim=dims, keepdim=True)
-    high = torch.where(nan, -torch.inf, work).amax(dim=dims, keepdim=True)
+    skipped = work.isnan() if selection is None else ~selection.pixels | work.isnan()
+    low = torch.where(skipped, torch.inf, work).amin(dim=dims, keepdim=True)
+    high = torch.where(skipped, -torch.inf, work).amax(dim=dims, keepdim=True)
     empty = low > high
     return low.masked_fill(empty, torch.nan), high.masked_fill(empty, torch.nan)
 
 
 def _percentiles(
-    image: torch.Tensor, work: torch.Tensor, dims: tuple[int, ...], percentiles: tuple[float, ...]
+    image: torch.Tensor,
+    work: torch.Tensor,
+    dims: tuple[int, ...],
+    percentiles: tuple[float, ...],
+    selection: Selection | None = None,
 ) -> tuple[torch.Tensor, ...]:
     """The ``percentiles`` over ``dims`` (one float64 tensor each, keepdim), interpolated linearly as
-    ``np.percentile`` does, NaN pixels skipped; a scope of only NaN gives NaN.
+    ``np.percentile`` does, NaN pixels skipped (and those not selected, when a selection is
+    given); a scope of only NaN, or of none, gives NaN.
 
     uint8: exact from per-scope histograms, one ``scatter_add_`` for the whole batch (a sort of
-    every scope costs ~10x more). Other dtypes: one sort of every scope; NaN sorts last, so
-    the ranks count only the values before it.
+    every scope costs ~10x more), a pixel not selected counting 0. Other dtypes: one sort of
+    every scope; NaN sorts last (pixels not selected become NaN), so the ranks count only the
+    values before it.
     """
     reduced = {d % image.ndim for d in dims}
     kept = [1 if axis in reduced else size for axis, size in enumerate(image.shape)]
@@ -155,8 +221,9 @@ def _percentiles(
         # scatter_add_, not bincount: bincount reads the largest value back to size its output,
         # a host sync on CUDA, even with minlength.
         bins = (values + first_bin).ravel()
+        weights = torch.ones_like(bins) if selection is None else selection.pixels.reshape(-1).long()
         counts = torch.zeros(scopes * 256, dtype=torch.long, device=image.device)
-        counts = counts.scatter_add_(0, bins, torch.ones_like(bins)).reshape(scopes, 256)
+        counts = counts.scatter_add_(0, bins, weights).reshape(scopes, 256)
         cumulative = counts.cumsum(dim=1)
         total = cumulative[:, -1:]
 
@@ -165,7 +232,8 @@ def _percentiles(
             return (cumulative.unsqueeze(1) <= rank.unsqueeze(-1)).sum(dim=-1).double()
 
     else:
-        ordered = work.reshape(scopes, -1).sort(dim=1).values
+        values = work if selection is None else torch.where(selection.pixels, work, torch.nan)
+        ordered = values.reshape(scopes, -1).sort(dim=1).values
         total = (~ordered.isnan()).sum(dim=1, keepdim=True)
 
         def order_statistic(rank: torch.Tensor) -> torch.Tensor:

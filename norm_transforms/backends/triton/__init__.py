@@ -7,8 +7,8 @@ the one conformance suite) for torch tensors. The Torch backend hands it CUDA te
 Triton imports (``norm_transforms.kernel_route`` says which route a tensor takes), and CPU
 tensors when ``NORM_TRANSFORMS_FORCE_TRITON=1``, which the tests use with ``TRITON_INTERPRET=1``
 to run every kernel on the CPU. What it does not compute itself, it leaves to the Torch-op
-route: percentiles of other dtypes than uint8 (a device-side sort) and the inverse (one
-``addcmul``).
+route: percentiles of other dtypes than uint8 (a device-side sort), statistics over selected pixels
+(``nonzero=True``, ``mask=``) and the inverse (one ``addcmul``).
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ import contextlib
 
 import torch
 
-from ...modes import AffineParams, NormalizeParams
+from ...modes import AffineParams, NormalizeParams, check_selects_statistics
 from ..torch import value_range
 from ..torch.inverse import check_inverse_dtype, check_normalized, denormalize
-from ..torch.layout import check_call, check_image, standard_affine_params, terms_shape
+from ..torch.layout import check_call, check_image, check_mask, standard_affine_params, terms_shape
 from ..torch.ops import normalize_with_ops, standard_constants
 from ..torch.statistics import _SCALABLE_DTYPES
 from . import kernels
@@ -48,6 +48,7 @@ def normalize(
     volume: bool = False,
     dtype: torch.dtype | None = None,
     return_params: bool = False,
+    mask: torch.Tensor | None = None,
 ) -> torch.Tensor | tuple[torch.Tensor, AffineParams]:
     """Normalize an ``(H, W)`` or ``(..., C, H, W)`` tensor with the Triton kernels, as the Torch
     backend's ``normalize`` does (same layouts, dtypes and results within rounding)."""
@@ -57,8 +58,11 @@ def normalize(
             "the Triton kernels run on CUDA tensors; CPU tensors (NORM_TRANSFORMS_FORCE_TRITON=1) "
             "run only in Triton's interpreter: set TRITON_INTERPRET=1 before norm_transforms is imported"
         )
-    if _left_to_ops(image, params):
-        out, affine = normalize_with_ops(image, params, dtype, return_params)
+    if mask is not None:
+        check_selects_statistics("mask", params.mode.name)
+        mask = check_mask(mask, image)
+    if mask is not None or _left_to_ops(image, params):
+        out, affine = normalize_with_ops(image, params, dtype, return_params, mask)
         return (out, affine) if return_params else out
     # Triton launches on the current CUDA device, not on the tensor's (triton-lang/triton#2441).
     with torch.cuda.device(image.device) if image.is_cuda else contextlib.nullcontext():
@@ -114,12 +118,16 @@ def _affine_params(terms: torch.Tensor, image: torch.Tensor, params: NormalizePa
 
 
 def route(image: torch.Tensor, params: NormalizeParams) -> str:
-    """``"triton"``, or ``"torch"`` where a statistic does not read ``image``'s dtype."""
+    """``"triton"``, or ``"torch"`` where a statistic does not read ``image``'s dtype or reads
+    only selected pixels (a ``mask``, which ``normalize`` also hands to Torch ops)."""
     return "torch" if _left_to_ops(image, params) else "triton"
 
 
 def _left_to_ops(image: torch.Tensor, params: NormalizeParams) -> bool:
     """True where the mode's statistic does not read ``image``'s dtype (uint16 and float
-    percentiles: the Torch-op route sorts on the device)."""
+    percentiles: the Torch-op route sorts on the device), and for ``nonzero``: the kernels
+    reduce whole planes, and the Torch-op route reduces selected pixels with ``where``."""
     statistic = STATISTICS.get(params.mode.statistic)
+    if statistic is not None and params.nonzero:
+        return True
     return statistic is not None and statistic.dtypes is not None and image.dtype not in statistic.dtypes

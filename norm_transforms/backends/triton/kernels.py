@@ -56,8 +56,18 @@ def _program(blocks, channel_groups, BLOCK_C: tl.constexpr):
 
 
 @triton.jit
-def _tile(sample, channel0, block, channels, pixels, sample_stride, channel_stride, pixel_stride,
-          BLOCK_C: tl.constexpr, BLOCK_P: tl.constexpr):
+def _tile(
+    sample,
+    channel0,
+    block,
+    channels,
+    pixels,
+    sample_stride,
+    channel_stride,
+    pixel_stride,
+    BLOCK_C: tl.constexpr,
+    BLOCK_P: tl.constexpr,
+):
     """Offsets ``[BLOCK_C, BLOCK_P]`` of a tile, its mask, and its channel indices."""
     channel = channel0 + tl.arange(0, BLOCK_C)
     pixel = block * BLOCK_P + tl.arange(0, BLOCK_P)
@@ -92,9 +102,19 @@ def _finite_magnitude(x):
 
 @triton.jit
 def moments_kernel(
-    image_ptr, partial_ptr, channels, pixels, blocks, channel_groups, rows,
-    sample_stride, channel_stride, pixel_stride,
-    SCALED: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_P: tl.constexpr,
+    image_ptr,
+    partial_ptr,
+    channels,
+    pixels,
+    blocks,
+    channel_groups,
+    rows,
+    sample_stride,
+    channel_stride,
+    pixel_stride,
+    SCALED: tl.constexpr,
+    BLOCK_C: tl.constexpr,
+    BLOCK_P: tl.constexpr,
 ):
     """Per (row, block): pixel count, exponent, mean and the sum of squared deviations from
     that mean (``m2``).
@@ -106,8 +126,18 @@ def moments_kernel(
     the first mean added back (``residual``), so that a constant tile's mean is its value
     exactly and a constant image comes out exactly 0."""
     sample, channel0, block = _program(blocks, channel_groups, BLOCK_C)
-    offsets, mask, channel = _tile(sample, channel0, block, channels, pixels, sample_stride,
-                                   channel_stride, pixel_stride, BLOCK_C, BLOCK_P)
+    offsets, mask, channel = _tile(
+        sample,
+        channel0,
+        block,
+        channels,
+        pixels,
+        sample_stride,
+        channel_stride,
+        pixel_stride,
+        BLOCK_C,
+        BLOCK_P,
+    )
     # The tile's pixels from its position (not a float64 sum of the mask); padding channels: 0.
     in_tile = tl.minimum(pixels - block * BLOCK_P, BLOCK_P).to(tl.float64)
     count = tl.where(channel < channels, in_tile, 0.0)
@@ -143,16 +173,36 @@ def moments_kernel(
 
 @triton.jit
 def extremes_kernel(
-    image_ptr, partial_ptr, channels, pixels, blocks, channel_groups, rows,
-    sample_stride, channel_stride, pixel_stride,
-    SCALED: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_P: tl.constexpr,
+    image_ptr,
+    partial_ptr,
+    channels,
+    pixels,
+    blocks,
+    channel_groups,
+    rows,
+    sample_stride,
+    channel_stride,
+    pixel_stride,
+    SCALED: tl.constexpr,
+    BLOCK_C: tl.constexpr,
+    BLOCK_P: tl.constexpr,
 ):
     """Per (row, block): the smallest and largest pixel, NaN skipped (as cv2.normalize skips
     it), and the exponent of the largest finite magnitude. Compared in float32, which holds
     every uint8, uint16, float16 and bfloat16 value exactly (float64 images in float64)."""
     sample, channel0, block = _program(blocks, channel_groups, BLOCK_C)
-    offsets, mask, channel = _tile(sample, channel0, block, channels, pixels, sample_stride,
-                                   channel_stride, pixel_stride, BLOCK_C, BLOCK_P)
+    offsets, mask, channel = _tile(
+        sample,
+        channel0,
+        block,
+        channels,
+        pixels,
+        sample_stride,
+        channel_stride,
+        pixel_stride,
+        BLOCK_C,
+        BLOCK_P,
+    )
     wide: tl.constexpr = image_ptr.dtype.element_ty == tl.float64
     x = tl.load(image_ptr + offsets, mask=mask, other=0).to(tl.float64 if wide else tl.float32)
     counted = mask & (x == x)  # NaN != NaN
@@ -172,15 +222,33 @@ def extremes_kernel(
 
 @triton.jit
 def histogram_kernel(
-    image_ptr, histogram_ptr, channels, pixels, blocks, channel_groups,
-    sample_stride, channel_stride, pixel_stride,
-    BLOCK_C: tl.constexpr, BLOCK_P: tl.constexpr,
+    image_ptr,
+    histogram_ptr,
+    channels,
+    pixels,
+    blocks,
+    channel_groups,
+    sample_stride,
+    channel_stride,
+    pixel_stride,
+    BLOCK_C: tl.constexpr,
+    BLOCK_P: tl.constexpr,
 ):
     """uint8: adds the tile's 256-bin histogram of each channel into its row (exact integer
     atomics, 256 per channel and tile, into a zeroed ``[rows, 256]`` int32 buffer)."""
     sample, channel0, block = _program(blocks, channel_groups, BLOCK_C)
-    offsets, mask, _ = _tile(sample, channel0, block, channels, pixels, sample_stride,
-                             channel_stride, pixel_stride, BLOCK_C, BLOCK_P)
+    offsets, mask, _ = _tile(
+        sample,
+        channel0,
+        block,
+        channels,
+        pixels,
+        sample_stride,
+        channel_stride,
+        pixel_stride,
+        BLOCK_C,
+        BLOCK_P,
+    )
     x = tl.load(image_ptr + offsets, mask=mask, other=0).to(tl.int32)
     # One histogram of BLOCK_C * 256 bins: bin = channel offset * 256 + value.
     lane = tl.arange(0, BLOCK_C)[:, None] * _BINS + x
@@ -190,8 +258,12 @@ def histogram_kernel(
     padding = BLOCK_P - tl.minimum(pixels - block * BLOCK_P, BLOCK_P)
     counts = tl.where(bins % _BINS == 0, counts - padding, counts)
     row = sample * channels + channel0 + bins // _BINS
-    tl.atomic_add(histogram_ptr + row * _BINS + bins % _BINS, counts,
-                  mask=((channel0 + bins // _BINS) < channels) & (counts != 0), sem="relaxed")
+    tl.atomic_add(
+        histogram_ptr + row * _BINS + bins % _BINS,
+        counts,
+        mask=((channel0 + bins // _BINS) < channels) & (counts != 0),
+        sem="relaxed",
+    )
 
 
 # --------------------------------------------------------------------------- 2. finalize
@@ -288,8 +360,9 @@ def extremes_terms_kernel(
         index = first + start + tl.arange(0, BLOCK)
         inside = start + tl.arange(0, BLOCK) < count
         low = tl.minimum(low, tl.min(tl.load(partial_ptr + index, mask=inside, other=float("inf")), axis=0))
-        high = tl.maximum(high, tl.max(tl.load(partial_ptr + field + index, mask=inside,
-                                               other=-float("inf")), axis=0))
+        high = tl.maximum(
+            high, tl.max(tl.load(partial_ptr + field + index, mask=inside, other=-float("inf")), axis=0)
+        )
         exponent = tl.load(partial_ptr + 2 * field + index, mask=inside, other=0.0).to(tl.int64)
         largest = tl.maximum(largest, tl.max(exponent, axis=0))
     empty = low > high
@@ -347,23 +420,60 @@ def histogram_terms_kernel(
 
 @triton.jit
 def affine_kernel(
-    image_ptr, out_ptr, terms_ptr, term_field, term_sample_stride, term_channel_stride,
-    channels, pixels, blocks, channel_groups,
-    sample_stride, channel_stride, pixel_stride,
-    out_sample_stride, out_channel_stride, out_pixel_stride,
-    clip_low, clip_high,
-    CENTERED: tl.constexpr, SCALED: tl.constexpr, CLIP: tl.constexpr, WIDE: tl.constexpr,
-    BLOCK_C: tl.constexpr, BLOCK_P: tl.constexpr,
+    image_ptr,
+    out_ptr,
+    terms_ptr,
+    term_field,
+    term_sample_stride,
+    term_channel_stride,
+    channels,
+    pixels,
+    blocks,
+    channel_groups,
+    sample_stride,
+    channel_stride,
+    pixel_stride,
+    out_sample_stride,
+    out_channel_stride,
+    out_pixel_stride,
+    clip_low,
+    clip_high,
+    CENTERED: tl.constexpr,
+    SCALED: tl.constexpr,
+    CLIP: tl.constexpr,
+    WIDE: tl.constexpr,
+    BLOCK_C: tl.constexpr,
+    BLOCK_P: tl.constexpr,
 ):
     """``y = x * scale + offset`` (standard: ``terms_ptr`` holds float32 scale, offset) or, for
     the per-image modes, ``y = (x * factor - center_high) * scale + offset`` with the
     finalize's terms; clipped with NaN kept; computed in float32 (float64 when ``WIDE``: a
     float64 image in a per-image mode), rounded once to the output dtype."""
     sample, channel0, block = _program(blocks, channel_groups, BLOCK_C)
-    offsets, mask, channel = _tile(sample, channel0, block, channels, pixels, sample_stride,
-                                   channel_stride, pixel_stride, BLOCK_C, BLOCK_P)
-    out_offsets, _, _ = _tile(sample, channel0, block, channels, pixels, out_sample_stride,
-                              out_channel_stride, out_pixel_stride, BLOCK_C, BLOCK_P)
+    offsets, mask, channel = _tile(
+        sample,
+        channel0,
+        block,
+        channels,
+        pixels,
+        sample_stride,
+        channel_stride,
+        pixel_stride,
+        BLOCK_C,
+        BLOCK_P,
+    )
+    out_offsets, _, _ = _tile(
+        sample,
+        channel0,
+        block,
+        channels,
+        pixels,
+        out_sample_stride,
+        out_channel_stride,
+        out_pixel_stride,
+        BLOCK_C,
+        BLOCK_P,
+    )
     compute = tl.float64 if WIDE else tl.float32
     x = tl.load(image_ptr + offsets, mask=mask, other=0).to(compute)
     term = sample * term_sample_stride + channel * term_channel_stride
@@ -381,8 +491,11 @@ def affine_kernel(
         offset = tl.load(terms_ptr + term_field + term, mask=valid, other=0.0).to(compute)
         y = x * scale[:, None] + offset[:, None]
     if CLIP:
-        y = tl.minimum(tl.maximum(y, clip_low, propagate_nan=tl.PropagateNan.ALL), clip_high,
-                       propagate_nan=tl.PropagateNan.ALL)
+        y = tl.minimum(
+            tl.maximum(y, clip_low, propagate_nan=tl.PropagateNan.ALL),
+            clip_high,
+            propagate_nan=tl.PropagateNan.ALL,
+        )
     y = y.to(tl.float32)  # half output is the float32 output rounded (float64 input too)
     if out_ptr.dtype.element_ty == tl.bfloat16:
         tl.store(out_ptr + out_offsets, _to_bfloat16(y), mask=mask)

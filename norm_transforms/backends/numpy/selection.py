@@ -1,0 +1,127 @@
+"""Statistics over selected pixels on the NumPy backend: ``nonzero=True`` (the non-zero pixels
+of each scope, zero pixels left at exactly 0) and ``mask=`` (the pixels the caller selects).
+
+How: the selected values of each scope (a channel, or the whole sample) are gathered into a
+contiguous copy, and the mode's own statistic (``statistics.STATISTICS``) reduces that copy, so
+a masked mode is the plain mode applied to those values alone, by the same code, for every
+statistic and dtype. The affine then runs on every pixel of the sample with the same kernels
+(``affine._apply``), and with ``nonzero`` the zero pixels are set back to 0 in one pass. What
+it costs over the plain call (one thread, 27% zeros): 224x224x3 uint8 ``image`` 73 -> 203 µs,
+``image_per_channel`` 93 -> 378 µs (strided gathers of each channel); 512x512 float32 ``image``
+206 -> 530 µs, up to ~1000 µs where glibc returns the freed temporaries to the OS between calls
+(page faults on the next); the percentile and robust modes ~1.0-1.5x. Masked reductions
+without a copy (``cv2.meanStdDev`` with a mask) would serve one statistic of one scope shape;
+the gather serves all of them.
+
+A scope without a selected pixel has no statistics: it maps to 0 (center 0, scale 0), as the
+SPEC asks of an all-zero scope with ``nonzero``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ...modes import EPS, NormalizeParams, scale_from_spread
+from .affine import _apply, _defined_terms, _in_input_units
+from .statistics import STATISTICS, Statistic, _min_max, _prescaled, _scaled
+
+# A scope's (center, spread), or None where no pixel of it is selected.
+ScopeTerms = tuple[float, float] | None
+
+
+def normalize_selected_sample(
+    sample: np.ndarray,
+    mask: np.ndarray | None,
+    out: np.ndarray,
+    params: NormalizeParams,
+    channels: int,
+    record: list[tuple[list[float], list[float]]] | None = None,
+) -> None:
+    """One per-image normalization with statistics over the selected pixels only: those of
+    ``mask`` (booleans of the sample's shape, or None for all), and with ``params.nonzero`` only
+    the non-zero ones (NaN is non-zero), the zeros then set back to exactly 0.
+
+    ``sample``: rows of interleaved values (``channels`` per pixel) of the input dtype, or one
+    planar scope as a single row with ``channels=1``; ``out``: float32 of its shape. ``record``,
+    when given, receives the ``(center, scale)`` terms of each scope. One sample at a time, so
+    that the selection (a bool per value) stays in cache for batches.
+    """
+    if params.nonzero:
+        # One bool buffer: the selection now, the zeros after the affine (fresh temporaries
+        # cost page faults at these sizes: a second one measured ~10% of the call).
+        selected = np.not_equal(sample, 0)
+        if mask is not None:
+            selected &= mask
+    else:
+        assert mask is not None, "a selection needs nonzero=True or a mask"
+        selected = mask
+    source = sample
+    mode = params.mode
+    statistic = STATISTICS[mode.statistic]
+    if sample.dtype == np.float16:  # OpenCV has no float16 reductions: converted into out, exact
+        np.copyto(out, sample)
+        sample = out
+    scopes = channels if mode.per_channel else 1
+    # The affine reads every pixel, selected or not: the prescaling (scale safety) and the
+    # rounding guard of the fused affine take the extremes of all of them.
+    low, high = _min_max(sample, 1)
+    sample, exponent = _prescaled(sample, low + high)
+    low, high = _scaled(low, exponent), _scaled(high, exponent)
+    values = _values_per_scope(sample, selected, scopes)
+    terms = [_scope_terms(scope_values, statistic, params) for scope_values in values]
+    center, scale, spread = _folded(terms, math.ldexp(EPS, -exponent))
+    _apply(sample, out, params.clip, channels, center, scale, spread, low * scopes, high * scopes)
+    _zero_empty_scopes(out, terms, scopes)
+    if params.nonzero:
+        np.copyto(out, 0.0, where=np.equal(source, 0, out=selected))
+    if record is not None:
+        defined = _defined_terms(sample.dtype, center, scale, spread)
+        record.append(_in_input_units(*defined, [exponent] * scopes))
+
+
+def _values_per_scope(sample: np.ndarray, selected: np.ndarray, scopes: int) -> list[np.ndarray]:
+    """The selected values of each scope, each a contiguous 1-D copy (boolean indexing: it
+    measured 2.5x faster than ``np.compress`` into a preallocated buffer, and a planar copy
+    first gained 15% for uint8 but lost 3x for float32)."""
+    if scopes == 1:
+        return [sample[selected]]
+    pixels, chosen = sample.reshape(-1, scopes), selected.reshape(-1, scopes)
+    return [pixels[:, scope][chosen[:, scope]] for scope in range(scopes)]
+
+
+def _scope_terms(values: np.ndarray, statistic: Statistic, params: NormalizeParams) -> ScopeTerms:
+    """The mode's statistic of ``values`` (one scope's selected values), as the plain mode
+    computes it for a 1-channel image of those values; None when there are none."""
+    if values.size == 0:
+        return None
+    row = values.reshape(1, -1)
+    low: list[float] = []
+    high: list[float] = []
+    if statistic.extremes is not None:
+        low, high = _min_max(row, 1)
+    center, spread, _, _ = statistic.terms(row, 1, params, low, high)
+    return center[0], spread[0]
+
+
+def _folded(terms: list[ScopeTerms], eps: float) -> tuple[list[float], list[float], list[float]]:
+    """Per-scope ``(center, scale, spread)``: the mode's fold, and 0, 0, 0 for empty scopes."""
+    center = [0.0 if scope is None else scope[0] for scope in terms]
+    spread = [0.0 if scope is None else scope[1] for scope in terms]
+    scale = [0.0 if scope is None else scale_from_spread(scope[1], eps) for scope in terms]
+    return center, scale, spread
+
+
+def _zero_empty_scopes(out: np.ndarray, terms: list[ScopeTerms], scopes: int) -> None:
+    """Exactly 0 for scopes without a selected pixel (their scale 0 already gives 0, except
+    for NaN or infinite pixels outside a mask)."""
+    if all(scope is not None for scope in terms):
+        return
+    if scopes == 1:
+        out[...] = 0.0
+        return
+    columns = out.reshape(-1, scopes)
+    for index, scope in enumerate(terms):
+        if scope is None:
+            columns[:, index] = 0.0
