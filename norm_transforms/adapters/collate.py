@@ -45,7 +45,11 @@ class NormalizeCollate(PresetConstructors):
     processes the batch is allocated in shared memory, as ``default_collate`` does, and
     pinning is the ``DataLoader``'s own ``pin_memory=True``.
 
-    >>> loader = DataLoader(dataset, batch_size=64, collate_fn=NormalizeCollate(dtype=torch.float16))
+    >>> from torch.utils.data import DataLoader
+    >>> samples = [{"image": np.zeros((4, 5, 3), np.uint8), "label": 7}] * 2
+    >>> batch = next(iter(DataLoader(samples, batch_size=2, collate_fn=NormalizeCollate(dtype="float16"))))
+    >>> batch["image"].shape, batch["image"].dtype, batch["label"]
+    (torch.Size([2, 3, 4, 5]), torch.float16, tensor([7, 7]))
     """
 
     def __init__(
