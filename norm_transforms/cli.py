@@ -32,7 +32,14 @@ def build_parser() -> argparse.ArgumentParser:
         "--device", choices=["cpu", "cuda"], default="cpu", help="torch backend: where the tensors live"
     )
     bench.add_argument("--modes", nargs="+", choices=list(MODES), default=list(MODES))
-    bench.add_argument("--dtypes", nargs="+", choices=["uint8", "float32"], default=["uint8", "float32"])
+    bench.add_argument(
+        "--dtypes",
+        nargs="+",
+        choices=["uint8", "float32", "int16"],
+        default=["uint8", "float32"],
+        help="numpy backend: input dtypes (default uint8 float32); int16: CT slices in Hounsfield "
+        "units, also timed against float64 NumPy code, reported in a section of their own",
+    )
     bench.add_argument(
         "--sizes", nargs="+", type=int, metavar="PIXELS", help="numpy backend: sizes (default 224 512 1024)"
     )
@@ -106,11 +113,11 @@ def add_stats_command(commands: argparse._SubParsersAction) -> None:
         "stats",
         help="exact per-channel mean/std of an image folder, printed ready for Normalize",
         description="Exact per-channel statistics (count, mean, population std, min, max, median) "
-        "of every pixel of every image under PATH (png, jpg, tif/tiff incl. 16-bit, bmp, webp; "
-        "folders are read recursively; .tar shards of images are read without unpacking them), in "
-        "RGB order, and the Normalize / TorchNormalize / NormalizeLayer arguments that standardize "
-        "them. Under torchrun (RANK and WORLD_SIZE set), the ranks share the files out and pool "
-        "their counts exactly over a gloo process group; rank 0 prints and saves.",
+        "of every pixel of every image under PATH (png, jpg, tif/tiff incl. 16-bit and signed int16 / "
+        "int32, bmp, webp; folders are read recursively; .tar shards of images are read without "
+        "unpacking them), in RGB order, and the Normalize / TorchNormalize / NormalizeLayer "
+        "arguments that standardize them. Under torchrun (RANK and WORLD_SIZE set), the ranks share "
+        "the files out and pool their counts exactly over a gloo process group; rank 0 prints and saves.",
     )
     stats.add_argument(
         "paths", nargs="+", metavar="PATH", help="image folder(s), image file(s) or .tar shard(s)"
@@ -130,7 +137,7 @@ def add_stats_command(commands: argparse._SubParsersAction) -> None:
         type=float,
         metavar="V",
         help="divide mean and std by V in the printed arguments (default: 255 for 8-bit images, "
-        "65535 for 16-bit, 1.0 for float)",
+        "65535 for 16-bit, 1.0 for float and for signed int16/int32 images, e.g. CT in Hounsfield units)",
     )
     stats.add_argument(
         "--skip-unreadable", action="store_true", help="leave out files OpenCV cannot read, with a warning"
@@ -176,6 +183,10 @@ _SUITE_OPTIONS = {
 }
 
 
+# Dtypes that only the NumPy suite times (CT slices in Hounsfield units).
+_NUMPY_ONLY_DTYPES = ("int16",)
+
+
 def _check_suite_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     defaults = parser.parse_args(["bench"])
     suite = "pipeline" if args.pipeline else args.backend
@@ -185,6 +196,9 @@ def _check_suite_options(parser: argparse.ArgumentParser, args: argparse.Namespa
                 "--pipeline" if name == "pipeline" else f"--backend {name}" for name in suites
             )
             parser.error(f"--{dest.replace('_', '-')} applies to {applies} only")
+    numpy_only = [dtype for dtype in args.dtypes if dtype in _NUMPY_ONLY_DTYPES]
+    if suite == "torch" and numpy_only:
+        parser.error(f"--dtypes {' '.join(numpy_only)} applies to --backend numpy only")
     if args.pipeline and min(args.workers) < 0:
         parser.error(f"--workers must be 0 or more; got {args.workers}")
 

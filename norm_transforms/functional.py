@@ -123,7 +123,8 @@ def normalize(
     integer input, as ``v2.Normalize``; or float32, float16, bfloat16, float64), always
     computed in float32. NumPy arrays: float32, or ``dtype=np.float16``.
     The arguments and defaults are those of ``albumentations.Normalize``;
-    ``max_pixel_value=None`` takes the dtype's full scale (255, 65535 or 1.0). The
+    ``max_pixel_value=None`` takes the dtype's full scale (255, 65535 or 1.0; int16 and int32
+    images have none, and their standard mode needs an explicit value). The
     ``percentile`` modes (ours) map the ``percentiles=(low, high)`` of each image (channel)
     to 0 and 1 and clip; the ``robust`` modes (ours) subtract the median and divide by the
     interquartile range + 1e-4. ``clip_range=(low, high)`` (AlbumentationsX's keyword) clips
@@ -234,8 +235,9 @@ def denormalize(
 
     ``dtype``: float in the original units (NumPy: float32 by default, or float16 / float64,
     computed in float64; Torch: float32 by default, float16, bfloat16 or float64, computed in
-    float32, or float64 for float64), or ``uint8`` / ``uint16`` for display: rounded (half to
-    even) and clipped to the dtype's range, NaN as 0. Layouts as for ``normalize``
+    float32, or float64 for float64), or an integer dtype (``uint8`` / ``uint16`` for display,
+    ``int16`` / ``int32`` for signed data): rounded (half to even) and clipped to the dtype's
+    range, NaN as 0. Layouts as for ``normalize``
     (``batched`` / ``volume`` say where NumPy's channel axis is, for ``mean`` / ``std``).
 
     >>> import numpy as np

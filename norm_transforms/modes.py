@@ -54,10 +54,19 @@ _FLOAT32_MAX = float(np.finfo(np.float32).max)
 _FLOAT32_NORMAL_MIN = float(np.finfo(np.float32).tiny)
 
 # What to suggest when max_pixel_value looks wrong (NormalizeParams.pixel_scale_mistake).
+_SIGNED_HINT = (
+    "1.0 with mean and std in the image's own units (Hounsfield units for CT), or the value that "
+    "your mean and std are fractions of"
+)
 _FULL_SCALE_HINTS = {
     "uint8": "255 for 8-bit data (or None, the dtype's full scale)",
     "uint16": "65535 for 16-bit data, 4095 for 12-bit data (None is the dtype's full scale, 65535)",
+    "int16": _SIGNED_HINT,
+    "int32": _SIGNED_HINT,
 }
+
+# Albumentations' default max_pixel_value (kept for drop-in parity, SPEC 3.6).
+_ALBUMENTATIONS_MAX_PIXEL_VALUE = 255.0
 
 #: The percentiles that the ``percentile`` modes map to 0 and 1 by default.
 DEFAULT_PERCENTILES = (1.0, 99.0)
@@ -65,8 +74,11 @@ DEFAULT_PERCENTILES = (1.0, 99.0)
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-#: The value of a full-scale pixel when ``max_pixel_value=None``, per NumPy dtype.
-DTYPE_MAX_PIXEL_VALUE = {np.dtype(dtype): PIXEL_TYPES[dtype.name].full_scale for dtype in NUMPY_DTYPES}
+#: The value of a full-scale pixel when ``max_pixel_value=None``, per NumPy dtype; signed integer
+#: dtypes have none (see :func:`default_max_pixel_value`).
+DTYPE_MAX_PIXEL_VALUE: dict[np.dtype, float] = {
+    np.dtype(dtype): scale for dtype in NUMPY_DTYPES if (scale := PIXEL_TYPES[dtype.name].full_scale)
+}
 
 
 @dataclass(frozen=True)
@@ -142,8 +154,22 @@ def scale_from_spread(spread: Any, eps: Any = EPS) -> Any:
 
 
 def default_max_pixel_value(dtype: np.dtype) -> float:
-    """255 for uint8, 65535 for uint16, 1.0 for floats (the torchvision convention)."""
-    return DTYPE_MAX_PIXEL_VALUE[np.dtype(dtype)]
+    """255 for uint8, 65535 for uint16, 1.0 for floats (the torchvision convention); a
+    ``ValueError`` naming ``max_pixel_value`` for the signed integer dtypes, which have no
+    full-scale pixel (SPEC 6: their standard mode needs an explicit ``max_pixel_value``).
+
+    >>> default_max_pixel_value(np.uint16)
+    65535.0
+    """
+    dtype = np.dtype(dtype)
+    if dtype not in DTYPE_MAX_PIXEL_VALUE and dtype.name in PIXEL_TYPES:
+        raise ValueError(
+            f"max_pixel_value=None means the dtype's full scale, and {dtype} images have none: their "
+            "values (Hounsfield units, signed sensor counts) are not fractions of a full-scale pixel. "
+            f"Pass max_pixel_value explicitly: {_SIGNED_HINT}. The per-image modes (image, min_max, "
+            "percentile, robust) do not read it"
+        )
+    return DTYPE_MAX_PIXEL_VALUE[dtype]
 
 
 def _as_values(value: Any, name: str) -> tuple[float, ...]:
@@ -260,7 +286,8 @@ class NormalizeParams:
         return np.asarray(values, dtype=np.float64)
 
     def pixel_scale(self, dtype: np.dtype) -> float:
-        """``max_pixel_value``, or the dtype's full scale when it is ``None``."""
+        """``max_pixel_value``, or the dtype's full scale when it is ``None`` (a ``ValueError``
+        for signed integer dtypes, which have none)."""
         if self.max_pixel_value is None:
             return default_max_pixel_value(dtype)
         return self.max_pixel_value
@@ -268,7 +295,8 @@ class NormalizeParams:
     def pixel_scale_mistake(self, dtype: np.dtype, low: float, high: float) -> str | None:
         """Why ``max_pixel_value`` looks wrong for an image of ``dtype`` whose values span
         ``[low, high]``, or None. The most reported normalization mistake: float images in
-        [0, 1] with the default 255, and 8-bit images with 1.0. Only the standard mode uses
+        [0, 1] with the default 255, and 8-bit images with 1.0; and for signed images (CT in
+        Hounsfield units), the default 255 on values that are not 8-bit. Only the standard mode uses
         ``max_pixel_value``; the transforms ask on their first call only (the hot path pays
         nothing).
 
@@ -279,6 +307,18 @@ class NormalizeParams:
             return None
         dtype = np.dtype(dtype)
         pixel_scale = self.pixel_scale(dtype)
+        if dtype.kind == "i":
+            # Signed data has no full scale, so any explicit max_pixel_value may be meant (1.0 with
+            # mean and std in Hounsfield units is the usual one), except Albumentations' default
+            # 255 on data that is not 8-bit: the constructor's default, not a choice.
+            if pixel_scale != _ALBUMENTATIONS_MAX_PIXEL_VALUE or (low >= 0.0 and high <= 2.0 * pixel_scale):
+                return None
+            extreme = high if high >= -low else low
+            return (
+                f"max_pixel_value={pixel_scale} (the Albumentations default), but this {dtype} image has "
+                f"values reaching {extreme:.6g}: it is not 8-bit data, and signed images have no full "
+                f"scale. Pass the scale of your mean and std: max_pixel_value={_FULL_SCALE_HINTS[dtype.name]}"
+            )
         if dtype.kind == "f" and pixel_scale >= 2.0 and 0.0 <= low and 0.0 < high <= 1.0:
             return (
                 f"max_pixel_value={pixel_scale}, but this {dtype} image lies in [0, 1] (values "

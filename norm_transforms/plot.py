@@ -39,7 +39,8 @@ _OTHER_COLORS = ("#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf", "#ff7f0e
 class ChannelSummary:
     """One channel, pooled over every image: input statistics (pixel units) and normalized ones.
 
-    ``at_range_ends``: fraction of input values at or beyond 0 and ``full_scale``;
+    ``at_range_ends``: fraction of input values at or beyond ``range_low`` (0, or the lowest
+    value of a signed integer type) and ``full_scale`` (for signed types, their largest value);
     ``at_clip_bounds``: fraction of normalized values at the mode's clip bounds (``None`` for a
     mode without a clip).
     """
@@ -53,10 +54,11 @@ class ChannelSummary:
     normalized_std: float
     clip: tuple[float, float] | None
     at_clip_bounds: float | None
+    range_low: float = 0.0
 
     def describe_input(self) -> str:
         """``mean 82.48  std 79.59  at 0/255  1.70%``: the input's numbers, as the figure shows them."""
-        ends = f"at 0/{self.full_scale:g} {self.at_range_ends:>6.2%}"
+        ends = f"at {self.range_low:g}/{self.full_scale:g} {self.at_range_ends:>6.2%}"
         return f"mean {_number(self.mean):>8}  std {_number(self.std):>8}  {ends}"
 
     def describe_output(self) -> str:
@@ -78,6 +80,7 @@ class _Pooled:
     dtype: np.dtype
     images: int
     full_scale: float
+    range_low: float
     mode: Mode
     headline: str
     detail: list[str]
@@ -165,7 +168,8 @@ class ChannelSummaries(list):  # list[ChannelSummary]
         before_axes, after_axes = figure.subplots(2, 1)
         integer = pooled.dtype.kind in "ui"
         before_lines = [
-            f"full scale {pooled.full_scale:g}; at 0/{pooled.full_scale:g}: share of pixels at either end"
+            f"full scale {pooled.full_scale:g}; at {pooled.range_low:g}/{pooled.full_scale:g}: "
+            "share of pixels at either end"
         ]
         _draw_panel(before_axes, pooled.before, self, bins, integer, log, before_lines, before=True)
         _draw_panel(after_axes, pooled.after, self, bins, False, log, pooled.detail, before=False)
@@ -247,7 +251,7 @@ def _pool(
                 f"{[o.shape for o in outputs]} for images of shapes {[i.shape for i in inputs]}"
             )
     names = _channel_names(channels, channel_names, resolved_preset)
-    full_scale = default_max_pixel_value(dtype) if max_pixel_value is None else float(max_pixel_value)
+    range_low, full_scale = _range_ends(np.dtype(dtype), max_pixel_value)
     headline, detail = _describe(normalization, mean, std, max_pixel_value, resolved_preset)
     return _Pooled(
         names=names,
@@ -256,6 +260,7 @@ def _pool(
         dtype=np.dtype(dtype),
         images=len(inputs),
         full_scale=full_scale,
+        range_low=range_low,
         mode=MODES[normalization],
         headline=headline,
         detail=detail,
@@ -312,14 +317,25 @@ def _summaries(pooled: _Pooled) -> list[ChannelSummary]:
                 mean=mean,
                 std=std,
                 full_scale=pooled.full_scale,
-                at_range_ends=_share_at_ends(before, 0.0, pooled.full_scale),
+                at_range_ends=_share_at_ends(before, pooled.range_low, pooled.full_scale),
                 normalized_mean=normalized_mean,
                 normalized_std=normalized_std,
                 clip=clip,
                 at_clip_bounds=at_clip_bounds,
+                range_low=pooled.range_low,
             )
         )
     return summaries
+
+
+def _range_ends(dtype: np.dtype, max_pixel_value: float | None) -> tuple[float, float]:
+    """The input values counted as saturated: 0 and the full scale (``max_pixel_value``, or the
+    dtype's). Signed integers (CT in Hounsfield units) have no full scale, and their
+    ``max_pixel_value`` is a unit, not a ceiling: their ends are the dtype's own limits."""
+    if dtype.kind == "i":
+        info = np.iinfo(dtype)
+        return float(info.min), float(info.max)
+    return 0.0, default_max_pixel_value(dtype) if max_pixel_value is None else float(max_pixel_value)
 
 
 def _share_at_ends(images: list[np.ndarray], low: float, high: float) -> float:

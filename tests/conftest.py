@@ -35,6 +35,10 @@ PERCENTILE_MODES = tuple(name for name, mode in MODE_TABLE.items() if mode.stati
 INTEGER_DTYPES = tuple(np.dtype(d) for d in NUMPY_DTYPES if not PIXEL_TYPES[d.name].is_float)
 FLOAT_DTYPES = tuple(np.dtype(d) for d in NUMPY_DTYPES if PIXEL_TYPES[d.name].is_float)
 ALL_DTYPES = INTEGER_DTYPES + FLOAT_DTYPES
+# The dtypes with a full-scale pixel (max_pixel_value=None works), and the signed integers
+# (int16, int32), which have none.
+FULL_SCALE_DTYPES = tuple(d for d in ALL_DTYPES if PIXEL_TYPES[d.name].full_scale is not None)
+SIGNED_DTYPES = tuple(d for d in ALL_DTYPES if PIXEL_TYPES[d.name].is_signed_integer)
 
 CONTENTS = ("random", "constant", "constant_channel", "outlier")
 
@@ -56,8 +60,25 @@ def tolerance(mode: str, atol: float = 1e-5) -> dict[str, float]:
 
 
 def full_scale(dtype) -> float:
-    """The value of a full-scale pixel: what ``max_pixel_value`` should be for ``dtype``."""
-    return PIXEL_TYPES[np.dtype(dtype).name].full_scale
+    """The value of a full-scale pixel: what ``max_pixel_value`` should be for ``dtype``. Signed
+    integers have none (their standard mode needs an explicit ``max_pixel_value``): the tests use
+    their largest value, so that the random images span [-1, 1] of it."""
+    dtype = np.dtype(dtype)
+    scale = PIXEL_TYPES[dtype.name].full_scale
+    return float(np.iinfo(dtype).max) if scale is None else scale
+
+
+def max_pixel_value_for(dtype) -> float | None:
+    """``None`` (the dtype's full scale) where the dtype has one; for signed integers, whose
+    standard mode needs an explicit value, :func:`full_scale`."""
+    return None if PIXEL_TYPES[np.dtype(dtype).name].full_scale is not None else full_scale(dtype)
+
+
+def exact_integer_round_trip(dtype) -> bool:
+    """Integer dtypes whose pixels ``denormalize`` gives back exactly from float32 output: those
+    of 8 and 16 bits (a float32 holds 24). int32 pixels come back within 1e-6 of full scale."""
+    dtype = np.dtype(dtype)
+    return dtype.kind in "ui" and dtype.itemsize <= 2
 
 
 def dtype_id(dtype) -> str:
@@ -74,16 +95,19 @@ def layout_id(channels: int | None) -> str:
 
 
 def _random(rng: np.random.Generator, dtype: np.dtype, shape: tuple[int, ...]) -> np.ndarray:
-    if dtype.kind == "u":
-        return rng.integers(0, np.iinfo(dtype).max, size=shape, dtype=dtype, endpoint=True)
+    if dtype.kind in "ui":
+        info = np.iinfo(dtype)
+        return rng.integers(info.min, info.max, size=shape, dtype=dtype, endpoint=True)
     return rng.random(shape).astype(dtype)
 
 
 def _level(rng: np.random.Generator, dtype: np.dtype) -> np.ndarray:
-    """One in-range value that is not special (not 0, not full scale, not a power of two)."""
-    if dtype.kind == "u":
+    """One in-range value that is not special (not 0, not full scale, not a power of two);
+    negative for signed integers."""
+    if dtype.kind in "ui":
         top = int(np.iinfo(dtype).max)
-        return np.asarray(rng.integers(top // 10, top - top // 10), dtype=dtype)
+        level = rng.integers(top // 10, top - top // 10)
+        return np.asarray(-level if dtype.kind == "i" else level, dtype=dtype)
     return np.asarray(rng.uniform(0.1, 0.9), dtype=dtype)
 
 
@@ -91,7 +115,8 @@ def make_image(rng: np.random.Generator, dtype, shape: tuple[int, ...], content:
     """A test image of ``dtype`` and ``shape`` (HW or HWC, or any leading batch axes).
 
     ``content``:
-    - ``random``: uniform over the full range (integers) or [0, 1) (floats);
+    - ``random``: uniform over the full range (integers, negative values included for signed
+      ones) or [0, 1) (floats);
     - ``constant``: every pixel equal;
     - ``constant_channel``: random, except channel 0 is constant (the whole image when HW);
     - ``outlier``: a near-constant background (noise of one integer step, or 1e-3 for floats)
@@ -110,7 +135,7 @@ def make_image(rng: np.random.Generator, dtype, shape: tuple[int, ...], content:
             image[..., 0] = _level(rng, dtype)
         return image
     if content == "outlier":
-        if dtype.kind == "u":
+        if dtype.kind in "ui":
             background = 100 + rng.integers(0, 2, size=shape)
         else:
             background = 0.25 + 1e-3 * rng.random(shape)
@@ -122,12 +147,15 @@ def make_image(rng: np.random.Generator, dtype, shape: tuple[int, ...], content:
 
 
 def to_dtype(photo: np.ndarray, dtype) -> np.ndarray:
-    """A uint8 photo at full scale in ``dtype`` (x257 for uint16, /255 for floats)."""
+    """A uint8 photo at full scale in ``dtype`` (x257 for uint16, /255 for floats; signed
+    integers spread over their whole range, 0 to the lowest value)."""
     dtype = np.dtype(dtype)
     if dtype == np.uint8:
         return photo.copy()
-    if dtype == np.uint16:
-        return photo.astype(np.uint16) * np.uint16(257)
+    if dtype.kind in "ui":
+        info = np.iinfo(dtype)
+        step = (int(info.max) - int(info.min)) // 255  # 257 for 16 bits
+        return (photo.astype(np.int64) * step + int(info.min)).astype(dtype)
     return (photo.astype(np.float64) / 255.0).astype(dtype)
 
 

@@ -676,11 +676,21 @@ MISTAKES = [
         {"max_pixel_value": None},
         r"float32 image has values up to .*255\.0 for data in 0\.\.255",
     ),
+    (
+        # A CT slice in Hounsfield units with the Albumentations default 255: accepted (it is a
+        # value, and A.Normalize computes the same), but flagged.
+        lambda rng: rng.integers(-1024, 3072, (8, 8), dtype=np.int16),
+        {},
+        r"255\.0 \(the Albumentations default\), but this int16 image has values reaching -?\d+.*"
+        r"1\.0 with mean and std in the image's own units",
+    ),
 ]
 
 
 @pytest.mark.parametrize(
-    ("make", "kwargs", "message"), MISTAKES, ids=["float01_255", "uint8_1", "uint16_255", "float255_none"]
+    ("make", "kwargs", "message"),
+    MISTAKES,
+    ids=["float01_255", "uint8_1", "uint16_255", "float255_none", "int16_hounsfield_255"],
 )
 def test_a_likely_wrong_max_pixel_value_warns_once_per_transform(rng, make, kwargs, message):
     transform = Normalize(**kwargs)
@@ -699,8 +709,22 @@ def test_a_likely_wrong_max_pixel_value_warns_once_per_transform(rng, make, kwar
         (np.full((8, 8, 3), 0.5, np.float32), {"normalization": "image"}),  # max_pixel_value unused
         (np.zeros((8, 8, 3), np.float32), {}),  # black: says nothing about the scale
         (np.full((8, 8), 3000, np.uint16), {"max_pixel_value": 4095.0}),
+        (np.full((8, 8), -1000, np.int16), {"mean": 40.0, "std": 400.0, "max_pixel_value": 1.0}),
+        (np.full((8, 8), -1000, np.int16), {"normalization": "image"}),
+        (np.full((8, 8), 3000, np.int32), {"max_pixel_value": 4095.0}),  # chosen: taken as meant
+        (np.full((8, 8), 200, np.int16), {}),  # 8-bit data in an int16 array
     ],
-    ids=["uint8_255", "float_1", "image_mode", "black_float", "uint16_12bit"],
+    ids=[
+        "uint8_255",
+        "float_1",
+        "image_mode",
+        "black_float",
+        "uint16_12bit",
+        "int16_1",
+        "int16_image",
+        "int32_4095",
+        "int16_8bit",
+    ],
 )
 def test_a_fitting_max_pixel_value_does_not_warn(image, kwargs):
     with warnings.catch_warnings():
@@ -714,3 +738,30 @@ def test_the_check_runs_on_batches_and_volumes_too(rng):
         A.Compose([Normalize()])(images=images)
     with pytest.warns(UserWarning, match=r"lies in \[0, 1\]"):
         A.Compose([Normalize()])(volume=images)
+
+
+# --------------------------------------------------------------------------- signed integers (SPEC 6)
+
+
+@pytest.mark.filterwarnings("ignore:Normalize. max_pixel_value=255.0 .the Albumentations default:UserWarning")
+@pytest.mark.parametrize("dtype", [np.int16, np.int32], ids=dtype_id)
+@pytest.mark.parametrize("max_pixel_value", [255.0, 1.0])
+@pytest.mark.parametrize("mode", ALBUMENTATIONS_MODES)
+def test_signed_images_match_albumentations(rng, mode, max_pixel_value, dtype):
+    # A.Normalize takes int16 and int32 images too (it computes in float32): a CT slice in
+    # Hounsfield units gives its numbers, within float32 rounding of values up to ~1.3e4.
+    image = rng.integers(-1024, 3072, (HEIGHT, WIDTH, 3)).astype(dtype)
+    kwargs = {"max_pixel_value": max_pixel_value, "normalization": mode}
+    out = ours(image, **kwargs)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, albumentations_normalize(image, **kwargs), rtol=1e-6, atol=ATOL)
+
+
+def test_signed_image_with_max_pixel_value_none_is_refused_in_the_standard_mode_only(rng):
+    image = rng.integers(-1024, 3072, (HEIGHT, WIDTH), dtype=np.int16)
+    with pytest.raises(
+        ValueError, match=r"max_pixel_value=None .* int16 images have none.*Pass max_pixel_value"
+    ):
+        A.Compose([Normalize(max_pixel_value=None)])(image=image)
+    out = A.Compose([Normalize(max_pixel_value=None, normalization="image")])(image=image)["image"]
+    np.testing.assert_allclose(out, reference_normalize(image, normalization="image"), atol=ATOL)

@@ -15,7 +15,7 @@ import torch
 import torchvision.transforms as transforms_v1
 from conftest import MODES, make_image
 from torch.utils.data import DataLoader, Dataset
-from torch_cases import TORCH_DTYPES
+from torch_cases import TORCH_DTYPES, max_pixel_value_of
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
@@ -28,10 +28,8 @@ OUTPUT_DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16":
 
 def random_chw(rng, dtype: torch.dtype, shape=(3, 20, 24)) -> torch.Tensor:
     """A random image tensor: the full range for integers, [0, 1) for floats."""
-    if dtype == torch.uint8:
-        return torch.from_numpy(make_image(rng, np.uint8, shape, "random"))
-    if dtype == torch.uint16:
-        return torch.from_numpy(make_image(rng, np.uint16, shape, "random"))
+    if not dtype.is_floating_point:
+        return torch.from_numpy(make_image(rng, np.dtype(str(dtype).removeprefix("torch.")), shape, "random"))
     return torch.from_numpy(make_image(rng, np.float32, shape, "random")).to(dtype)
 
 
@@ -53,7 +51,7 @@ def torchvision_reference(image, mean=MEAN, std=STD) -> torch.Tensor:
 @pytest.mark.parametrize("mode", MODES)
 def test_output_equals_normalize_with_the_same_arguments(rng, mode, name, out_name):
     batch = torch.stack([random_chw(rng, TORCH_DTYPES[name]) for _ in range(2)])
-    kwargs = {"mean": 0.4, "std": 0.25, "max_pixel_value": None, "normalization": mode}
+    kwargs = {"mean": 0.4, "std": 0.25, "max_pixel_value": max_pixel_value_of(name), "normalization": mode}
     transform = TorchNormalize(**kwargs, dtype=OUTPUT_DTYPES[out_name])
     assert torch.equal(transform(batch), normalize(batch, **kwargs, dtype=OUTPUT_DTYPES[out_name]))
 
@@ -529,7 +527,7 @@ def test_is_a_module_and_a_v2_transform():
             TypeError,
             r"image dtype object is not supported; accepted: uint8",
         ),
-        (np.zeros((4, 4, 3), dtype=np.int32), TypeError, r"image dtype int32 is not supported"),
+        (np.zeros((4, 4, 3), dtype=np.int64), TypeError, r"image dtype int64 is not supported"),
         (
             np.zeros((2, 4, 4, 3), dtype=np.uint8),
             ValueError,
@@ -537,7 +535,7 @@ def test_is_a_module_and_a_v2_transform():
         ),
         (np.zeros((0, 4, 3), dtype=np.uint8), ValueError, r"image is empty"),
     ],
-    ids=["object", "int32", "4d", "empty"],
+    ids=["object", "int64", "4d", "empty"],
 )
 def test_bad_ndarray_gets_our_message_not_torchs(array, error, message):
     with pytest.raises(error, match=message):
@@ -558,6 +556,20 @@ def test_a_likely_wrong_max_pixel_value_warns_once(rng):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         transform(image)
+
+
+@pytest.mark.parametrize("dtype", [torch.int16, torch.int32], ids=str)
+def test_signed_tensors_need_an_explicit_max_pixel_value_in_the_standard_mode_only(rng, dtype):
+    # torchvision's ToDtype would scale int16 by 32767; SPEC 6 asks for the value instead.
+    image = torch.from_numpy(rng.integers(-1024, 3072, (3, 12, 14))).to(dtype)
+    with pytest.raises(ValueError, match=r"max_pixel_value=None .* images have none.*Pass max_pixel_value"):
+        TorchNormalize()(image)
+    per_image = TorchNormalize(normalization="image_per_channel")(image)
+    assert torch.equal(per_image, normalize(image, normalization="image_per_channel"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # 1.0 with mean and std in the image's units: no warning
+        out = TorchNormalize(mean=40.0, std=400.0, max_pixel_value=1.0)(image)
+    torch.testing.assert_close(out, (image.float() - 40.0) / 400.0, rtol=1e-6, atol=1e-6)
 
 
 def test_the_default_max_pixel_value_follows_the_dtype_without_warning(rng):

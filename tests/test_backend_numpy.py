@@ -23,11 +23,13 @@ from conftest import (
     MODES,
     PER_IMAGE_MODES,
     PERCENTILE_MODES,
+    SIGNED_DTYPES,
     dtype_id,
     full_scale,
     layout_id,
     layout_shape,
     make_image,
+    max_pixel_value_for,
     standard_kwargs,
     tolerance,
 )
@@ -49,8 +51,8 @@ PROPERTY_SETTINGS = settings(max_examples=40, deadline=None)
 def elements_for(dtype) -> st.SearchStrategy:
     """Every value of an integer dtype; finite floats in [-10, 10] (exactly representable)."""
     dtype = np.dtype(dtype)
-    if dtype.kind == "u":
-        return st.integers(0, int(np.iinfo(dtype).max))
+    if dtype.kind in "ui":
+        return st.integers(int(np.iinfo(dtype).min), int(np.iinfo(dtype).max))
     return st.floats(-10.0, 10.0, width=dtype.itemsize * 8, allow_nan=False, allow_infinity=False)
 
 
@@ -102,6 +104,45 @@ def test_output_is_float32_with_input_shape(image, mode):
     mode=st.sampled_from(PER_IMAGE_MODES),
 )
 def test_batches_use_per_sample_statistics(batch, mode):
+    out = normalize(batch, normalization=mode, batched=True)
+    expected = reference_normalize_samples(batch, has_channels=batch.ndim == 4, normalization=mode)
+    np.testing.assert_allclose(out, expected, **tolerance(mode, ATOL))
+
+
+def signed_elements(dtype) -> st.SearchStrategy:
+    """Values of a signed integer dtype, drawn often from its extremes and around 0 (CT: -1024 air,
+    -32768 padding), else from anywhere in its range."""
+    info = np.iinfo(dtype)
+    edges = [int(info.min), int(info.min) + 1, -1024, -1, 0, 1, 3071, int(info.max) - 1, int(info.max)]
+    return st.sampled_from(edges) | st.integers(int(info.min), int(info.max))
+
+
+@st.composite
+def signed_images(draw, leading: tuple = ()):
+    """An int16 or int32 array, HW or HWC (with optional ``leading`` axes), often at the extremes."""
+    dtype = np.dtype(draw(st.sampled_from(SIGNED_DTYPES)))
+    height, width = draw(st.integers(1, 24)), draw(st.integers(1, 24))
+    channels = draw(st.none() | st.integers(1, 5))
+    shape = (*leading, *layout_shape(height, width, channels))
+    return draw(arrays(dtype, shape, elements=signed_elements(dtype)))
+
+
+@PROPERTY_SETTINGS
+@given(image=signed_images(), mode=st.sampled_from(MODES), data=st.data())
+def test_signed_images_match_float64_reference(image, mode, data):
+    kwargs = data.draw(standard_kwargs(channel_count(image)))
+    kwargs |= {"max_pixel_value": full_scale(image.dtype), "normalization": mode}
+    out = normalize(image, **kwargs)
+    assert out.dtype == np.float32 and out.shape == image.shape
+    np.testing.assert_allclose(out, reference_normalize(image, **kwargs), **tolerance(mode, ATOL))
+
+
+@PROPERTY_SETTINGS
+@given(
+    batch=st.integers(1, 4).flatmap(lambda n: signed_images(leading=(n,))),
+    mode=st.sampled_from(PER_IMAGE_MODES),
+)
+def test_signed_batches_use_per_sample_statistics(batch, mode):
     out = normalize(batch, normalization=mode, batched=True)
     expected = reference_normalize_samples(batch, has_channels=batch.ndim == 4, normalization=mode)
     np.testing.assert_allclose(out, expected, **tolerance(mode, ATOL))
@@ -194,8 +235,8 @@ def test_view_gives_the_same_output_as_its_contiguous_copy(rng, mode, dtype, vie
 
 def constant_values(dtype) -> list:
     dtype = np.dtype(dtype)
-    if dtype.kind == "u":
-        return [0, 1, 100, int(np.iinfo(dtype).max)]
+    if dtype.kind in "ui":
+        return sorted({int(np.iinfo(dtype).min), 0, 1, 100, int(np.iinfo(dtype).max)})
     return [0.0, 0.3, 1.0, -3.7, 1000.1]
 
 
@@ -464,7 +505,8 @@ def _mixed_planar_batch(rng, dtype) -> np.ndarray:
 @pytest.mark.parametrize("mode", MODES)
 def test_planar_batch_matches_each_sample_alone(rng, mode, dtype):
     planes = _mixed_planar_batch(rng, dtype)
-    out = normalize_planar(planes, NormalizeParams.build(max_pixel_value=None, normalization=mode))
+    params = NormalizeParams.build(max_pixel_value=max_pixel_value_for(dtype), normalization=mode)
+    out = normalize_planar(planes, params)
     for sample, sample_out in zip(planes, out, strict=True):
         interleaved = np.moveaxis(sample, 0, -1)
         with np.errstate(invalid="ignore"):

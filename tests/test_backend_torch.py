@@ -30,7 +30,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 from reference import reference_normalize
-from torch_cases import TORCH_DTYPES, force_triton_route
+from torch_cases import TORCH_DTYPES, force_triton_route, full_scale_of, max_pixel_value_of
 from torch_cases import normalize_to_float32 as normalize
 from torchvision.transforms import v2
 
@@ -169,8 +169,8 @@ def test_photo_matches_numpy_backend(photos, route, mode, name, channels):
 def elements_for(name: str) -> st.SearchStrategy:
     """Every value of an integer dtype; finite floats in [-10, 10] of the dtype's width (bfloat16:
     float32 values, rounded when the tensor is made)."""
-    if name in ("uint8", "uint16"):
-        return st.integers(0, int(np.iinfo(name).max))
+    if name in ("uint8", "uint16", "int16", "int32"):
+        return st.integers(int(np.iinfo(name).min), int(np.iinfo(name).max))
     width = 16 if name == "float16" else 64 if name == "float64" else 32
     return st.floats(-10.0, 10.0, width=width, allow_nan=False, allow_infinity=False)
 
@@ -193,7 +193,7 @@ def tensor_channels(tensor: torch.Tensor) -> int:
 
 
 def pixel_scale(tensor: torch.Tensor) -> float:
-    return {torch.uint8: 255.0, torch.uint16: 65535.0}.get(tensor.dtype, 1.0)
+    return full_scale_of(str(tensor.dtype).removeprefix("torch."))
 
 
 @PROPERTY_SETTINGS
@@ -201,6 +201,30 @@ def pixel_scale(tensor: torch.Tensor) -> float:
 def test_per_image_modes_match_float64_reference(route, image, mode):
     out = normalize(image, normalization=mode)
     assert_close_to_numpy(out, reference_normalize(numpy_twin(image), normalization=mode), **tolerance(mode))
+
+
+def signed_elements(name: str) -> st.SearchStrategy:
+    """int16 / int32 values, often at the extremes and around 0, else anywhere in the range."""
+    info = np.iinfo(name)
+    edges = [int(info.min), int(info.min) + 1, -1024, -1, 0, 1, 3071, int(info.max) - 1, int(info.max)]
+    return st.sampled_from(edges) | st.integers(int(info.min), int(info.max))
+
+
+@PROPERTY_SETTINGS
+@given(data=st.data(), name=st.sampled_from(["int16", "int32"]), mode=st.sampled_from(MODES))
+def test_signed_tensors_match_float64_reference(route, data, name, mode):
+    leading = data.draw(st.sampled_from([(), (2,)]))
+    channels = data.draw(st.integers(1, 4))
+    shape = (*leading, channels, data.draw(st.integers(1, 12)), data.draw(st.integers(1, 12)))
+    image = torch.from_numpy(data.draw(arrays(np.dtype(name), shape, elements=signed_elements(name))))
+    kwargs = data.draw(standard_kwargs(channels)) | {
+        "max_pixel_value": full_scale_of(name),
+        "normalization": mode,
+    }
+    out = normalize(image, **kwargs)
+    samples = image.reshape(-1, *image.shape[-3:])
+    expected = np.stack([reference_normalize(numpy_twin(sample), **kwargs) for sample in samples])
+    assert_close_to_numpy(out.reshape(samples.shape), expected, **tolerance(mode))
 
 
 @PROPERTY_SETTINGS
@@ -235,7 +259,7 @@ def test_percentiles_of_every_sample_match_numpy_backend(rng, route, mode, name)
     # dtypes sort. Both must give np.percentile's linear interpolation for each sample.
     batch = random_tensor(rng, name, (4, 3, 17, 13))
     batch[1] = (batch[1].double() / 3).to(batch.dtype)  # a sample with a different range
-    kwargs = {"normalization": mode, "percentiles": (7.5, 80.0), "max_pixel_value": None}
+    kwargs = {"normalization": mode, "percentiles": (7.5, 80.0), "max_pixel_value": max_pixel_value_of(name)}
     out = normalize(batch, **kwargs)
     for sample, sample_out in zip(batch, out, strict=True):
         assert_close_to_numpy(sample_out, normalize(numpy_from_tensor(sample), **kwargs))
@@ -280,7 +304,7 @@ def test_half_output_is_the_float32_output_rounded(rng, route, mode, name, out_n
     batch = torch.stack(
         [random_tensor(rng, name, (3, 40, 40)), random_tensor(rng, name, (3, 40, 40), "outlier")]
     )
-    kwargs = {"max_pixel_value": None, "normalization": mode}
+    kwargs = {"max_pixel_value": max_pixel_value_of(name), "normalization": mode}
     out = normalize(batch, **kwargs, dtype=OUTPUT_DTYPES[out_name])
     assert out.dtype == OUTPUT_DTYPES[out_name]
     assert torch.equal(out, normalize(batch, **kwargs).to(OUTPUT_DTYPES[out_name]))
@@ -297,7 +321,8 @@ def test_half_output_is_the_float32_output_rounded(rng, route, mode, name, out_n
 def test_channels_last_gives_channels_last_with_the_same_values(rng, route, mode, name, channels, out_name):
     batch = random_tensor(rng, name, (2, channels, 13, 17))
     dtype = torch.float32 if out_name == "float32" else OUTPUT_DTYPES[out_name]
-    kwargs = {"mean": 0.4, "std": 0.25, "max_pixel_value": None, "normalization": mode, "dtype": dtype}
+    kwargs = {"mean": 0.4, "std": 0.25, "max_pixel_value": max_pixel_value_of(name), "normalization": mode}
+    kwargs["dtype"] = dtype
     out = normalize(batch.contiguous(memory_format=torch.channels_last), **kwargs)
     assert out.is_contiguous(memory_format=torch.channels_last)
     # Torch reductions sum in another order over channels_last memory: float32 rounding apart,
@@ -368,7 +393,9 @@ def test_view_gives_the_same_output_as_its_contiguous_copy(rng, route, mode, nam
 def test_input_is_never_modified(rng, route, mode, name, view):
     base = random_tensor(rng, name, (2, 3, 12, 14))
     before = base.clone()
-    normalize(VIEWS[view](base), mean=0.4, std=0.25, max_pixel_value=None, normalization=mode)
+    normalize(
+        VIEWS[view](base), mean=0.4, std=0.25, max_pixel_value=max_pixel_value_of(name), normalization=mode
+    )
     assert torch.equal(base, before)
 
 
@@ -384,8 +411,8 @@ def test_float32_input_is_never_modified_with_half_output(rng, route, mode):
 
 
 def constant_values(name: str) -> list:
-    if name in ("uint8", "uint16"):
-        return [0, 100, int(np.iinfo(name).max)]
+    if name in ("uint8", "uint16", "int16", "int32"):
+        return sorted({int(np.iinfo(name).min), 0, 100, int(np.iinfo(name).max)})
     if name in ("float32", "bfloat16"):
         # Beyond ~2e34, 1 / eps in the scope's units is beyond float32: capped, not inf (0 * inf).
         return [0.0, 0.3, -3.7, 1000.1, 1e35, -3e38]
@@ -476,15 +503,19 @@ def test_near_constant_image_matches_float64_reference(request, rng, route, name
 # --------------------------------------------------------------------------- errors
 
 
-@pytest.mark.parametrize("dtype", [torch.int32, torch.int8, torch.int64, torch.bool, torch.complex64])
+@pytest.mark.parametrize("dtype", [torch.int8, torch.int64, torch.uint32, torch.bool, torch.complex64])
 def test_unsupported_input_dtype_is_a_type_error_listing_the_accepted_ones(dtype):
     with pytest.raises(
-        TypeError, match=rf"image dtype {dtype} is not supported; accepted: uint8, .*bfloat16"
+        TypeError,
+        match=rf"image dtype {dtype} is not supported; accepted: uint8, uint16, int16, int32, .*bfloat16",
     ):
         normalize(torch.zeros(3, 4, 4, dtype=dtype))
 
 
-DEFAULT_OUTPUT = {"uint8": "float32", "uint16": "float32", **{name: name for name in FLOAT_NAMES}}
+DEFAULT_OUTPUT = {
+    **{name: "float32" for name in ("uint8", "uint16", "int16", "int32")},
+    **{name: name for name in FLOAT_NAMES},
+}
 
 
 @pytest.mark.parametrize("name", TORCH_DTYPES)
@@ -493,7 +524,7 @@ def test_default_output_dtype_keeps_a_float_inputs_dtype(rng, route, mode, name)
     # As v2.Normalize: a float input keeps its dtype, an integer one gives float32; computed in
     # float32 either way (float64 input on the Torch-op route: in float64).
     image = random_tensor(rng, name, (2, 3, 9, 11))
-    kwargs = {"normalization": mode, "max_pixel_value": None}
+    kwargs = {"normalization": mode, "max_pixel_value": max_pixel_value_of(name)}
     out = norm_transforms.normalize(image, **kwargs)
     assert out.dtype == getattr(torch, DEFAULT_OUTPUT[name])
     single = norm_transforms.normalize(image, **kwargs, dtype=torch.float32)
@@ -501,7 +532,7 @@ def test_default_output_dtype_keeps_a_float_inputs_dtype(rng, route, mode, name)
     torch.testing.assert_close(out.float(), single, rtol=0, atol=atol)
 
 
-@pytest.mark.parametrize("dtype", [torch.int32, torch.complex64, torch.uint8, np.float32])
+@pytest.mark.parametrize("dtype", [torch.int32, torch.int16, torch.complex64, torch.uint8, np.float32])
 def test_unsupported_output_dtype_is_a_type_error(dtype):
     accepted = "float32, float16, bfloat16, float64"
     with pytest.raises(TypeError, match=rf"output dtype must be one of {accepted}; got "):

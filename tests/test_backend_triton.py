@@ -53,9 +53,9 @@ def reference_of(tensor: torch.Tensor, **kwargs) -> np.ndarray:
 
 
 def random_chw(rng, dtype: torch.dtype, shape: tuple[int, ...]) -> torch.Tensor:
-    if dtype in (torch.uint8, torch.uint16):
-        top = torch.iinfo(dtype).max
-        return torch.from_numpy(rng.integers(0, top + 1, shape).astype(np.int64)).to(dtype)
+    if not dtype.is_floating_point:  # every value, the extremes of signed types included
+        info = torch.iinfo(dtype)
+        return torch.from_numpy(rng.integers(info.min, info.max + 1, shape).astype(np.int64)).to(dtype)
     return torch.from_numpy(rng.uniform(-3.0, 5.0, shape)).to(dtype)
 
 
@@ -76,6 +76,12 @@ def test_forced_route_is_triton_except_float_percentiles(triton_route):
     # Percentiles of other dtypes are a device-side sort: the Torch-op route.
     assert kernel_route(torch.zeros(3, 8, 8), "percentile") == "torch"
     assert kernel_route(torch.zeros(3, 8, 8, dtype=torch.uint16), "robust") == "torch"
+    # Signed integers: moments and extremes in the kernels (int16 as exact int64 sums, int32 in
+    # float64), percentiles sorted on the device.
+    for dtype in (torch.int16, torch.int32):
+        assert kernel_route(torch.zeros(3, 8, 8, dtype=dtype), "image_per_channel") == "triton"
+        assert kernel_route(torch.zeros(3, 8, 8, dtype=dtype), "min_max") == "triton"
+        assert kernel_route(torch.zeros(3, 8, 8, dtype=dtype), "percentile") == "torch"
 
 
 def test_forcing_triton_where_it_cannot_run_says_why(monkeypatch):
@@ -120,15 +126,44 @@ def test_tiles_read_whole_pixels_only_for_interleaved_layouts(shape, channels_la
     assert geometry.view.data_ptr() == image.data_ptr()  # a view, no copy
 
 
-@pytest.mark.parametrize("dtype", [torch.uint8, torch.uint16, torch.float32, torch.float64], ids=str)
+@pytest.mark.parametrize(
+    "dtype", [torch.uint8, torch.uint16, torch.int16, torch.int32, torch.float32, torch.float64], ids=str
+)
 @pytest.mark.parametrize("mode", MODES)
 def test_images_of_many_tiles_match_the_float64_reference(triton_route, rng, mode, dtype):
     # 2 samples of 3 planes of 1200 pixels: 5 tiles per plane here, each a partial to combine.
     image = random_chw(rng, dtype, (2, 3, 30, 40))
     assert planes(image).blocks > 1
-    kwargs = {"normalization": mode, "max_pixel_value": None, "percentiles": (3.0, 91.5)}
+    # Signed integers have no full scale: their largest value, explicitly.
+    signed = not dtype.is_floating_point and dtype.is_signed
+    max_pixel_value = float(torch.iinfo(dtype).max) if signed else None
+    kwargs = {"normalization": mode, "max_pixel_value": max_pixel_value, "percentiles": (3.0, 91.5)}
     out = normalize(image, **kwargs)
     np.testing.assert_allclose(hwc(out), reference_of(image, **kwargs), **tolerance(mode))
+
+
+@pytest.mark.parametrize("channels_last", [False, True], ids=["NCHW", "channels_last"])
+@pytest.mark.parametrize("mode", PER_IMAGE_MODES)
+def test_int32_near_2_to_the_30_keeps_its_small_spread(triton_route, rng, mode, channels_last):
+    # float32 holds these values to 64 only: the statistics, the finalize and the affine of int32
+    # images run in float64 (WIDE), where a float32 route would give noise for a spread of 5.
+    image = torch.from_numpy(2**30 + rng.integers(0, 6, (2, 3, 20, 30))).to(torch.int32)
+    if channels_last:
+        image = image.contiguous(memory_format=torch.channels_last)
+    out = normalize(image, normalization=mode)
+    np.testing.assert_allclose(hwc(out), reference_of(image, normalization=mode), **tolerance(mode))
+
+
+@pytest.mark.parametrize("dtype", [torch.int16, torch.int32], ids=str)
+@pytest.mark.parametrize("mode", PER_IMAGE_MODES)
+def test_signed_extremes_and_constant_planes(triton_route, mode, dtype):
+    info = torch.iinfo(dtype)
+    image = torch.full((2, 3, 20, 30), info.min, dtype=dtype)
+    image[0, :, ::2] = info.max  # sample 0: half at each extreme; sample 1: constant at the minimum
+    image[0, 1] = -1
+    out = normalize(image, normalization=mode)
+    np.testing.assert_allclose(hwc(out), reference_of(image, normalization=mode), **tolerance(mode))
+    assert torch.equal(out[1], torch.zeros(3, 20, 30))
 
 
 @pytest.mark.parametrize("mode", PER_IMAGE_MODES)

@@ -108,10 +108,36 @@ def test_the_in_process_peer_computes_what_ours_computes(name):
     np.testing.assert_allclose(reference(image, MODES[name]), ours, atol=1e-5)
 
 
+@pytest.mark.parametrize("name", list(MODES))
+def test_the_float64_peer_of_int16_images_computes_what_ours_computes(name):
+    image = numpy_suite._timing.make_image("int16", 24)
+    _, reference = numpy_suite.DTYPE_PEERS["int16"]
+    ours = numpy_suite.ours_call(image, name, 1.0)()
+    # float32 rounding of outputs up to ~1.3e4 in the standard mode (Hounsfield units / 0.229).
+    np.testing.assert_allclose(reference(image, MODES[name]), ours, rtol=1e-6, atol=1e-5)
+
+
 def test_floor_is_a_float32_copy_of_the_input():
-    for image in (np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4, 3), np.float32)):
+    for image in (
+        np.zeros((4, 4, 3), np.uint8),
+        np.zeros((4, 4, 3), np.int16),
+        np.zeros((4, 4, 3), np.float32),
+    ):
         out = numpy_suite.floor_call(image)()
         assert out.dtype == np.float32 and out is not image
+
+
+def test_an_int16_run_times_the_float64_peer_and_reports_in_its_own_section(monkeypatch, capsys, tmp_path):
+    results = tmp_path / "RESULTS.md"
+    results.write_text("## NumPy backend vs peers\n\nthe main table\n")
+    printed, cells, peers = run_command(
+        monkeypatch, capsys, "--dtypes", "int16", "--modes", "image", "--markdown", str(results)
+    )
+    assert numpy_suite.FLOAT64_PEER in peers and all(c.dtype == "int16" for c in cells)
+    assert all(numpy_suite.FLOAT64_PEER in c.seconds for c in cells)
+    assert "## NumPy backend vs peers: int16" in printed
+    written = results.read_text()
+    assert "the main table" in written and "## NumPy backend vs peers: int16" in written
 
 
 # --------------------------------------------------------------------------- tiny real runs

@@ -4,7 +4,7 @@
 Round trips for every mode x dtype x layout on the NumPy backend and on both routes of the
 Torch backend (``route``: the C/OpenCV kernels, and the Torch-op route that CUDA tensors take,
 forced on CPU): ``denormalize(y, params=...)`` gives the image back within 1e-6 of full scale
-on every pixel the mode did not clip, and integer images exactly. The standard mode inverts
+on every pixel the mode did not clip, and 8- and 16-bit integer images exactly. The standard mode inverts
 from ``mean`` / ``std`` alone. Then the adapters in their pipelines, serialization, a
 hypothesis property, NaN scopes and the errors.
 """
@@ -20,7 +20,17 @@ import albumentations as A
 import numpy as np
 import pytest
 import torch
-from conftest import ALL_DTYPES, MODES, PER_IMAGE_MODES, PERCENTILE_MODES, full_scale, make_image
+from conftest import (
+    ALL_DTYPES,
+    MODES,
+    PER_IMAGE_MODES,
+    PERCENTILE_MODES,
+    SIGNED_DTYPES,
+    exact_integer_round_trip,
+    full_scale,
+    make_image,
+    max_pixel_value_for,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
@@ -96,7 +106,15 @@ def tensor_image(rng, name: str, shape_hwc: tuple[int, ...], content: str, chann
 
 
 def tensor_full_scale(tensor: torch.Tensor) -> float:
-    return {torch.uint8: 255.0, torch.uint16: 65535.0}.get(tensor.dtype, 1.0)
+    return 1.0 if tensor.dtype == torch.bfloat16 else full_scale(str(tensor.dtype).removeprefix("torch."))
+
+
+def tensor_max_pixel_value(tensor: torch.Tensor) -> float | None:
+    return (
+        None
+        if tensor.dtype == torch.bfloat16
+        else max_pixel_value_for(str(tensor.dtype).removeprefix("torch."))
+    )
 
 
 # --------------------------------------------------------------------------- NumPy round trips
@@ -110,15 +128,14 @@ def test_numpy_round_trip_recovers_every_unclipped_pixel(rng, mode, dtype, layou
     tolerance = RELATIVE_TOLERANCE * full_scale(dtype)
     for content in CONTENTS:
         image = make_image(rng, dtype, shape, content)
-        out, params = normalize(image, max_pixel_value=None, normalization=mode, return_params=True, **flags)
-        np.testing.assert_array_equal(
-            out, normalize(image, max_pixel_value=None, normalization=mode, **flags)
-        )
+        kwargs = {"max_pixel_value": max_pixel_value_for(dtype), "normalization": mode, **flags}
+        out, params = normalize(image, **kwargs, return_params=True)
+        np.testing.assert_array_equal(out, normalize(image, **kwargs))
         kept = np.broadcast_to(unclipped(image, params, mode), image.shape)
         back = denormalize(out, params=params, **flags)
         assert back.dtype == np.float32 and back.shape == image.shape
         np.testing.assert_allclose(back[kept], image[kept].astype(np.float64), rtol=0, atol=tolerance)
-        if np.dtype(dtype).kind == "u":
+        if exact_integer_round_trip(dtype):
             np.testing.assert_array_equal(
                 denormalize(out, params=params, dtype=dtype, **flags)[kept], image[kept]
             )
@@ -154,10 +171,10 @@ def test_standard_mode_inverts_from_mean_and_std_alone(rng, dtype):
     image = make_image(rng, dtype, (17, 19, 3), "random")
     kwargs = {"mean": (0.3, 0.5, 0.7), "std": (0.2, 0.25, 0.3), "max_pixel_value": full_scale(dtype)}
     back = denormalize(normalize(image, **kwargs), **kwargs, dtype=dtype)
-    if np.dtype(dtype).kind == "u":
+    if exact_integer_round_trip(dtype):
         np.testing.assert_array_equal(back, image)
     else:
-        tolerance = RELATIVE_TOLERANCE * max(1.0, float(np.abs(image).max()))
+        tolerance = RELATIVE_TOLERANCE * max(1.0, float(np.abs(image.astype(np.float64)).max()))
         np.testing.assert_allclose(back, image, rtol=0, atol=tolerance)
 
 
@@ -247,17 +264,18 @@ def test_torch_round_trip_recovers_every_unclipped_pixel(rng, route, mode, name,
     for content in CONTENTS:
         image = tensor_image(rng, name, shape_hwc, content, channels_last)
         tolerance = RELATIVE_TOLERANCE * tensor_full_scale(image)
-        out, params = normalize(image, max_pixel_value=None, normalization=mode, return_params=True)
-        torch.testing.assert_close(
-            out, normalize(image, max_pixel_value=None, normalization=mode), rtol=0, atol=0
-        )
+        kwargs = {"max_pixel_value": tensor_max_pixel_value(image), "normalization": mode}
+        out, params = normalize(image, **kwargs, return_params=True)
+        torch.testing.assert_close(out, normalize(image, **kwargs), rtol=0, atol=0)
         for terms in (params.center, params.scale):
             assert terms.dtype == torch.float64 and terms.device == image.device
         kept = unclipped(image, params, mode).expand(image.shape)
         back = denormalize(out, params=params)
         assert back.dtype == torch.float32 and back.shape == image.shape
         torch.testing.assert_close(back[kept].double(), image[kept].double(), rtol=0, atol=tolerance)
-        if not image.is_floating_point():
+        if image.dtype != torch.bfloat16 and exact_integer_round_trip(
+            str(image.dtype).removeprefix("torch.")
+        ):
             assert torch.equal(denormalize(out, params=params, dtype=image.dtype)[kept], image[kept])
         assert kept.double().mean() > 0.9  # the checks above saw most of the image
 
@@ -293,13 +311,22 @@ def test_torch_params_match_the_numpy_params_of_the_same_image(rng, route, mode)
 @pytest.mark.parametrize("name", TORCH_DTYPES)
 def test_torch_standard_mode_inverts_from_mean_and_std_alone(rng, route, name):
     image = tensor_image(rng, name, (2, 15, 14, 3), "random")
-    kwargs = {"mean": (0.3, 0.5, 0.7), "std": (0.2, 0.25, 0.3), "max_pixel_value": None}
+    kwargs = {
+        "mean": (0.3, 0.5, 0.7),
+        "std": (0.2, 0.25, 0.3),
+        "max_pixel_value": tensor_max_pixel_value(image),
+    }
     out = normalize(image, **kwargs)
     if image.is_floating_point():
         back = denormalize(out, **kwargs)
         torch.testing.assert_close(back.double(), image.double(), rtol=0, atol=RELATIVE_TOLERANCE)
-    else:
+    elif exact_integer_round_trip(name):
         assert torch.equal(denormalize(out, **kwargs, dtype=image.dtype), image)
+    else:  # int32: within 1e-6 of full scale, in the dtype
+        back = denormalize(out, **kwargs, dtype=image.dtype)
+        assert back.dtype == image.dtype
+        tolerance = RELATIVE_TOLERANCE * tensor_full_scale(image)
+        torch.testing.assert_close(back.double(), image.double(), rtol=0, atol=tolerance)
 
 
 @pytest.mark.parametrize("out_name", ["float16", "bfloat16", "float64"])
@@ -346,12 +373,53 @@ def test_cuda_round_trip_keeps_params_on_the_device(rng, mode):
     torch.testing.assert_close(params.scale.cpu(), cpu_params.scale, rtol=1e-6, atol=0)
 
 
+# --------------------------------------------------------------------------- signed integer output
+
+
+@pytest.mark.parametrize("dtype", SIGNED_DTYPES, ids=lambda d: np.dtype(d).name)
+def test_numpy_signed_output_is_rounded_clipped_to_the_dtype_and_nan_is_0(dtype):
+    info = np.iinfo(dtype)
+    y = np.array([[-1.0, 0.25, 0.5, np.nan, 1e12, -1e12]], np.float32)  # x = y * 4 + 0
+    params = AffineParams(np.zeros((1, 1)), np.full((1, 1), 0.25))
+    back = denormalize(y, params=params, dtype=dtype)
+    assert back.dtype == dtype
+    np.testing.assert_array_equal(back, [[-4, 1, 2, 0, info.max, info.min]])
+
+
+@pytest.mark.parametrize("name", ["int16", "int32"])
+def test_torch_signed_output_is_rounded_clipped_to_the_dtype_and_nan_is_0(route, name):
+    dtype = TORCH_DTYPES[name]
+    info = torch.iinfo(dtype)
+    y = torch.tensor([[-1.0, 0.25, 0.5, torch.nan, 1e12, -1e12]])
+    params = AffineParams(
+        torch.zeros(1, 1, dtype=torch.float64), torch.full((1, 1), 0.25, dtype=torch.float64)
+    )
+    back = denormalize(y, params=params, dtype=dtype)
+    assert back.dtype == dtype
+    assert back.tolist() == [[-4, 1, 2, 0, info.max, info.min]]  # int32's max is exact (float64 math)
+
+
+@pytest.mark.parametrize("dtype", SIGNED_DTYPES, ids=lambda d: np.dtype(d).name)
+def test_signed_output_needs_an_explicit_max_pixel_value(rng, dtype):
+    y = np.zeros((4, 5, 3), np.float32)
+    with pytest.raises(ValueError, match=r"max_pixel_value=None .* images have none"):
+        denormalize(y, max_pixel_value=None, dtype=dtype)
+    with pytest.raises(ValueError, match=r"max_pixel_value=None .* images have none"):
+        denormalize(torch.zeros(3, 4, 5), max_pixel_value=None, dtype=TORCH_DTYPES[np.dtype(dtype).name])
+    # A CT round trip in Hounsfield units: mean and std in HU, max_pixel_value 1.0.
+    hounsfield = rng.integers(-1024, 3072, (4, 5, 3)).astype(dtype)
+    kwargs = {"mean": 40.0, "std": 400.0, "max_pixel_value": 1.0}
+    np.testing.assert_array_equal(
+        denormalize(normalize(hounsfield, **kwargs), **kwargs, dtype=dtype), hounsfield
+    )
+
+
 # --------------------------------------------------------------------------- hypothesis
 
 
 def element_strategy(dtype: np.dtype) -> st.SearchStrategy:
-    if dtype.kind == "u":
-        return st.integers(0, int(np.iinfo(dtype).max))
+    if dtype.kind in "ui":
+        return st.integers(int(np.iinfo(dtype).min), int(np.iinfo(dtype).max))
     return st.floats(-10.0, 10.0, width=8 * min(dtype.itemsize, 8), allow_nan=False, allow_infinity=False)
 
 
@@ -367,21 +435,22 @@ def numpy_images(draw):
 
 
 # One mean / std for every channel, so that the standard mode takes any channel count.
-PROPERTY_KWARGS = {"mean": 0.4, "std": 0.3, "max_pixel_value": None}
+PROPERTY_KWARGS = {"mean": 0.4, "std": 0.3}
 
 
 @settings(max_examples=60, deadline=None)
 @given(case=numpy_images(), mode=st.sampled_from(MODES))
 def test_round_trip_property_over_shapes_dtypes_and_modes(case, mode):
     image, batched = case
-    out, params = normalize(image, **PROPERTY_KWARGS, normalization=mode, batched=batched, return_params=True)
+    kwargs = {**PROPERTY_KWARGS, "max_pixel_value": max_pixel_value_for(image.dtype), "normalization": mode}
+    out, params = normalize(image, **kwargs, batched=batched, return_params=True)
     kept = np.broadcast_to(unclipped(image, params, mode), image.shape)
     back = denormalize(out, params=params, batched=batched, dtype=np.float64)
     scale = max(full_scale(image.dtype), float(np.abs(image.astype(np.float64)).max()))
     np.testing.assert_allclose(
         back[kept], image[kept].astype(np.float64), rtol=0, atol=RELATIVE_TOLERANCE * scale
     )
-    if image.dtype.kind == "u":
+    if exact_integer_round_trip(image.dtype):
         np.testing.assert_array_equal(denormalize(out, params=params, dtype=image.dtype)[kept], image[kept])
 
 
@@ -390,7 +459,8 @@ def test_round_trip_property_over_shapes_dtypes_and_modes(case, mode):
 def test_torch_round_trip_property(route, case, mode):
     array, _ = case
     image = torch.from_numpy(array)  # any tensor is a valid (..., C, H, W) or (H, W) layout
-    out, params = normalize(image, **PROPERTY_KWARGS, normalization=mode, return_params=True)
+    kwargs = {**PROPERTY_KWARGS, "max_pixel_value": tensor_max_pixel_value(image), "normalization": mode}
+    out, params = normalize(image, **kwargs, return_params=True)
     kept = unclipped(image, params, mode).expand(image.shape)
     back = denormalize(out, params=params, dtype=torch.float64)
     scale = max(tensor_full_scale(image), image.double().abs().max().item())
@@ -500,7 +570,7 @@ def test_torch_denormalize_pickles_and_has_a_repr(rng):
 
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
-    [({"dtype": torch.int32}, TypeError, "denormalize writes"), ({"std": (1.0, 0.0)}, ValueError, "std")],
+    [({"dtype": torch.int64}, TypeError, "denormalize writes"), ({"std": (1.0, 0.0)}, ValueError, "std")],
 )
 def test_torch_denormalize_refuses_bad_arguments_at_construction(kwargs, error, match):
     with pytest.raises(error, match=match):
@@ -569,7 +639,7 @@ def numpy_params(shape=(1, 1, 3)) -> AffineParams:
     [
         (lambda y: denormalize(y.astype(np.uint8)), TypeError, "normalized"),
         (lambda y: denormalize(y[:0]), ValueError, "empty"),
-        (lambda y: denormalize(y, dtype=np.int32), TypeError, "denormalize writes"),
+        (lambda y: denormalize(y, dtype=np.int64), TypeError, "denormalize writes"),
         (lambda y: denormalize(y, dtype=torch.uint8), TypeError, "denormalize writes"),
         (lambda y: denormalize(y, max_pixel_value=0.0), ValueError, "max_pixel_value"),
         (lambda y: denormalize(y, params=(np.zeros(3), np.ones(3))), TypeError, "AffineParams"),
@@ -587,7 +657,7 @@ def numpy_params(shape=(1, 1, 3)) -> AffineParams:
     ids=[
         "integer_input",
         "empty",
-        "int32_output",
+        "int64_output",
         "torch_dtype",
         "zero_max_pixel_value",
         "tuple_params",
@@ -610,7 +680,7 @@ def test_numpy_bad_input_is_a_clear_error(call, error, match):
         (lambda y: denormalize(y.to(torch.uint8)), TypeError, "normalized"),
         (lambda y: denormalize(y[0, 0, 0]), ValueError, "shape"),
         (lambda y: denormalize(y[:0]), ValueError, "empty"),
-        (lambda y: denormalize(y, dtype=torch.int32), TypeError, "denormalize writes"),
+        (lambda y: denormalize(y, dtype=torch.int64), TypeError, "denormalize writes"),
         (lambda y: denormalize(y, volume=True), ValueError, "volume"),
         (lambda y: denormalize(y, params=numpy_params((3, 1, 1))), TypeError, "tensor"),
         (
@@ -619,7 +689,7 @@ def test_numpy_bad_input_is_a_clear_error(call, error, match):
             "does not broadcast",
         ),
     ],
-    ids=["integer_input", "one_axis", "empty", "int32_output", "volume", "numpy_params", "batch_mismatch"],
+    ids=["integer_input", "one_axis", "empty", "int64_output", "volume", "numpy_params", "batch_mismatch"],
 )
 def test_torch_bad_input_is_a_clear_error(call, error, match):
     with pytest.raises(error, match=match):

@@ -34,7 +34,9 @@ each_implementation = pytest.mark.parametrize("impl", IMPLEMENTATIONS)
 TESTS = Path(__file__).resolve().parent
 SUBPROCESS_TIMEOUT = 100  # seconds; under the 120 s per-test limit, so a hang fails with output
 
-SOURCE_DTYPES = [np.uint8, np.uint16, np.float16, np.float32, np.float64]
+SOURCE_DTYPES = [np.uint8, np.uint16, np.int16, np.int32, np.float16, np.float32, np.float64]
+# The sources the histogram counts, and the bin of value 0 in each.
+HISTOGRAM_OFFSETS = {np.dtype(np.uint8): 0, np.dtype(np.uint16): 0, np.dtype(np.int16): 32768}
 # 1 and 3: the common cases; 5 and 37: lane periods that are not powers of two; 1500: past the
 # padded-lane limit, where a lane round is one pixel.
 CHANNELS = [1, 3, 5, 37, 1500]
@@ -44,8 +46,9 @@ SMALLEST_SUBNORMAL = 2.0**-149  # the absolute rounding allowance near zero
 
 def _source(rng, dtype, values: int) -> np.ndarray:
     dtype = np.dtype(dtype)
-    if dtype.kind == "u":
-        return rng.integers(0, np.iinfo(dtype).max, size=values, endpoint=True).astype(dtype)
+    if dtype.kind in "ui":  # every value, the extremes of signed types included
+        info = np.iinfo(dtype)
+        return rng.integers(info.min, info.max, size=values, endpoint=True).astype(dtype)
     return (rng.standard_normal(values) * 50).astype(dtype)
 
 
@@ -225,8 +228,8 @@ def test_affine_blocks_in_place_on_float32(impl, rng):
 def test_affine_and_min_max_properties(impl, data, dtype, channels, pixels):
     dtype = np.dtype(dtype)
     elements = (
-        st.integers(0, int(np.iinfo(dtype).max))
-        if dtype.kind == "u"
+        st.integers(int(np.iinfo(dtype).min), int(np.iinfo(dtype).max))
+        if dtype.kind in "ui"
         else st.floats(-1024.0, 1024.0, width=dtype.itemsize * 8, allow_nan=False)
     )
     source = data.draw(arrays(dtype, pixels * channels, elements=elements))
@@ -262,7 +265,8 @@ def _affine_args(**changes):
 @pytest.mark.parametrize(
     ("changes", "error", "message"),
     [
-        ({"source": np.zeros(12, np.int8)}, TypeError, "source must hold uint8, uint16"),
+        ({"source": np.zeros(12, np.int8)}, TypeError, "source must hold uint8, uint16, int16, int32"),
+        ({"source": np.zeros(12, np.int64)}, TypeError, "source must hold uint8, uint16, int16, int32"),
         ({"out": np.empty(12, np.float64)}, TypeError, "out must hold float32"),
         ({"scale": np.ones(3, np.float64)}, TypeError, "scale must hold float32"),
         ({"out": np.empty(11, np.float32)}, ValueError, "out has 11 values, source 12"),
@@ -274,6 +278,7 @@ def _affine_args(**changes):
     ],
     ids=[
         "int8",
+        "int64",
         "out-float64",
         "scale-float64",
         "out-size",
@@ -353,21 +358,24 @@ def test_affine_clamp_keeps_negative_zero_and_nan(impl):
 
 @each_implementation
 @pytest.mark.parametrize("channels", [1, 3, 5])
-@pytest.mark.parametrize("dtype", [np.uint8, np.uint16], ids=lambda d: np.dtype(d).name)
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16], ids=lambda d: np.dtype(d).name)
 def test_histogram_adds_counts_per_channel(impl, rng, dtype, channels):
     bins = 256 if dtype == np.uint8 else 65536
+    offset = HISTOGRAM_OFFSETS[np.dtype(dtype)]  # int16 value v in bin v + 32768
     source = _source(rng, dtype, channels * 1001)
     counts = np.full(channels * bins, 7, dtype=np.int64)
     impl.histogram(source, counts)
-    by_channel = source.reshape(-1, channels)
+    by_channel = source.reshape(-1, channels).astype(np.int64) + offset
     expected = [np.bincount(by_channel[:, c], minlength=bins) + 7 for c in range(channels)]
     np.testing.assert_array_equal(counts, np.concatenate(expected))
 
 
 @each_implementation
 def test_histogram_refuses_bad_calls(impl):
-    with pytest.raises(TypeError, match="source must hold uint8 or uint16 values, got format 'f'"):
+    with pytest.raises(TypeError, match="source must hold uint8, uint16 or int16 values, got format 'f'"):
         impl.histogram(np.zeros(6, np.float32), np.zeros(3 * 256, np.int64))
+    with pytest.raises(TypeError, match="source must hold uint8, uint16 or int16 values, got format 'i'"):
+        impl.histogram(np.zeros(6, np.int32), np.zeros(3 * 65536, np.int64))
     with pytest.raises(TypeError, match="counts must hold int64 values, got format 'i'"):
         impl.histogram(np.zeros(6, np.uint8), np.zeros(3 * 256, np.int32))
     with pytest.raises(ValueError, match=r"counts must hold C \* 256 values .* got 1024 values"):
@@ -446,7 +454,7 @@ def test_fallback_matches_c_on_random_inputs(rng, dtype, channels, block):
     c_kernels.min_max(source, *ranges[0], block)
     _fallback.min_max(source, *ranges[1], block)
     np.testing.assert_array_equal(ranges[0], ranges[1])
-    if source.dtype.kind == "u" and block == 1:
+    if source.dtype in HISTOGRAM_OFFSETS and block == 1:
         bins = 256 if source.dtype == np.uint8 else 65536
         counts = [np.full(channels * bins, 3, np.int64) for _ in range(2)]
         c_kernels.histogram(source, counts[0])

@@ -12,6 +12,7 @@ from conftest import MODES, dtype_id, full_scale, make_image
 
 import norm_transforms
 from norm_transforms import NormalizeParams, normalize
+from norm_transforms.modes import DTYPE_MAX_PIXEL_VALUE, default_max_pixel_value
 
 PACKAGE_DIR = Path(norm_transforms.__file__).resolve().parent
 
@@ -114,6 +115,38 @@ def test_max_pixel_value_none_is_the_dtype_full_scale(dtype, channels):
     np.testing.assert_array_equal(out[1], np.zeros_like(out[1]))
 
 
+@pytest.mark.parametrize("dtype", [np.int16, np.int32], ids=dtype_id)
+def test_signed_dtypes_have_no_full_scale_and_say_which_argument_to_pass(dtype):
+    # SPEC 6: the standard mode of int16 / int32 images needs an explicit max_pixel_value.
+    with pytest.raises(ValueError, match=r"^max_pixel_value=None means the dtype's full scale, and int"):
+        default_max_pixel_value(dtype)
+    with pytest.raises(ValueError, match=r"Pass max_pixel_value explicitly: 1\.0 with mean and std"):
+        NormalizeParams.build(max_pixel_value=None).pixel_scale(np.dtype(dtype))
+    assert np.dtype(dtype) not in DTYPE_MAX_PIXEL_VALUE
+    # Constants are still checked against every dtype that has a full scale.
+    assert NormalizeParams.build(max_pixel_value=None).max_pixel_value is None
+
+
+@pytest.mark.parametrize(
+    ("max_pixel_value", "low", "high", "flagged"),
+    [
+        (255.0, -1024.0, 3071.0, True),  # Hounsfield units with the Albumentations default
+        (255.0, -5.0, 100.0, True),  # negative values: not 8-bit data
+        (255.0, 0.0, 255.0, False),  # 8-bit data stored as int16
+        (1.0, -1024.0, 3071.0, False),  # mean and std in Hounsfield units: what the docs advise
+        (4095.0, 0.0, 30000.0, False),  # any other explicit value is taken as meant
+    ],
+)
+def test_signed_pixel_scale_mistake_flags_only_the_albumentations_default(
+    max_pixel_value, low, high, flagged
+):
+    params = NormalizeParams.build(max_pixel_value=max_pixel_value)
+    mistake = params.pixel_scale_mistake(np.int16, low, high)
+    assert (mistake is not None) == flagged
+    if flagged:
+        assert "the Albumentations default" in mistake and "Hounsfield" in mistake
+
+
 # --------------------------------------------------------------------------- channel rule (SPEC 3.5)
 
 
@@ -177,7 +210,7 @@ def test_transform_raises_value_error_at_construction(kwargs, argument):
 
 # --------------------------------------------------------------------------- bad inputs to normalize (SPEC 4)
 
-ACCEPTED_DTYPES = ("uint8", "uint16", "float16", "float32", "float64")
+ACCEPTED_DTYPES = ("uint8", "uint16", "int16", "int32", "float16", "float32", "float64")
 # Words that our messages contain and NumPy's or OpenCV's would not.
 OUR_WORDS = re.compile(r"accepted|expected|empty|cannot normalize", re.IGNORECASE)
 
@@ -196,7 +229,7 @@ def test_empty_batch_is_a_value_error_mentioning_empty():
 
 
 @pytest.mark.parametrize(
-    "dtype", [bool, np.int8, np.int32, np.int64, np.uint32, np.complex64, object], ids=str
+    "dtype", [bool, np.int8, np.int64, np.uint32, np.uint64, np.complex64, object], ids=str
 )
 def test_unsupported_dtype_is_a_type_error_listing_accepted_dtypes(dtype):
     with pytest.raises(TypeError) as error:
@@ -235,7 +268,7 @@ def test_non_array_input_is_a_type_error(kind):
 
 BAD_INPUTS = [
     pytest.param(np.zeros((0, 3), np.uint8), {}, id="empty"),
-    pytest.param(np.zeros((4, 5), np.int32), {}, id="int32"),
+    pytest.param(np.zeros((4, 5), np.int64), {}, id="int64"),
     pytest.param(np.zeros((4, 5), bool), {}, id="bool"),
     pytest.param(np.zeros((4, 5), np.complex128), {}, id="complex"),
     pytest.param(np.zeros(5, np.float32), {}, id="1-D"),

@@ -72,19 +72,24 @@ def random_images(rng, dtype, channels: int | None, count: int = 6, content: str
 
     ``content``: ``random`` over the full range (integers) or [0, 1) (floats); ``offset``: a
     large mean with a small spread (the case where E[x²] - E[x]² would lose every digit).
+    ``negative_offset``: the same at the lowest values of a signed type.
     """
     dtype = np.dtype(dtype)
     images = []
     for _ in range(count):
         shape = (int(rng.integers(1, 40)), int(rng.integers(1, 40)))
         shape += () if channels is None else (channels,)
-        if content == "offset" and dtype.kind == "f":
+        if content == "negative_offset":
+            bottom = np.iinfo(dtype).min
+            images.append(rng.integers(bottom, bottom + 3, size=shape, dtype=dtype, endpoint=True))
+        elif content == "offset" and dtype.kind == "f":
             images.append((1000.0 + rng.random(shape) * 1e-3).astype(dtype))
         elif content == "offset":
             top = np.iinfo(dtype).max
             images.append(rng.integers(top - 3, top, size=shape, dtype=dtype, endpoint=True))
-        elif dtype.kind == "u":
-            images.append(rng.integers(0, np.iinfo(dtype).max, size=shape, dtype=dtype, endpoint=True))
+        elif dtype.kind in "ui":  # the whole range, negative values of signed types included
+            info = np.iinfo(dtype)
+            images.append(rng.integers(info.min, info.max, size=shape, dtype=dtype, endpoint=True))
         else:
             images.append(rng.random(shape).astype(dtype))
     return images
@@ -100,19 +105,34 @@ def stats_of(images, nonzero: bool = False) -> ChannelStats:
 # --------------------------------------------------------------------------- exactness
 
 
+DTYPES = [np.uint8, np.uint16, np.int16, np.int32, np.float16, np.float32, np.float64]
+# Exact: integer counts (histograms, or the integer sums of int32).
+INTEGER_DTYPES = [np.uint8, np.uint16, np.int16, np.int32]
+# Kept as histograms: percentiles.
+HISTOGRAM_DTYPES = [np.uint8, np.uint16, np.int16]
+
+
 @pytest.mark.parametrize("content", ["random", "offset"])
 @pytest.mark.parametrize("channels", [None, 1, 3, 4])
-@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float16, np.float32, np.float64])
+@pytest.mark.parametrize("dtype", DTYPES)
 def test_stats_equal_the_float64_reference_over_all_pixels(rng, dtype, channels, content):
     images = random_images(rng, dtype, channels, content=content)
     assert_matches_reference(stats_of(images), images)
 
 
-@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
-def test_integer_mean_and_std_are_the_exact_values_rounded_once(rng, dtype):
+EXACT_CASES = [
+    pytest.param(dtype, content, id=f"{np.dtype(dtype).name}-{content}")
+    for dtype in INTEGER_DTYPES
+    for content in ("random", "offset", "negative_offset")
+    if content != "negative_offset" or np.dtype(dtype).kind == "i"
+]
+
+
+@pytest.mark.parametrize(("dtype", "content"), EXACT_CASES)
+def test_integer_mean_and_std_are_the_exact_values_rounded_once(rng, dtype, content):
     # Exact sums in Python integers over the raw pixels (not the histogram): the mean and the
     # variance are then rationals, and int / int rounds them once, correctly.
-    images = random_images(rng, dtype, 2)
+    images = random_images(rng, dtype, 2, content=content)
     pixels = np.concatenate([image.reshape(-1, 2) for image in images]).T.tolist()
     stats = stats_of(images)
     for channel, values in enumerate(pixels):
@@ -121,7 +141,7 @@ def test_integer_mean_and_std_are_the_exact_values_rounded_once(rng, dtype):
         assert stats.std[channel] == math.sqrt((count * second - first * first) / (count * count))
 
 
-@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize("dtype", INTEGER_DTYPES)
 def test_integer_result_is_bitwise_independent_of_order_batching_and_merging(rng, dtype):
     images = random_images(rng, dtype, 3, count=8)
     forward = stats_of(images)
@@ -146,7 +166,7 @@ def test_float_result_is_independent_of_order_and_merging_to_rounding(rng, conte
     assert merged.count == forward.count
 
 
-dtypes = st.sampled_from([np.uint8, np.uint16, np.float16, np.float32, np.float64])
+dtypes = st.sampled_from(DTYPES)
 channel_counts = st.sampled_from([None, 1, 2, 3, 4, 5])
 
 
@@ -158,7 +178,7 @@ def test_any_split_into_updates_and_merges_equals_the_reference(dtype, channels,
     cut = int(rng.integers(0, count + 1))
     stats = stats_of(images[:cut]).merge(stats_of(images[cut:]))
     assert_matches_reference(stats, images)
-    if np.dtype(dtype).kind == "u":
+    if np.dtype(dtype).kind in "ui":
         assert stats == stats_of(images)
 
 
@@ -166,7 +186,7 @@ def test_any_split_into_updates_and_merges_equals_the_reference(dtype, channels,
 
 
 @pytest.mark.parametrize("method", ["linear", "inverted_cdf"])
-@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+@pytest.mark.parametrize("dtype", HISTOGRAM_DTYPES)
 def test_percentiles_equal_numpy_over_all_pixels(rng, dtype, method):
     images = random_images(rng, dtype, 3)
     pixels = pooled_pixels(images)
@@ -186,10 +206,11 @@ def test_median_equals_numpy_median_for_even_and_odd_counts(rng):
         np.testing.assert_array_equal(stats_of(images).median, np.median(pooled_pixels(images), axis=0))
 
 
-def test_percentile_of_float_data_is_refused(rng):
-    stats = stats_of(random_images(rng, np.float32, 3))
+@pytest.mark.parametrize("dtype", [np.float32, np.int32])
+def test_percentile_of_float_or_int32_data_is_refused(rng, dtype):
+    stats = stats_of(random_images(rng, dtype, 3))
     assert stats.histogram is None
-    with pytest.raises(ValueError, match="histogram"):
+    with pytest.raises(ValueError, match=f"histogram .* uint8, uint16 and int16 .* of {stats.kind} images"):
         stats.percentile(50)
 
 
@@ -230,6 +251,21 @@ def test_histogram_counts_every_value_of_every_channel(rng):
     assert stats_of(random_images(rng, np.uint16, 2)).histogram.shape == (2, 65536)
 
 
+def test_int16_histogram_counts_value_v_in_bin_v_plus_32768(rng):
+    image = np.array([[-32768, -1], [0, 32767]], np.int16)
+    histogram = stats_of([image, image[:1]]).histogram
+    assert histogram.shape == (1, 65536)
+    assert {int(b): int(histogram[0, b]) for b in np.flatnonzero(histogram[0])} == {
+        0: 2,
+        32767: 2,
+        32768: 1,
+        65535: 1,
+    }
+    stats = stats_of([image])
+    assert stats.min.tolist() == [-32768.0] and stats.max.tolist() == [32767.0]
+    assert stats.median.tolist() == [np.median(image.astype(np.float64))]
+
+
 # --------------------------------------------------------------------------- histogram kernel
 
 
@@ -253,7 +289,12 @@ def test_histogram_kernel_adds_the_counts_of_each_interleaved_channel(rng, dtype
 @pytest.mark.parametrize(
     ("source", "counts", "error", "message"),
     [
-        (np.zeros(6, np.float32), np.zeros(256, np.int64), TypeError, "source must hold uint8 or uint16"),
+        (
+            np.zeros(6, np.float32),
+            np.zeros(256, np.int64),
+            TypeError,
+            "source must hold uint8, uint16 or int16",
+        ),
         (np.zeros(6, np.uint8), np.zeros(256, np.int32), TypeError, "counts must hold int64"),
         (np.zeros(6, np.uint8), np.zeros(300, np.int64), ValueError, "counts must hold C \\* 256 values"),
         (np.zeros(7, np.uint8), np.zeros(512, np.int64), ValueError, "source of 7 values"),
@@ -279,7 +320,7 @@ def normalized_moments(outputs: list[np.ndarray]) -> tuple[np.ndarray, np.ndarra
     return pixels.mean(axis=0), pixels.std(axis=0)
 
 
-@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16, np.int32, np.float32])
 def test_normalize_kwargs_standardize_the_data_in_normalize(rng, dtype):
     pytest.importorskip("albumentations")
     from norm_transforms import Normalize
@@ -307,7 +348,11 @@ def test_normalize_kwargs_standardize_the_data_in_torch_normalize_and_normalize_
         np.testing.assert_allclose(std, 1, rtol=1e-5)
 
 
-@pytest.mark.parametrize(("dtype", "scale"), [(np.uint8, 255.0), (np.uint16, 65535.0), (np.float64, 1.0)])
+# Signed integers have no full scale: their mean and std stay in the data's units (1.0).
+@pytest.mark.parametrize(
+    ("dtype", "scale"),
+    [(np.uint8, 255.0), (np.uint16, 65535.0), (np.int16, 1.0), (np.int32, 1.0), (np.float64, 1.0)],
+)
 def test_normalize_kwargs_divide_by_the_dtype_full_scale_or_the_given_value(rng, dtype, scale):
     stats = stats_of(random_images(rng, dtype, 3))
     default, given = stats.to_normalize_kwargs(), stats.to_normalize_kwargs(max_pixel_value=2.0)
@@ -338,7 +383,11 @@ def test_normalize_kwargs_refuse_a_bad_max_pixel_value(rng, value):
         (np.zeros(5, np.uint8), ValueError, r"got shape \(5,\)"),
         (np.zeros((1, 2, 2, 2, 3), np.uint8), ValueError, "got shape"),
         (np.zeros((0, 4, 3), np.uint8), ValueError, "empty"),
-        (np.zeros((4, 4), np.int32), TypeError, "int32 is not supported; accepted: uint8"),
+        (
+            np.zeros((4, 4), np.int64),
+            TypeError,
+            "int64 is not supported; accepted: uint8, uint16, int16, int32",
+        ),
         (np.zeros((4, 4), bool), TypeError, "bool is not supported"),
         ([[1, 2], [3, 4]], TypeError, "got list"),
     ],
@@ -395,7 +444,7 @@ def test_results_of_empty_stats_are_refused():
         stats.mean  # noqa: B018
 
 
-@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16, np.int32, np.float32])
 def test_input_is_never_modified(rng, dtype):
     base = random_images(rng, dtype, 4, count=1)[0]
     views = [base, base[::-1, ::2], base[..., :3], np.moveaxis(np.moveaxis(base, -1, 0).copy(), 0, -1)]
@@ -433,7 +482,7 @@ def count_in_threads(work, parts) -> None:
         raise errors[0]
 
 
-@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16, np.int32, np.float32])
 def test_updates_from_threads_lose_nothing(rng, dtype):
     # Before the lock: lost counts (two threads adding to one histogram bin at once, the kernel
     # runs without the GIL), a TypeError from the kernel, or a whole thread's first images lost
@@ -446,7 +495,7 @@ def test_updates_from_threads_lose_nothing(rng, dtype):
         shared = ChannelStats()
         count_in_threads(lambda part, shared=shared: [shared.update(image) for image in part], parts)
         assert (shared.images, shared.count) == (THREADS * UPDATES, sequential.count)
-        if np.dtype(dtype).kind == "u":
+        if np.dtype(dtype).kind in "ui":
             assert shared == sequential  # bit for bit
         else:
             np.testing.assert_allclose(shared.mean, sequential.mean, rtol=1e-12, atol=0)
@@ -496,7 +545,7 @@ def test_tensors_chw_nchw_hw_and_channels_last(rng, torch):
     assert ChannelStats().update(gray) == ChannelStats().update(images[0][..., 0])
 
 
-@pytest.mark.parametrize("name", ["float16", "bfloat16", "float32", "uint16"])
+@pytest.mark.parametrize("name", ["float16", "bfloat16", "float32", "uint16", "int16", "int32"])
 def test_tensor_dtypes(rng, torch, name):
     dtype = getattr(torch, name)
     tensor = torch.from_numpy(rng.random((2, 3, 5, 6)).astype(np.float32) * 1000).to(dtype)
@@ -507,8 +556,8 @@ def test_tensor_dtypes(rng, torch, name):
 def test_tensor_of_unsupported_shape_or_dtype_is_refused(torch):
     with pytest.raises(ValueError, match=r"\(N, C, H, W\); got shape \(1, 1, 1, 2, 2\)"):
         ChannelStats().update(torch.zeros(1, 1, 1, 2, 2))
-    with pytest.raises(TypeError, match="int32 is not supported"):
-        ChannelStats().update(torch.zeros(3, 2, 2, dtype=torch.int32))
+    with pytest.raises(TypeError, match="int64 is not supported"):
+        ChannelStats().update(torch.zeros(3, 2, 2, dtype=torch.int64))
 
 
 def test_importing_and_counting_arrays_does_not_import_torch():

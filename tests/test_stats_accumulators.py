@@ -24,12 +24,13 @@ from norm_transforms.stats.accumulators import (
     KIND_OF_DTYPE,
     NONZERO_ACCUMULATORS,
     Accumulator,
+    IntegerSumAccumulator,
     accumulator_class,
     new_accumulator,
 )
 
-# Each accumulator with each dtype it counts: uint8 and uint16 histograms, float16/32/64 moments,
-# plain and with nonzero=True.
+# Each accumulator with each dtype it counts: uint8, uint16 and int16 histograms, int32 integer
+# sums, float16/32/64 moments, plain and with nonzero=True.
 CASES = [
     pytest.param(kind, dtype, nonzero, id=f"{dtype.name}{'-nonzero' if nonzero else ''}")
     for nonzero in (False, True)
@@ -58,14 +59,14 @@ def accumulated(kind: str, parts: list[np.ndarray], nonzero: bool = False) -> Ac
 
 
 def assert_same_totals(accumulator: Accumulator, expected: Accumulator) -> None:
-    """Bit for bit for exact (additive) totals; moments to float64 rounding, min and max exactly."""
+    """Bit for bit for exact (integer) totals; moments to float64 rounding, min and max exactly."""
     assert (accumulator.kind, accumulator.channels, accumulator.count) == (
         expected.kind,
         expected.channels,
         expected.count,
     )
     np.testing.assert_array_equal(accumulator.channel_counts(), expected.channel_counts())
-    if accumulator.additive:
+    if accumulator.kind != "float":  # exact integer totals: bit for bit
         assert accumulator == expected
         return
     summary, reference = accumulator.summary(), expected.summary()
@@ -215,3 +216,38 @@ def test_integer_mean_and_std_of_a_huge_count_are_exact():
     )
     assert stats.mean.tolist() == [65535 / 2]
     assert stats.std.tolist() == [65535 / 2]
+
+
+def test_int32_sums_of_many_blocks_are_exact(rng, monkeypatch):
+    # Images larger than one block: the blocks' sums add up in Python integers.
+    monkeypatch.setattr("norm_transforms.stats.accumulators._INTEGER_BLOCK_PIXELS", 97)
+    images = random_images(rng, np.int32, 3)
+    stats = stats_of(images)
+    pixels = np.concatenate([image.reshape(-1, 3) for image in images]).T.tolist()
+    state = stats.to_dict()
+    assert state["sum"] == [sum(values) for values in pixels]
+    assert state["sum_of_squares"] == [sum(v * v for v in values) for values in pixels]
+
+
+@pytest.mark.parametrize("value", [-(2**31), 2**31 - 1, -1, 0])
+def test_int32_extremes_give_their_exact_mean_and_zero_std(value):
+    # 2**21 pixels of the value: sums of 2**52 and squares of 2**83, beyond int64 and float64.
+    stats = ChannelStats().update(np.full((1024, 2048), value, np.int32))
+    assert stats.mean.tolist() == [float(value)] and stats.std.tolist() == [0.0]
+    assert stats.to_dict()["sum_of_squares"] == [2**21 * value * value]
+
+
+def test_int32_totals_of_a_huge_count_survive_the_array_form():
+    # 2**62 pixels at the extremes: sums near 2**93 and squares near 2**124, carried in int64 limbs
+    # (what torch.distributed moves between ranks).
+    count = 2**62
+    accumulator = IntegerSumAccumulator.from_state(
+        {"count": count, "sum": [-(2**31) * count], "sum_of_squares": [2**62 * count],
+         "min": [-(2**31)], "max": [-(2**31)]},
+        "int32", 1,
+    )  # fmt: skip
+    array = accumulator.to_array()
+    assert array.dtype == np.int64
+    rebuilt = IntegerSumAccumulator.from_array(array, count, "int32")
+    assert rebuilt == accumulator
+    assert rebuilt.summary().mean.tolist() == [-(2.0**31)] and rebuilt.summary().std.tolist() == [0.0]

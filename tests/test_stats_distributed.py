@@ -49,8 +49,14 @@ def distributed_rank(rank: int, world_size: int, init_method: str, out_dir: str)
         stats_of(random_images(rng, np.uint16, 1, count=2)) if rank == 0 else ChannelStats()
     ).all_reduce()
     nonzero = [stats_of(images, nonzero=True).all_reduce() for images in nonzero_images(rank)]
+    # Signed: int16 histograms are summed; int32 integer sums (int64 limbs) gathered and merged.
+    signed_rng = np.random.default_rng(200 + rank)
+    int16 = stats_of(random_images(signed_rng, np.int16, 2, count=2 + rank)).all_reduce()
+    int32 = stats_of(random_images(signed_rng, np.int32, 3, count=3 - rank)).all_reduce()
     with open(os.path.join(out_dir, f"{rank}.json"), "w") as file:
-        json.dump([stats.to_dict() for stats in (integer, floating, only_rank_0, *nonzero)], file)
+        json.dump(
+            [stats.to_dict() for stats in (integer, floating, only_rank_0, int16, int32, *nonzero)], file
+        )
     distributed.destroy_process_group()
 
 
@@ -82,7 +88,9 @@ def test_all_reduce_on_gloo_gives_every_rank_the_stats_of_all_data(torch):
             pytest.fail("the gloo ranks did not finish within a minute")
         results = [json.loads(open(os.path.join(out_dir, f"{rank}.json")).read()) for rank in range(2)]
     assert results[0] == results[1]  # the same bits on both ranks, float moments included
-    integer, floating, only_rank_0, *nonzero = (ChannelStats.from_dict(state) for state in results[0])
+    integer, floating, only_rank_0, int16, int32, *nonzero = (
+        ChannelStats.from_dict(state) for state in results[0]
+    )
     expected_images = [
         random_images(np.random.default_rng(100 + rank), np.uint8, 3, count=2 + rank) for rank in range(2)
     ]
@@ -97,6 +105,13 @@ def test_all_reduce_on_gloo_gives_every_rank_the_stats_of_all_data(torch):
     random_images(rng, np.uint8, 3, count=2)
     random_images(rng, np.float64, 2, count=3)
     assert only_rank_0 == stats_of(random_images(rng, np.uint16, 1, count=2))
+    int16_images, int32_images = [], []
+    for rank in range(2):
+        signed_rng = np.random.default_rng(200 + rank)
+        int16_images += random_images(signed_rng, np.int16, 2, count=2 + rank)
+        int32_images += random_images(signed_rng, np.int32, 3, count=3 - rank)
+    assert int16 == stats_of(int16_images) and int32 == stats_of(int32_images)  # exact: bit for bit
+    assert (int16.kind, int32.kind) == ("int16", "int32")
     # nonzero=True: the uint8 histograms summed, the float moments (a count per channel) merged.
     for index, pooled in enumerate(nonzero):
         images = nonzero_images(0)[index] + nonzero_images(1)[index]

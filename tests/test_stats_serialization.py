@@ -17,7 +17,7 @@ from norm_transforms import ChannelStats
 # --------------------------------------------------------------------------- JSON
 
 
-@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16, np.int32, np.float32])
 def test_json_round_trip_is_exact(rng, tmp_path, dtype):
     stats = stats_of(random_images(rng, dtype, 3))
     stats.save(tmp_path / "stats.json")
@@ -69,9 +69,32 @@ UINT8_STATE = (
 )
 
 
+# int16 histograms hold the pixel values themselves (negative ones too), not the bins.
+INT16_STATE = UINT8_STATE | {"kind": "int16", "histogram": [{"values": [-1024, 7], "counts": [1, 2]}] * 3}
+# int32: exact integer sums. Channel 0 holds -2, 1, 1; channel 1 three times 5; channel 2 three
+# times the lowest int32.
+INT32_STATE = {
+    "format": "norm_transforms.ChannelStats",
+    "version": 1,
+    "kind": "int32",
+    "channels": 3,
+    "images": 1,
+    "count": 3,
+    "sum": [0, 15, -3 * 2**31],
+    "sum_of_squares": [6, 75, 3 * 2**62],
+    "min": [-2, 5, -(2**31)],
+    "max": [1, 5, -(2**31)],
+}
+
+
 def test_the_corrupt_state_templates_are_themselves_accepted():
     assert ChannelStats.from_dict(FLOAT_STATE).std.tolist() == [math.sqrt(0.1), math.sqrt(0.2), 0.0]
     assert ChannelStats.from_dict(UINT8_STATE).max.tolist() == [7.0, 7.0, 7.0]
+    int16 = ChannelStats.from_dict(INT16_STATE)
+    assert int16.min.tolist() == [-1024.0] * 3 and int16.median.tolist() == [7.0] * 3
+    int32 = ChannelStats.from_dict(INT32_STATE)
+    assert int32.mean.tolist() == [0.0, 5.0, -(2.0**31)] and int32.std.tolist() == [math.sqrt(2), 0.0, 0.0]
+    assert ChannelStats.from_dict(json.loads(json.dumps(int32.to_dict()))) == int32
 
 
 # Each of these was accepted before (a state no counting produces, with results that make no
@@ -165,7 +188,7 @@ def test_corrupt_state_of_empty_stats_is_refused():
 # --------------------------------------------------------------------------- nonzero=True
 
 
-@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.float32])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16, np.int32, np.float32])
 def test_nonzero_json_round_trip_is_exact_with_an_empty_channel(rng, tmp_path, dtype):
     images = random_images(rng, dtype, 3)
     images[0][rng.random(images[0].shape) < 0.3] = 0
@@ -205,3 +228,38 @@ def test_corrupt_nonzero_float_state_is_refused_naming_the_field(rng, change, er
     state = stats_of(images, nonzero=True).to_dict() | change
     with pytest.raises(error, match=message):
         ChannelStats.from_dict(state)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (
+            {"histogram": [{"values": [-40000], "counts": [3]}] * 3},
+            r"integer values in \[-32768, 32768\), got -40000",
+        ),
+        (
+            {"histogram": [{"values": [32768], "counts": [3]}] * 3},
+            r"integer values in \[-32768, 32768\), got 32768",
+        ),
+    ],
+)
+def test_corrupt_int16_state_is_refused_naming_the_field(change, message):
+    with pytest.raises(ValueError, match=message):
+        ChannelStats.from_dict(INT16_STATE | change)
+
+
+@pytest.mark.parametrize(
+    ("change", "error", "message"),
+    [
+        ({"sum": [0, 15]}, ValueError, r"'sum' must hold one integer per channel \(3\), got 2"),
+        ({"sum": [0.0, 15, 0]}, TypeError, r"'sum' must hold integers, got 0\.0"),
+        ({"sum_of_squares": None}, TypeError, r"'sum_of_squares' must be a list of integers, got None"),
+        ({"min": [2, 5, 0], "max": [1, 5, 0]}, ValueError, r"min <= max .* min 2 and max 1 in channel 0"),
+        ({"max": [1, 5, 2**31]}, ValueError, r"int32 values .* max 2147483648 in channel 2"),
+        ({"sum": [4, 15, -3 * 2**31]}, ValueError, r"'sum' of channel 0 \(4\) must lie between count \* min"),
+        ({"sum_of_squares": [6, 74, 3 * 2**62]}, ValueError, r"'sum_of_squares' of channel 1 is too small"),
+    ],
+)
+def test_corrupt_int32_state_is_refused_naming_the_field(change, error, message):
+    with pytest.raises(error, match=message):
+        ChannelStats.from_dict(INT32_STATE | change)

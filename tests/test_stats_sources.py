@@ -97,6 +97,36 @@ def test_16_bit_files_keep_16_bit_values(rng, tmp_path, suffix):
     assert_matches_reference(stats, images)
 
 
+@pytest.mark.parametrize("dtype", [np.int16, np.int32])
+def test_signed_tiff_files_keep_their_signed_values(rng, tmp_path, dtype):
+    # CT slices in Hounsfield units (air -1000, bone +3000), as OpenCV reads them: CV_16S / CV_32S.
+    images = [rng.integers(-1024, 3072, (10 + i, 12)).astype(dtype) for i in range(3)]
+    for index, image in enumerate(images):
+        write_image(tmp_path / f"{index}.tif", image)
+    stats = compute_stats(tmp_path, progress=False)
+    assert stats.kind == np.dtype(dtype).name and stats.channels == 1
+    assert_matches_reference(stats, images)
+    if dtype == np.int16:
+        pixels = np.concatenate([image.ravel() for image in images]).astype(np.float64)
+        np.testing.assert_array_equal(
+            stats.percentile([1, 50, 99]), np.percentile(pixels, [1, 50, 99])[:, None]
+        )
+
+
+def test_stats_command_on_int16_tiffs_prints_hounsfield_units_and_max_pixel_value_1(rng, tmp_path, capsys):
+    images = [rng.integers(-1024, 3072, (16, 16)).astype(np.int16) for _ in range(2)]
+    for index, image in enumerate(images):
+        write_image(tmp_path / f"{index}.tif", image)
+    assert main(["stats", str(tmp_path), "--no-progress"]) == 0
+    printed = capsys.readouterr().out
+    stats = compute_stats(tmp_path, progress=False)
+    assert "2 images (int16, 1 channel)" in printed
+    assert f"| gray | 512 | {stats.mean[0]:.6g} | {stats.std[0]:.6g} | {stats.min[0]:.6g} |" in printed
+    # No full scale: mean and std stay in Hounsfield units, with max_pixel_value=1.0 spelled out.
+    arguments = f"mean=({stats.mean[0]:.6g},), std=({stats.std[0]:.6g},), max_pixel_value=1.0"
+    assert f"A.Normalize({arguments})" in printed
+
+
 def test_grayscale_files_give_one_channel(rng, tmp_path):
     images = [smooth_rgb(rng)[..., 0] for _ in range(3)]
     for index, image in enumerate(images):

@@ -9,6 +9,19 @@ from norm_transforms.dtypes import PIXEL_TYPES
 TORCH_DTYPES = {name: getattr(torch, name) for name in PIXEL_TYPES}
 
 
+def full_scale_of(name: str) -> float:
+    """What ``max_pixel_value`` should be for tensors of dtype ``name``: the dtype's full scale, or
+    for the signed integers, which have none, their largest value (as conftest.full_scale)."""
+    scale = PIXEL_TYPES[name].full_scale
+    return float(torch.iinfo(getattr(torch, name)).max) if scale is None else scale
+
+
+def max_pixel_value_of(name: str) -> float | None:
+    """``None`` (the dtype's full scale) where the dtype has one, else :func:`full_scale_of`: the
+    signed integers' standard mode needs an explicit value."""
+    return None if PIXEL_TYPES[name].full_scale is not None else full_scale_of(name)
+
+
 def interpreting_triton() -> bool:
     """True when the Triton kernels run in Triton's interpreter (no GPU: conftest sets
     TRITON_INTERPRET=1), where CPU tensors can take them."""

@@ -158,8 +158,9 @@ class Denormalize(_EveryImageTarget, PresetConstructors, A.ImageOnlyTransform):
 
     Takes the same ``mean``, ``std`` and ``max_pixel_value`` as the :class:`Normalize` it undoes
     and returns ``dtype``: ``"float32"`` (default) in the original units, or ``"uint8"`` /
-    ``"uint16"`` for display, rounded and clipped to the dtype's range. ``max_pixel_value=None``
-    means the output dtype's full scale (255 for uint8, 65535 for uint16, 1.0 for floats).
+    ``"uint16"`` for display (``"int16"`` / ``"int32"`` for signed data such as CT), rounded and
+    clipped to the dtype's range. ``max_pixel_value=None`` means the output dtype's full scale
+    (255 for uint8, 65535 for uint16, 1.0 for floats; signed dtypes have none).
     Per-image modes need each image's statistics: use ``normalize(..., return_params=True)``
     and ``denormalize(..., params=...)`` for those.
 

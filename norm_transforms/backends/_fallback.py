@@ -26,10 +26,13 @@ import numpy as np
 
 __all__ = ["affine", "histogram", "min_max"]
 
-# The struct codes the C glue accepts (see `acquire` there), and the dtype each one reads as.
-_CODES = {"B": np.uint8, "H": np.uint16, "e": np.float16, "f": np.float32, "d": np.float64}
-_CODES |= {"l": np.int64, "q": np.int64}  # int64: 'l' on LP64 platforms, 'q' on Windows
-_ANY_SOURCE = ("BHefd", "uint8, uint16, float16, float32 or float64")
+# The canonical struct codes the C glue accepts (see `canonical_code` there: signed integers
+# named by their size), and the dtype each one reads as.
+_CODES = {"B": np.uint8, "H": np.uint16, "h": np.int16, "i": np.int32, "q": np.int64}
+_CODES |= {"e": np.float16, "f": np.float32, "d": np.float64}
+_ANY_SOURCE = ("BHhiefd", "uint8, uint16, int16, int32, float16, float32 or float64")
+# int16 values are counted in bin v + 32768, as the C kernel counts them.
+_HISTOGRAM_OFFSETS = {np.dtype(np.uint8): 0, np.dtype(np.uint16): 0, np.dtype(np.int16): 32768}
 
 # cv2.LUT reads up to 4 interleaved channels; its uint8 -> float32 table lookup is one pass with
 # the clip folded into the table: 100 µs on a 224² RGB image where NumPy's multiply, add and
@@ -60,11 +63,22 @@ def _acquire(obj: Any, name: str, codes: str, what: str, *, writable: bool = Fal
     if writable and view.readonly:
         raise ValueError("buffer source array is read-only")
     format_ = view.format
-    code = format_[1:] if format_ and format_[0] in "=@<" else format_
-    wrong_size = code in ("l", "q") and view.itemsize != 8
-    if len(code) != 1 or code not in codes or wrong_size:
+    code = _canonical_code(format_[1:] if format_ and format_[0] in "=@<" else format_, view.itemsize)
+    if code is None or code not in codes:
         raise TypeError(f"{name} must hold {what} values, got format '{format_}'")
     return np.asarray(view).reshape(-1).view(_CODES[code])
+
+
+def _canonical_code(code: str, itemsize: int) -> str | None:
+    """The C glue's ``canonical_code``: 'h' int16, 'i' int32 ('i', or 'l' where long has 4 bytes),
+    'q' int64 ('l' on LP64 platforms, 'q'); None for what it refuses."""
+    if len(code) != 1:
+        return None
+    if code == "h":
+        return "h" if itemsize == 2 else None
+    if code in "ilq":
+        return {4: "i", 8: "q"}.get(itemsize)
+    return code
 
 
 def _as_double(value: Any) -> float:
@@ -133,7 +147,7 @@ def affine(*args: Any, **kwargs: Any) -> None:
 
     out[i] = clip(float32(source[i]) * scale[c] + offset[c], low, high),
     c = (i // block) % C, C = len(scale) = len(offset). source: C-contiguous uint8,
-    uint16, float16, float32 or float64; out: float32 with as many values, or source
+    uint16, int16, int32, float16, float32 or float64; out: float32 with as many values, or source
     itself when it is float32, or float16 (computed in float32, rounded once to nearest
     even). NaN stays NaN; pass -inf and inf to skip the clip.
     """
@@ -279,14 +293,15 @@ def _fold(lanes: np.ndarray, channels: int, block: int, reduce: np.ufunc) -> np.
 def histogram(*args: Any, **kwargs: Any) -> None:
     """histogram(source, counts)
 
-    Adds to counts[c * B + v] the number of values v of channel c of source, where value i
-    is in channel i % C. source: C-contiguous uint8 (B = 256) or uint16 (B = 65536) whose
-    length is a multiple of C; counts: writable C-contiguous int64 with C * B values.
+    Adds to counts[c * B + v + o] the number of values v of channel c of source, where
+    value i is in channel i % C. source: C-contiguous uint8 (B = 256, o = 0), uint16
+    (B = 65536, o = 0) or int16 (B = 65536, o = 32768) whose length is a multiple of C;
+    counts: writable C-contiguous int64 with C * B values.
     """
     # The C glue checks for 2 or 3 arguments and ignores a third (it has no block); so does this.
     _check_arg_count(args, kwargs, 2, "histogram")
-    source = _acquire(args[0], "source", "BH", "uint8 or uint16")
-    counts = _acquire(args[1], "counts", "lq", "int64", writable=True)
+    source = _acquire(args[0], "source", "BHh", "uint8, uint16 or int16")
+    counts = _acquire(args[1], "counts", "q", "int64", writable=True)
     n = source.size
     bins = 256 if source.dtype == np.uint8 else 65536
     channels = counts.size // bins
@@ -306,5 +321,7 @@ def histogram(*args: Any, **kwargs: Any) -> None:
                 counted = cv2.calcHist([chunk], [c], None, [bins], [0, bins])
                 tables[c] += counted.ravel().astype(np.int64)
         return
+    offset = _HISTOGRAM_OFFSETS[source.dtype]
     for c in range(channels):
-        tables[c] += np.bincount(pixels[:, c], minlength=bins)
+        values = pixels[:, c] if offset == 0 else pixels[:, c].astype(np.intp) + offset
+        tables[c] += np.bincount(values, minlength=bins)

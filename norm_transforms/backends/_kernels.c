@@ -1,6 +1,6 @@
 /*
  * One-pass CPU kernels for the NumPy backend: the fused affine (any supported dtype in, float32
- * out) and per-lane min/max; and for norm_transforms.stats, per-channel histograms.
+ * out), per-lane min/max and per-channel histograms (the percentile modes and norm_transforms.stats).
  *
  * Why C: OpenCV has no call that converts uint8 to float32 and applies a per-channel
  * multiply-add in one pass; its routes (addWeighted, convert + transform) cost 2-3x the astype
@@ -155,8 +155,9 @@ static Py_ssize_t lane_count(Py_ssize_t channels, Py_ssize_t at_least)
 
 /* ------------------------------------------------------------------ affine */
 
-/* dst[i] = clamp(float(src[i]) * scale[k] + offset[k], low, high), k = i % lanes. float64 input
- * is rounded to float32 first, like every other route of the backend. The clamp costs nothing
+/* dst[i] = clamp(float(src[i]) * scale[k] + offset[k], low, high), k = i % lanes. float64 and int32
+ * input are rounded to float32 first, like every other route of the backend (the centered route,
+ * in Python, handles the samples where that rounding would show). The clamp costs nothing
  * in a loop bound by memory, and its comparisons are false for NaN, so NaN stays NaN. */
 #define AFFINE_VALUE(x, k)                                                                        \
     float v = (float)(x) * scale[k] + offset[k];                                                  \
@@ -182,6 +183,8 @@ static Py_ssize_t lane_count(Py_ssize_t channels, Py_ssize_t at_least)
 
 DEFINE_AFFINE(affine_u8, uint8_t, LOAD_PLAIN)
 DEFINE_AFFINE(affine_u16, uint16_t, LOAD_PLAIN)
+DEFINE_AFFINE(affine_s16, int16_t, LOAD_PLAIN)
+DEFINE_AFFINE(affine_s32, int32_t, LOAD_PLAIN)
 DEFINE_AFFINE(affine_f16, uint16_t, LOAD_HALF)
 DEFINE_AFFINE(affine_f32, float, LOAD_PLAIN)
 DEFINE_AFFINE(affine_f64, double, LOAD_PLAIN)
@@ -289,21 +292,24 @@ VECTOR_CLONES static void affine_f32_in_place(float *RESTRICT data, Py_ssize_t n
 
 DEFINE_MIN_MAX_BOTH(min_max_u8, uint8_t, uint8_t, LOAD_PLAIN, 0, UINT8_MAX)
 DEFINE_MIN_MAX_BOTH(min_max_u16, uint16_t, uint16_t, LOAD_PLAIN, 0, UINT16_MAX)
+DEFINE_MIN_MAX_BOTH(min_max_s16, int16_t, int16_t, LOAD_PLAIN, INT16_MIN, INT16_MAX)
+DEFINE_MIN_MAX_BOTH(min_max_s32, int32_t, int32_t, LOAD_PLAIN, INT32_MIN, INT32_MAX)
 DEFINE_MIN_MAX_BOTH(min_max_f16, uint16_t, float, LOAD_HALF, -INFINITY, INFINITY)
 DEFINE_MIN_MAX_BOTH(min_max_f32, float, float, LOAD_PLAIN, -INFINITY, INFINITY)
 DEFINE_MIN_MAX_BOTH(min_max_f64, double, double, LOAD_PLAIN, -INFINITY, INFINITY)
 
 /* ------------------------------------------------------------------ histogram */
 
-/* counts[c][v] += how many values of channel c equal v. Dataset statistics keep uint8 and uint16
- * images as exact histograms; decoding a 256x256 RGB file takes ~0.6-1.3 ms, and the counting
+/* counts[c][v] += how many values of channel c equal v. Dataset statistics keep uint8, uint16
+ * and int16 images as exact histograms; decoding a 256x256 RGB file takes ~0.6-1.3 ms, and the counting
  * must stay a few percent of that. cv2.calcHist (one call per channel) takes ~105 us there,
  * np.bincount ~350 us; this loop ~75 us, close to one increment per cycle, the bound of a scalar
  * read-modify-write. uint8 values go to uint32 tables, two per channel (even and odd pixels), so
  * that the runs of equal values of smooth images do not chain every increment through one
  * counter; the tables are added to the int64 counts after each block. A channel count known at
  * compile time (1-4) measured 2x faster than a run-time one. uint16 values go straight to the
- * int64 counts: two 65536-entry tables per channel would cost more to clear than they save. */
+ * int64 counts: two 65536-entry tables per channel would cost more to clear than they save; int16
+ * values too, to bin v + 32768, which is their bits with the sign bit flipped. */
 #define HISTOGRAM_COPIES 2
 #define HISTOGRAM_BLOCK_PIXELS ((Py_ssize_t)1 << 30) /* a uint32 counter sees at most half */
 
@@ -360,11 +366,13 @@ static void histogram_u8(const uint8_t *src, Py_ssize_t n, Py_ssize_t channels, 
     }
 }
 
-static void histogram_u16(const uint16_t *src, Py_ssize_t n, Py_ssize_t channels, int64_t *counts)
+/* uint16, or int16 read through its bits (`flip` = 0x8000: v + 32768); the two types may alias. */
+static void histogram_16(const uint16_t *src, Py_ssize_t n, Py_ssize_t channels, int64_t *counts,
+                         uint16_t flip)
 {
     for (Py_ssize_t i = 0; i < n; i += channels)
         for (Py_ssize_t c = 0; c < channels; c++)
-            counts[c * 65536 + src[i + c]]++;
+            counts[c * 65536 + (uint16_t)(src[i + c] ^ flip)]++;
 }
 
 /* ------------------------------------------------------------------ Python glue */
@@ -372,6 +380,7 @@ static void histogram_u16(const uint16_t *src, Py_ssize_t n, Py_ssize_t channels
 typedef struct {
     Py_buffer view;
     int held;
+    char code; /* canonical_code() of the view */
 } Buffer;
 
 static void release(Buffer *buffers, int count)
@@ -383,7 +392,7 @@ static void release(Buffer *buffers, int count)
         }
 }
 
-/* The single-character struct code of a buffer ('B', 'H', 'e', 'f', 'd'), or 0. */
+/* The single-character struct code of a buffer ('B', 'H', 'h', 'i', 'e', 'f', 'd', ...), or 0. */
 static char format_code(const Py_buffer *view)
 {
     const char *format = view->format ? view->format : "B";
@@ -392,8 +401,23 @@ static char format_code(const Py_buffer *view)
     return format[0] && !format[1] ? format[0] : 0;
 }
 
-/* Acquire a C-contiguous buffer whose struct code is one of `codes` ("lq" means int64: 'l' on
- * LP64 platforms, 'q' on Windows, 8 bytes either way); `what` names them in the error. */
+/* The struct code with the signed integers named by their size: 'h' int16, 'i' int32 ('i', or 'l'
+ * where long has 4 bytes: Windows), 'q' int64 ('l' on LP64 platforms, 'q'); 0 for an integer code
+ * of another size. The kernels switch on it. */
+static char canonical_code(const Py_buffer *view)
+{
+    char code = format_code(view);
+    switch (code) {
+    case 'h': return view->itemsize == 2 ? 'h' : 0;
+    case 'i':
+    case 'l':
+    case 'q': return view->itemsize == 4 ? 'i' : view->itemsize == 8 ? 'q' : 0;
+    default: return code;
+    }
+}
+
+/* Acquire a C-contiguous buffer whose canonical code is one of `codes` ('q' means int64);
+ * `what` names them in the error. */
 static int acquire(PyObject *object, Buffer *buffer, int writable, const char *codes,
                    const char *what, const char *name)
 {
@@ -401,9 +425,8 @@ static int acquire(PyObject *object, Buffer *buffer, int writable, const char *c
     if (PyObject_GetBuffer(object, &buffer->view, flags) < 0)
         return -1;
     buffer->held = 1;
-    char code = format_code(&buffer->view);
-    int wrong_size = (code == 'l' || code == 'q') && buffer->view.itemsize != 8;
-    if (code == 0 || !strchr(codes, code) || wrong_size) {
+    buffer->code = canonical_code(&buffer->view);
+    if (buffer->code == 0 || !strchr(codes, buffer->code)) {
         PyErr_Format(PyExc_TypeError, "%s must hold %s values, got format '%s'", name, what,
                      buffer->view.format ? buffer->view.format : "B");
         return -1;
@@ -411,7 +434,7 @@ static int acquire(PyObject *object, Buffer *buffer, int writable, const char *c
     return 0;
 }
 
-#define ANY_SOURCE "BHefd", "uint8, uint16, float16, float32 or float64"
+#define ANY_SOURCE "BHhiefd", "uint8, uint16, int16, int32, float16, float32 or float64"
 #define FLOAT32 "f", "float32"
 #define FLOAT64 "d", "float64"
 
@@ -457,7 +480,7 @@ PyDoc_STRVAR(affine_doc,
              "affine(source, out, scale, offset, low, high, block=1)\n\n"
              "out[i] = clip(float32(source[i]) * scale[c] + offset[c], low, high),\n"
              "c = (i // block) % C, C = len(scale) = len(offset). source: C-contiguous uint8,\n"
-             "uint16, float16, float32 or float64; out: float32 with as many values, or source\n"
+             "uint16, int16, int32, float16, float32 or float64; out: float32 with as many values, or source\n"
              "itself when it is float32, or float16 (computed in float32, rounded once to nearest\n"
              "even). NaN stays NaN; pass -inf and inf to skip the clip.");
 
@@ -467,6 +490,8 @@ static void run_affine(char code, const char *src, float *dst, Py_ssize_t n, con
     switch (code) {
     case 'B': affine_u8((const uint8_t *)src, dst, n, scale, offset, lanes, lo, hi); break;
     case 'H': affine_u16((const uint16_t *)src, dst, n, scale, offset, lanes, lo, hi); break;
+    case 'h': affine_s16((const int16_t *)src, dst, n, scale, offset, lanes, lo, hi); break;
+    case 'i': affine_s32((const int32_t *)src, dst, n, scale, offset, lanes, lo, hi); break;
     case 'e': affine_f16((const uint16_t *)src, dst, n, scale, offset, lanes, lo, hi); break;
     case 'f':
         if ((const float *)src == dst)
@@ -519,7 +544,7 @@ static PyObject *py_affine(PyObject *self, PyObject *const *args, Py_ssize_t nar
     /* Interleaved: the tables tiled to the lanes once. Blocks: one value per block, filled
      * into the lanes at each block. */
     Py_ssize_t lanes = lane_count(block == 1 ? channels : 1, AFFINE_MIN_LANES);
-    int to_half = format_code(&b[1].view) == 'e';
+    int to_half = b[1].code == 'e';
     Py_ssize_t chunk = to_half ? lanes * (HALF_CHUNK_VALUES / lanes > 0 ? HALF_CHUNK_VALUES / lanes : 1) : 0;
     tables = PyMem_Malloc((2 * (size_t)lanes + (size_t)chunk) * sizeof *tables);
     if (!tables) {
@@ -532,7 +557,7 @@ static PyObject *py_affine(PyObject *self, PyObject *const *args, Py_ssize_t nar
     char *dst = b[1].view.buf;
     float lo = (float)low, hi = (float)high;
     Py_ssize_t itemsize = b[0].view.itemsize;
-    char code = format_code(&b[0].view);
+    char code = b[0].code;
     Py_BEGIN_ALLOW_THREADS
     if (block == 1) {
         for (Py_ssize_t k = 0; k < lanes; k++) {
@@ -581,6 +606,8 @@ static void run_min_max(char code, const char *src, Py_ssize_t n, double *low, d
         switch (code) {
         case 'B': min_max_u8_one((const uint8_t *)src, n, low, high); break;
         case 'H': min_max_u16_one((const uint16_t *)src, n, low, high); break;
+        case 'h': min_max_s16_one((const int16_t *)src, n, low, high); break;
+        case 'i': min_max_s32_one((const int32_t *)src, n, low, high); break;
         case 'e': min_max_f16_one((const uint16_t *)src, n, low, high); break;
         case 'f': min_max_f32_one((const float *)src, n, low, high); break;
         default: min_max_f64_one((const double *)src, n, low, high); break;
@@ -590,6 +617,8 @@ static void run_min_max(char code, const char *src, Py_ssize_t n, double *low, d
     switch (code) {
     case 'B': min_max_u8((const uint8_t *)src, n, low, high, channels, lanes, scratch); break;
     case 'H': min_max_u16((const uint16_t *)src, n, low, high, channels, lanes, scratch); break;
+    case 'h': min_max_s16((const int16_t *)src, n, low, high, channels, lanes, scratch); break;
+    case 'i': min_max_s32((const int32_t *)src, n, low, high, channels, lanes, scratch); break;
     case 'e': min_max_f16((const uint16_t *)src, n, low, high, channels, lanes, scratch); break;
     case 'f': min_max_f32((const float *)src, n, low, high, channels, lanes, scratch); break;
     default: min_max_f64((const double *)src, n, low, high, channels, lanes, scratch); break;
@@ -643,7 +672,7 @@ static PyObject *py_min_max(PyObject *self, PyObject *const *args, Py_ssize_t na
     }
     const char *src = b[0].view.buf;
     double *low = b[1].view.buf, *high = b[2].view.buf;
-    char code = format_code(&b[0].view);
+    char code = b[0].code;
     Py_BEGIN_ALLOW_THREADS
     if (block == 1)
         run_min_max(code, src, n, low, high, channels, lanes, scratch);
@@ -661,9 +690,10 @@ fail:
 
 PyDoc_STRVAR(histogram_doc,
              "histogram(source, counts)\n\n"
-             "Adds to counts[c * B + v] the number of values v of channel c of source, where value i\n"
-             "is in channel i % C. source: C-contiguous uint8 (B = 256) or uint16 (B = 65536) whose\n"
-             "length is a multiple of C; counts: writable C-contiguous int64 with C * B values.");
+             "Adds to counts[c * B + v + o] the number of values v of channel c of source, where\n"
+             "value i is in channel i % C. source: C-contiguous uint8 (B = 256, o = 0), uint16\n"
+             "(B = 65536, o = 0) or int16 (B = 65536, o = 32768) whose length is a multiple of C;\n"
+             "counts: writable C-contiguous int64 with C * B values.");
 
 static PyObject *py_histogram(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
@@ -671,10 +701,10 @@ static PyObject *py_histogram(PyObject *self, PyObject *const *args, Py_ssize_t 
     memset(b, 0, sizeof b);
     uint32_t *tables = NULL;
     if (check_arg_count(nargs, 2, "histogram") < 0 ||
-        acquire(args[0], &b[0], 0, "BH", "uint8 or uint16", "source") < 0 ||
-        acquire(args[1], &b[1], 1, "lq", "int64", "counts") < 0)
+        acquire(args[0], &b[0], 0, "BHh", "uint8, uint16 or int16", "source") < 0 ||
+        acquire(args[1], &b[1], 1, "q", "int64", "counts") < 0)
         goto fail;
-    char code = format_code(&b[0].view);
+    char code = b[0].code;
     Py_ssize_t n = length(&b[0]), bins = code == 'B' ? 256 : 65536;
     Py_ssize_t channels = length(&b[1]) / bins;
     if (channels < 1 || length(&b[1]) % bins || n % channels) {
@@ -697,7 +727,7 @@ static PyObject *py_histogram(PyObject *self, PyObject *const *args, Py_ssize_t 
     if (code == 'B')
         histogram_u8(src, n, channels, counts, tables);
     else
-        histogram_u16(src, n, channels, counts);
+        histogram_16(src, n, channels, counts, code == 'h' ? 0x8000u : 0);
     Py_END_ALLOW_THREADS
     PyMem_Free(tables);
     release(b, 2);

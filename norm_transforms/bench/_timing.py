@@ -31,12 +31,21 @@ SEED = 20261121
 
 
 def make_image(dtype: str, size: int, channels: int = 3) -> np.ndarray:
-    """The benchmark's generated photo stand-in: uniform noise, same bytes in every process."""
+    """The benchmark's generated photo stand-in: uniform noise, same bytes in every process.
+    int16 stands in for CT: Hounsfield units from -1024 (air) to 3071 (dense bone, 12 bits)."""
     rng = np.random.default_rng(SEED + size)
+    if dtype == "int16":
+        return rng.integers(-1024, 3072, (size, size, channels)).astype(np.int16)
     pixels = rng.integers(0, 256, (size, size, channels), dtype=np.uint8)
     if dtype == "uint8":
         return pixels
     return pixels.astype(np.float32) / np.float32(255.0)
+
+
+def max_pixel_value_for(dtype: str) -> float:
+    """255 for uint8; 1.0 for float32 in [0, 1] and for int16 in Hounsfield units (mean and std in
+    HU: signed images have no full scale)."""
+    return 255.0 if dtype == "uint8" else 1.0
 
 
 def set_threads(threads: int | None) -> int:
@@ -101,7 +110,7 @@ def time_albumentations(
     results = []
     for case in cases:
         image = make_image(case["dtype"], case["size"])
-        mpv = 255.0 if case["dtype"] == "uint8" else 1.0
+        mpv = max_pixel_value_for(case["dtype"])
         transform = A.Normalize(normalization=case["mode"], max_pixel_value=mpv, p=1.0)
         call = functools.partial(transform.apply, image)
         results.append({**case, "seconds": time_call(call, budget_s), "peak_bytes": peak_memory(call)})

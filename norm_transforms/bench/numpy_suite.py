@@ -3,8 +3,10 @@
 Times every mode x dtype x size on generated RGB images, single-threaded and with default
 threads, beside ``albumentations.Normalize`` (in this interpreter, when installed), any peer
 living in another interpreter (``--peer-python``), the straightforward NumPy version of a mode
-the peers lack (``np.percentile``), and the floor: ``astype(float32)`` for uint8 input,
-``copy()`` for float32. Reports medians, ratios and peak memory as Markdown, and optionally a
+the peers lack (``np.percentile``), and the floor: ``astype(float32)`` for integer input,
+``copy()`` for float32. int16 images (CT in Hounsfield units; ``--dtypes int16``) are also
+timed against the float64 NumPy code such images are normalized with today, and report in a
+section of their own. Reports medians, ratios and peak memory as Markdown, and optionally a
 PNG chart (:mod:`.chart`).
 
 Which peer runs a mode is read from the mode's data in :data:`norm_transforms.modes.MODES`
@@ -26,15 +28,18 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..modes import DEFAULT_PERCENTILES, EPS, MODES, Mode
+from ..modes import DEFAULT_PERCENTILES, EPS, IMAGENET_MEAN, IMAGENET_STD, MODES, Mode
 from . import _timing
 from .machine import THREADS, machine_line, package_version, threads_label
 from .report import by_threads, geomean, progress_bar, publish, ratio_table, speedup_lines
 
 DTYPES = ("uint8", "float32")
+#: Accepted by ``--dtypes`` beside the defaults: int16, CT slices in Hounsfield units.
+EXTRA_DTYPES = ("int16",)
 SIZES = (224, 512, 1024)
 TITLE = "NumPy backend vs peers"
 PERCENTILE_PEER = "np.percentile"
+FLOAT64_PEER = "NumPy float64"
 
 
 @dataclass
@@ -70,10 +75,40 @@ def numpy_percentile_reference(image: np.ndarray, mode: Mode) -> np.ndarray:
     return normalized if mode.clip is None else np.clip(normalized, *mode.clip)
 
 
+def numpy_float64_reference(image: np.ndarray, mode: Mode) -> np.ndarray:
+    """A mode written the straightforward way in float64, as CT pipelines do it today: the image
+    as float64, its statistics with NumPy, the affine, the clip, float32 out. ``standard`` with
+    ImageNet's mean and std and max_pixel_value 1.0 (what the suite times for int16)."""
+    values = image.astype(np.float64)
+    axes = (0, 1) if mode.per_channel else None
+    if mode.statistic is None:
+        center, spread = np.array(IMAGENET_MEAN), np.array(IMAGENET_STD)
+    elif mode.statistic == "mean_std":
+        center, spread = values.mean(axis=axes), values.std(axis=axes)
+    elif mode.statistic == "min_max":
+        center = values.min(axis=axes)
+        spread = values.max(axis=axes) - center
+    elif mode.statistic == "percentile":
+        center, high = np.percentile(values, DEFAULT_PERCENTILES, axis=axes)
+        spread = high - center
+    else:  # robust
+        lower_quartile, center, upper_quartile = np.percentile(values, (25, 50, 75), axis=axes)
+        spread = upper_quartile - lower_quartile
+    normalized = (values - center) / (spread + (0.0 if mode.statistic is None else EPS))
+    normalized = normalized if mode.clip is None else np.clip(normalized, *mode.clip)
+    return normalized.astype(np.float32)
+
+
 #: Peers timed in this process, by the statistic they compute: (name, the version a user would
 #: write). A statistic missing here (and in Albumentations) has no peer: "—" in the report.
 STATISTIC_PEERS: dict[str, tuple[str, Callable[[np.ndarray, Mode], np.ndarray]]] = {
     "percentile": (PERCENTILE_PEER, numpy_percentile_reference),
+}
+
+#: Peers timed in this process on every mode of one input dtype: int16 CT slices are normalized
+#: with float64 NumPy code today.
+DTYPE_PEERS: dict[str, tuple[str, Callable[[np.ndarray, Mode], np.ndarray]]] = {
+    "int16": (FLOAT64_PEER, numpy_float64_reference),
 }
 
 
@@ -88,23 +123,22 @@ def ours_call(image: np.ndarray, mode: str, max_pixel_value: float) -> Callable[
 
 def floor_call(image: np.ndarray) -> Callable[[], np.ndarray]:
     """The least any normalization of this input costs: one float32 output written."""
-    return (lambda: image.astype(np.float32)) if image.dtype == np.uint8 else image.copy
+    return image.copy if image.dtype == np.float32 else (lambda: image.astype(np.float32))
 
 
 def _time_case(thread_name: str, case: dict[str, Any], budget_s: float) -> tuple[Cell, list[str]]:
-    """Ours, the floor and the in-process peer of the case's statistic, if any."""
+    """Ours, the floor and the in-process peers of the case's statistic and dtype, if any."""
     image = _timing.make_image(case["dtype"], case["size"])
     cell = Cell(thread_name, case["mode"], case["dtype"], case["size"])
-    ours = ours_call(image, case["mode"], 255.0 if case["dtype"] == "uint8" else 1.0)
+    ours = ours_call(image, case["mode"], _timing.max_pixel_value_for(case["dtype"]))
     cell.seconds["ours"] = _timing.time_call(ours, budget_s)
     cell.peak_bytes["ours"] = _timing.peak_memory(ours)
     cell.seconds["floor"] = _timing.time_call(floor_call(image), budget_s)
     mode = MODES[case["mode"]]
-    if mode.statistic in STATISTIC_PEERS:
-        name, reference = STATISTIC_PEERS[mode.statistic]
+    peers = [STATISTIC_PEERS.get(mode.statistic or ""), DTYPE_PEERS.get(case["dtype"])]
+    for name, reference in filter(None, peers):
         cell.seconds[name] = _timing.time_call(functools.partial(reference, image, mode), budget_s)
-        return cell, [name]
-    return cell, []
+    return cell, [peer[0] for peer in peers if peer is not None]
 
 
 # --------------------------------------------------------------------------- run
@@ -208,7 +242,8 @@ def machine_header() -> str:
             f"`default` = library defaults (OpenCV {_default_cv2_threads()} threads)",
             "- Time: median of repeated calls of the transform's `apply` (the per-call dispatch of "
             "Albumentations is the same for every contender and left out); floor = "
-            "`x.astype(np.float32)` for uint8, `x.copy()` for float32",
+            "`x.astype(np.float32)` for uint8 and int16, `x.copy()` for float32; int16: Hounsfield "
+            "units -1024..3071, max_pixel_value 1.0",
             "- Peak memory: tracemalloc peak during one call / output size (float32)",
         ]
     )
@@ -266,6 +301,12 @@ def sections(cells: list[Cell], peers: list[str]) -> dict[str, tuple[str, str]]:
     }
 
 
+def title(dtypes: tuple[str, ...]) -> str:
+    """The report's heading: its own section for runs with other dtypes than the defaults, so
+    that ``--dtypes int16 --markdown RESULTS.md`` adds a section instead of replacing the main one."""
+    return TITLE if set(dtypes) <= set(DTYPES) else f"{TITLE}: {', '.join(dtypes)}"
+
+
 def main(args: Any) -> int:
     """Entry point of ``norm-transforms bench`` (arguments parsed in :mod:`norm_transforms.cli`)."""
     cells, peers = run(
@@ -278,7 +319,7 @@ def main(args: Any) -> int:
         with_albumentations=not args.no_albumentations,
         progress=not args.no_progress,
     )
-    publish(TITLE, machine_header(), sections(cells, peers), args.markdown)
+    publish(title(tuple(args.dtypes)), machine_header(), sections(cells, peers), args.markdown)
     if args.chart:
         from .chart import chart
 

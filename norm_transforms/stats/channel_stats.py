@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from ..modes import default_max_pixel_value
+from ..dtypes import PIXEL_TYPES
 from .accumulators import (
     ACCEPTED_DTYPES,
     KIND_OF_DTYPE,
@@ -39,9 +39,10 @@ class ChannelStats:
 
     NumPy arrays are channels-last: ``(H, W)``, ``(H, W, C)`` or ``(N, H, W, C)``. Torch tensors
     are channels-first: ``(H, W)``, ``(C, H, W)`` or ``(N, C, H, W)`` (channels_last memory is
-    fine). Dtypes: uint8 and uint16 (kept as exact histograms, so :meth:`percentile` and
-    :attr:`median` work) or float16/32/64 (float64 moments). One ``ChannelStats`` holds one
-    kind (uint8, uint16 or float) and one channel count; mixing them is a ``ValueError``.
+    fine). Dtypes: uint8, uint16 and int16 (kept as exact histograms, so :meth:`percentile` and
+    :attr:`median` work), int32 (exact integer sums: count, mean, std, min, max) or
+    float16/32/64 (float64 moments). One ``ChannelStats`` holds one kind (uint8, uint16, int16,
+    int32 or float) and one channel count; mixing them is a ``ValueError``.
 
     Safe to share between threads: :meth:`update`, :meth:`merge`, :meth:`all_reduce` and the
     results take a per-instance lock, held only to add a counted image to the totals (its
@@ -132,7 +133,8 @@ class ChannelStats:
 
     @property
     def kind(self) -> Kind | None:
-        """``"uint8"``, ``"uint16"``, ``"float"``, or ``None`` before the first update."""
+        """``"uint8"``, ``"uint16"``, ``"int16"``, ``"int32"``, ``"float"``, or ``None`` before the
+        first update."""
         totals = self._totals
         return None if totals is None else totals.kind  # type: ignore[return-value]
 
@@ -190,9 +192,10 @@ class ChannelStats:
 
     @property
     def histogram(self) -> np.ndarray | None:
-        """Read-only int64 counts ``(C, 256)`` for uint8 data, ``(C, 65536)`` for uint16, where
-        ``histogram[c, v]`` is the number of pixels of channel ``c`` equal to ``v``; ``None``
-        for float data (and before the first update). A copy, taken under the lock: a view
+        """Read-only int64 counts ``(C, 256)`` for uint8 data, ``(C, 65536)`` for uint16 and int16,
+        where ``histogram[c, v]`` is the number of pixels of channel ``c`` equal to ``v`` (for
+        int16, ``histogram[c, v + 32768]``); ``None`` for int32 and float data (and before the
+        first update). A copy, taken under the lock: a view
         would change under the caller while another thread counts."""
         with self._lock:
             if not isinstance(self._totals, HistogramAccumulator):
@@ -202,8 +205,9 @@ class ChannelStats:
         return counts
 
     def percentile(self, q: float | Sequence[float], method: PercentileMethod = "linear") -> np.ndarray:
-        """Exact per-channel percentiles of integer data, from the histogram: the same as
-        ``np.percentile(pixels, q, axis=0, method=method)`` over all pixels ``(count, C)``.
+        """Exact per-channel percentiles of uint8, uint16 and int16 data, from the histogram: the
+        same as ``np.percentile(pixels, q, axis=0, method=method)`` over all pixels ``(count, C)``
+        as float64.
 
         ``method="linear"`` (NumPy's default) interpolates between the two nearest pixel values;
         ``"inverted_cdf"`` gives the smallest pixel value with at least ``q`` % of the pixels at
@@ -221,14 +225,18 @@ class ChannelStats:
 
     @property
     def median(self) -> np.ndarray:
-        """Per-channel median of integer data, as ``np.median`` (the 50th percentile, linear)."""
+        """Per-channel median of uint8, uint16 and int16 data, as ``np.median`` (the 50th
+        percentile, linear)."""
         return self.percentile(50.0)
 
     def to_normalize_kwargs(self, max_pixel_value: float | None = None) -> dict[str, Any]:
         """``{"mean", "std", "max_pixel_value"}`` for ``Normalize``, ``TorchNormalize`` and
         ``NormalizeLayer``: mean and std divided by ``max_pixel_value``, since those compute
         ``(x - mean * max_pixel_value) / (std * max_pixel_value)``. ``None`` takes the dtype's
-        full scale: 255 for uint8 data, 65535 for uint16, 1.0 for floats.
+        full scale: 255 for uint8 data, 65535 for uint16, 1.0 for floats; and 1.0 for int16 and
+        int32 data, which have none (their mean and std stay in the data's own units, Hounsfield
+        units for CT, and ``max_pixel_value=1.0`` is then given explicitly, as their standard
+        mode needs).
 
         >>> kwargs = stats.to_normalize_kwargs()  # doctest: +SKIP
         >>> Normalize(**kwargs), TorchNormalize(**kwargs), NormalizeLayer(**kwargs)  # doctest: +SKIP
@@ -239,7 +247,7 @@ class ChannelStats:
     def _normalize_kwargs(self, max_pixel_value: float | None) -> dict[str, Any]:
         self._require_pixels("to_normalize_kwargs")
         if max_pixel_value is None:
-            scale = default_max_pixel_value(np.float64 if self.kind == "float" else self.kind)
+            scale = unit_of(self.kind)
         elif (
             isinstance(max_pixel_value, numbers.Real)
             and not isinstance(max_pixel_value, bool)
@@ -394,9 +402,10 @@ class ChannelStats:
     def _require_histogram(self, what: str) -> HistogramAccumulator:
         self._require_pixels(what)
         if not isinstance(self._totals, HistogramAccumulator):
+            kind = "float" if self.kind == "float" else str(self.kind)
             raise ValueError(
-                f"{what} needs the histogram that ChannelStats keeps for uint8 and uint16 images; "
-                "these statistics are of float images (only count, mean, std, min and max)"
+                f"{what} needs the histogram that ChannelStats keeps for uint8, uint16 and int16 "
+                f"images; these statistics are of {kind} images (only count, mean, std, min and max)"
             )
         return self._totals
 
@@ -412,6 +421,13 @@ class ChannelStats:
             if self._totals is not None:
                 self._totals = self._totals.reordered(list(order))
         return self
+
+
+def unit_of(kind: str | None) -> float:
+    """What ``max_pixel_value=None`` divides by for statistics of ``kind``: the dtype's full
+    scale, or 1.0 (the data's own units) for floats and for signed integers, which have none."""
+    pixel = PIXEL_TYPES.get(str(kind))
+    return 1.0 if pixel is None or pixel.full_scale is None else pixel.full_scale
 
 
 def _short(values: np.ndarray) -> str:

@@ -8,11 +8,14 @@ Version 1, as ``ChannelStats.save`` writes it::
      "images": 2, "count": 20, "histogram": [{"values": [...], "counts": [...]}, ...],
      "summary": {"mean": [...], "std": [...], "min": [...], "max": [...]}}
 
-Float statistics hold ``mean``, ``m2``, ``min`` and ``max`` (float64, round-tripping) in place of
-``histogram``; empty statistics have ``kind`` and ``channels`` null and nothing after ``count``.
+int16 histograms list the pixel values themselves (from -32768). int32 statistics hold the exact
+integer ``sum``, ``sum_of_squares``, ``min`` and ``max`` of each channel (JSON integers of any size)
+in place of ``histogram``; float statistics ``mean``, ``m2``, ``min`` and ``max`` (float64,
+round-tripping). Empty statistics have ``kind`` and ``channels`` null and nothing after ``count``.
 ``ChannelStats(nonzero=True)`` adds ``"nonzero": true`` (only then, so plain files stay as they
-were), its float statistics add ``nonzero_counts`` (the non-zero pixels of each channel), and
-its summary ``counts``; a channel with no non-zero value has ``null`` in the summary.
+were), its float and int32 statistics add ``nonzero_counts`` (the non-zero pixels of each
+channel), and its summary ``counts``; a channel with no non-zero value has ``null`` in the
+summary (and 0 for its int32 ``min`` and ``max``).
 """
 
 from __future__ import annotations

@@ -14,6 +14,10 @@ from .. import kernels as _kernels
 
 _UINT8 = np.dtype(np.uint8)
 
+# Dtypes whose values float32 does not hold exactly (beyond its 24-bit significand): the centered
+# route subtracts the center from them in float64, before any rounding.
+_WIDE_DTYPES = (np.dtype(np.float64), np.dtype(np.int32))
+
 
 # cv2.LUT handles up to 4 interleaved channels; more go through NumPy on the rare centered route.
 _OPENCV_MAX_CHANNELS = 4
@@ -124,8 +128,9 @@ def _apply_centered(
         )
         return
     tiles = source.shape[1] // channels
-    if source.dtype == np.float64:
-        # Subtract before rounding to float32, so a constant image gives exactly 0.
+    if source.dtype in _WIDE_DTYPES:
+        # Subtract before rounding to float32, so a constant image gives exactly 0 (and an int32
+        # image near 2**30 with a small spread keeps the digits its float32 form would lose).
         centered = np.subtract(source, np.tile(center, tiles))
         np.multiply(centered, np.tile(scale, tiles), out=out, casting="same_kind")
     else:

@@ -21,8 +21,9 @@ def denormalize(
 
     ``params``: the :class:`AffineParams` that ``normalize(..., return_params=True)`` returned,
     or standard-mode arguments (``max_pixel_value=None`` takes ``dtype``'s full scale).
-    ``dtype``: float32 (None), float16, bfloat16 or float64 in the original units, or uint8 /
-    uint16 rounded (half to even) and clipped to the dtype's range, NaN as 0.
+    ``dtype``: float32 (None), float16, bfloat16 or float64 in the original units, or an integer
+    dtype (uint8, uint16, int16, int32) rounded (half to even) and clipped to the dtype's range,
+    NaN as 0.
     """
     if volume:
         raise ValueError("volume=True is not supported for tensors; pass (..., C, H, W) frames as samples")
@@ -31,14 +32,15 @@ def denormalize(
     if isinstance(params, NormalizeParams):
         params = standard_affine_params(params, image, dtype)
     center, scale = _checked_terms(params, image)
-    # float32 keeps every dtype's round trip within 1e-6 of full scale (and uint8 / uint16
-    # exact), at GPU speed; float64 only where it is asked for.
-    compute = torch.float64 if dtype == torch.float64 else torch.float32
+    # float32 keeps every dtype's round trip within 1e-6 of full scale (and uint8 / uint16 / int16
+    # exact), at GPU speed; float64 where it is asked for, and for int32, whose values and bounds
+    # float32 would round (2**31 - 1 becomes 2**31, which no int32 holds).
+    compute = torch.float64 if dtype in (torch.float64, torch.int32) else torch.float32
     pixels = torch.addcmul(center.to(compute), image, scale.reciprocal().to(compute))
     if not dtype.is_floating_point:
         # Display pixels: NaN (undefined statistics) becomes 0 rather than a cast's garbage.
-        top = float(torch.iinfo(dtype).max)
-        pixels = pixels.nan_to_num_(nan=0.0).clamp_(0.0, top).round_()
+        info = torch.iinfo(dtype)
+        pixels = pixels.nan_to_num_(nan=0.0).clamp_(float(info.min), float(info.max)).round_()
     return pixels.to(dtype)
 
 

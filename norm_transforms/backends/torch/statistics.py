@@ -14,6 +14,9 @@ from ...modes import NormalizeParams
 
 # Float dtypes whose values may overflow or underflow float32 statistics (see _prescaled).
 _SCALABLE_DTYPES = (torch.float32, torch.float64, torch.bfloat16)
+# Dtypes whose values float32 does not hold exactly (beyond its 24-bit significand): their working
+# copy is float64, as float64 images' is.
+WIDE_DTYPES = (torch.float64, torch.int32)
 
 
 class Centered(NamedTuple):
@@ -153,10 +156,11 @@ STATISTICS = {"mean_std": _moments, "min_max": _extremes, "percentile": _percent
 
 
 def _prescaled(image: torch.Tensor, dims: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The image as float32 (float64 for float64) with each scope multiplied by a power of two
-    ``2**-e`` that brings it into [-1, 1], and those factors as float64 (``None`` for dtypes
-    that need no scaling: integers and float16, whose squares and sums stay far inside float32's
-    range).
+    """The image as float32 (float64 for float64 and int32) with each scope multiplied by a power
+    of two ``2**-e`` that brings it into [-1, 1], and those factors as float64 (``None`` for
+    dtypes that need no scaling: integers and float16, whose squares and sums stay far inside the
+    working dtype's range; int32 values become float64 exactly, where float32 would round them to
+    24 bits and a near-constant image near 2**30 would lose its spread).
 
     Scale safety: float32 reductions of large values overflow (the variance of 1e30-sized values
     came out 0, a float64 1e300 becomes inf in float32) and those of tiny ones underflow, so
@@ -168,7 +172,7 @@ def _prescaled(image: torch.Tensor, dims: tuple[int, ...]) -> tuple[torch.Tensor
     inf, gets the factor 1 (frexp gives the exponent 0 for them).
     """
     if image.dtype not in _SCALABLE_DTYPES:
-        return image.to(torch.float32), None
+        return image.to(torch.float64 if image.dtype in WIDE_DTYPES else torch.float32), None
     precision = torch.float64 if image.dtype == torch.float64 else torch.float32
     magnitude = torch.linalg.vector_norm(image, ord=math.inf, dim=dims, keepdim=True, dtype=precision)
     # 2**-e is exact in float32 down to 2**-149, below the 2**-128 a float32 image needs.
@@ -186,8 +190,9 @@ def _min_max(
     """Min and max over ``dims`` (of the selected pixels, when given), skipping NaN pixels as
     the reference (cv2.normalize) does; a scope of only NaN, or of none, gives NaN."""
     if not image.is_floating_point() and selection is None:
-        # uint8 is reduced as it is (a quarter of the bytes); torch has no uint16 min/max.
-        source = image if image.dtype == torch.uint8 else work
+        # Integers are reduced as they are (uint8: a quarter of the bytes), except uint16, for
+        # which torch has no min/max.
+        source = work if image.dtype == torch.uint16 else image
         return source.amin(dim=dims, keepdim=True), source.amax(dim=dims, keepdim=True)
     skipped = work.isnan() if selection is None else ~selection.pixels | work.isnan()
     low = torch.where(skipped, torch.inf, work).amin(dim=dims, keepdim=True)

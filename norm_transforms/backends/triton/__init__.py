@@ -22,7 +22,7 @@ from ..torch import value_range
 from ..torch.inverse import check_inverse_dtype, check_normalized, denormalize
 from ..torch.layout import check_call, check_image, check_mask, standard_affine_params, terms_shape
 from ..torch.ops import normalize_with_ops, standard_constants
-from ..torch.statistics import _SCALABLE_DTYPES
+from ..torch.statistics import _SCALABLE_DTYPES, WIDE_DTYPES
 from . import kernels
 from .layout import Planes, output, planes
 from .statistics import STATISTICS, Statistic
@@ -106,7 +106,7 @@ def _affine(
         geometry.channels, geometry.pixels, geometry.blocks, geometry.channel_groups,
         *view.stride(), *out_view.stride(), low, high,
         CENTERED=centered, SCALED=scaled, CLIP=clip is not None,
-        WIDE=centered and view.dtype == torch.float64,
+        WIDE=centered and view.dtype in WIDE_DTYPES,
         BLOCK_C=geometry.block_c, BLOCK_P=geometry.block_p,
     )  # fmt: skip
 

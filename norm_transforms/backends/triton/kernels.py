@@ -119,12 +119,13 @@ def moments_kernel(
     """Per (row, block): pixel count, exponent, mean and the sum of squared deviations from
     that mean (``m2``).
 
-    Integer images: exact integer sums of ``x`` and ``x**2`` (int32 for uint8: a tile of 4096
-    pixels sums to at most 2.7e8; int64 for uint16), and ``m2 = (n * S2 - S1**2) / n``
-    from exact int64 products: integer operations per pixel, no float64 ones. Float images:
-    float64, two passes over the tile in registers (no cancellation), and the rounding left in
-    the first mean added back (``residual``), so that a constant tile's mean is its value
-    exactly and a constant image comes out exactly 0."""
+    8- and 16-bit integer images: exact integer sums of ``x`` and ``x**2`` (int32 for uint8: a
+    tile of 4096 pixels sums to at most 2.7e8; int64 for uint16 and int16), and
+    ``m2 = (n * S2 - S1**2) / n`` from exact int64 products: integer operations per pixel, no
+    float64 ones. Float and int32 images (whose squares, up to 2**62, would overflow an int64
+    sum): float64, which holds every int32 exactly, two passes over the tile in registers (no
+    cancellation), and the rounding left in the first mean added back (``residual``), so that a
+    constant tile's mean is its value exactly and a constant image comes out exactly 0."""
     sample, channel0, block = _program(blocks, channel_groups, BLOCK_C)
     offsets, mask, channel = _tile(
         sample,
@@ -144,7 +145,7 @@ def moments_kernel(
     pixels_in = tl.maximum(count, 1.0)
     exponent = tl.zeros([BLOCK_C], tl.int64)
     source = image_ptr.dtype.element_ty
-    if source.is_int():
+    if source.is_int() and source.primitive_bitwidth <= 16:
         wide: tl.constexpr = source.primitive_bitwidth > 8
         x = tl.load(image_ptr + offsets, mask=mask, other=0).to(tl.int64 if wide else tl.int32)
         total = tl.sum(x, axis=1).to(tl.int64)
@@ -189,7 +190,8 @@ def extremes_kernel(
 ):
     """Per (row, block): the smallest and largest pixel, NaN skipped (as cv2.normalize skips
     it), and the exponent of the largest finite magnitude. Compared in float32, which holds
-    every uint8, uint16, float16 and bfloat16 value exactly (float64 images in float64)."""
+    every uint8, uint16, int16, float16 and bfloat16 value exactly (float64 and int32 images in
+    float64)."""
     sample, channel0, block = _program(blocks, channel_groups, BLOCK_C)
     offsets, mask, channel = _tile(
         sample,
@@ -203,7 +205,8 @@ def extremes_kernel(
         BLOCK_C,
         BLOCK_P,
     )
-    wide: tl.constexpr = image_ptr.dtype.element_ty == tl.float64
+    source = image_ptr.dtype.element_ty
+    wide: tl.constexpr = (source == tl.float64) or (source == tl.int32)
     x = tl.load(image_ptr + offsets, mask=mask, other=0).to(tl.float64 if wide else tl.float32)
     counted = mask & (x == x)  # NaN != NaN
     low = tl.min(tl.where(counted, x, float("inf")), axis=1).to(tl.float64)
@@ -274,8 +277,8 @@ def _store_terms(terms_ptr, scope, scopes, center, spread, exponent, eps, WIDE: 
     """The terms of one scope from its float64 ``center`` and ``spread`` in units of
     ``2**-exponent``: ``y = (x * factor - center_high) * scale + offset``, where ``center_high``
     is the float32 part of the center and ``offset = -(center - center_high) * scale`` carries
-    the rest (a near-constant image stays exact); for a float64 image (``WIDE``: the affine
-    runs in float64) the whole center, with no offset, so that a constant image gives exactly
+    the rest (a near-constant image stays exact); for a float64 or int32 image (``WIDE``: the
+    affine runs in float64) the whole center, with no offset, so that a constant image gives exactly
     0 even where the affine is fused into one FMA. An undefined statistic (NaN or inf reached
     it) gives a NaN spread, so the scope comes out NaN as documented, and NaN params."""
     factor = _power_of_two(exponent)
@@ -448,7 +451,7 @@ def affine_kernel(
     """``y = x * scale + offset`` (standard: ``terms_ptr`` holds float32 scale, offset) or, for
     the per-image modes, ``y = (x * factor - center_high) * scale + offset`` with the
     finalize's terms; clipped with NaN kept; computed in float32 (float64 when ``WIDE``: a
-    float64 image in a per-image mode), rounded once to the output dtype."""
+    float64 or int32 image in a per-image mode), rounded once to the output dtype."""
     sample, channel0, block = _program(blocks, channel_groups, BLOCK_C)
     offsets, mask, channel = _tile(
         sample,

@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 import torch
 
 from ...modes import EPS, NormalizeParams
+from ..torch.statistics import WIDE_DTYPES
 from . import kernels
 from .layout import Planes
 
@@ -61,7 +62,7 @@ def _split_reduction(
         finalize[(scopes,)](
             partials, out, _constants(params.percentiles, view.device),
             rows_per_scope * geometry.blocks, scopes, geometry.rows * geometry.blocks,
-            WIDE=view.dtype == torch.float64, BLOCK=FINALIZE_BLOCK,
+            WIDE=view.dtype in WIDE_DTYPES, BLOCK=FINALIZE_BLOCK,
         )  # fmt: skip
         return out
 
