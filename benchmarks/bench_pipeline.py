@@ -21,7 +21,7 @@ if __name__ == "__main__":
     defaults = [
         "bench",
         "--pipeline",
-        "--batches", "12",
+        "--batches", "24",
         "--repeats", "7",
         "--markdown", str(HERE / "RESULTS.md"),
     ]  # fmt: skip

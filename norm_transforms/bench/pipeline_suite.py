@@ -379,6 +379,8 @@ def header(batch_size: int, batches: int, repeats: int) -> str:
             f"- img/s: DataLoader over {batches} batches after 2 warm-up batches, the whole "
             "pipeline in one A.Compose per sample; workers started with forkserver",
             "- Threads: one OpenCV and one torch thread in every process (this one and the workers)",
+            "- THP_MEM_ALLOC_ENABLE (torch's CPU allocator asks for huge pages when 1): "
+            f"{os.environ.get('THP_MEM_ALLOC_ENABLE', 'unset')}",
         ]
     )
 
@@ -391,6 +393,6 @@ def main(args: Any) -> int:
     results = run(args.device, args.batch_size, args.batches, workers, args.repeats, not args.no_progress)
     title = "Pipeline: augment, normalize, to tensor, collate"
     text = summary(results, workers)
-    sections = {"default": (text, table(results, args.batch_size, workers))}
+    sections = {"single": (text, table(results, args.batch_size, workers))}
     publish(title, header(args.batch_size, args.batches, args.repeats), sections, args.markdown)
     return 0
