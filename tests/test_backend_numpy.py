@@ -39,7 +39,7 @@ from hypothesis.extra.numpy import arrays
 from reference import reference_normalize, reference_normalize_samples
 
 from norm_transforms import normalize
-from norm_transforms.backends.numpy import normalize_planar
+from norm_transforms.backends.numpy import normalize_planar, normalize_to_planes
 from norm_transforms.modes import EPS, NormalizeParams
 
 ATOL = 1e-5
@@ -703,3 +703,34 @@ def test_a_broken_channel_leaves_the_prescaling_of_the_others_on(rng, mode, bad)
     out = normalize(image, normalization=mode)
     expected = reference_normalize(image[..., 1:], normalization=mode)
     np.testing.assert_allclose(out[..., 1:], expected, rtol=0, atol=ATOL)
+
+
+@pytest.mark.parametrize("out_dtype", [np.float32, np.float16], ids=dtype_id)
+@pytest.mark.parametrize("channels", [1, 3, 4, 6])
+@pytest.mark.parametrize(
+    "dtype", [np.uint8, np.uint16, np.int16, np.float16, np.float32, np.float64], ids=dtype_id
+)
+def test_normalize_to_planes_is_normalize_planar_of_the_split_image_bit_for_bit(
+    rng, dtype, channels, out_dtype
+):
+    image = make_image(rng, dtype, (37, 41, channels), "random")[:, ::-1]  # any strides
+    max_pixel_value = 1.0 if np.dtype(dtype).kind in "fi" else None
+    for clip_range in (None, (-0.5, 0.5)):
+        params = NormalizeParams.build(0.4, 0.3, max_pixel_value, "standard", clip_range=clip_range)
+        expected = np.empty((1, channels, 37, 41), out_dtype)
+        normalize_planar(np.ascontiguousarray(image.transpose(2, 0, 1))[None], params, out=expected)
+        out = normalize_to_planes(image, params, out=np.empty((channels, 37, 41), out_dtype))
+        np.testing.assert_array_equal(out, expected[0])
+
+
+def test_normalize_to_planes_refuses_per_image_modes_and_wrong_outputs(rng):
+    image = make_image(rng, np.uint8, (4, 5, 3), "random")
+    with pytest.raises(ValueError, match="standard mode only; got 'image'"):
+        normalize_to_planes(
+            image, NormalizeParams.build(normalization="image"), out=np.empty((3, 4, 5), np.float32)
+        )
+    with pytest.raises(
+        ValueError,
+        match=r"out must be a writeable C-contiguous float32 or float16 array of shape \(3, 4, 5\)",
+    ):
+        normalize_to_planes(image, NormalizeParams.build(), out=np.empty((4, 5, 3), np.float32))

@@ -462,6 +462,40 @@ def test_fallback_matches_c_on_random_inputs(rng, dtype, channels, block):
         np.testing.assert_array_equal(counts[0], counts[1])
 
 
+@each_implementation
+@pytest.mark.parametrize("out_dtype", [np.float32, np.float16], ids=["float32", "float16"])
+@pytest.mark.parametrize("channels", [1, 2, 3, 4, 5, 37])
+@pytest.mark.parametrize("dtype", SOURCE_DTYPES, ids=lambda d: np.dtype(d).name)
+def test_affine_to_planes_is_the_affine_of_the_split_planes_bit_for_bit(
+    impl, rng, dtype, channels, out_dtype
+):
+    # 1000 pixels: the C kernel's chunks (1024 pixels) and a tail; 3000: several chunks.
+    for pixels in (1, 1000, 3000):
+        source = _compared_source(rng, dtype, pixels * channels).reshape(pixels, channels)
+        scale, offset = _constants(rng, channels)
+        planes, before = np.ascontiguousarray(source.T), source.copy()
+        for low, high in [(-np.inf, np.inf), (-1.0, 1.0)]:
+            expected, out = (np.full((channels, pixels), 3.0, out_dtype) for _ in range(2))
+            impl.affine(planes, expected, scale, offset, low, high, pixels)
+            impl.affine_to_planes(source, out, scale, offset, low, high)
+            np.testing.assert_array_equal(out, expected)
+        np.testing.assert_array_equal(source, before)  # the source is only read
+
+
+@each_implementation
+def test_affine_to_planes_refuses_bad_calls(impl):
+    source, out = np.zeros((4, 3), np.uint8), np.zeros((3, 4), np.float32)
+    tables = np.ones(3, np.float32)
+    with pytest.raises(ValueError, match="out has 8 values, source 12"):
+        impl.affine_to_planes(source, out[:2], tables, tables, 0.0, 1.0)
+    with pytest.raises(ValueError, match="got lengths 3 and 2"):
+        impl.affine_to_planes(source, out, tables, tables[:2], 0.0, 1.0)
+    with pytest.raises(TypeError, match="source must hold uint8, uint16"):
+        impl.affine_to_planes(source.astype(np.int8), out, tables, tables, 0.0, 1.0)
+    with pytest.raises(TypeError, match="takes 6 arguments"):
+        impl.affine_to_planes(source, out, tables, tables, 0.0, 1.0, 4)
+
+
 @NO_C
 @pytest.mark.parametrize("channels", [1, 3, 37])
 @pytest.mark.parametrize("dtype", SOURCE_DTYPES, ids=lambda d: np.dtype(d).name)

@@ -24,7 +24,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-__all__ = ["affine", "histogram", "min_max"]
+__all__ = ["affine", "affine_to_planes", "histogram", "min_max"]
 
 # The canonical struct codes the C glue accepts (see `canonical_code` there: signed integers
 # named by their size), and the dtype each one reads as.
@@ -187,6 +187,27 @@ def affine(*args: Any, **kwargs: Any) -> None:
         rest = n - head
         _multiply_add(source[head:], out[head:], row_scale[:rest], row_offset[:rest])
     _clip(out, bounds)
+
+
+def affine_to_planes(*args: Any, **kwargs: Any) -> None:
+    """affine_to_planes(source, out, scale, offset, low, high)
+
+    The affine of interleaved pixels written as channel planes: with C = len(scale),
+    P = len(source) // C, out[c * P + p] = clip(float32(source[p * C + c]) * scale[c]
+    + offset[c], low, high), computed and rounded as affine() does (same dtypes).
+    """
+    if kwargs:
+        raise TypeError(f"{__name__}.affine_to_planes() takes no keyword arguments")
+    if len(args) != 6:
+        raise TypeError(f"affine_to_planes() takes 6 arguments ({len(args)} given)")
+    source = _acquire(args[0], "source", *_ANY_SOURCE)
+    out = _acquire(args[1], "out", "fe", "float32 or float16", writable=True)
+    channels = _acquire(args[2], "scale", "f", "float32").size
+    _check_channel_tables(channels, _acquire(args[3], "offset", "f", "float32").size, source.size, 1)
+    if out.size != source.size:
+        raise ValueError(f"out has {out.size} values, source {source.size}")
+    planes = np.ascontiguousarray(source.reshape(-1, channels).T)
+    affine(planes, out, *args[2:], max(1, source.size // channels))
 
 
 def _multiply_add(source: np.ndarray, out: np.ndarray, scale: np.ndarray, offset: np.ndarray) -> None:

@@ -13,6 +13,13 @@ def affine(
     even). NaN stays NaN; -inf and inf skip the clip.
     """
 
+def affine_to_planes(
+    source: Buffer, out: Buffer, scale: Buffer, offset: Buffer, low: float, high: float, /
+) -> None:
+    """The affine of interleaved pixels written as channel planes: with C = len(scale) and
+    P = len(source) // C, out[c * P + p] = clip(float32(source[p * C + c]) * scale[c] + offset[c],
+    low, high), computed and rounded as affine() does (same dtypes)."""
+
 def min_max(source: Buffer, low: Buffer, high: Buffer, block: int = 1, /) -> None:
     """Writes each channel's minimum and maximum to the float64 buffers low and high (value i is
     in channel (i // block) % len(low)); NaN is skipped, a channel of only NaN gets NaN."""

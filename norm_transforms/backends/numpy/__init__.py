@@ -13,7 +13,7 @@ and the reductions), ``affine`` (the fused or centered affine), ``forward`` (``n
 
 from ...modes import NormalizeParams
 from .. import kernels
-from .forward import normalize, normalize_planar, standard_affine_params
+from .forward import normalize, normalize_planar, normalize_to_planes, standard_affine_params
 from .inverse import check_inverse_dtype, check_normalized, denormalize
 from .layout import (
     NORMALIZED_DTYPES,
@@ -41,6 +41,7 @@ __all__ = [
     "histogram_percentiles",
     "normalize",
     "normalize_planar",
+    "normalize_to_planes",
     "route",
     "standard_affine_params",
     "terms_shape",

@@ -147,6 +147,24 @@ def normalize_planar(
     return out, _recorded_params(record, (samples, -1, 1, 1))
 
 
+def normalize_to_planes(image: np.ndarray, params: NormalizeParams, *, out: np.ndarray) -> np.ndarray:
+    """The standard mode of an ``(H, W, C)`` image written as ``(C, H, W)`` planes into ``out``
+    (C-contiguous float32 or float16), in one pass: the C kernel splits the channels a chunk at
+    a time in L1 and runs the affine on them (25 us at 224x224x3 uint8, where ``cv2.split``
+    then the planar affine took 60-110 us). The values are :func:`normalize_planar`'s, bit for
+    bit. Per-image modes read their statistics from planes: split the image first."""
+    if params.mode.statistic is not None:
+        raise ValueError(f"normalize_to_planes runs the standard mode only; got {params.mode.name!r}")
+    check_image(image)
+    height, width, channels = image.shape
+    _checked_out(out, (channels, height, width))
+    scale32, offset32 = _standard_constants(params, channels, image.dtype)
+    _kernels.affine_to_planes(
+        np.ascontiguousarray(image), out, scale32, offset32, *(params.clip or _NO_BOUNDS)
+    )
+    return out
+
+
 def _checked_out(out: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     usable = out.flags.c_contiguous and out.flags.writeable
     if out.shape != shape or out.dtype not in OUTPUT_DTYPES or not usable:
