@@ -287,7 +287,10 @@ def stats_main(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int
 def _launched_as_a_rank() -> bool:
     """Whether torchrun (or another launcher) started this process as one of several ranks:
     RANK and WORLD_SIZE are what ``init_process_group``'s ``env://`` reads."""
-    return "RANK" in os.environ and int(os.environ.get("WORLD_SIZE", "1")) > 1
+    world_size = os.environ.get("WORLD_SIZE", "1")
+    if not world_size.isdigit():
+        raise SystemExit(f"norm-transforms stats: WORLD_SIZE must be a whole number; got {world_size!r}")
+    return "RANK" in os.environ and int(world_size) > 1
 
 
 @contextlib.contextmanager

@@ -173,6 +173,24 @@ def test_constant_and_nan_images_give_the_documented_results(rng):
     np.testing.assert_array_equal(np.isnan(batch[0].numpy()), np.isnan(expected.transpose(2, 0, 1)))
 
 
+@pytest.mark.parametrize("mode", ["standard", "image_per_channel"])
+def test_more_channels_than_opencv_splits(rng, mode):
+    images = [make_image(rng, np.uint8, (4, 5, 129), "random") for _ in range(2)]
+    batch = NormalizeCollate(normalization=mode, mean=0.5, std=0.25)(images)
+    expected = per_sample_then_collated(images, normalization=mode, mean=0.5, std=0.25)
+    torch.testing.assert_close(batch, expected, rtol=0, atol=1e-6)
+
+
+def test_mapping_samples_keep_their_type_and_bfloat16_tensors_are_refused(rng):
+    from collections import OrderedDict
+
+    images = random_images(rng, np.uint8, (5, 6, 3))
+    batch = NormalizeCollate()([OrderedDict(image=image, label=1) for image in images])
+    assert type(batch) is OrderedDict and list(batch) == ["image", "label"]
+    with pytest.raises(TypeError, match="bfloat16 image tensors"):
+        NormalizeCollate()([torch.zeros(3, 4, 5, dtype=torch.bfloat16)])
+
+
 def test_nonzero_reaches_the_batch(rng):
     images = random_images(rng, np.uint8, (18, 22, 3))
     images[0][:5] = 0

@@ -734,3 +734,12 @@ def test_normalize_to_planes_refuses_per_image_modes_and_wrong_outputs(rng):
         match=r"out must be a writeable C-contiguous float32 or float16 array of shape \(3, 4, 5\)",
     ):
         normalize_to_planes(image, NormalizeParams.build(), out=np.empty((4, 5, 3), np.float32))
+
+
+def test_normalize_to_planes_reads_an_overlapping_source_before_writing(rng):
+    image = make_image(rng, np.float32, (6, 7, 3), "random")
+    params = NormalizeParams.build(0.4, 0.3, 1.0, "standard")
+    expected = normalize_to_planes(image, params, out=np.empty((3, 6, 7), np.float32))
+    shared = image.copy()
+    out = normalize_to_planes(shared, params, out=shared.reshape(3, 6, 7))
+    np.testing.assert_array_equal(out, expected)

@@ -344,6 +344,15 @@ def test_one_rank_is_no_process_group(folder_of_one, monkeypatch, capsys):
     assert "1 images (uint8, 3 channels)" in capsys.readouterr().out
 
 
+def test_a_world_size_that_is_not_a_number_is_said_plainly(folder_of_one, monkeypatch):
+    from norm_transforms.cli import main
+
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "two")
+    with pytest.raises(SystemExit, match="WORLD_SIZE must be a whole number; got 'two'"):
+        main(["stats", str(folder_of_one), "--no-progress"])
+
+
 @pytest.fixture
 def folder_of_one(rng, tmp_path) -> Path:
     write_image(tmp_path / "a.png", smooth_rgb(rng))

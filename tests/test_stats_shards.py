@@ -14,6 +14,7 @@ import tarfile
 import warnings
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 from test_stats import assert_matches_reference
@@ -295,3 +296,25 @@ def test_the_hop_over_headers_lands_where_tarfile_would(
     for part_bytes in (512, 1024, 3000):
         monkeypatch.setattr(shards, "PART_BYTES", part_bytes)
         assert compute_stats(shard, progress=False) == stats
+
+
+def test_a_damaged_header_where_a_part_starts_reading_is_reported_by_that_part(tmp_path, monkeypatch):
+    # Review: a part whose first member is a valid pax header followed by a broken ustar header
+    # failed in tarfile.open and reported byte 0, which no other part holds: silently lost.
+    png = cv2.imencode(".png", np.full((4, 4, 3), 7, np.uint8))[1].tobytes()
+    shard = tmp_path / "pax.tar"
+    with tarfile.open(shard, "w", format=tarfile.PAX_FORMAT) as tar:
+        for index in range(20):
+            member = tarfile.TarInfo(f"{index:06d}_\u00e9.png")  # not ASCII: a pax header each
+            member.size = len(png)
+            tar.addfile(member, io.BytesIO(png))
+    with tarfile.open(shard) as tar:
+        victim = [member.offset for member in tar][12]
+    with open(shard, "r+b") as file:  # member 12's ustar header (after its pax header) broken
+        file.seek(victim + 1024 + 148)
+        file.write(b"0000000\0")
+    monkeypatch.setattr(shards, "PART_BYTES", 4096)
+    reported = [problem for part in shards.shard_parts(str(shard)) for problem in part.count().unreadable]
+    assert len(reported) == 1 and "damaged or truncated at byte" in reported[0][1], reported
+    with pytest.raises(OSError, match="damaged or truncated"):
+        compute_stats(str(shard), progress=False)

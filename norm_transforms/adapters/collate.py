@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -78,10 +78,14 @@ class NormalizeCollate(PresetConstructors):
         if not isinstance(samples, Sequence) or len(samples) == 0:
             raise ValueError(f"NormalizeCollate needs a non-empty list of samples; got {_shown(samples)}")
         first = samples[0]
-        if isinstance(first, dict):
+        if isinstance(first, Mapping):
             batch = self._normalized_batch([_image_of(sample, IMAGE_KEY) for sample in samples])
             rest = default_collate([{k: v for k, v in s.items() if k != IMAGE_KEY} for s in samples])
-            return {key: batch if key == IMAGE_KEY else rest[key] for key in first}
+            collated = {key: batch if key == IMAGE_KEY else rest[key] for key in first}
+            try:  # default_collate's rule: the samples' mapping type, where it takes a dict
+                return type(first)(collated)
+            except TypeError:
+                return collated
         if isinstance(first, (tuple, list)) and len(first) > 0:
             batch = self._normalized_batch([_image_of(sample, 0) for sample in samples])
             if len(first) == 1:
@@ -150,6 +154,10 @@ def _image_of(sample: Any, where: str | int | None) -> np.ndarray:
     """The sample's image as an ``(H, W, C)`` array (a view where it can be)."""
     image = sample if where is None else sample[where] if _has(sample, where) else None
     if isinstance(image, torch.Tensor):
+        if image.dtype == torch.bfloat16:  # NumPy has no bfloat16 to read it as
+            raise TypeError(
+                "NormalizeCollate reads bfloat16 image tensors only as float32: convert them first"
+            )
         if image.device.type != "cpu" or image.ndim != 3:
             raise ValueError(
                 "NormalizeCollate takes image tensors as (C, H, W) on the CPU; "
@@ -167,7 +175,7 @@ def _image_of(sample: Any, where: str | int | None) -> np.ndarray:
 
 def _has(sample: Any, where: str | int) -> bool:
     if isinstance(where, str):
-        return isinstance(sample, dict) and where in sample
+        return isinstance(sample, Mapping) and where in sample
     return isinstance(sample, (tuple, list)) and len(sample) > where
 
 

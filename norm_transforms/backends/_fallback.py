@@ -194,7 +194,8 @@ def affine_to_planes(*args: Any, **kwargs: Any) -> None:
 
     The affine of interleaved pixels written as channel planes: with C = len(scale),
     P = len(source) // C, out[c * P + p] = clip(float32(source[p * C + c]) * scale[c]
-    + offset[c], low, high), computed and rounded as affine() does (same dtypes).
+    + offset[c], low, high), computed and rounded as affine() does (same dtypes);
+    out must not overlap source.
     """
     if kwargs:
         raise TypeError(f"{__name__}.affine_to_planes() takes no keyword arguments")

@@ -18,7 +18,8 @@ def affine_to_planes(
 ) -> None:
     """The affine of interleaved pixels written as channel planes: with C = len(scale) and
     P = len(source) // C, out[c * P + p] = clip(float32(source[p * C + c]) * scale[c] + offset[c],
-    low, high), computed and rounded as affine() does (same dtypes)."""
+    low, high), computed and rounded as affine() does (same dtypes); out must not overlap
+    source."""
 
 def min_max(source: Buffer, low: Buffer, high: Buffer, block: int = 1, /) -> None:
     """Writes each channel's minimum and maximum to the float64 buffers low and high (value i is

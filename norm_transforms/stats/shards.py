@@ -70,13 +70,17 @@ class ShardPart:
     def _read(self, result: FilesResult) -> tuple[int, str] | None:
         """Count this part's image members into ``result``; where and why reading the archive
         failed, if it did."""
+        position = 0  # where reading went wrong, for the part that holds that byte to report
         try:
             size = os.path.getsize(self.path)
             with open(self.path, "rb") as file:
-                file.seek(_first_member_from(file, self.start) if self.start else 0)
+                position = _first_member_from(file, self.start) if self.start else 0
+                file.seek(position)
                 with tarfile.open(fileobj=file, mode="r:") as tar:  # reads on from there
                     return self._count_members(tar, size, result)
         except (tarfile.TarError, OSError) as error:
+            if position:  # a damaged header where this part starts reading: its own byte
+                return position, f"damaged or truncated at byte {position} ({error})"
             return 0, f"cannot read it as a tar file ({error})"
 
     def _count_members(self, tar: tarfile.TarFile, size: int, result: FilesResult) -> tuple[int, str] | None:

@@ -158,10 +158,11 @@ def normalize_to_planes(image: np.ndarray, params: NormalizeParams, *, out: np.n
     check_image(image)
     height, width, channels = image.shape
     _checked_out(out, (channels, height, width))
+    source = np.ascontiguousarray(image)
+    if np.shares_memory(source, out):  # the kernel reads the source while it writes the planes
+        source = source.copy()
     scale32, offset32 = _standard_constants(params, channels, image.dtype)
-    _kernels.affine_to_planes(
-        np.ascontiguousarray(image), out, scale32, offset32, *(params.clip or _NO_BOUNDS)
-    )
+    _kernels.affine_to_planes(source, out, scale32, offset32, *(params.clip or _NO_BOUNDS))
     return out
 
 
