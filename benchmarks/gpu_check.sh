@@ -28,3 +28,7 @@ echo "goals exit $?"; tail -40 "$out/goals.log"
 timeout "${1:-240}" python3 benchmarks/bench_torch.py --device cuda --no-progress --markdown "$out/RESULTS_cuda.md" \
   >"$out/bench_cuda.log" 2>&1
 echo "bench exit $?"; tail -45 "$out/bench_cuda.log"
+# The input pipeline with the uint8 batch normalized on the GPU (issue 14's CUDA row).
+timeout 150 python3 -m norm_transforms bench --pipeline --device cuda --workers 0 --batches 8 --no-progress \
+  --markdown "$out/pipeline_cuda.md" >"$out/pipeline_cuda.log" 2>&1
+echo "pipeline exit $?"; tail -16 "$out/pipeline_cuda.log"
