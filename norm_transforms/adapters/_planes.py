@@ -33,8 +33,9 @@ def normalize_into_planes(
     wide = batch.dtype == torch.bfloat16
     target = None if wide else batch.numpy()
     scratch = None
+    wide_planes = np.empty(batch.shape[1:], np.float32) if wide else None  # reused by every sample
     for index, sample in enumerate(samples):
-        out = np.empty(batch.shape[1:], np.float32) if wide else target[index]
+        out = wide_planes if wide else target[index]
         planes = _planes_of(sample)
         if planes is None and params.mode.statistic is None:
             normalize_to_planes(sample, params, out=out)  # split and affine in one pass

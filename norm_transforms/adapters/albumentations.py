@@ -84,8 +84,7 @@ class _NormalizeArguments:
         if self._pixel_scale_checked:
             return
         self._pixel_scale_checked = True
-        if self._recipe.mode.statistic is None:  # the only mode that reads max_pixel_value
-            warn_if_pixel_scale_looks_wrong(self, self._recipe, image.dtype, value_range(image))
+        warn_if_pixel_scale_looks_wrong(self, self._recipe, image.dtype, lambda: value_range(image))
 
 
 class Normalize(_EveryImageTarget, _NormalizeArguments, PresetConstructors, A.ImageOnlyTransform):

@@ -104,15 +104,14 @@ class NormalizeCollate(PresetConstructors):
             if image.shape != first.shape or image.dtype != first.dtype:
                 raise ValueError(
                     "NormalizeCollate stacks images of one shape and dtype: sample 0 has "
-                    f"{first.dtype} {_hwc(first)}, sample {index} {image.dtype} {_hwc(image)}"
+                    f"{first.dtype} {first.shape}, sample {index} {image.dtype} {image.shape}"
                 )
         height, width, channels = first.shape
         batch = self._empty((len(images), channels, height, width))
         normalize_into_planes(batch, images, self.params)
         if not self._pixel_scale_checked:  # the first batch only
             self._pixel_scale_checked = True
-            if self.params.mode.statistic is None:  # the only mode that reads max_pixel_value
-                warn_if_pixel_scale_looks_wrong(self, self.params, first.dtype, value_range(first))
+            warn_if_pixel_scale_looks_wrong(self, self.params, first.dtype, lambda: value_range(first))
         return batch
 
     def _empty(self, shape: tuple[int, ...]) -> torch.Tensor:
@@ -177,10 +176,6 @@ def _has(sample: Any, where: str | int) -> bool:
     if isinstance(where, str):
         return isinstance(sample, Mapping) and where in sample
     return isinstance(sample, (tuple, list)) and len(sample) > where
-
-
-def _hwc(image: np.ndarray) -> tuple[int, ...]:
-    return tuple(image.shape)
 
 
 def _shown(value: Any) -> str:

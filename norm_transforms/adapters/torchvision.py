@@ -105,9 +105,8 @@ class TorchNormalize(PresetConstructors, v2.Transform):
         out = normalize(tensor, self.norm_params, dtype=self.dtype)
         if not self._pixel_scale_checked:  # the first call only (it reads two numbers back)
             self._pixel_scale_checked = True
-            if self.norm_params.mode.statistic is None:  # the only mode that reads max_pixel_value
-                dtype = numpy_dtype(tensor.dtype)
-                warn_if_pixel_scale_looks_wrong(self, self.norm_params, dtype, value_range(tensor))
+            dtype = numpy_dtype(tensor.dtype)
+            warn_if_pixel_scale_looks_wrong(self, self.norm_params, dtype, lambda: value_range(tensor))
         if self.inplace:  # after the check above, which reads the input's values
             # into the input tensor (a plain view of it); an ndarray or PIL image has no room
             out = write_into(tensor if isinstance(inpt, torch.Tensor) else inpt, out)

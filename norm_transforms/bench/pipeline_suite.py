@@ -65,22 +65,6 @@ class Albumentations:
         return self.compose(image=image)["image"]
 
 
-class Chain:
-    """Per-sample steps applied in order."""
-
-    def __init__(self, *steps: Callable[[Any], Any]) -> None:
-        self.steps = steps
-
-    def __call__(self, image: Any) -> Any:
-        for step in self.steps:
-            image = step(image)
-        return image
-
-
-def _identity(value: Any) -> Any:
-    return value
-
-
 def _chw_tensor(image: np.ndarray) -> torch.Tensor:
     from torchvision import tv_tensors
 
