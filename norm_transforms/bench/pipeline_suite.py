@@ -220,6 +220,32 @@ def images_per_second(pipeline: Pipeline, batch_size: int, batches: int, workers
     return batches * batch_size / (time.perf_counter() - start)
 
 
+def run_steps(
+    pipeline: Pipeline,
+    samples: list[Any],
+    skip: str | None = None,
+    times: dict[str, list[float]] | None = None,
+) -> Any:
+    """Every step of ``pipeline`` on ``samples`` in this process: the per-sample stages (but
+    ``skip``), collate of ``(sample, index)`` pairs, then ``on_batch``; the batch it makes. With
+    ``times``, the seconds of each step are appended to its list there."""
+
+    def run(stage: str, step: Callable[[Any], Any], value: Any) -> Any:
+        start = time.perf_counter()
+        result = step(value)
+        if times is not None:
+            times.setdefault(stage, []).append(time.perf_counter() - start)
+        return result
+
+    for stage, step in pipeline.stages.items():
+        if stage != skip:
+            samples = run(stage, lambda values, step=step: [step(value) for value in values], samples)
+    batch = run("collate", pipeline.collate, [(sample, index) for index, sample in enumerate(samples)])
+    if pipeline.on_batch is not None:
+        batch = run("on batch", pipeline.on_batch, batch)
+    return batch
+
+
 def stage_seconds(pipeline: Pipeline, batch_size: int, repeats: int) -> dict[str, float]:
     """Median seconds per batch of each stage, run one after the other in this process."""
     sources = [source_image(i % SOURCE_IMAGES) for i in range(batch_size)]
@@ -227,19 +253,7 @@ def stage_seconds(pipeline: Pipeline, batch_size: int, repeats: int) -> dict[str
         sources = [_chw_tensor(image) for image in sources]
     times: dict[str, list[float]] = {}
     for _ in range(repeats + 1):  # the first round warms up
-        samples: Any = sources
-        for stage, step in pipeline.stages.items():
-            start = time.perf_counter()
-            samples = [step(sample) for sample in samples]
-            times.setdefault(stage, []).append(time.perf_counter() - start)
-        steps = [("collate", pipeline.collate)]
-        if pipeline.on_batch is not None:
-            steps.append(("on batch", pipeline.on_batch))
-        batch: Any = [(sample, index) for index, sample in enumerate(samples)]
-        for stage, step in steps:
-            start = time.perf_counter()
-            batch = step(batch)
-            times.setdefault(stage, []).append(time.perf_counter() - start)
+        run_steps(pipeline, sources, times=times)
     return {stage: statistics.median(values[1:]) for stage, values in times.items()}
 
 
@@ -247,13 +261,7 @@ def batch_after_augment(pipeline: Pipeline, crops: list[np.ndarray]) -> torch.Te
     """The float32 batch ``pipeline`` makes of already augmented ``crops``: every step but the
     augmentation."""
     samples: list[Any] = [_chw_tensor(crop) for crop in crops] if pipeline.chw_source else list(crops)
-    for stage, step in pipeline.stages.items():
-        if stage != "augment":
-            samples = [step(sample) for sample in samples]
-    batch = pipeline.collate([(sample, index) for index, sample in enumerate(samples)])
-    if pipeline.on_batch is not None:
-        batch = pipeline.on_batch(batch)
-    return batch[0].cpu().float()
+    return run_steps(pipeline, samples, skip="augment")[0].cpu().float()
 
 
 def check_agreement(found: list[Pipeline]) -> None:
