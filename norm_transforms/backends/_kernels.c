@@ -7,7 +7,7 @@
  * floor, where this loop runs at 1.0-1.1x it (RGB 224²..1024², single thread). Per-channel
  * min/max has no OpenCV call at all, and the one-channel loop matches cv2.minMaxLoc while
  * skipping NaN. These loops read the input once and write the output once, and the compiler
- * vectorizes them (an AVX2 clone is picked at load time where the CPU has it). The moments
+ * vectorizes them (an AVX-512 or AVX2 clone is picked at load time where the CPU has it). The moments
  * stay on OpenCV (cv2.meanStdDev), which measured as fast as a C loop.
  *
  * Data layout: the source is C-contiguous and read flat, channels interleaved, so value i
@@ -32,7 +32,9 @@
  * (macOS) builds refuse it, so they get the plain loop (vectorized for the baseline ISA). */
 #if defined(__GNUC__) && (defined(__x86_64__) || defined(__i386__)) && !defined(__INTEL_COMPILER) && \
     defined(__GLIBC__)
-#define VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
+/* x86-64-v4 (AVX-512) is picked where the CPU has it: the uint8 affine at 224x224x3 measured
+ * 17 us against 21 us for the AVX2 clone, min/max of 3 channels 5 against 8 us (Xeon, GCC 12). */
+#define VECTOR_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
 #else
 #define VECTOR_CLONES
 #endif
