@@ -78,6 +78,12 @@ class BuildExt(build_ext):
 
 
 setup(
-    ext_modules=[Extension("norm_transforms.backends._kernels", ["norm_transforms/backends/_kernels.c"])],
+    ext_modules=[
+        Extension(
+            "norm_transforms.backends._kernels",
+            ["norm_transforms/backends/_kernels.c", "norm_transforms/backends/_pool.c"],
+            depends=["norm_transforms/backends/_pool.h"],
+        )
+    ],
     cmdclass={"build_ext": BuildExt},
 )

@@ -19,6 +19,7 @@ from .modes import EPS, IMAGENET_MEAN, IMAGENET_STD, MODES, AffineParams, Mode, 
 from .plot import plot_histograms
 from .presets import PRESETS, Preset, get_preset
 from .stats import ChannelStats, compute_stats
+from .threads import get_num_threads, set_num_threads
 
 if TYPE_CHECKING:
     from .adapters.albumentations import Denormalize, Normalize
@@ -53,11 +54,13 @@ __all__ = [
     "__version__",
     "compute_stats",
     "denormalize",
+    "get_num_threads",
     "get_preset",
     "kernel_route",
     "normalize",
     "plot_histograms",
     "register_kernel",
+    "set_num_threads",
 ]
 
 # Classes that live behind an optional dependency, imported on first use.

@@ -18,6 +18,8 @@ import os
 import warnings
 from typing import Literal
 
+from ..threads import threads_for_kernels
+
 DISABLE_C_VARIABLE = "NORM_TRANSFORMS_DISABLE_C"
 
 # The fallback's cost against the C kernels (timeit, one thread, 2-core AMD EPYC; 224² and
@@ -48,6 +50,10 @@ else:
 
         KERNELS_BACKEND = "numpy"
         warnings.warn(FALLBACK_WARNING, RuntimeWarning, stacklevel=2)
+
+if KERNELS_BACKEND == "c":
+    # Large calls ask norm_transforms.threads how many threads to use (the fallback has none).
+    _implementation.set_thread_policy(threads_for_kernels)
 
 affine = _implementation.affine
 affine_to_planes = _implementation.affine_to_planes
