@@ -516,11 +516,15 @@ static int threads_for(Py_ssize_t bytes)
     return wanted < 1 ? 1 : (int)wanted;
 }
 
-/* A job is split into one contiguous part per thread: the same part lands on the same core
- * call after call (the workers spin between calls, _pool.c), which keeps each core's half of a
- * 512x512 image in its own L2 cache: the uint8 affine ran 3.0x faster on 2 threads that way,
- * 1.8x with 4 parts a thread claimed in turn. A worker that wakes late leaves its part to the
- * caller. */
+/* Parts a thread owns: its share of a job in a few pieces, so that the others can take the
+ * last ones when it falls behind (another process on its core). The shares stay contiguous and
+ * land on the same core call after call, which keeps each core's half of a 512x512 image in its
+ * own L2 cache: the uint8 affine ran 3.0x faster on 2 threads with one part a thread, 1.8x with
+ * 4 parts a thread claimed in turn from the start. */
+#define PARTS_PER_THREAD 4
+
+static Py_ssize_t parts_for(int threads) { return threads > 1 ? (Py_ssize_t)threads * PARTS_PER_THREAD : 1; }
+
 /* Part `part` of `parts` of [0, total): contiguous ranges whose ends are multiples of `align`
  * (the last one ends at total), as even as that allows. */
 static void part_range(Py_ssize_t total, Py_ssize_t align, Py_ssize_t part, Py_ssize_t parts,
@@ -607,7 +611,7 @@ typedef struct {
     int to_half;
     const float *scale_in, *offset_in; /* one per channel */
     const float *scale, *offset;       /* tiled to the lanes (interleaved: block == 1) */
-    float *scratch;                    /* `chunk` floats per part (float16 output) */
+    float *scratch;                    /* `chunk` floats per thread (float16 output) */
     float lo, hi;
 } AffineJob;
 
@@ -623,12 +627,12 @@ static void affine_range(const AffineJob *job, Py_ssize_t start, Py_ssize_t coun
                    job->lo, job->hi);
 }
 
-static void affine_part(void *context, Py_ssize_t part, Py_ssize_t parts)
+static void affine_part(void *context, Py_ssize_t part, Py_ssize_t parts, int thread)
 {
     const AffineJob *job = context;
     Py_ssize_t start, end;
     part_range(job->n, job->block == 1 ? job->lanes : 1, part, parts, &start, &end);
-    float *scratch = job->scratch ? job->scratch + part * job->chunk : NULL;
+    float *scratch = job->scratch ? job->scratch + thread * job->chunk : NULL;
     if (job->block == 1) {
         affine_range(job, start, end - start, job->scale, job->offset, scratch);
         return;
@@ -682,8 +686,7 @@ static PyObject *py_affine(PyObject *self, PyObject *const *args, Py_ssize_t nar
      * per block, filled into the lanes by each part (affine_part). */
     job.lanes = lane_count(block == 1 ? channels : 1, AFFINE_MIN_LANES);
     job.chunk = half_chunk(job.to_half, job.lanes);
-    Py_ssize_t parts = threads;
-    tables = PyMem_Malloc((2 * (size_t)job.lanes + (size_t)(parts * job.chunk)) * sizeof *tables);
+    tables = PyMem_Malloc((2 * (size_t)job.lanes + (size_t)(threads * job.chunk)) * sizeof *tables);
     if (!tables) {
         PyErr_NoMemory();
         goto fail;
@@ -696,7 +699,7 @@ static PyObject *py_affine(PyObject *self, PyObject *const *args, Py_ssize_t nar
     job.offset = tables + job.lanes;
     job.scratch = job.to_half ? tables + 2 * job.lanes : NULL;
     Py_BEGIN_ALLOW_THREADS
-    pool_run(affine_part, &job, parts, threads);
+    pool_run(affine_part, &job, parts_for(threads), threads);
     Py_END_ALLOW_THREADS
     PyMem_Free(tables);
     release(b, 4);
@@ -772,17 +775,17 @@ typedef struct {
     char *dst;
     int to_half;
     const float *tables; /* per channel: its scale, then its offset, tiled to the lanes */
-    char *scratch;       /* per part: the chunk's planes, then `chunk` floats (float16 output) */
+    char *scratch;       /* per thread: the chunk's planes, then `chunk` floats (float16 output) */
     Py_ssize_t scratch_bytes;
     float lo, hi;
 } PlanesJob;
 
-static void planes_part(void *context, Py_ssize_t part, Py_ssize_t parts)
+static void planes_part(void *context, Py_ssize_t part, Py_ssize_t parts, int thread)
 {
     const PlanesJob *job = context;
     Py_ssize_t first, last;
     part_range(job->pixels, PLANES_CHUNK_PIXELS, part, parts, &first, &last);
-    char *planes = job->scratch + part * job->scratch_bytes;
+    char *planes = job->scratch + thread * job->scratch_bytes;
     float *half_scratch = (float *)(planes + job->channels * PLANES_CHUNK_PIXELS * job->itemsize);
     for (Py_ssize_t start = first; start < last; start += PLANES_CHUNK_PIXELS) {
         Py_ssize_t count = last - start < PLANES_CHUNK_PIXELS ? last - start : PLANES_CHUNK_PIXELS;
@@ -854,7 +857,7 @@ static PyObject *py_affine_to_planes(PyObject *self, PyObject *const *args, Py_s
     job.tables = tables;
     job.scratch = scratch;
     Py_BEGIN_ALLOW_THREADS
-    pool_run(planes_part, &job, threads, threads);
+    pool_run(planes_part, &job, parts_for(threads), threads);
     Py_END_ALLOW_THREADS
     PyMem_Free(scratch);
     PyMem_Free(tables);
@@ -913,29 +916,33 @@ static void fold_extremes(double *low, double *high, double lo, double hi)
     *high = hi > *high ? hi : *high;
 }
 
-/* One min_max call as a pool job: each part writes its own extremes per channel (NaN where it
- * has none), folded in part order afterwards; min and max give the same bits in any order. */
+/* One min_max call as a pool job: each thread folds the extremes of its parts into its own
+ * (NaN where it has none yet), folded together afterwards; min and max give the same bits in
+ * any order. */
 typedef struct {
     char code;
     const char *src;
     Py_ssize_t itemsize, n, block, channels, lanes;
-    double *low, *high; /* `channels` values per part */
-    char *scratch;      /* 2 * lanes doubles per part */
+    double *low, *high;   /* the extremes, `channels` values per thread */
+    char *scratch;        /* per thread: 2 * lanes doubles, then 2 * channels doubles */
+    Py_ssize_t scratch_bytes;
 } MinMaxJob;
 
-static void min_max_part(void *context, Py_ssize_t part, Py_ssize_t parts)
+static void min_max_part(void *context, Py_ssize_t part, Py_ssize_t parts, int thread)
 {
     const MinMaxJob *job = context;
-    Py_ssize_t start, end;
+    Py_ssize_t start, end, channels = job->channels;
     part_range(job->n, job->block == 1 ? job->lanes : 1, part, parts, &start, &end);
-    double *low = job->low + part * job->channels, *high = job->high + part * job->channels;
-    void *scratch = job->scratch + part * 2 * job->lanes * (Py_ssize_t)sizeof(double);
-    for (Py_ssize_t c = 0; c < job->channels; c++)
-        low[c] = high[c] = NAN;
+    double *low = job->low + thread * channels, *high = job->high + thread * channels;
+    char *scratch = job->scratch + thread * job->scratch_bytes;
     if (job->block == 1) {
-        if (end > start) /* a whole number of lanes from the start: lane k is channel k % C */
-            run_min_max(job->code, job->src + start * job->itemsize, end - start, low, high,
-                        job->channels, job->lanes, scratch);
+        /* A whole number of lanes from the start: lane k is channel k % C. */
+        double *lo = (double *)(scratch + 2 * job->lanes * sizeof(double)), *hi = lo + channels;
+        if (end > start)
+            run_min_max(job->code, job->src + start * job->itemsize, end - start, lo, hi, channels,
+                        job->lanes, scratch);
+        for (Py_ssize_t c = 0; end > start && c < channels; c++)
+            fold_extremes(&low[c], &high[c], lo[c], hi[c]);
         return;
     }
     /* Blocks: each piece of a block reduced as one channel, then folded into its channel. */
@@ -945,7 +952,7 @@ static void min_max_part(void *context, Py_ssize_t part, Py_ssize_t parts)
         double lo, hi;
         run_min_max(job->code, job->src + start * job->itemsize, stop - start, &lo, &hi, 1,
                     job->lanes, scratch);
-        fold_extremes(&low[index % job->channels], &high[index % job->channels], lo, hi);
+        fold_extremes(&low[index % channels], &high[index % channels], lo, hi);
         start = stop;
     }
 }
@@ -974,23 +981,25 @@ static PyObject *py_min_max(PyObject *self, PyObject *const *args, Py_ssize_t na
         .block = block, .channels = channels,
         .lanes = lane_count(block == 1 ? channels : 1, MIN_MAX_MIN_LANES),
     };
-    /* Per part: its extremes (2 * channels doubles), then its lanes' scratch. */
-    Py_ssize_t results = 2 * channels * threads, lanes_bytes = 2 * job.lanes * (Py_ssize_t)sizeof(double);
-    scratch = PyMem_Malloc((size_t)(results * (Py_ssize_t)sizeof(double) + threads * lanes_bytes));
+    job.scratch_bytes = (2 * job.lanes + 2 * channels) * (Py_ssize_t)sizeof(double);
+    Py_ssize_t extremes = 2 * channels * threads;
+    scratch = PyMem_Malloc((size_t)(extremes * (Py_ssize_t)sizeof(double) + threads * job.scratch_bytes));
     if (!scratch) {
         PyErr_NoMemory();
         goto fail;
     }
     job.low = (double *)scratch;
     job.high = job.low + channels * threads;
-    job.scratch = scratch + results * (Py_ssize_t)sizeof(double);
+    job.scratch = scratch + extremes * (Py_ssize_t)sizeof(double);
+    for (Py_ssize_t k = 0; k < extremes; k++)
+        job.low[k] = NAN; /* low and high: nothing seen yet */
     double *low = b[1].view.buf, *high = b[2].view.buf;
     Py_BEGIN_ALLOW_THREADS
-    pool_run(min_max_part, &job, threads, threads);
+    pool_run(min_max_part, &job, parts_for(threads), threads);
     for (Py_ssize_t c = 0; c < channels; c++) {
         low[c] = high[c] = NAN;
-        for (Py_ssize_t part = 0; part < threads; part++)
-            fold_extremes(&low[c], &high[c], job.low[part * channels + c], job.high[part * channels + c]);
+        for (int thread = 0; thread < threads; thread++)
+            fold_extremes(&low[c], &high[c], job.low[thread * channels + c], job.high[thread * channels + c]);
     }
     Py_END_ALLOW_THREADS
     PyMem_Free(scratch);
@@ -1009,26 +1018,27 @@ PyDoc_STRVAR(histogram_doc,
              "(B = 65536, o = 0) or int16 (B = 65536, o = 32768) whose length is a multiple of C;\n"
              "counts: writable C-contiguous int64 with C * B values.");
 
-/* One histogram call as a pool job: part 0 counts into the caller's counts, every other part
- * into zeroed counts of its own, added to the caller's afterwards (integers: exact in any order). */
+/* One histogram call as a pool job: thread 0 counts into the caller's counts, every other
+ * thread into zeroed counts of its own, added to the caller's afterwards (integers: exact in any
+ * order). */
 typedef struct {
     char code;
     const char *src;
     Py_ssize_t n, channels, bins;
     int64_t *counts;      /* the caller's */
-    int64_t *part_counts; /* channels * bins per part after the first */
-    uint32_t *tables;     /* uint8: HISTOGRAM_COPIES * channels * 256 per part */
+    int64_t *thread_counts; /* channels * bins per thread after the first */
+    uint32_t *tables;       /* uint8: HISTOGRAM_COPIES * channels * 256 per thread */
 } HistogramJob;
 
-static void histogram_part(void *context, Py_ssize_t part, Py_ssize_t parts)
+static void histogram_part(void *context, Py_ssize_t part, Py_ssize_t parts, int thread)
 {
     const HistogramJob *job = context;
     Py_ssize_t start, end, size = job->channels * job->bins;
     part_range(job->n, job->channels, part, parts, &start, &end);
-    int64_t *counts = part == 0 ? job->counts : job->part_counts + (part - 1) * size;
+    int64_t *counts = thread == 0 ? job->counts : job->thread_counts + (thread - 1) * size;
     if (job->code == 'B')
         histogram_u8((const uint8_t *)job->src + start, end - start, job->channels, counts,
-                     job->tables + part * HISTOGRAM_COPIES * job->channels * 256);
+                     job->tables + thread * HISTOGRAM_COPIES * job->channels * 256);
     else
         histogram_16((const uint16_t *)job->src + start, end - start, job->channels, counts,
                      job->code == 'h' ? 0x8000u : 0);
@@ -1039,7 +1049,7 @@ static PyObject *py_histogram(PyObject *self, PyObject *const *args, Py_ssize_t 
     Buffer b[2];
     memset(b, 0, sizeof b);
     uint32_t *tables = NULL;
-    int64_t *part_counts = NULL;
+    int64_t *thread_counts = NULL;
     if (check_arg_count(nargs, 2, "histogram") < 0 ||
         acquire(args[0], &b[0], 0, "BHh", "uint8, uint16 or int16", "source") < 0 ||
         acquire(args[1], &b[1], 1, "q", "int64", "counts") < 0)
@@ -1054,7 +1064,7 @@ static PyObject *py_histogram(PyObject *self, PyObject *const *args, Py_ssize_t 
                      bins, n, length(&b[1]));
         goto fail;
     }
-    /* The extra counts each part adds are work too: a part needs a source of their size or more. */
+    /* The extra counts each thread adds are work too: a thread needs a source of their size or more. */
     Py_ssize_t size = channels * bins;
     int threads = b[0].view.len >= 8 * size ? threads_for(b[0].view.len) : 1;
     if (threads < 0)
@@ -1062,27 +1072,27 @@ static PyObject *py_histogram(PyObject *self, PyObject *const *args, Py_ssize_t 
     if (code == 'B')
         tables = PyMem_Malloc((size_t)threads * HISTOGRAM_COPIES * channels * 256 * sizeof *tables);
     if (threads > 1)
-        part_counts = PyMem_Calloc((size_t)(threads - 1) * (size_t)size, sizeof *part_counts);
-    if ((code == 'B' && !tables) || (threads > 1 && !part_counts)) {
+        thread_counts = PyMem_Calloc((size_t)(threads - 1) * (size_t)size, sizeof *thread_counts);
+    if ((code == 'B' && !tables) || (threads > 1 && !thread_counts)) {
         PyErr_NoMemory();
         goto fail;
     }
     HistogramJob job = {
         .code = code, .src = b[0].view.buf, .n = n, .channels = channels, .bins = bins,
-        .counts = b[1].view.buf, .part_counts = part_counts, .tables = tables,
+        .counts = b[1].view.buf, .thread_counts = thread_counts, .tables = tables,
     };
     Py_BEGIN_ALLOW_THREADS
-    pool_run(histogram_part, &job, threads, threads);
-    for (Py_ssize_t part = 1; part < threads; part++)
+    pool_run(histogram_part, &job, parts_for(threads), threads);
+    for (int thread = 1; thread < threads; thread++)
         for (Py_ssize_t k = 0; k < size; k++)
-            job.counts[k] += part_counts[(part - 1) * size + k];
+            job.counts[k] += thread_counts[(thread - 1) * size + k];
     Py_END_ALLOW_THREADS
-    PyMem_Free(part_counts);
+    PyMem_Free(thread_counts);
     PyMem_Free(tables);
     release(b, 2);
     Py_RETURN_NONE;
 fail:
-    PyMem_Free(part_counts);
+    PyMem_Free(thread_counts);
     PyMem_Free(tables);
     release(b, 2);
     return NULL;

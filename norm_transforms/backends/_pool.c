@@ -7,11 +7,12 @@
  * microseconds or more use it (the threshold is in _kernels.c). Why not OpenMP: one more
  * runtime to ship in wheels, and its pool would be a third one beside torch's and OpenCV's.
  *
- * How: a job is a task and a number of parts; the caller publishes it, wakes the workers it
- * may use, and claims parts itself like any worker, so a job never waits on a slow wake-up for
- * longer than the parts the caller could have run. Which thread runs which part does not change
- * any result: the kernels give each part its own output range or partial result, combined in
- * part order afterwards.
+ * How: a job is a task and a number of parts; each thread (the caller is thread 0) owns a
+ * contiguous run of them and, when done with its own, takes the last part left of the thread
+ * with the most left, so a worker that wakes late or loses its core to another process slows
+ * the job by at most a part. Which thread runs which part does not change any result: parts
+ * write their own output ranges, and partial results are either exact in any order (min/max,
+ * counts: per thread) or kept per part and combined in part order (sums).
  *
  * One job at a time: a second Python thread that calls a kernel while a job runs gets its parts
  * run on its own thread (no waiting, no deadlock). Workers are started on the first job that
@@ -30,7 +31,7 @@ void pool_run(pool_task task, void *context, Py_ssize_t parts, int threads)
 {
     (void)threads;
     for (Py_ssize_t part = 0; part < parts; part++)
-        task(context, part, parts);
+        task(context, part, parts, 0);
 }
 
 int pool_supported_threads(void) { return 1; }
@@ -40,6 +41,7 @@ int pool_init(void) { return 0; }
 #else
 
 #include <pthread.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <time.h>
@@ -52,22 +54,40 @@ static pthread_cond_t finished = PTHREAD_COND_INITIALIZER; /* its last part is d
 static int workers;          /* started in this process */
 static int busy;             /* a job holds the pool */
 static unsigned long job_id; /* counts jobs, so that a worker joins each one once */
-static int job_workers;      /* how many workers (by index) may join the current job */
+static int job_threads;      /* threads of the current job: the caller (0), then workers 1.. */
 static pool_task job_task;
 static void *job_context;
-static Py_ssize_t job_parts, next_part, parts_left;
+static Py_ssize_t job_parts, parts_left;
+/* Thread t's own parts, in order: [next_own[t], end_own[t]). */
+static Py_ssize_t next_own[POOL_MAX_THREADS], end_own[POOL_MAX_THREADS];
 
-/* Claims and runs parts of the current job until none is left; called and returns with `lock`
- * held. */
-static void run_parts(void)
+/* The next part for `thread`: its own next one, else the last one left of the thread with
+ * the most left (a worker that woke late or lost its core to another process), or -1. */
+static Py_ssize_t claim_part(int thread)
 {
-    while (next_part < job_parts) {
-        Py_ssize_t part = next_part++;
+    if (next_own[thread] < end_own[thread])
+        return next_own[thread]++;
+    int slowest = -1;
+    Py_ssize_t most = 0;
+    for (int other = 0; other < job_threads; other++)
+        if (end_own[other] - next_own[other] > most) {
+            most = end_own[other] - next_own[other];
+            slowest = other;
+        }
+    return slowest < 0 ? -1 : --end_own[slowest];
+}
+
+/* Runs parts of the current job as `thread` until none is left; called and returns with `lock`
+ * held. */
+static void run_parts(int thread)
+{
+    Py_ssize_t part;
+    while ((part = claim_part(thread)) >= 0) {
         pool_task task = job_task;
         void *context = job_context;
         Py_ssize_t parts = job_parts;
         pthread_mutex_unlock(&lock);
-        task(context, part, parts);
+        task(context, part, parts, thread);
         pthread_mutex_lock(&lock);
         if (__atomic_sub_fetch(&parts_left, 1, __ATOMIC_RELEASE) == 0)
             pthread_cond_signal(&finished);
@@ -94,36 +114,45 @@ static double seconds_now(void)
  * core. A worker that spins stays on a core of its own, so back-to-back calls (the images of a
  * batch, a data loader's main loop) run in parallel; one idle for longer sleeps and costs
  * nothing. 1 ms, like OpenMP runtimes' spin before they block (libgomp's and Intel's are
- * longer). The caller spins too for the workers' last parts, which usually end within
- * microseconds of its own (a condition-variable wake-up measured ~20 us here). */
-#define SPIN_SECONDS 1e-3
+ * longer); it yields its core now and then, to any other thread that wants it. */
+#define WORKER_SPIN_SECONDS 1e-3
 
-static void pause_briefly(void)
+/* The caller waits awake for the workers' last parts only briefly: they usually end within
+ * microseconds of its own (a condition-variable wake-up measured ~20 us here), and when they do
+ * not, a worker has lost its core, possibly to the caller's spin: with another process busy on
+ * one of the 2 cores, spinning for 1 ms made a 64x224x224 batch 3x slower than one thread. */
+#define CALLER_SPIN_SECONDS 5e-5
+
+static void pause_briefly(unsigned spins)
 {
+    if (spins % 1024 == 0) {
+        sched_yield();
+        return;
+    }
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_ia32_pause();
 #endif
 }
 
-/* Spins until a job after `seen` is published, or for SPIN_SECONDS. */
+/* Spins until a job after `seen` is published, or for WORKER_SPIN_SECONDS. */
 static void spin_for_job(unsigned long seen)
 {
-    double until = seconds_now() + SPIN_SECONDS;
+    double until = seconds_now() + WORKER_SPIN_SECONDS;
     for (unsigned spins = 1; __atomic_load_n(&job_id, __ATOMIC_ACQUIRE) == seen; spins++) {
         if (spins % 64 == 0 && seconds_now() > until)
             return;
-        pause_briefly();
+        pause_briefly(spins);
     }
 }
 
-/* Spins until every part of the job is done, or for SPIN_SECONDS. */
+/* Spins until every part of the job is done, or for CALLER_SPIN_SECONDS. */
 static void spin_for_parts(void)
 {
-    double until = seconds_now() + SPIN_SECONDS;
+    double until = seconds_now() + CALLER_SPIN_SECONDS;
     for (unsigned spins = 1; __atomic_load_n(&parts_left, __ATOMIC_ACQUIRE) > 0; spins++) {
         if (spins % 64 == 0 && seconds_now() > until)
             return;
-        pause_briefly();
+        pause_briefly(spins);
     }
 }
 
@@ -137,8 +166,8 @@ static void *worker_main(void *argument)
         while (job_id == seen)
             pthread_cond_wait(&wake, &lock);
         seen = job_id;
-        if (index < job_workers)
-            run_parts();
+        if (index + 1 < job_threads)
+            run_parts(index + 1);
         pthread_mutex_unlock(&lock);
         spin_for_job(seen);
         pthread_mutex_lock(&lock);
@@ -173,7 +202,7 @@ static int start_workers(int wanted, unsigned long for_job)
 static void run_serially(pool_task task, void *context, Py_ssize_t parts)
 {
     for (Py_ssize_t part = 0; part < parts; part++)
-        task(context, part, parts);
+        task(context, part, parts, 0);
 }
 
 void pool_run(pool_task task, void *context, Py_ssize_t parts, int threads)
@@ -197,12 +226,17 @@ void pool_run(pool_task task, void *context, Py_ssize_t parts, int threads)
     job_task = task;
     job_context = context;
     job_parts = parts;
-    next_part = 0;
     parts_left = parts;
-    job_workers = available < threads - 1 ? available : threads - 1;
+    job_threads = 1 + (available < threads - 1 ? available : threads - 1);
+    /* Each thread owns a contiguous run of parts: the same run lands on the same core call after
+     * call, which keeps each core's share of an image in its own cache. */
+    for (int thread = 0; thread < job_threads; thread++) {
+        next_own[thread] = parts * thread / job_threads;
+        end_own[thread] = parts * (thread + 1) / job_threads;
+    }
     __atomic_store_n(&job_id, job_id + 1, __ATOMIC_RELEASE); /* read unlocked by spinning workers */
     pthread_cond_broadcast(&wake);
-    run_parts();
+    run_parts(0);
     /* The workers' last parts: awake at first, as they usually end within microseconds. */
     pthread_mutex_unlock(&lock);
     spin_for_parts();

@@ -11,8 +11,9 @@
 /* The most threads one job uses (the caller included). */
 #define POOL_MAX_THREADS 64
 
-/* One part of a job: `part` in [0, parts). */
-typedef void (*pool_task)(void *context, Py_ssize_t part, Py_ssize_t parts);
+/* One part of a job: `part` in [0, parts), run by `thread` in [0, threads) (0: the caller), so
+ * that a task can keep per-thread scratch or partial results. */
+typedef void (*pool_task)(void *context, Py_ssize_t part, Py_ssize_t parts, int thread);
 
 /* Runs task(context, part, parts) for every part on up to `threads` threads, the caller one of
  * them, and returns when all parts are done. Runs every part on the caller, in order, when
