@@ -21,6 +21,7 @@ from norm_transforms.bench.report import (
     ratio_table,
     report,
     speedup_lines,
+    threads_comparison,
 )
 
 
@@ -240,3 +241,38 @@ def test_write_section_twice_gives_the_same_file(tmp_path):
 def test_machine_line_names_the_cores():
     line = machine_line()
     assert line.startswith("- Machine: ") and " cores, " in line
+
+
+def test_threads_comparison_pairs_each_cell_of_the_two_settings():
+    single = [
+        FakeCell("single", "small", {"ours": 0.002, "floor": 0.001, "peer": 0.004}),
+        FakeCell("single", "big", {"ours": 0.008, "floor": 0.004, "peer": 0.010}),
+    ]
+    default = [
+        FakeCell("default", "big", {"ours": 0.004, "floor": 0.002, "peer": 0.005}),
+        FakeCell("default", "small", {"ours": 0.002, "floor": 0.001}),  # the peer failed here
+    ]
+    summary, table = threads_comparison(single + default, ["peer"], LABELS)
+    rows = {row["case"]: row for row in markdown_rows(table, "case")}
+    assert rows["big"] == {
+        "case": "big",
+        "ours single ms": "8.000",
+        "ours default ms": "4.000",
+        "ours single / default": "2.00",
+        "peer single / default": "2.00",
+    }
+    assert rows["small"]["ours single / default"] == "1.00"
+    assert rows["small"]["peer single / default"] == MISSING
+    assert summary.splitlines() == [
+        f"- ours, single thread / default threads: geometric mean {math.sqrt(2):.2f}x, "
+        "least 1.00x, most 2.00x",
+        "- peer, single thread / default threads: geometric mean 2.00x, least 2.00x, most 2.00x",
+    ]
+
+
+def test_threads_comparison_needs_both_settings_and_reports_under_its_own_heading():
+    cells = [FakeCell("single", "big", {"ours": 0.008, "floor": 0.004})]
+    assert threads_comparison(cells, [], LABELS) is None
+    both = [*cells, FakeCell("default", "big", {"ours": 0.004, "floor": 0.002})]
+    text = report("Suite", "- header", {"compared": threads_comparison(both, [], LABELS)})
+    assert "### single thread vs default threads" in text

@@ -31,7 +31,16 @@ import numpy as np
 from ..modes import DEFAULT_PERCENTILES, EPS, IMAGENET_MEAN, IMAGENET_STD, MODES, Mode
 from . import _timing
 from .machine import THREADS, machine_line, package_version, threads_label
-from .report import by_threads, geomean, progress_bar, publish, ratio_table, speedup_lines
+from .report import (
+    THREADS_COMPARED,
+    by_threads,
+    geomean,
+    progress_bar,
+    publish,
+    ratio_table,
+    speedup_lines,
+    threads_comparison,
+)
 
 DTYPES = ("uint8", "float32")
 #: Accepted by ``--dtypes`` beside the defaults: int16, CT slices in Hounsfield units.
@@ -294,11 +303,13 @@ def summary(rows: list[Cell], peers: list[str]) -> str:
 
 
 def sections(cells: list[Cell], peers: list[str]) -> dict[str, tuple[str, str]]:
-    """threads -> (summary, table), the body of the report."""
-    return {
+    """threads -> (summary, table), the body of the report, then the two settings compared."""
+    body = {
         threads: (summary(rows, peers), markdown_table(rows, peers))
         for threads, rows in by_threads(cells).items()
     }
+    compared = threads_comparison(cells, peers, LABELS)
+    return body | ({THREADS_COMPARED: compared} if compared else {})
 
 
 def title(dtypes: tuple[str, ...]) -> str:

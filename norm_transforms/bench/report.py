@@ -93,12 +93,63 @@ def by_threads(cells: Sequence[CellT]) -> dict[str, list[CellT]]:
     return groups
 
 
+#: The section key of :func:`threads_comparison`, after the thread settings' own sections.
+THREADS_COMPARED = "compared"
+
+
+def section_heading(key: str) -> str:
+    """The ``###`` heading of a section: a thread setting's, or the comparison of the two."""
+    return "single thread vs default threads" if key == THREADS_COMPARED else threads_label(key)
+
+
+def threads_comparison(
+    cells: Sequence[TimedCell], contenders: Sequence[str], labels: Sequence[Column]
+) -> tuple[str, str] | None:
+    """(summary, table): each cell's single-thread time beside its default-threads time, for
+    ours and each contender, and the speed-up threads give each (single / default); None unless
+    the run timed both settings. Cells are paired by their ``labels`` columns."""
+    groups = by_threads(cells)
+    if set(groups) != {"single", "default"}:
+        return None
+    default = {tuple(fill(c) for _, fill in labels): c for c in groups["default"]}
+    pairs = [
+        (c, default[key])
+        for c in groups["single"]
+        if (key := tuple(fill(c) for _, fill in labels)) in default
+    ]
+    names = ["ours", *contenders]
+    header = [name for name, _ in labels] + ["ours single ms", "ours default ms"]
+    header += [f"{name} single / default" for name in names]
+    rows = []
+    for single, threaded in pairs:
+        values = [fill(single) for _, fill in labels] + [
+            ms(single.seconds["ours"]),
+            ms(threaded.seconds["ours"]),
+        ]
+        values += [
+            ratio(single.seconds.get(n), threaded.seconds[n]) if n in threaded.seconds else MISSING
+            for n in names
+        ]
+        rows.append(values)
+    lines = []
+    for name in names:
+        speedups = [
+            s.seconds[name] / d.seconds[name] for s, d in pairs if name in s.seconds and name in d.seconds
+        ]
+        if speedups:
+            lines.append(
+                f"- {name}, single thread / default threads: geometric mean {geomean(speedups):.2f}x, "
+                f"least {min(speedups):.2f}x, most {max(speedups):.2f}x"
+            )
+    return "\n".join(lines), render_table(header, rows)
+
+
 def report(title: str, header: str, sections: dict[str, tuple[str, str]]) -> str:
     """The Markdown report: ``## title``, the header, then per thread setting its summary and
-    table (``sections``: threads -> (summary, table))."""
+    table (``sections``: threads, or THREADS_COMPARED -> (summary, table))."""
     parts = [f"## {title}", "", header]
-    for threads, (summary, table) in sections.items():
-        parts += ["", f"### {threads_label(threads)}", "", summary, "", table]
+    for key, (summary, table) in sections.items():
+        parts += ["", f"### {section_heading(key)}", "", summary, "", table]
     return "\n".join(parts) + "\n"
 
 
@@ -108,7 +159,7 @@ def console_text(title: str, summaries: dict[str, str], full_report: str) -> str
     the same text that ``--markdown`` writes."""
     parts = [f"Summary: {title} (the full report follows)"]
     for threads, text in summaries.items():
-        parts += ["", f"{threads_label(threads)}:", text]
+        parts += ["", f"{section_heading(threads)}:", text]
     return "\n".join([*parts, "", full_report])
 
 

@@ -27,7 +27,18 @@ from ..modes import MODES
 from . import _timing
 from .cuda_timing import copy_bandwidth, time_cuda
 from .machine import THREADS, machine_line, package_version, threads_label
-from .report import Column, by_threads, geomean, ms, progress_bar, publish, ratio_table, speedup_lines
+from .report import (
+    THREADS_COMPARED,
+    Column,
+    by_threads,
+    geomean,
+    ms,
+    progress_bar,
+    publish,
+    ratio_table,
+    speedup_lines,
+    threads_comparison,
+)
 from .torch_peers import CONTENDER_NOTES, PEERS, Call, contenders
 
 DTYPES = ("uint8", "float32")
@@ -297,12 +308,14 @@ def peers_timed(cells: list[TorchCell]) -> list[str]:
 
 
 def sections(cells: list[TorchCell], bandwidth: float | None) -> dict[str, tuple[str, str]]:
-    """threads -> (summary, table), the body of the report."""
+    """threads -> (summary, table), the body of the report, then the two settings compared."""
     peers = peers_timed(cells)
-    return {
+    body = {
         threads: (summary(rows, peers, bandwidth), markdown_table(rows, peers, bandwidth))
         for threads, rows in by_threads(cells).items()
     }
+    compared = threads_comparison(cells, peers, LABELS)
+    return body | ({THREADS_COMPARED: compared} if compared else {})
 
 
 def main(args: Any) -> int:

@@ -44,7 +44,8 @@ def worker_context() -> multiprocessing.context.BaseContext:
 
 
 def _single_threaded_opencv() -> None:
-    # Workers are the parallelism; OpenCV's own threads would only compete with them.
+    # Workers are the parallelism; OpenCV's own threads (and so the C kernels', which follow
+    # OpenCV's setting: norm_transforms.threads) would only compete with them.
     cv2.setNumThreads(1)
 
 
