@@ -414,7 +414,7 @@ def assert_affine_outputs_agree(c_out: np.ndarray, numpy_out: np.ndarray, produc
 
     Why not always bitwise: the fallback rounds x * scale to float32, then the sum. GCC and Clang
     contract the C loop's x * scale + offset into one FMA (one rounding) where the target has one:
-    the x86-64-v3 clone of _kernels.c, and arm64. Measured on an AMD EPYC (x86-64-v3 clone): the
+    the x86-64-v3 and v4 clones of _kernels.c, and arm64. Measured on an AMD EPYC (x86-64-v3 clone): the
     C output equals a float64 emulation of the single rounding on 6.0M of 6.0M values and differs
     from the fallback in 5-35% of them; the same file built with -ffp-contract=off equals the
     fallback bit for bit on 312M values (every dtype, channels 1-1500, blocks 1-1000, clips).

@@ -11,7 +11,7 @@ codes) and raise the same errors with the same messages, so the backend cannot t
 The results are bit-identical to a C build that does not contract ``x * scale + offset`` into
 an FMA (MSVC, or any CPU without FMA, where the C file's ``default`` clone runs): this module
 rounds the product to float32, then the sum. Where the C build does contract (GCC/Clang on the
-x86-64-v3 clone, and on arm64), the affine rounds once, and the two differ by at most one
+x86-64-v3 and v4 clones, and on arm64), the affine rounds once, and the two differ by at most one
 float32 ulp of the larger of the product and the result (tests/test_kernels.py).
 """
 
