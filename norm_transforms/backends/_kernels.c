@@ -8,7 +8,7 @@
  * min/max has no OpenCV call at all, and the one-channel loop matches cv2.minMaxLoc while
  * skipping NaN. These loops read the input once and write the output once, and the compiler
  * vectorizes them (an AVX-512 or AVX2 clone is picked at load time where the CPU has it). The moments
- * stay on OpenCV (cv2.meanStdDev), which measured as fast as a C loop.
+ * take one pass with the extremes (see "moments"), where cv2.meanStdDev cost 3x a read.
  *
  * Data layout: the source is C-contiguous and read flat, channels interleaved, so value i
  * belongs to channel i % channels. An optional `block` groups values first: value i belongs to
