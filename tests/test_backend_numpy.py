@@ -446,10 +446,21 @@ NEAR_CONSTANT_CASES = [
 
 @pytest.mark.parametrize(("dtype", "mode"), NEAR_CONSTANT_CASES)
 def test_near_constant_float_image_matches_float64_reference(rng, dtype, mode):
-    # std / mean ~ 1e-5: one-pass variance would lose every digit; the kernel recomputes in two passes.
+    # std / mean ~ 1e-5: one-pass sums of x and x² would lose every digit; the moments kernel sums
+    # x - k, k the first pixel, which keeps them.
     # The values are float32 numbers for both dtypes: float64 pixels are rounded to float32 before the
     # affine by design (README), which this test leaves out.
     image = (1000.0 + 0.01 * rng.standard_normal((32, 32, 3))).astype(np.float32).astype(dtype)
+    expected = reference_normalize(image, normalization=mode)
+    np.testing.assert_allclose(normalize(image, normalization=mode), expected, rtol=0, atol=ATOL)
+
+
+@pytest.mark.parametrize(("dtype", "mode"), NEAR_CONSTANT_CASES)
+def test_first_pixel_far_in_the_tail_matches_float64_reference(rng, dtype, mode):
+    # The moments kernel sums x - k from the first pixel k; 1e6 here lies ~200 std from the mean
+    # of every scope, where those sums would cancel: the scope is recomputed in two passes.
+    image = (1000.0 + 0.01 * rng.standard_normal((128, 128, 3))).astype(np.float32).astype(dtype)
+    image[0, 0] = 1e6
     expected = reference_normalize(image, normalization=mode)
     np.testing.assert_allclose(normalize(image, normalization=mode), expected, rtol=0, atol=ATOL)
 

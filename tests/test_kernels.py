@@ -677,3 +677,160 @@ def test_portable_float16_rounding_where_the_cpu_has_no_f16c(rng):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "0"
+
+
+# --------------------------------------------------------------------------- moments
+
+
+def _moments_reference(source: np.ndarray, entries: int, block: int = 1) -> list[np.ndarray]:
+    """Per entry: min and max (NaN skipped), and the sums of d = x - k and of d² (k the entry's
+    first value), exact for integers (Python ints), in float64 for floats."""
+    by_entry = source.reshape(-1, entries, block).transpose(1, 0, 2).reshape(entries, -1)
+    low, high = np.fmin.reduce(by_entry, axis=1), np.fmax.reduce(by_entry, axis=1)
+    if source.dtype.kind in "ui":
+        shifted = [[int(x) - int(row[0]) for x in row] for row in by_entry]
+        sums = [float(sum(row)) for row in shifted]
+        squares = [float(sum(d * d for d in row)) for row in shifted]
+    else:
+        with np.errstate(invalid="ignore", over="ignore"):
+            differences = by_entry.astype(np.float64) - by_entry[:, :1].astype(np.float64)
+            sums, squares = differences.sum(axis=1), (differences * differences).sum(axis=1)
+    return [low.astype(np.float64), high.astype(np.float64), np.array(sums), np.array(squares)]
+
+
+def _run_moments(impl, source: np.ndarray, entries: int, block: int = 1) -> list[np.ndarray]:
+    tables = list(np.full((4, entries), 3.0))
+    impl.moments(source, *tables, block)
+    return tables
+
+
+def _assert_moments_match(got: list[np.ndarray], expected: list[np.ndarray], dtype: np.dtype) -> None:
+    """Extremes bitwise; integer sums of 8 and 16-bit values exactly; the others within float64
+    rounding of the sum of |d| (of d² for the squares), in another summation order."""
+    np.testing.assert_array_equal(got[:2], expected[:2])
+    if dtype.kind in "ui" and dtype.itemsize <= 2:
+        np.testing.assert_array_equal(got[2:], expected[2:])
+    else:
+        np.testing.assert_allclose(
+            got[2], expected[2], rtol=1e-12, atol=1e-12 * np.abs(expected[3]).max() ** 0.5
+        )
+        np.testing.assert_allclose(got[3], expected[3], rtol=1e-12)
+
+
+@each_implementation
+@pytest.mark.parametrize("pixels", [1, 5, 200, 3001])
+@pytest.mark.parametrize("channels", CHANNELS)
+@pytest.mark.parametrize("dtype", SOURCE_DTYPES, ids=lambda d: np.dtype(d).name)
+def test_moments_per_channel_match_the_reference(impl, rng, dtype, channels, pixels):
+    source = _source(rng, dtype, pixels * channels)
+    got = _run_moments(impl, source, channels)
+    _assert_moments_match(got, _moments_reference(source, channels), source.dtype)
+
+
+@each_implementation
+@pytest.mark.parametrize("block", [1, 2, 31, 97, 1000])
+@pytest.mark.parametrize("entries", [1, 3, 192])
+@pytest.mark.parametrize("dtype", SOURCE_DTYPES, ids=lambda d: np.dtype(d).name)
+def test_moments_blocks_take_one_entry_each(impl, rng, dtype, entries, block):
+    source = _source(rng, dtype, 2 * entries * block)
+    got = _run_moments(impl, source, entries, block)
+    _assert_moments_match(got, _moments_reference(source, entries, block), source.dtype)
+
+
+@each_implementation
+@pytest.mark.parametrize("channels", [1, 3, 5])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16], ids=lambda d: np.dtype(d).name)
+def test_moments_of_integers_are_exact_across_many_blocks(impl, rng, dtype, channels):
+    # 3 * 2**17 values per channel: several of the C kernel's blocks of 2**16 values.
+    source = _source(rng, dtype, 3 * 2**17 * channels)
+    got = _run_moments(impl, source, channels)
+    by_channel = source.reshape(-1, channels).astype(np.int64)
+    shifted = by_channel - by_channel[0]
+    # Python ints: exact whatever the size (the squares pass 2**53 for uint16 here).
+    sums = [int(v) for v in shifted.sum(axis=0)]
+    squares = [sum(int(v) for v in column) for column in (shifted * shifted).T]
+    np.testing.assert_array_equal(got[2], [float(v) for v in sums])
+    np.testing.assert_allclose(got[3], [float(v) for v in squares], rtol=2**-52)
+
+
+@each_implementation
+@pytest.mark.parametrize("values", [1, 100, 70001])
+@pytest.mark.parametrize("dtype", SOURCE_DTYPES, ids=lambda d: np.dtype(d).name)
+def test_moments_of_constant_entries_are_exactly_zero(impl, dtype, values):
+    # The sums are taken from each entry's first value: a constant entry sums exactly 0, so its
+    # std is exactly 0 and a constant image normalizes to exactly 0.
+    source = np.repeat(np.array([7, 200, 3], dtype=dtype)[None], values, axis=0).ravel()
+    low, high, sums, squares = _run_moments(impl, source, 3)
+    np.testing.assert_array_equal(low, [7.0, 200.0, 3.0])
+    np.testing.assert_array_equal(high, low)
+    assert not sums.any() and not squares.any()
+
+
+@each_implementation
+@pytest.mark.parametrize("dtype", [np.float16, np.float32, np.float64], ids=lambda d: np.dtype(d).name)
+def test_moments_skip_nan_in_the_extremes_and_spread_it_in_the_sums(impl, dtype):
+    # channel 0: values and NaN; channel 1: only NaN; channel 2: infinities; channel 3: finite
+    pattern = [1.0, np.nan, np.inf, 5.0, np.nan, np.nan, -np.inf, 6.0, -2.0, np.nan, 3.0, 7.0]
+    source = np.array(pattern * 50, dtype=dtype)
+    low, high, sums, squares = _run_moments(impl, source, 4)
+    np.testing.assert_array_equal(low, [-2.0, np.nan, -np.inf, 5.0])
+    np.testing.assert_array_equal(high, [1.0, np.nan, np.inf, 7.0])
+    assert np.isnan(sums[:3]).all() and np.isnan(squares[:3]).all()
+    np.testing.assert_array_equal([sums[3], squares[3]], [150.0, 250.0])
+
+
+@each_implementation
+@settings(max_examples=60, deadline=None)
+@given(
+    data=st.data(),
+    dtype=st.sampled_from(SOURCE_DTYPES),
+    channels=st.sampled_from([1, 2, 3, 4, 5, 37]),
+    pixels=st.integers(1, 400),
+)
+def test_moments_properties(impl, data, dtype, channels, pixels):
+    dtype = np.dtype(dtype)
+    elements = (
+        st.integers(int(np.iinfo(dtype).min), int(np.iinfo(dtype).max))
+        if dtype.kind in "ui"
+        else st.floats(-1024.0, 1024.0, width=dtype.itemsize * 8, allow_nan=False)
+    )
+    source = data.draw(arrays(dtype, pixels * channels, elements=elements))
+    got = _run_moments(impl, source, channels)
+    _assert_moments_match(got, _moments_reference(source, channels), dtype)
+
+
+@each_implementation
+def test_moments_refuse_bad_calls(impl):
+    with pytest.raises(TypeError, match=r"moments\(\) takes 5 or 6 arguments \(1 given\)"):
+        impl.moments(np.zeros(3, np.uint8))
+    with pytest.raises(TypeError, match="sums must hold float64"):
+        impl.moments(np.zeros(6, np.uint8), np.empty(3), np.empty(3), np.empty(3, np.float32), np.empty(3))
+    with pytest.raises(ValueError, match="got lengths 3 and 2"):
+        impl.moments(np.zeros(6, np.uint8), np.empty(3), np.empty(3), np.empty(3), np.empty(2))
+    with pytest.raises(ValueError, match="times block 5, divides"):
+        impl.moments(np.zeros(12, np.uint8), *np.empty((4, 3)), 5)
+    with pytest.raises(ValueError, match="read-only"):
+        squares = np.empty(3)
+        squares.flags.writeable = False
+        impl.moments(np.zeros(6, np.uint8), np.empty(3), np.empty(3), np.empty(3), squares)
+
+
+@NO_C
+@pytest.mark.parametrize("block", COMPARED_BLOCKS)
+@pytest.mark.parametrize("channels", COMPARED_CHANNELS)
+@pytest.mark.parametrize("dtype", SOURCE_DTYPES, ids=lambda d: np.dtype(d).name)
+def test_fallback_moments_match_c(rng, dtype, channels, block):
+    # Past one C block of 2**16 values where it is cheap; NaN and infinities in float sources.
+    rounds = 2 + (70000 // (channels * block))
+    source = _compared_source(rng, dtype, rounds * channels * block)
+    c_tables = _run_moments(c_kernels, source, channels, block)
+    numpy_tables = _run_moments(_fallback, source, channels, block)
+    np.testing.assert_array_equal(c_tables[:2], numpy_tables[:2])
+    if source.dtype.kind in "ui" and source.dtype.itemsize <= 2:
+        np.testing.assert_array_equal(c_tables[2:], numpy_tables[2:])
+    else:
+        finite = np.isfinite(numpy_tables[3])
+        np.testing.assert_array_equal(finite, np.isfinite(c_tables[3]))
+        scale = np.sqrt(numpy_tables[3][finite]) * np.sqrt(source.size)
+        assert np.all(np.abs(c_tables[2][finite] - numpy_tables[2][finite]) <= 1e-12 * scale + 1e-300)
+        np.testing.assert_allclose(c_tables[3][finite], numpy_tables[3][finite], rtol=1e-12)

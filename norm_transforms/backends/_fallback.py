@@ -24,7 +24,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-__all__ = ["affine", "affine_to_planes", "histogram", "min_max"]
+__all__ = ["affine", "affine_to_planes", "histogram", "min_max", "moments"]
 
 # The canonical struct codes the C glue accepts (see `canonical_code` there: signed integers
 # named by their size), and the dtype each one reads as.
@@ -310,6 +310,41 @@ def _fold(lanes: np.ndarray, channels: int, block: int, reduce: np.ufunc) -> np.
     """
     by_entry = lanes.reshape(-1, channels, block).transpose(1, 0, 2)
     return reduce.reduce(np.ascontiguousarray(by_entry).reshape(channels, -1), axis=1)
+
+
+def moments(*args: Any, **kwargs: Any) -> None:
+    """moments(source, low, high, sums, squares, block=1)
+
+    For each entry c of source (value i is in entry (i // block) % C, C = len(low)):
+    low[c], high[c] its minimum and maximum (NaN skipped; NaN when it has no other
+    value, as min_max), sums[c] the sum of x - k and squares[c] the sum of (x - k)**2
+    over its values x, k = source[c * block] (the entry's first value), in float64;
+    exact for uint8, uint16 and int16 while below 2**53. source: as for min_max;
+    low, high, sums, squares: float64, written.
+    """
+    _check_arg_count(args, kwargs, 5, "moments")
+    source = _acquire(args[0], "source", *_ANY_SOURCE)
+    low = _acquire(args[1], "low", "d", "float64", writable=True)
+    high = _acquire(args[2], "high", "d", "float64", writable=True)
+    sums = _acquire(args[3], "sums", "d", "float64", writable=True)
+    squares = _acquire(args[4], "squares", "d", "float64", writable=True)
+    block = _block(args, 5)
+    entries = low.size
+    for table in (high, sums, squares):
+        _check_channel_tables(entries, table.size, source.size, block)
+    min_max(source, low, high, block)
+    if source.size == 0:
+        sums[:] = squares[:] = 0.0
+        return
+    by_entry = source.reshape(-1, entries, block).transpose(1, 0, 2).reshape(entries, -1)
+    # The C kernel's integer sums are exact: int64 here (every 16-bit square sum of fewer than
+    # 2**31 values fits); floats and int32 in float64, rounded in another order than the C lanes.
+    exact = source.dtype.itemsize <= 2 and source.dtype.kind in "ui"
+    wide = np.int64 if exact else np.float64
+    with np.errstate(invalid="ignore", over="ignore"):  # NaN and inf are data, as in the C loop
+        shifted = by_entry.astype(wide) - by_entry[:, :1].astype(wide)
+        sums[:] = shifted.sum(axis=1)
+        squares[:] = (shifted * shifted).sum(axis=1)
 
 
 def histogram(*args: Any, **kwargs: Any) -> None:

@@ -25,6 +25,14 @@ def min_max(source: Buffer, low: Buffer, high: Buffer, block: int = 1, /) -> Non
     """Writes each channel's minimum and maximum to the float64 buffers low and high (value i is
     in channel (i // block) % len(low)); NaN is skipped, a channel of only NaN gets NaN."""
 
+def moments(
+    source: Buffer, low: Buffer, high: Buffer, sums: Buffer, squares: Buffer, block: int = 1, /
+) -> None:
+    """Per entry c (value i is in entry (i // block) % len(low)), in float64: low[c] and high[c]
+    its minimum and maximum (NaN skipped, as min_max), sums[c] the sum of x - k and squares[c]
+    the sum of (x - k)**2 over its values x, k = source[c * block]; exact for uint8, uint16 and
+    int16 while below 2**53."""
+
 def histogram(source: Buffer, counts: Buffer, /) -> None:
     """Adds to the int64 counts[c * B + v] the number of values v of channel c (value i is in
     channel i % C) of a uint8 (B = 256) or uint16 (B = 65536) source."""

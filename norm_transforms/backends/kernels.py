@@ -2,8 +2,8 @@
 
 Why: the C extension is optional at build time (setup.py installs without it when the compiler
 fails), so importing it can fail; every caller imports this module instead, under the name
-``_kernels``, and gets the same four functions (``affine``, ``affine_to_planes``, ``min_max``,
-``histogram``) either way. ``KERNELS_BACKEND`` says which one is in use: ``"c"`` or ``"numpy"``.
+``_kernels``, and gets the same five functions (``affine``, ``affine_to_planes``, ``min_max``,
+``moments``, ``histogram``) either way. ``KERNELS_BACKEND`` says which one is in use: ``"c"`` or ``"numpy"``.
 
 - The extension is importable: it is used, silently.
 - It is missing (ImportError): the NumPy/OpenCV fallback is used, with one RuntimeWarning, since
@@ -59,5 +59,14 @@ affine = _implementation.affine
 affine_to_planes = _implementation.affine_to_planes
 min_max = _implementation.min_max
 histogram = _implementation.histogram
+moments = _implementation.moments
 
-__all__ = ["DISABLE_C_VARIABLE", "KERNELS_BACKEND", "affine", "affine_to_planes", "histogram", "min_max"]
+__all__ = [
+    "DISABLE_C_VARIABLE",
+    "KERNELS_BACKEND",
+    "affine",
+    "affine_to_planes",
+    "histogram",
+    "min_max",
+    "moments",
+]

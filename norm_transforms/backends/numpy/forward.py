@@ -198,13 +198,19 @@ def _normalize_one_sample(
     statistic = STATISTICS[mode.statistic]
     sample = _readable_by_opencv(sample, out)
     scopes = channels if mode.per_channel else 1
-    grain = _extremes_grain(statistic, sample.dtype)
-    low, high, exponent = [], [], 0
-    if grain is not None:
-        low, high = _min_max(sample, scopes if grain == "scope" else 1)
+    if statistic.fused is not None:
+        low, high, center, spread = statistic.fused(sample, scopes)
         sample, exponent = _prescaled(sample, low + high)
-        low, high = _scaled(low, exponent), _scaled(high, exponent)
-    center, spread, low, high = statistic.terms(sample, scopes, params, low, high)
+        if exponent:  # huge values: the one pass again, on the scaled copy (rare)
+            low, high, center, spread = statistic.fused(sample, scopes)
+    else:
+        grain = _extremes_grain(statistic, sample.dtype)
+        low, high, exponent = [], [], 0
+        if grain is not None:
+            low, high = _min_max(sample, scopes if grain == "scope" else 1)
+            sample, exponent = _prescaled(sample, low + high)
+            low, high = _scaled(low, exponent), _scaled(high, exponent)
+        center, spread, low, high = statistic.terms(sample, scopes, params, low, high)
     eps = math.ldexp(EPS, -exponent)
     scale = [scale_from_spread(s, eps) for s in spread]
     _apply(sample, out, params.clip, channels, center, scale, spread, low, high)
@@ -222,42 +228,57 @@ def _normalize_scopes(
     """Per-image normalization of ``(scopes, values)`` rows, each row one statistics scope
     (a plane or a whole sample of planar data), with one affine call for all rows.
     ``record``, when given, receives the ``(center, scale)`` terms of every row."""
-    mode = params.mode
-    statistic = STATISTICS[mode.statistic]
     scopes = _readable_by_opencv(scopes, out)
-    count, size = scopes.shape
-    low: list[float] = []
-    high: list[float] = []
-    exponents = [0] * count
-    if _extremes_grain(statistic, scopes.dtype) is not None:
-        # Every row is a scope: one kernel call gives the extremes of all of them.
-        lows, highs = np.empty(count), np.empty(count)
-        _kernels.min_max(scopes, lows, highs, size)
-        low, high = lows.tolist(), highs.tolist()
-        if scopes.dtype.kind == "f":  # integer rows never reach PRESCALE_ABOVE
-            exponents = [_prescale_exponent([lo, hi]) for lo, hi in zip(low, high, strict=True)]
-        if any(exponents):  # each row scaled by its own power of two (see _prescaled)
-            scopes = np.ldexp(scopes, -np.array(exponents)[:, None], dtype=np.float64)
-            low, high = (
-                [math.ldexp(v, -e) for v, e in zip(ends, exponents, strict=True)] for ends in (low, high)
-            )
-    if statistic.reads_pixels:
-        rows = [
-            statistic.terms(row[None], 1, params, low[index : index + 1], high[index : index + 1])
-            for index, row in enumerate(scopes)
-        ]
-        center, spread, low, high = ([terms[part][0] for terms in rows] for part in range(4))
-    else:  # the terms come from the extremes alone: one call for every row
-        center, spread, low, high = statistic.terms(None, count, params, low, high)
+    scopes, exponents, (center, spread, low, high) = _rows_terms(scopes, params)
     scale = [scale_from_spread(s, math.ldexp(EPS, -e)) for s, e in zip(spread, exponents, strict=True)]
     if record is not None:
         terms = _defined_terms(scopes.dtype, center, scale, spread)
         record.append(_in_input_units(*terms, exponents))
     if _regular(scopes.dtype, center, scale, spread, low, high):
-        _kernels.affine(scopes, out, *_fused_constants(center, scale), *(params.clip or _NO_BOUNDS), size)
+        bounds = params.clip or _NO_BOUNDS
+        _kernels.affine(scopes, out, *_fused_constants(center, scale), *bounds, scopes.shape[1])
         return
     for row, row_out, *terms in zip(scopes, out, center, scale, spread, low, high, strict=True):
         _apply(row[None], row_out[None], params.clip, 1, *([term] for term in terms))
+
+
+def _rows_terms(
+    scopes: np.ndarray, params: NormalizeParams
+) -> tuple[np.ndarray, list[int], tuple[list[float], list[float], list[float], list[float]]]:
+    """The ``(center, spread, low, high)`` terms of every row of ``scopes``, each row one scope,
+    with the rows prescaled where their values are huge (each by its own power of two, see
+    ``_prescaled``): ``(rows, exponents, terms)``. Every row is a scope, so one kernel call gives
+    the extremes (or the fused pass) of all of them."""
+    statistic = STATISTICS[params.mode.statistic]
+    count, size = scopes.shape
+    low: list[float] = []
+    high: list[float] = []
+    if statistic.fused is not None:
+        low, high, center, spread = statistic.fused(scopes, count, size)
+    elif _extremes_grain(statistic, scopes.dtype) is not None:
+        lows, highs = np.empty(count), np.empty(count)
+        _kernels.min_max(scopes, lows, highs, size)
+        low, high = lows.tolist(), highs.tolist()
+    exponents = [0] * count
+    if low and scopes.dtype.kind == "f":  # integer rows never reach PRESCALE_ABOVE
+        exponents = [_prescale_exponent([lo, hi]) for lo, hi in zip(low, high, strict=True)]
+    if any(exponents):
+        scopes = np.ldexp(scopes, -np.array(exponents)[:, None], dtype=np.float64)
+        if statistic.fused is not None:  # the one pass again, on the scaled rows (rare)
+            low, high, center, spread = statistic.fused(scopes, count, size)
+        else:
+            low, high = (
+                [math.ldexp(v, -e) for v, e in zip(ends, exponents, strict=True)] for ends in (low, high)
+            )
+    if statistic.fused is not None:
+        return scopes, exponents, (center, spread, low, high)
+    if not statistic.reads_pixels:  # the terms come from the extremes alone: one call for every row
+        return scopes, exponents, statistic.terms(None, count, params, low, high)
+    rows = [
+        statistic.terms(row[None], 1, params, low[index : index + 1], high[index : index + 1])
+        for index, row in enumerate(scopes)
+    ]
+    return scopes, exponents, tuple([terms[part][0] for terms in rows] for part in range(4))
 
 
 def _normalize_selected_scopes(

@@ -10,17 +10,11 @@ import warnings
 from collections.abc import Callable, Sequence
 from typing import Literal, NamedTuple
 
-import cv2
 import numpy as np
 
 from ...dtypes import PIXEL_TYPES
 from ...modes import NormalizeParams
 from .. import kernels as _kernels
-
-# cv2.meanStdDev refuses more than 128 channels (OpenCV 4.x and 5.x, measured: 129 raises);
-# wider views go through the NumPy two-pass route.
-_MEAN_STD_MAX_CHANNELS = 128
-
 
 # Scopes whose values reach beyond this magnitude are normalized as a float64 copy scaled by a
 # power of two (exact; see _prescaled). Far below where anything overflows (squares in the
@@ -28,9 +22,14 @@ _MEAN_STD_MAX_CHANNELS = 128
 PRESCALE_ABOVE = 2.0**100
 
 
-# cv2.meanStdDev computes var = E[x²] - E[x]² in float64; when the std is this small against
-# the mean, cancellation would cost digits, so we recompute in two passes.
-_ONE_PASS_MIN_STD_OVER_MEAN = 1e-2
+# The moments kernel sums d = x - k and d² in float64 (k: the scope's first value), and
+# var = E[d²] - E[d]² loses digits to cancellation when the std is small against |mean - k|
+# (k far out in the tail): below this ratio the scope is recomputed in two passes (about 1e-12
+# relative error at the ratio; integer scopes are exact and never need it).
+_ONE_PASS_MIN_STD_OVER_SHIFT = 1e-2
+
+# Integer sums of the moments kernel are exact below this (float64 holds every integer).
+_EXACT_INTEGERS = 2.0**53
 
 
 class Statistic(NamedTuple):
@@ -50,6 +49,11 @@ class Statistic(NamedTuple):
     extremes: Literal["scope", "sample"] | None
     #: False when ``terms`` reads only the extremes: rows of planar data then take one call.
     reads_pixels: bool = True
+    #: One pass that gives the extremes and the terms together, where it exists:
+    #: ``fused(values, entries, block=1)`` returns per-entry ``(low, high, center, spread)``
+    #: (entries as the kernels' tables: value i in entry ``(i // block) % entries``), used
+    #: instead of ``extremes`` then ``terms``.
+    fused: Callable[..., tuple[list[float], list[float], list[float], list[float]]] | None = None
 
 
 def _extremes_grain(statistic: Statistic, dtype: np.dtype) -> str | None:
@@ -62,7 +66,7 @@ def _moments_terms(
     sample: np.ndarray, scopes: int, params: NormalizeParams, low: list[float], high: list[float]
 ) -> tuple[list[float], list[float], list[float], list[float]]:
     """``image`` modes: mean and std; the sample's extremes bound every scope's values."""
-    mean, std = _mean_std(sample, scopes)
+    _, _, mean, std = _moments(sample, scopes)
     return mean, std, low * scopes, high * scopes
 
 
@@ -91,9 +95,54 @@ def _robust_terms(
     return median, spread, low * scopes, high * scopes
 
 
+def _moments(
+    values: np.ndarray, entries: int, block: int = 1
+) -> tuple[list[float], list[float], list[float], list[float]]:
+    """Per-entry minimum, maximum (NaN skipped), mean and population std in float64, from one
+    pass of the moments kernel (value i in entry ``(i // block) % entries``, as in the kernels).
+
+    One pass where the route before read the image three times (min_max, cv2.meanStdDev on a
+    12-channel view, the affine): cv2.meanStdDev alone cost 1.3 ms at 1024x1024x3 float32,
+    the kernel 0.5 ms with the extremes. uint8, uint16 and int16 sums are exact integers: the
+    mean and variance come from Python's integer division, correctly rounded. Float sums are
+    taken from the entry's first value k, which keeps the cancellation of E[d²] - E[d]² small
+    unless k lies far out in the tail; such entries are recomputed in two passes. A constant
+    entry has sums of exactly 0: its mean is its value and its std 0. NaN or inf give NaN.
+    """
+    low, high, sums, squares = np.empty((4, entries))
+    _kernels.moments(values, low, high, sums, squares, block)
+    count = values.size // entries
+    first = values.reshape(-1)[: entries * block : block].tolist()
+    exact = values.dtype.itemsize <= 2 and values.dtype.kind in "ui"
+    means, stds, inexact = [], [], False
+    for shift, total, squared in zip(first, sums.tolist(), squares.tolist(), strict=True):
+        if exact and squared < _EXACT_INTEGERS:
+            total, squared = int(total), int(squared)
+            means.append((shift * count + total) / count)
+            stds.append(math.sqrt((count * squared - total * total) / (count * count)))
+            continue
+        offset = total / count
+        std = math.sqrt(max(squared / count - offset * offset, 0.0))
+        means.append(shift + offset)
+        stds.append(std)
+        inexact = inexact or std < _ONE_PASS_MIN_STD_OVER_SHIFT * abs(offset)
+    if inexact:
+        means, stds = _two_pass_mean_std(values, entries, block)
+    return low.tolist(), high.tolist(), means, stds
+
+
+def _two_pass_mean_std(values: np.ndarray, entries: int, block: int) -> tuple[list[float], list[float]]:
+    """Mean and std of each entry in float64 NumPy, centered before squaring."""
+    by_entry = values.reshape(-1, entries, block).transpose(1, 0, 2).reshape(entries, -1).astype(np.float64)
+    mean = by_entry.mean(axis=1)
+    # One correction pass removes the rounding of the first mean: exact for constant data.
+    mean = mean + (by_entry - mean[:, None]).mean(axis=1)
+    return mean.tolist(), np.sqrt(((by_entry - mean[:, None]) ** 2).mean(axis=1)).tolist()
+
+
 #: Statistic name (``Mode.statistic``) -> how this backend reduces it.
 STATISTICS: dict[str, Statistic] = {
-    "mean_std": Statistic(_moments_terms, extremes="sample"),
+    "mean_std": Statistic(_moments_terms, extremes="sample", fused=_moments),
     "min_max": Statistic(_range_terms, extremes="scope", reads_pixels=False),
     "percentile": Statistic(_percentile_terms, extremes=None),
     "robust": Statistic(_robust_terms, extremes="sample"),
@@ -201,47 +250,3 @@ def _ranks_around(total: int, quantile: float, method: str) -> tuple[int, int, f
     virtual = (total - 1) * quantile
     below = min(math.floor(virtual), total - 1)
     return below, min(below + 1, total - 1), virtual - below
-
-
-def _mean_std(sample: np.ndarray, scopes: int) -> tuple[list[float], list[float]]:
-    """Mean and population std in float64, of the whole sample or of each channel."""
-    group = _opencv_channel_group(sample.size, scopes)
-    if group:
-        # cv2.meanStdDev has SIMD paths for 1, 2 and 4 channels: viewing an RGB uint8 image as
-        # 12 interleaved channels (lcm(3, 4)) and pooling every third one measured 2x faster
-        # than the 3-channel call, and the 4-channel view of the 1-channel (global) case 7x.
-        mean, std = _pool(*cv2.meanStdDev(sample.reshape(-1, 1, group)), scopes)
-        # NaN or inf pixels give NaN in their scope only (the comparison is false), no second pass.
-        if not any(s < _ONE_PASS_MIN_STD_OVER_MEAN * abs(m) for m, s in zip(mean, std, strict=True)):
-            return mean, std
-    values = sample.reshape(-1, scopes).astype(np.float64)
-    mean = values.mean(axis=0)
-    # One correction pass removes the rounding of the first mean: exact for constant data,
-    # so a constant image normalizes to exactly 0.
-    mean = mean + (values - mean).mean(axis=0)
-    return mean.tolist(), np.sqrt(((values - mean) ** 2).mean(axis=0)).tolist()
-
-
-def _pool(means: np.ndarray, stds: np.ndarray, scopes: int) -> tuple[list[float], list[float]]:
-    """Mean and std of each scope from those of its equal-sized groups (channel c of the view
-    belongs to scope c % scopes). Python floats: a handful of values, where NumPy calls on tiny
-    arrays cost ~15 µs more per image at 224²; NaN and inf propagate as in NumPy."""
-    means_list, stds_list = means.ravel().tolist(), stds.ravel().tolist()
-    pooled_means, pooled_stds = [], []
-    for scope in range(scopes):
-        group_means, group_stds = means_list[scope::scopes], stds_list[scope::scopes]
-        mean = sum(group_means) / len(group_means)
-        spread = sum(s * s + (m - mean) * (m - mean) for m, s in zip(group_means, group_stds, strict=True))
-        pooled_means.append(mean)
-        pooled_stds.append(math.sqrt(spread / len(group_means)))
-    return pooled_means, pooled_stds
-
-
-def _opencv_channel_group(size: int, scopes: int) -> int:
-    """Channels of the interleaved view for cv2.meanStdDev, or 0 when none fits."""
-    group = math.lcm(scopes, 4)
-    if group <= _MEAN_STD_MAX_CHANNELS and size % group == 0:
-        return group
-    if scopes <= _MEAN_STD_MAX_CHANNELS and size % scopes == 0:
-        return scopes
-    return 0
