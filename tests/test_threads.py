@@ -175,6 +175,28 @@ def test_min_max_gives_the_same_extremes_for_any_thread_count(seed, dtype, chann
         assert low[channel] == np.nanmin(chosen) and high[channel] == np.nanmax(chosen)
 
 
+@settings(max_examples=25, deadline=None)
+@given(
+    seed=st.integers(0, 2**32 - 1),
+    dtype=st.sampled_from([np.uint8, np.uint16, np.int16, np.int32, np.float16, np.float32, np.float64]),
+    channels=st.sampled_from([1, 3, 5]),
+    block=st.sampled_from([1, 1, 4099, 300_001]),
+    threads=st.sampled_from(THREAD_COUNTS),
+)
+def test_moments_give_the_same_bits_for_any_thread_count(seed, dtype, channels, block, threads):
+    # Float sums depend on their order: the kernel adds fixed blocks in block order.
+    rng = np.random.default_rng(seed)
+    count = max(1, 1_500_000 // (block * channels))
+    source = _source(rng, dtype, count * block * channels)
+
+    def run() -> bytes:
+        results = [np.empty(channels) for _ in range(4)]
+        c_kernels.moments(source, *results, block)
+        return b"".join(result.tobytes() for result in results)
+
+    assert _with_threads(threads, run) == _with_threads(1, run)
+
+
 def test_min_max_of_a_channel_of_only_nan_is_nan_with_threads(rng):
     source = rng.standard_normal((1_000_000, 2)).astype(np.float32)
     source[:, 1] = np.nan

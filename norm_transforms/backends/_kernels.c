@@ -1275,12 +1275,14 @@ static Py_ssize_t moments_lanes(const MomentsKernel *kernel, Py_ssize_t channels
     return lane_count(channels, MIN_MAX_MIN_LANES);
 }
 
-/* Values in `n`, `channels` interleaved; per channel the running extremes and totals (the
- * caller initializes them), read in blocks of whole lanes. `lane` holds 4 * lanes doubles,
- * `work` the _any lanes. */
-static void moments_run(const MomentsKernel *kernel, MomentsBlock run, const char *src, Py_ssize_t n, Py_ssize_t itemsize,
-                        Py_ssize_t channels, Py_ssize_t lanes, const double *first, double *low,
-                        double *high, double *sums, double *squares, double *lane, void *work)
+/* One block of a run of `channels` interleaved channels (a whole number of lanes from the run's
+ * start, so that lane k is channel k % channels): the block's sums per channel into sums and
+ * squares (shifted by the channel's first value), its extremes folded into low and high. `lane`
+ * holds 5 * lanes doubles, `work` the _any lanes. */
+static void moments_block(const MomentsKernel *kernel, MomentsBlock run, const char *src,
+                          Py_ssize_t count, Py_ssize_t channels, Py_ssize_t lanes,
+                          const double *first, double *low, double *high, double *sums,
+                          double *squares, double *lane, void *work)
 {
     double *shift = lane, *lane_low = lane + lanes, *lane_high = lane_low + lanes;
     double *lane_sums = lane_high + lanes, *lane_squares = lane_sums + lanes;
@@ -1289,30 +1291,61 @@ static void moments_run(const MomentsKernel *kernel, MomentsBlock run, const cha
         lane_low[k] = INFINITY;
         lane_high[k] = -INFINITY;
     }
-    Py_ssize_t block = lanes * (MOMENTS_BLOCK_VALUES / lanes > 0 ? MOMENTS_BLOCK_VALUES / lanes : 1);
-    for (Py_ssize_t start = 0; start < n; start += block) {
-        Py_ssize_t count = n - start < block ? n - start : block;
-        run(src + start * itemsize, count, lanes, shift, lane_low, lane_high, lane_sums,
-            lane_squares, work);
-        for (Py_ssize_t c = 0; c < channels; c++) {
-            double s = 0.0, q = 0.0;
-            for (Py_ssize_t k = c; k < lanes; k += channels) {
-                s += lane_sums[k];
-                q += lane_squares[k];
-            }
-            if (kernel->raw) { /* the sums of x - k from those of x: exact integers here */
-                double values = (double)(count / channels), shift = first[c];
-                q -= shift * (2.0 * s - values * shift);
-                s -= values * shift;
-            }
-            sums[c] += s;
-            squares[c] += q;
+    run(src, count, lanes, shift, lane_low, lane_high, lane_sums, lane_squares, work);
+    for (Py_ssize_t c = 0; c < channels; c++) {
+        double s = 0.0, q = 0.0;
+        for (Py_ssize_t k = c; k < lanes; k += channels) {
+            s += lane_sums[k];
+            q += lane_squares[k];
         }
+        if (kernel->raw) { /* the sums of x - k from those of x: exact integers here */
+            double values = (double)(count / channels), shift = first[c];
+            q -= shift * (2.0 * s - values * shift);
+            s -= values * shift;
+        }
+        sums[c] = s;
+        squares[c] = q;
     }
     for (Py_ssize_t k = 0; k < lanes; k++) {
         Py_ssize_t c = k % channels;
         low[c] = lane_low[k] < low[c] ? lane_low[k] : low[c];
         high[c] = lane_high[k] > high[c] ? lane_high[k] : high[c];
+    }
+}
+
+/* One moments call as a pool job. The source is cut into runs (the whole source when block is
+ * 1, with `entries` interleaved channels; else each block of one entry) and each run into fixed
+ * blocks of `block_values`; every block writes its own sums, which are added in block order
+ * afterwards, so the result has the same bits for any thread count. Extremes: per thread. */
+typedef struct {
+    const MomentsKernel *kernel;
+    MomentsBlock run;
+    const char *src;
+    Py_ssize_t itemsize, entries, lanes, block_values;
+    Py_ssize_t runs, run_length, run_channels, blocks_per_run, blocks;
+    const double *first; /* per entry */
+    double *block_sums, *block_squares; /* run_channels per block */
+    double *low, *high;                 /* entries per thread */
+    char *scratch;                      /* per thread: 5 * lanes doubles, then the _any lanes */
+    Py_ssize_t scratch_bytes;
+} MomentsJob;
+
+static void moments_part(void *context, Py_ssize_t part, Py_ssize_t parts, int thread)
+{
+    const MomentsJob *job = context;
+    Py_ssize_t first_block, last_block;
+    part_range(job->blocks, 1, part, parts, &first_block, &last_block);
+    double *lane = (double *)(job->scratch + thread * job->scratch_bytes);
+    void *work = lane + 5 * job->lanes;
+    for (Py_ssize_t index = first_block; index < last_block; index++) {
+        Py_ssize_t run = index / job->blocks_per_run, offset = index % job->blocks_per_run * job->block_values;
+        Py_ssize_t count = job->run_length - offset < job->block_values ? job->run_length - offset : job->block_values;
+        Py_ssize_t entry = job->run_channels == 1 ? run % job->entries : 0;
+        moments_block(job->kernel, job->run, job->src + (run * job->run_length + offset) * job->itemsize, count,
+                      job->run_channels, job->lanes, job->first + entry,
+                      job->low + thread * job->entries + entry, job->high + thread * job->entries + entry,
+                      job->block_sums + index * job->run_channels,
+                      job->block_squares + index * job->run_channels, lane, work);
     }
 }
 
@@ -1342,7 +1375,8 @@ static PyObject *py_moments(PyObject *self, PyObject *const *args, Py_ssize_t na
 {
     Buffer b[5];
     memset(b, 0, sizeof b);
-    double *scratch = NULL;
+    double *numbers = NULL;
+    char *scratch = NULL;
     if (check_arg_count(nargs, 5, "moments") < 0 ||
         acquire(args[0], &b[0], 0, ANY_SOURCE, "source") < 0 ||
         acquire(args[1], &b[1], 1, FLOAT64, "low") < 0 ||
@@ -1358,45 +1392,72 @@ static PyObject *py_moments(PyObject *self, PyObject *const *args, Py_ssize_t na
         check_channel_tables(entries, length(&b[3]), n, block) < 0 ||
         check_channel_tables(entries, length(&b[4]), n, block) < 0)
         goto fail;
-    const MomentsKernel *kernel = moments_kernel(b[0].code);
-    MomentsBlock run;
-    Py_ssize_t lanes = moments_lanes(kernel, block == 1 ? entries : 1, &run);
-    /* Per entry its first value; 5 lanes of doubles; the _any lanes (at most 8 bytes each of 5). */
-    scratch = PyMem_Malloc(((size_t)entries + 10 * (size_t)lanes) * sizeof(double));
-    if (!scratch) {
+    int threads = threads_for(b[0].view.len);
+    if (threads < 0)
+        goto fail;
+    MomentsJob job = {.kernel = moments_kernel(b[0].code), .src = b[0].view.buf,
+                      .itemsize = b[0].view.itemsize, .entries = entries};
+    job.run_channels = block == 1 ? entries : 1;
+    job.lanes = moments_lanes(job.kernel, job.run_channels, &job.run);
+    job.block_values = job.lanes * (MOMENTS_BLOCK_VALUES / job.lanes > 0 ? MOMENTS_BLOCK_VALUES / job.lanes : 1);
+    job.run_length = block == 1 ? n : block;
+    job.runs = n ? n / job.run_length : 0;
+    job.blocks_per_run = (job.run_length + job.block_values - 1) / job.block_values;
+    job.blocks = job.runs * job.blocks_per_run;
+    /* Numbers: each entry's first value, the blocks' sums and squares, each thread's extremes. */
+    size_t count = (size_t)entries + 2 * (size_t)(job.blocks * job.run_channels) + 2 * (size_t)(threads * entries);
+    job.scratch_bytes = 10 * job.lanes * (Py_ssize_t)sizeof(double); /* 5 lanes; the _any lanes */
+    numbers = PyMem_Malloc(count * sizeof(double));
+    scratch = PyMem_Malloc((size_t)threads * (size_t)job.scratch_bytes);
+    if (!numbers || !scratch) {
         PyErr_NoMemory();
         goto fail;
     }
+    double *first = numbers;
+    job.first = first;
+    job.block_sums = first + entries;
+    job.block_squares = job.block_sums + job.blocks * job.run_channels;
+    job.low = job.block_squares + job.blocks * job.run_channels;
+    job.high = job.low + threads * entries;
+    job.scratch = scratch;
     const char *src = b[0].view.buf;
     double *low = b[1].view.buf, *high = b[2].view.buf, *sums = b[3].view.buf,
            *squares = b[4].view.buf;
-    double *first = scratch, *lane = first + entries, *work = lane + 5 * lanes;
-    Py_ssize_t itemsize = b[0].view.itemsize;
-    char code = b[0].code;
     Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t c = 0; c < entries; c++)
+        first[c] = n ? decoded(b[0].code, src + c * block * job.itemsize) : 0.0;
+    for (Py_ssize_t k = 0; k < threads * entries; k++) {
+        job.low[k] = INFINITY;
+        job.high[k] = -INFINITY;
+    }
+    pool_run(moments_part, &job, parts_for(threads) < job.blocks ? parts_for(threads) : job.blocks, threads);
     for (Py_ssize_t c = 0; c < entries; c++) {
-        first[c] = n ? decoded(code, src + c * block * itemsize) : 0.0;
         low[c] = INFINITY;
         high[c] = -INFINITY;
         sums[c] = squares[c] = 0.0;
+        for (int thread = 0; thread < threads; thread++) {
+            low[c] = job.low[thread * entries + c] < low[c] ? job.low[thread * entries + c] : low[c];
+            high[c] = job.high[thread * entries + c] > high[c] ? job.high[thread * entries + c] : high[c];
+        }
     }
-    if (block == 1) {
-        moments_run(kernel, run, src, n, itemsize, entries, lanes, first, low, high, sums, squares, lane,
-                    work);
-    } else {
-        for (Py_ssize_t start = 0, c = 0; start < n; start += block, c = (c + 1) % entries)
-            moments_run(kernel, run, src + start * itemsize, block, itemsize, 1, lanes, first + c,
-                        low + c, high + c, sums + c, squares + c, lane, work);
+    for (Py_ssize_t index = 0; index < job.blocks; index++) { /* in block order: the same bits */
+        Py_ssize_t entry = job.run_channels == 1 ? index / job.blocks_per_run % entries : 0;
+        for (Py_ssize_t c = 0; c < job.run_channels; c++) {
+            sums[entry + c] += job.block_sums[index * job.run_channels + c];
+            squares[entry + c] += job.block_squares[index * job.run_channels + c];
+        }
     }
     for (Py_ssize_t c = 0; c < entries; c++)
         if (low[c] > high[c])
             low[c] = high[c] = NAN;
     Py_END_ALLOW_THREADS
     PyMem_Free(scratch);
+    PyMem_Free(numbers);
     release(b, 5);
     Py_RETURN_NONE;
 fail:
     PyMem_Free(scratch);
+    PyMem_Free(numbers);
     release(b, 5);
     return NULL;
 }
