@@ -1,8 +1,10 @@
 """How many threads the C kernels use for large work: ``set_num_threads`` / ``get_num_threads``.
 
-The C kernels (``backends/_kernels.c``) split a call across threads only when it is large (about
-1 MB of input plus output per thread: a 512x512 RGB image uses two threads, a 224x224 one stays
-on the calling thread); output bits are the same for any thread count. For such a call they ask
+The C kernels (``backends/_kernels.c``) split a call across threads only when it is large
+enough to gain: about 1 MB of input plus output per thread for a call on its own (a 512x512 RGB
+image uses two threads, a 224x224 one stays on the calling thread), and 256 KB per thread within
+a run of calls, such as a loop over the images of a batch, where the workers are already awake.
+Output bits are the same for any thread count. For such a call they ask
 :func:`threads_for_kernels`, which answers, in this order:
 
 1. ``set_num_threads(n)``, when called with a number;

@@ -270,6 +270,37 @@ def test_a_large_call_starts_workers_and_a_small_one_does_not():
     assert _run(script).split() == ["0", "2"]
 
 
+@pytest.mark.skipif(not LINUX, reason="counts the process's threads in /proc")
+def test_a_medium_call_uses_threads_only_within_a_run_of_calls():
+    # 1.2 MB (224x224x3 float32 in and out): one thread alone, two back to back (workers awake).
+    script = """
+        import os, time
+        import numpy as np
+        import norm_transforms
+        from norm_transforms.backends import _kernels
+
+        def threads():
+            return len(os.listdir("/proc/self/task"))
+
+        norm_transforms.set_num_threads(2)
+        image = np.zeros((224, 224, 3), np.float32)
+        scale, offset = np.ones(3, np.float32), np.zeros(3, np.float32)
+
+        def call():
+            _kernels.affine(image, np.empty(image.shape, np.float32), scale, offset, 0.0, 1.0)
+
+        before = threads()
+        for _ in range(3):  # isolated calls: 20 ms apart, far beyond a run's 1 ms
+            call()
+            time.sleep(0.02)
+        isolated = threads() - before
+        for _ in range(200):  # back to back: some call follows the one before within 1 ms
+            call()
+        print(isolated, threads() - before)
+    """
+    assert _run(script).split() == ["0", "1"]
+
+
 def test_set_num_threads_overrides_and_none_restores_the_default(monkeypatch):
     monkeypatch.delenv(threads_module.NUM_THREADS_VARIABLE, raising=False)
     default = norm_transforms.get_num_threads()

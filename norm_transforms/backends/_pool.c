@@ -36,6 +36,8 @@ void pool_run(pool_task task, void *context, Py_ssize_t parts, int threads)
 
 int pool_supported_threads(void) { return 1; }
 
+double pool_seconds(void) { return 0.0; } /* no pool, no runs of calls to detect */
+
 int pool_init(void) { return 0; }
 
 #else
@@ -101,7 +103,7 @@ typedef struct {
 
 static WorkerStart starts[POOL_MAX_THREADS];
 
-static double seconds_now(void)
+double pool_seconds(void)
 {
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
@@ -137,9 +139,9 @@ static void pause_briefly(unsigned spins)
 /* Spins until a job after `seen` is published, or for WORKER_SPIN_SECONDS. */
 static void spin_for_job(unsigned long seen)
 {
-    double until = seconds_now() + WORKER_SPIN_SECONDS;
+    double until = pool_seconds() + WORKER_SPIN_SECONDS;
     for (unsigned spins = 1; __atomic_load_n(&job_id, __ATOMIC_ACQUIRE) == seen; spins++) {
-        if (spins % 64 == 0 && seconds_now() > until)
+        if (spins % 64 == 0 && pool_seconds() > until)
             return;
         pause_briefly(spins);
     }
@@ -148,9 +150,9 @@ static void spin_for_job(unsigned long seen)
 /* Spins until every part of the job is done, or for CALLER_SPIN_SECONDS. */
 static void spin_for_parts(void)
 {
-    double until = seconds_now() + CALLER_SPIN_SECONDS;
+    double until = pool_seconds() + CALLER_SPIN_SECONDS;
     for (unsigned spins = 1; __atomic_load_n(&parts_left, __ATOMIC_ACQUIRE) > 0; spins++) {
-        if (spins % 64 == 0 && seconds_now() > until)
+        if (spins % 64 == 0 && pool_seconds() > until)
             return;
         pause_briefly(spins);
     }

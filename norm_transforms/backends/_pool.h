@@ -21,6 +21,9 @@ typedef void (*pool_task)(void *context, Py_ssize_t part, Py_ssize_t parts, int 
  * be started. Call it without the GIL. */
 void pool_run(pool_task task, void *context, Py_ssize_t parts, int threads);
 
+/* A monotonic clock, in seconds. */
+double pool_seconds(void);
+
 /* How many threads the pool can run at most on this platform (1 where it has none). */
 int pool_supported_threads(void);
 
