@@ -43,7 +43,7 @@ import torch
 from ...modes import AffineParams, NormalizeParams, check_selects_statistics
 from .. import kernels
 from .. import numpy as numpy_backend
-from .cpu import _normalize_with_cpu_kernels
+from .cpu import _normalize_with_cpu_kernels, numpy_view
 from .inverse import check_inverse_dtype, check_normalized, denormalize
 from .layout import (
     NORMALIZED_DTYPES,
@@ -55,6 +55,7 @@ from .layout import (
     check_layout,
     check_mask,
     check_output_dtype,
+    check_view_call,
     numpy_dtype,
     standard_affine_params,
     terms_shape,
@@ -112,13 +113,17 @@ def normalize(
     ``return_params=True`` also returns the :class:`AffineParams` applied: float64 tensors on
     the image's device, shaped ``(..., C or 1, 1, 1)`` (``(1, 1)`` for HW).
     """
-    dtype = check_call(image, volume, dtype)
+    on_cpu_kernels = uses_cpu_kernels(image)
+    array = numpy_view(image) if on_cpu_kernels else None
+    if array is None:
+        dtype = check_call(image, volume, dtype)
+    else:
+        dtype = check_view_call(array, image, volume, dtype)
     if mask is not None:
         check_selects_statistics("mask", params.mode.name)
         mask = check_mask(mask, image)
-    if uses_cpu_kernels(image):
-        out, affine = _normalize_with_cpu_kernels(image, params, return_params, mask)
-        out = out if dtype == torch.float32 else out.to(dtype)
+    if on_cpu_kernels:
+        out, affine = _normalize_with_cpu_kernels(image, params, dtype, return_params, mask, array)
         return (out, affine) if return_params else out
     triton = _triton_for(image)
     if triton is not None:
