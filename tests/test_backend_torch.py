@@ -730,3 +730,16 @@ def test_scopes_below_float32s_normal_range_stay_finite(route, mode, name):
     # A factor 2**-e for values under 2**-126 overflowed float32: the whole image came out NaN.
     image = (torch.rand(3, 8, 8, generator=torch.Generator().manual_seed(0)) * 1e-39).to(TORCH_DTYPES[name])
     assert torch.isfinite(normalize(image, normalization=mode)).all()
+
+
+def test_force_triton_variable_sends_cpu_tensors_off_the_cpu_kernels(monkeypatch):
+    """NORM_TRANSFORMS_FORCE_TRITON=1, read once per process (cleared here to read it again)."""
+    image = torch.zeros(3, 4, 4)
+    monkeypatch.setenv(torch_backend.FORCE_TRITON_VARIABLE, "1")
+    torch_backend._triton_forced.cache_clear()
+    try:
+        assert not torch_backend.uses_cpu_kernels(image)
+    finally:
+        torch_backend._triton_forced.cache_clear()  # read again, without the variable, next time
+    monkeypatch.delenv(torch_backend.FORCE_TRITON_VARIABLE)
+    assert torch_backend.uses_cpu_kernels(image)
