@@ -38,10 +38,10 @@ def _normalize_with_cpu_kernels(
     its :func:`numpy_view`, when it has one; ``mask``, when given: checked, a bool tensor of
     ``image``'s shape (``layout.check_mask``).
 
-    Torch is called as little as possible, and not after the kernels: a kernel pass over
-    512x512x3 float32 sweeps the caches, and Torch's code after it ran cold (``x.numpy()``
-    13 µs instead of 0.6, ``from_numpy`` 5 instead of 0.5, an attribute 1-7). The layout is
-    read from the NumPy view."""
+    Torch is called as little as possible (the view, then ``from_numpy``): a kernel pass over
+    512x512x3 float32 sweeps the caches, and Torch's code in the next call runs cold
+    (``x.numpy()`` 13 µs instead of 0.6, ``from_numpy`` 5 instead of 0.5, ``numel()`` 7). The
+    layout is read from the NumPy view."""
     if array is None:
         array = (image.float() if image.dtype == torch.bfloat16 else image).numpy()  # NumPy has no bfloat16
     selection = None if mask is None else mask.numpy()
