@@ -387,6 +387,21 @@ def test_view_gives_the_same_output_as_its_contiguous_copy(rng, route, mode, nam
 
 
 @pytest.mark.parametrize("route", SWEEP_ROUTES, indirect=True)
+@pytest.mark.parametrize("view", ["HW", "channels_last", "transposed_hw", "expanded_batch"])
+@pytest.mark.parametrize("name", ["uint8", "float16", "bfloat16", "float32"])
+@pytest.mark.parametrize("mode", MODES)
+def test_half_output_of_every_layout_is_its_float32_output_rounded(rng, route, mode, name, view):
+    """Identical bits: the CPU kernels write float16 themselves, on the planar and on the
+    interleaved (channels_last) path, where Torch rounded the float32 output before."""
+    batch = random_tensor(rng, name, (2, 3, 12, 14))
+    image = batch[0, 0] if view == "HW" else VIEWS[view](batch)
+    kwargs = {"mean": 0.4, "std": 0.25, "max_pixel_value": max_pixel_value_of(name), "normalization": mode}
+    out = normalize(image, **kwargs, dtype=torch.float16)
+    assert out.dtype == torch.float16
+    assert torch.equal(out, normalize(image, **kwargs).to(torch.float16))
+
+
+@pytest.mark.parametrize("route", SWEEP_ROUTES, indirect=True)
 @pytest.mark.parametrize("view", VIEWS)
 @pytest.mark.parametrize("name", TORCH_DTYPES)
 @pytest.mark.parametrize("mode", MODES)
@@ -715,3 +730,16 @@ def test_scopes_below_float32s_normal_range_stay_finite(route, mode, name):
     # A factor 2**-e for values under 2**-126 overflowed float32: the whole image came out NaN.
     image = (torch.rand(3, 8, 8, generator=torch.Generator().manual_seed(0)) * 1e-39).to(TORCH_DTYPES[name])
     assert torch.isfinite(normalize(image, normalization=mode)).all()
+
+
+def test_force_triton_variable_sends_cpu_tensors_off_the_cpu_kernels(monkeypatch):
+    """NORM_TRANSFORMS_FORCE_TRITON=1, read once per process (cleared here to read it again)."""
+    image = torch.zeros(3, 4, 4)
+    monkeypatch.setenv(torch_backend.FORCE_TRITON_VARIABLE, "1")
+    torch_backend._triton_forced.cache_clear()
+    try:
+        assert not torch_backend.uses_cpu_kernels(image)
+    finally:
+        torch_backend._triton_forced.cache_clear()  # read again, without the variable, next time
+    monkeypatch.delenv(torch_backend.FORCE_TRITON_VARIABLE)
+    assert torch_backend.uses_cpu_kernels(image)

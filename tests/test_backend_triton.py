@@ -85,7 +85,7 @@ def test_forced_route_is_triton_except_float_percentiles(triton_route):
 
 
 def test_forcing_triton_where_it_cannot_run_says_why(monkeypatch):
-    monkeypatch.setenv(torch_backend.FORCE_TRITON_VARIABLE, "1")
+    monkeypatch.setattr(torch_backend, "_triton_forced", lambda: True)
     monkeypatch.setattr(torch_backend, "_load_triton", lambda: (None, "Triton does not import (test)"))
     with pytest.raises(RuntimeError, match=r"NORM_TRANSFORMS_FORCE_TRITON=1, but .*does not import"):
         normalize(torch.zeros(3, 4, 4))

@@ -35,11 +35,12 @@ def force_triton_route(monkeypatch) -> None:
     compiled (a GPU machine), the conformance suite and the ``cuda`` tests check them instead."""
     import pytest
 
-    from norm_transforms.backends.torch import FORCE_TRITON_VARIABLE
+    import norm_transforms.backends.torch as torch_backend
 
     if not interpreting_triton():
         pytest.skip("Triton runs compiled here: its route is checked on CUDA tensors")
-    monkeypatch.setenv(FORCE_TRITON_VARIABLE, "1")
+    # What NORM_TRANSFORMS_FORCE_TRITON=1 does; the backend reads the variable once per process.
+    monkeypatch.setattr(torch_backend, "_triton_forced", lambda: True)
 
 
 def normalize_to_float32(image, *args, **kwargs):

@@ -43,7 +43,7 @@ import torch
 from ...modes import AffineParams, NormalizeParams, check_selects_statistics
 from .. import kernels
 from .. import numpy as numpy_backend
-from .cpu import _normalize_with_cpu_kernels
+from .cpu import _normalize_with_cpu_kernels, numpy_view
 from .inverse import check_inverse_dtype, check_normalized, denormalize
 from .layout import (
     NORMALIZED_DTYPES,
@@ -55,6 +55,7 @@ from .layout import (
     check_layout,
     check_mask,
     check_output_dtype,
+    check_view_call,
     numpy_dtype,
     standard_affine_params,
     terms_shape,
@@ -87,7 +88,8 @@ __all__ = [
 ]
 
 #: "1" sends CPU tensors to the Triton kernels, which then run in Triton's interpreter
-#: (``TRITON_INTERPRET=1``): how the test suite checks every kernel on a machine without a GPU.
+#: (``TRITON_INTERPRET=1``): how the test suite checks every kernel on a machine without a GPU
+#: (read once, at the first call).
 FORCE_TRITON_VARIABLE = "NORM_TRANSFORMS_FORCE_TRITON"
 #: "1" keeps CUDA tensors on the Torch-op route (read once, at the first CUDA call).
 DISABLE_TRITON_VARIABLE = "NORM_TRANSFORMS_DISABLE_TRITON"
@@ -112,13 +114,17 @@ def normalize(
     ``return_params=True`` also returns the :class:`AffineParams` applied: float64 tensors on
     the image's device, shaped ``(..., C or 1, 1, 1)`` (``(1, 1)`` for HW).
     """
-    dtype = check_call(image, volume, dtype)
+    on_cpu_kernels = uses_cpu_kernels(image)
+    array = numpy_view(image) if on_cpu_kernels else None
+    if array is None:
+        dtype = check_call(image, volume, dtype)
+    else:
+        dtype = check_view_call(array, image, volume, dtype)
     if mask is not None:
         check_selects_statistics("mask", params.mode.name)
         mask = check_mask(mask, image)
-    if uses_cpu_kernels(image):
-        out, affine = _normalize_with_cpu_kernels(image, params, return_params, mask)
-        out = out if dtype == torch.float32 else out.to(dtype)
+    if on_cpu_kernels:
+        out, affine = _normalize_with_cpu_kernels(image, params, dtype, return_params, mask, array)
         return (out, affine) if return_params else out
     triton = _triton_for(image)
     if triton is not None:
@@ -160,7 +166,10 @@ def triton_unavailable_reason() -> str | None:
     return _load_triton()[1]
 
 
+@functools.cache
 def _triton_forced() -> bool:
+    # Read once: os.environ.get cost 2.5-6 µs a call on the CPU route (its Python Mapping code
+    # runs cold after a kernel pass), a tenth of a 3x224x224 float32 normalize.
     return os.environ.get(FORCE_TRITON_VARIABLE) == "1"
 
 

@@ -2,38 +2,77 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from ...modes import AffineParams, Mode, NormalizeParams
 from .. import numpy as numpy_backend
 from .layout import terms_shape
 
+_FLOAT32 = np.dtype(np.float32)
+# The output dtypes that the kernels write.
+_WRITTEN_BY_KERNELS = {torch.float32: _FLOAT32, torch.float16: np.dtype(np.float16)}
+
+
+def numpy_view(image: torch.Tensor) -> np.ndarray | None:
+    """``image.numpy()``, the zero-copy view the kernels read, or None where Torch refuses it
+    (bfloat16, requires_grad, sparse, a conjugate view: :func:`layout.check_call` then says
+    why, or the route converts): one Torch call instead of the checks' six."""
+    if image.dtype == torch.bfloat16:  # asked first: Torch's refusal costs 9-50 µs (a C++ error)
+        return None
+    try:
+        return image.numpy()
+    except (RuntimeError, TypeError):
+        return None
+
 
 def _normalize_with_cpu_kernels(
-    image: torch.Tensor, params: NormalizeParams, return_params: bool, mask: torch.Tensor | None = None
+    image: torch.Tensor,
+    params: NormalizeParams,
+    dtype: torch.dtype,
+    return_params: bool,
+    mask: torch.Tensor | None = None,
+    array: np.ndarray | None = None,
 ) -> tuple[torch.Tensor, AffineParams | None]:
-    """``mask``, when given: checked, a bool tensor of ``image``'s shape (``layout.check_mask``)."""
-    # The layout is read from the NumPy view: each Torch call here (device, shape slices,
-    # reshape of the result) cost 2-15 µs, a third of the work at 224².
-    array = (image.float() if image.dtype == torch.bfloat16 else image).numpy()  # NumPy has no bfloat16
+    """``image`` normalized to ``dtype`` (checked, one of ``layout.OUTPUT_DTYPES``). ``array``:
+    its :func:`numpy_view`, when it has one; ``mask``, when given: checked, a bool tensor of
+    ``image``'s shape (``layout.check_mask``).
+
+    Torch is called as little as possible (the view, then ``from_numpy``): a kernel pass over
+    512x512x3 float32 sweeps the caches, and Torch's code in the next call runs cold
+    (``x.numpy()`` 13 µs instead of 0.6, ``from_numpy`` 5 instead of 0.5, ``numel()`` 7). The
+    layout is read from the NumPy view."""
+    if array is None:
+        array = (image.float() if image.dtype == torch.bfloat16 else image).numpy()  # NumPy has no bfloat16
     selection = None if mask is None else mask.numpy()
+    # bfloat16 and float64 are converted from float32 by Torch afterwards; the kernels write
+    # float32 and float16 themselves, rounding each float32 value once as they store it.
+    written = _WRITTEN_BY_KERNELS.get(dtype)
+    convert = written is None
     if array.ndim == 4 and not array.flags.c_contiguous:
         interleaved = array.transpose(0, 2, 3, 1)
         if interleaved.flags.c_contiguous:
             # channels_last is NHWC in memory: the interleaved layout of the NumPy backend.
             options = {} if selection is None else {"mask": selection.transpose(0, 2, 3, 1)}
             result = numpy_backend.normalize(
-                interleaved, params, batched=True, return_params=return_params, **options
+                interleaved, params, batched=True, dtype=written, return_params=return_params, **options
             )
-            out, affine = result if return_params else (result, None)
-            return torch.from_numpy(out.transpose(0, 3, 1, 2)), _tensor_params(affine, image, params.mode)
+            out_array, affine = result if return_params else (result, None)
+            out = torch.from_numpy(out_array.transpose(0, 3, 1, 2))
+            return out.to(dtype) if convert else out, _tensor_params(affine, image, params.mode)
     *_, height, width = array.shape
     channels = array.shape[-3] if array.ndim >= 3 else 1
     planes = array.reshape(-1, channels, height, width)
     options = {} if selection is None else {"mask": selection.reshape(planes.shape)}
-    result = numpy_backend.normalize_planar(planes, params, return_params=return_params, **options)
-    out, affine = result if return_params else (result, None)
-    return torch.from_numpy(out.reshape(array.shape)), _tensor_params(affine, image, params.mode)
+    # NumPy allocates the output: huge pages from 4 MiB, 211 page faults for a 64x3x224x224
+    # float32 batch where torch.empty took 9,400 and twice the time.
+    out_array = np.empty(array.shape, dtype=written or _FLOAT32)
+    out = torch.from_numpy(out_array)
+    result = numpy_backend.normalize_planar(
+        planes, params, out=out_array.reshape(planes.shape), return_params=return_params, **options
+    )
+    affine = result[1] if return_params else None
+    return out.to(dtype) if convert else out, _tensor_params(affine, image, params.mode)
 
 
 def _tensor_params(affine: AffineParams | None, image: torch.Tensor, mode: Mode) -> AffineParams | None:

@@ -39,6 +39,31 @@ def check_call(image: torch.Tensor, volume: bool, dtype: torch.dtype | None) -> 
     return dtype
 
 
+# What ``dtype=None`` means (check_call's rule) for each dtype that a CPU tensor's NumPy view
+# can have; a dtype missing here is not supported.
+_DEFAULT_OUTPUT = {
+    np.dtype(name): getattr(torch, name) if pixel.is_float else torch.float32
+    for name, pixel in PIXEL_TYPES.items()
+    if pixel.numpy
+}
+
+
+def check_view_call(
+    array: np.ndarray, image: torch.Tensor, volume: bool, dtype: torch.dtype | None
+) -> torch.dtype:
+    """:func:`check_call` read from ``array``, the NumPy view of the CPU tensor ``image`` (which
+    ``image.numpy()`` only gives for a dense tensor that does not require grad), without a
+    Torch call: after a kernel pass that swept the caches (512x512x3 float32) each cost 5-8 µs
+    (``numel()``, ``is_floating_point()``, ``layout``), NumPy's attributes ~1. Whatever it would
+    not pass goes to check_call, which raises its message."""
+    default = _DEFAULT_OUTPUT.get(array.dtype)
+    if volume or default is None or array.ndim < 2 or array.size == 0:
+        return check_call(image, volume, dtype)
+    dtype = default if dtype is None else dtype
+    check_output_dtype(dtype)
+    return dtype
+
+
 def check_output_dtype(dtype: torch.dtype) -> None:
     """Refuse an output dtype the kernels do not write (kernels and adapters share this check)."""
     if dtype not in OUTPUT_DTYPES:
