@@ -52,6 +52,13 @@ def _source(rng, dtype, values: int) -> np.ndarray:
     return (rng.standard_normal(values) * 50).astype(dtype)
 
 
+def _pixel_values(dtype: np.dtype) -> st.SearchStrategy:
+    """Every value of an integer type; finite floats in ±1024 (the products stay exact enough)."""
+    if dtype.kind in "ui":
+        return st.integers(int(np.iinfo(dtype).min), int(np.iinfo(dtype).max))
+    return st.floats(-1024.0, 1024.0, width=dtype.itemsize * 8, allow_nan=False)
+
+
 def _affine_reference(source, scale, offset, low=-np.inf, high=np.inf) -> tuple[np.ndarray, np.ndarray]:
     """float64 value of float32(x) * scale + offset, and the float32 rounding allowance."""
     channels = scale.size
@@ -227,12 +234,7 @@ def test_affine_blocks_in_place_on_float32(impl, rng):
 )
 def test_affine_and_min_max_properties(impl, data, dtype, channels, pixels):
     dtype = np.dtype(dtype)
-    elements = (
-        st.integers(int(np.iinfo(dtype).min), int(np.iinfo(dtype).max))
-        if dtype.kind in "ui"
-        else st.floats(-1024.0, 1024.0, width=dtype.itemsize * 8, allow_nan=False)
-    )
-    source = data.draw(arrays(dtype, pixels * channels, elements=elements))
+    source = data.draw(arrays(dtype, pixels * channels, elements=_pixel_values(dtype)))
     scale = data.draw(arrays(np.float32, channels, elements=st.floats(0.0009765625, 10.0, width=32)))
     offset = data.draw(arrays(np.float32, channels, elements=st.floats(-10.0, 10.0, width=32)))
     out = np.empty(source.size, dtype=np.float32)
@@ -789,12 +791,7 @@ def test_moments_skip_nan_in_the_extremes_and_spread_it_in_the_sums(impl, dtype)
 )
 def test_moments_properties(impl, data, dtype, channels, pixels):
     dtype = np.dtype(dtype)
-    elements = (
-        st.integers(int(np.iinfo(dtype).min), int(np.iinfo(dtype).max))
-        if dtype.kind in "ui"
-        else st.floats(-1024.0, 1024.0, width=dtype.itemsize * 8, allow_nan=False)
-    )
-    source = data.draw(arrays(dtype, pixels * channels, elements=elements))
+    source = data.draw(arrays(dtype, pixels * channels, elements=_pixel_values(dtype)))
     got = _run_moments(impl, source, channels)
     _assert_moments_match(got, _moments_reference(source, channels), dtype)
 

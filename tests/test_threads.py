@@ -245,10 +245,8 @@ def test_normalize_gives_the_same_bits_for_any_thread_count(rng, mode, dtype):
 # --------------------------------------------------------------------------- the thread count
 
 
-@pytest.mark.skipif(not LINUX, reason="counts the process's threads in /proc")
-def test_a_large_call_starts_workers_and_a_small_one_does_not():
-    # A fresh interpreter: how many OS threads the process has before and after each call.
-    script = """
+# The start of a script that counts its process's OS threads (the pool's workers among them).
+COUNTS_THREADS = """
         import os
         import numpy as np
         import norm_transforms
@@ -256,7 +254,13 @@ def test_a_large_call_starts_workers_and_a_small_one_does_not():
 
         def threads():
             return len(os.listdir("/proc/self/task"))
+"""
 
+
+@pytest.mark.skipif(not LINUX, reason="counts the process's threads in /proc")
+def test_a_large_call_starts_workers_and_a_small_one_does_not():
+    # A fresh interpreter: how many OS threads the process has before and after each call.
+    script = COUNTS_THREADS + """
         norm_transforms.set_num_threads(3)
         scale, offset = np.ones(3, np.float32), np.zeros(3, np.float32)
         small = np.zeros((224, 224, 3), np.uint8)
@@ -273,15 +277,8 @@ def test_a_large_call_starts_workers_and_a_small_one_does_not():
 @pytest.mark.skipif(not LINUX, reason="counts the process's threads in /proc")
 def test_a_medium_call_uses_threads_only_within_a_run_of_calls():
     # 1.2 MB (224x224x3 float32 in and out): one thread alone, two back to back (workers awake).
-    script = """
-        import os, time
-        import numpy as np
-        import norm_transforms
-        from norm_transforms.backends import _kernels
-
-        def threads():
-            return len(os.listdir("/proc/self/task"))
-
+    script = COUNTS_THREADS + """
+        import time
         norm_transforms.set_num_threads(2)
         image = np.zeros((224, 224, 3), np.float32)
         scale, offset = np.ones(3, np.float32), np.zeros(3, np.float32)
