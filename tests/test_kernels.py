@@ -776,6 +776,19 @@ def test_moments_of_integers_are_exact_across_many_blocks(impl, rng, dtype, chan
 
 
 @each_implementation
+@pytest.mark.parametrize("channels", [1, 3, 4])
+def test_moments_of_uint8_extremes_do_not_wrap_the_partial_sums(impl, channels):
+    # The C uint8 loop sums in uint16 lanes for at most 257 rounds (257 * 255 = 65535): all-255
+    # channels beside all-0 ones, over several blocks, must come out exact, extremes included.
+    pixels = 70001
+    source = np.zeros((pixels, channels), dtype=np.uint8)
+    source[:, ::2] = 255
+    source[0] = 0  # the shift k: every later 255 counts in full
+    got = _run_moments(impl, source.ravel(), channels)
+    _assert_moments_match(got, _moments_reference(source.ravel(), channels), source.dtype)
+
+
+@each_implementation
 @pytest.mark.parametrize("values", [1, 100, 70001])
 @pytest.mark.parametrize("dtype", SOURCE_DTYPES, ids=lambda d: np.dtype(d).name)
 def test_moments_of_constant_entries_are_exactly_zero(impl, dtype, values):
