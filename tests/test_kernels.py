@@ -777,13 +777,15 @@ def test_moments_of_integers_are_exact_across_many_blocks(impl, rng, dtype, chan
 
 @each_implementation
 @pytest.mark.parametrize("channels", [1, 3, 4])
-def test_moments_of_uint8_extremes_do_not_wrap_the_partial_sums(impl, channels):
-    # The C uint8 loop sums in uint16 lanes for at most 257 rounds (257 * 255 = 65535): all-255
-    # channels beside all-0 ones, over several blocks, must come out exact, extremes included.
-    pixels = 70001
-    source = np.zeros((pixels, channels), dtype=np.uint8)
-    source[:, ::2] = 255
-    source[0] = 0  # the shift k: every later 255 counts in full
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16], ids=lambda d: np.dtype(d).name)
+def test_moments_of_integer_extremes_do_not_wrap_the_lane_sums(impl, dtype, channels):
+    # The C loops sum uint8 in uint16 lanes for at most 257 rounds (257 * 255 = 65535) and 16-bit
+    # values in 32-bit lanes: channels of the type's maximum beside channels of its minimum,
+    # over several blocks, must come out exact, extremes included.
+    info = np.iinfo(dtype)
+    source = np.full((70001, channels), info.min, dtype=dtype)
+    source[:, ::2] = info.max
+    source[0] = info.min  # the shift k: every later maximum counts in full
     got = _run_moments(impl, source.ravel(), channels)
     _assert_moments_match(got, _moments_reference(source.ravel(), channels), source.dtype)
 
