@@ -102,6 +102,28 @@ def test_affine_clips_to_bounds(impl, rng, dtype):
 
 
 @each_implementation
+@pytest.mark.parametrize("shift", range(0, 64, 4))
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32], ids=lambda d: np.dtype(d).name)
+def test_affine_output_at_any_alignment_keeps_each_value_on_its_channel(impl, rng, dtype, shift):
+    # The C loops start their vectors at the output's first 64-byte boundary, rotating the
+    # per-channel tables by the values done before it: every offset of the output, lengths
+    # shorter and longer than that head, clipped and not, must give the bits of a call into a fresh array.
+    scale, offset = _constants(rng, 3)
+    for values in [3, 12, 99, 3 * 97]:
+        source = _source(rng, dtype, values)
+        unshifted = np.empty(values, dtype=np.float32)
+        storage = np.empty(values + 32, dtype=np.float32)
+        start = (-storage.ctypes.data % 64 + shift) % 64 // 4
+        shifted = storage[start : start + values]
+        for low, high in [(-np.inf, np.inf), (-1.0, 1.0)]:
+            impl.affine(source, unshifted, scale, offset, low, high)
+            impl.affine(source, shifted, scale, offset, low, high)
+            expected, allowance = _affine_reference(source, scale, offset, low, high)
+            assert np.all(np.abs(shifted - expected) <= allowance)
+            assert np.array_equal(shifted.view(np.uint32), unshifted.view(np.uint32))
+
+
+@each_implementation
 def test_affine_keeps_nan_and_clips_infinity(impl):
     source = np.array([np.nan, np.inf, -np.inf, 0.5], dtype=np.float32)
     one, zero = np.ones(1, dtype=np.float32), np.zeros(1, dtype=np.float32)
@@ -753,6 +775,21 @@ def test_moments_of_integers_are_exact_across_many_blocks(impl, rng, dtype, chan
     squares = [sum(int(v) for v in column) for column in (shifted * shifted).T]
     np.testing.assert_array_equal(got[2], [float(v) for v in sums])
     np.testing.assert_allclose(got[3], [float(v) for v in squares], rtol=2**-52)
+
+
+@each_implementation
+@pytest.mark.parametrize("channels", [1, 3, 4])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16, np.int16], ids=lambda d: np.dtype(d).name)
+def test_moments_of_integer_extremes_do_not_wrap_the_lane_sums(impl, dtype, channels):
+    # The C loops sum uint8 in uint16 lanes for at most 257 rounds (257 * 255 = 65535) and 16-bit
+    # values in 32-bit lanes: channels of the type's maximum beside channels of its minimum,
+    # over several blocks, must come out exact, extremes included.
+    info = np.iinfo(dtype)
+    source = np.full((70001, channels), info.min, dtype=dtype)
+    source[:, ::2] = info.max
+    source[0] = info.min  # the shift k: every later maximum counts in full
+    got = _run_moments(impl, source.ravel(), channels)
+    _assert_moments_match(got, _moments_reference(source.ravel(), channels), source.dtype)
 
 
 @each_implementation
