@@ -540,23 +540,24 @@ static Py_ssize_t block_argument(PyObject *const *args, Py_ssize_t nargs, Py_ssi
 /* ------------------------------------------------------------------ threads */
 
 /* Work (bytes read plus bytes written) each thread must get before a call uses more than one.
- * With the workers awake (calls back to back) threads pay off from ~300 KB (the float32 affine
- * at 160x160x3: 1.7x on 2 threads); a call that finds them asleep pays ~16 us of wake-up, and
- * on this VM the woken worker first shares the caller's core (_pool.c), so the parts run one
- * after the other: a 224x224x3 uint8 image (0.75 MB in all, 17 us) would take twice as long.
- * From 1 MB a thread the wake-up is a few percent of the call, and back to back the affine runs
- * 2-3x faster on 2 threads (512x512x3 uint8: 0.17 -> 0.06 ms; 1024x1024x3: 0.65 -> 0.34 ms). */
-#define PARALLEL_MIN_BYTES_PER_THREAD ((Py_ssize_t)1 << 20)
-
-/* Within a run of calls (this one starts less than RUN_SECONDS after the previous call of
- * RUN_MIN_BYTES_PER_THREAD or more a thread started: a loop over images), the workers are
- * awake or soon will be, and threads pay from 256 KB a thread: the float32 affine at
- * 224x224x3 (1.2 MB in all) ran 1.8x faster on 2 threads back to back. An isolated call of
- * that size stays on one thread, so it never pays a wake-up. */
-#define RUN_MIN_BYTES_PER_THREAD ((Py_ssize_t)1 << 18)
+ *
+ * A call on its own (the previous one of run size ended more than RUN_SECONDS before) finds
+ * the workers asleep; on this VM a woken worker first shares the caller's core (_pool.c), so its
+ * part runs after the caller's instead of beside it: measured with calls 5 ms apart, 2 threads
+ * gave 0.88-0.99x at 320x320x3 and 512x512x3 (uint8 and float32 in, float32 out) and 1.3x at
+ * 1024x1024x3 uint8. Such a call takes threads from 4 MB a thread only.
+ *
+ * Within a run of calls (a loop over images, a benchmark) the workers spin between calls and,
+ * once the scheduler has spread them over the cores (a few hundred to a few thousand calls
+ * here), threads pay from 512 KB a thread: back to back, 2 threads ran the affine 1.5x faster
+ * at 224x224x3 float32 (1.2 MB in all), 1.9-3.4x at 320x320x3, 2.2-2.5x at 512x512x3 and 2.0x
+ * at 1024x1024x3; the uint8 affine at 224x224x3 (0.75 MB) and read-only passes of 600 KB
+ * gained nothing or lost, and stay on one thread. */
+#define PARALLEL_MIN_BYTES_PER_THREAD ((Py_ssize_t)1 << 22)
+#define RUN_MIN_BYTES_PER_THREAD ((Py_ssize_t)1 << 19)
 #define RUN_SECONDS 1e-3
 
-static double previous_call = -1e300; /* when the previous call of run size started (GIL held) */
+static double previous_call_end = -1e300; /* when the last call of run size ended (GIL held) */
 
 /* Python's say on the thread count, norm_transforms.threads.threads_for_kernels: a callable
  * that returns an int, set at import by set_thread_policy(); until then, one thread. */
@@ -569,9 +570,7 @@ static int threads_for(Py_ssize_t bytes)
 {
     if (bytes < 2 * RUN_MIN_BYTES_PER_THREAD || thread_policy == NULL || pool_supported_threads() < 2)
         return 1;
-    double now = pool_seconds();
-    int in_a_run = now - previous_call < RUN_SECONDS;
-    previous_call = now;
+    int in_a_run = pool_seconds() - previous_call_end < RUN_SECONDS;
     Py_ssize_t most = bytes / (in_a_run ? RUN_MIN_BYTES_PER_THREAD : PARALLEL_MIN_BYTES_PER_THREAD);
     if (most < 2)
         return 1;
@@ -596,6 +595,13 @@ static int threads_for(Py_ssize_t bytes)
  * 4 parts a thread claimed in turn from the start. */
 #define PARTS_PER_THREAD 4
 
+/* Notes the end of a call of `bytes` (GIL held): the next one may be in a run with it. */
+static void call_ended(Py_ssize_t bytes)
+{
+    if (bytes >= 2 * RUN_MIN_BYTES_PER_THREAD)
+        previous_call_end = pool_seconds();
+}
+
 static Py_ssize_t parts_for(int threads) { return threads > 1 ? (Py_ssize_t)threads * PARTS_PER_THREAD : 1; }
 
 /* Part `part` of `parts` of [0, total): contiguous ranges whose ends are multiples of `align`
@@ -613,6 +619,15 @@ PyDoc_STRVAR(set_thread_policy_doc,
              "set_thread_policy(policy)\n\n"
              "policy() -> int: how many threads a large call may use (read at each such call);\n"
              "None: one thread. Calls below about 1 MB a thread always run on one.");
+
+PyDoc_STRVAR(parallel_jobs_doc,
+             "parallel_jobs() -> int\n\n"
+             "How many calls in this process ran on more than one thread (for tests).");
+
+static PyObject *py_parallel_jobs(PyObject *self, PyObject *unused)
+{
+    return PyLong_FromUnsignedLong(pool_parallel_jobs());
+}
 
 static PyObject *py_set_thread_policy(PyObject *self, PyObject *policy)
 {
@@ -774,6 +789,7 @@ static PyObject *py_affine(PyObject *self, PyObject *const *args, Py_ssize_t nar
     Py_BEGIN_ALLOW_THREADS
     pool_run(affine_part, &job, parts_for(threads), threads);
     Py_END_ALLOW_THREADS
+    call_ended(b[0].view.len + b[1].view.len);
     PyMem_Free(tables);
     release(b, 4);
     Py_RETURN_NONE;
@@ -932,6 +948,7 @@ static PyObject *py_affine_to_planes(PyObject *self, PyObject *const *args, Py_s
     Py_BEGIN_ALLOW_THREADS
     pool_run(planes_part, &job, parts_for(threads), threads);
     Py_END_ALLOW_THREADS
+    call_ended(b[0].view.len + b[1].view.len);
     PyMem_Free(scratch);
     PyMem_Free(tables);
     release(b, 4);
@@ -1075,6 +1092,7 @@ static PyObject *py_min_max(PyObject *self, PyObject *const *args, Py_ssize_t na
             fold_extremes(&low[c], &high[c], job.low[thread * channels + c], job.high[thread * channels + c]);
     }
     Py_END_ALLOW_THREADS
+    call_ended(b[0].view.len);
     PyMem_Free(scratch);
     release(b, 3);
     Py_RETURN_NONE;
@@ -1160,6 +1178,7 @@ static PyObject *py_histogram(PyObject *self, PyObject *const *args, Py_ssize_t 
         for (Py_ssize_t k = 0; k < size; k++)
             job.counts[k] += thread_counts[(thread - 1) * size + k];
     Py_END_ALLOW_THREADS
+    call_ended(b[0].view.len);
     PyMem_Free(thread_counts);
     PyMem_Free(tables);
     release(b, 2);
@@ -1690,6 +1709,7 @@ static PyObject *py_moments(PyObject *self, PyObject *const *args, Py_ssize_t na
         if (low[c] > high[c])
             low[c] = high[c] = NAN;
     Py_END_ALLOW_THREADS
+    call_ended(b[0].view.len);
     PyMem_Free(scratch);
     PyMem_Free(numbers);
     release(b, 5);
@@ -1709,6 +1729,7 @@ static PyMethodDef methods[] = {
     {"histogram", (PyCFunction)(void (*)(void))py_histogram, METH_FASTCALL, histogram_doc},
     {"moments", (PyCFunction)(void (*)(void))py_moments, METH_FASTCALL, moments_doc},
     {"set_thread_policy", py_set_thread_policy, METH_O, set_thread_policy_doc},
+    {"parallel_jobs", py_parallel_jobs, METH_NOARGS, parallel_jobs_doc},
     {NULL, NULL, 0, NULL},
 };
 

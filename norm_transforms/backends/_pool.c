@@ -38,6 +38,8 @@ int pool_supported_threads(void) { return 1; }
 
 double pool_seconds(void) { return 0.0; } /* no pool, no runs of calls to detect */
 
+unsigned long pool_parallel_jobs(void) { return 0; }
+
 int pool_init(void) { return 0; }
 
 #else
@@ -250,6 +252,8 @@ void pool_run(pool_task task, void *context, Py_ssize_t parts, int threads)
 }
 
 int pool_supported_threads(void) { return POOL_MAX_THREADS; }
+
+unsigned long pool_parallel_jobs(void) { return __atomic_load_n(&job_id, __ATOMIC_ACQUIRE); }
 
 static void before_fork(void) { pthread_mutex_lock(&lock); }
 

@@ -21,6 +21,9 @@ typedef void (*pool_task)(void *context, Py_ssize_t part, Py_ssize_t parts, int 
  * be started. Call it without the GIL. */
 void pool_run(pool_task task, void *context, Py_ssize_t parts, int threads);
 
+/* How many jobs in this process ran on more than one thread (tests read it). */
+unsigned long pool_parallel_jobs(void);
+
 /* A monotonic clock, in seconds. */
 double pool_seconds(void);
 
