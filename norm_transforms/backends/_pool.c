@@ -268,6 +268,15 @@ static void after_fork_in_child(void)
     busy = 0;
 }
 
-int pool_init(void) { return pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child); }
+/* Once per process: handlers installed twice would lock `lock` twice before a fork. */
+int pool_init(void)
+{
+    static int installed = 0;
+    if (installed)
+        return 0;
+    int failed = pthread_atfork(before_fork, after_fork_in_parent, after_fork_in_child);
+    installed = !failed;
+    return failed;
+}
 
 #endif

@@ -30,8 +30,8 @@ double pool_seconds(void);
 /* How many threads the pool can run at most on this platform (1 where it has none). */
 int pool_supported_threads(void);
 
-/* Installs the fork handler: a child process starts with no workers (they do not survive
- * fork) and a pool that is free. Call once, at import; 0 on success. */
+/* Installs the fork handler (once per process, whatever the calls): a child process starts with
+ * no workers (they do not survive fork) and a pool that is free. 0 on success. */
 int pool_init(void);
 
 #endif
