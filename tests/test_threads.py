@@ -220,6 +220,25 @@ def test_min_max_of_a_channel_of_only_nan_is_nan_with_threads(rng):
     assert np.isnan(low[1]) and np.isnan(high[1])
 
 
+@pytest.mark.parametrize("kernel", ["min_max", "moments"])
+@pytest.mark.parametrize("threads", THREAD_COUNTS)
+def test_a_zero_extreme_has_the_same_bits_for_any_thread_count(threads, kernel):
+    # -0.0 == +0.0: the extreme kept is the zero seen first, which depends on the split (here
+    # +0.0 early in lane 1, -0.0 late in lane 0: one thread kept -0.0, threads +0.0).
+    source = np.ones(4_000_000, np.float32)
+    source[1], source[-32] = 0.0, -0.0
+    negative = -source
+
+    def run() -> bytes:
+        results = [np.empty(1) for _ in range(2 if kernel == "min_max" else 4)]
+        getattr(c_kernels, kernel)(source, *results)
+        low = results[0].tobytes()
+        getattr(c_kernels, kernel)(negative, *results)
+        return low + results[1].tobytes()
+
+    assert _with_threads(threads, run) == _with_threads(1, run) == np.zeros(2).tobytes()
+
+
 HISTOGRAM_SOURCES = [(np.uint8, 256, 0), (np.uint16, 65536, 0), (np.int16, 65536, 32768)]
 
 
