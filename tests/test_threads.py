@@ -412,11 +412,13 @@ def test_set_num_threads_refuses_what_is_not_a_count(value, error, message):
         norm_transforms.set_num_threads(value)
 
 
-def test_a_bad_environment_variable_is_named_by_the_large_call_that_reads_it(monkeypatch):
-    monkeypatch.setenv(threads_module.NUM_THREADS_VARIABLE, "all")
+@pytest.mark.parametrize("value", ["all", "0", "", "²", "-1"])
+def test_a_bad_environment_variable_is_named_by_the_large_call_that_reads_it(monkeypatch, value):
+    # "²" passes str.isdigit() but not int(): the message must still name the variable.
+    monkeypatch.setenv(threads_module.NUM_THREADS_VARIABLE, value)
     big = np.zeros(4_000_000, np.uint8)
     one, zero = np.ones(1, np.float32), np.zeros(1, np.float32)
-    with pytest.raises(ValueError, match=r"NORM_TRANSFORMS_NUM_THREADS must be a whole number .* 'all'"):
+    with pytest.raises(ValueError, match=rf"NORM_TRANSFORMS_NUM_THREADS must be a whole number .* {value!r}"):
         c_kernels.affine(big, np.empty(big.shape, np.float32), one, zero, 0.0, 1.0)
 
 

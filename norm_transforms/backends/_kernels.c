@@ -618,7 +618,8 @@ static void part_range(Py_ssize_t total, Py_ssize_t align, Py_ssize_t part, Py_s
 PyDoc_STRVAR(set_thread_policy_doc,
              "set_thread_policy(policy)\n\n"
              "policy() -> int: how many threads a large call may use (read at each such call);\n"
-             "None: one thread. Calls below about 1 MB a thread always run on one.");
+             "None: one thread. Calls below 512 KB a thread (of input plus output; 4 MB a thread\n"
+             "for a call that does not follow another within 1 ms) always run on one.");
 
 PyDoc_STRVAR(parallel_jobs_doc,
              "parallel_jobs() -> int\n\n"
