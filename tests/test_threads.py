@@ -262,6 +262,29 @@ def test_histogram_counts_the_same_for_any_thread_count(rng, threads, dtype, bin
     np.testing.assert_array_equal(counts, np.concatenate(expected))
 
 
+def test_histogram_takes_no_more_threads_than_sources_of_their_counts_size():
+    # Each thread past the first counts into int64 counts of its own (8 bytes a bin and channel):
+    # a source of 3 such sizes gets 3 threads at most, not set_num_threads' 16 (60 MB of counts).
+    import tracemalloc
+
+    channels = 8
+    counts_bytes = channels * 65536 * 8
+    source = np.zeros(3 * counts_bytes // 2, np.uint16)
+    counts = np.zeros(channels * 65536, np.int64)
+
+    def run() -> None:
+        tracemalloc.start()
+        try:
+            c_kernels.histogram(source, counts)
+            peaks.append(tracemalloc.get_traced_memory()[1])
+        finally:
+            tracemalloc.stop()
+
+    peaks: list[int] = []
+    _with_threads(16, run)
+    assert max(peaks) <= 2 * counts_bytes + 65536
+
+
 @pytest.mark.parametrize("mode", list(MODES))
 @pytest.mark.parametrize("dtype", [np.uint8, np.float32])
 def test_normalize_gives_the_same_bits_for_any_thread_count(rng, mode, dtype):

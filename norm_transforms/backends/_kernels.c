@@ -1165,11 +1165,14 @@ static PyObject *py_histogram(PyObject *self, PyObject *const *args, Py_ssize_t 
                      bins, n, length(&b[1]));
         goto fail;
     }
-    /* The extra counts each thread adds are work too: a thread needs a source of their size or more. */
-    Py_ssize_t size = channels * bins;
-    int threads = b[0].view.len >= 8 * size ? threads_for(b[0].view.len) : 1;
+    /* The extra counts each thread adds are work too: a thread needs a source of their size or
+     * more (bytes: 8 a count), so the threads are capped by that too, not only the first. */
+    Py_ssize_t size = channels * bins, most = b[0].view.len / (8 * size);
+    int threads = most >= 2 ? threads_for(b[0].view.len) : 1;
     if (threads < 0)
         goto fail;
+    if (most >= 2 && threads > most)
+        threads = (int)most;
     if (code == 'B')
         tables = PyMem_Malloc((size_t)threads * HISTOGRAM_COPIES * channels * 256 * sizeof *tables);
     if (threads > 1)
