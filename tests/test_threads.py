@@ -445,6 +445,19 @@ def test_a_bad_environment_variable_is_named_by_the_large_call_that_reads_it(mon
         c_kernels.affine(big, np.empty(big.shape, np.float32), one, zero, 0.0, 1.0)
 
 
+@pytest.mark.parametrize("count", [2**63, 2**64 + 1])
+def test_a_count_past_a_c_long_uses_the_most_threads_there_are(rng, count):
+    source = rng.integers(0, 256, BIG_VALUES * 4, dtype=np.uint8)
+    one, zero = np.ones(1, np.float32), np.zeros(1, np.float32)
+
+    def run() -> np.ndarray:
+        out = np.empty(source.shape, np.float32)
+        c_kernels.affine(source, out, one, zero, -np.inf, np.inf)
+        return out
+
+    _same_bits(_with_threads(count, run), source.astype(np.float32))
+
+
 def test_the_policy_must_be_callable():
     with pytest.raises(TypeError, match="policy must be a callable or None, got int"):
         c_kernels.set_thread_policy(3)

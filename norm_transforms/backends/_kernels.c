@@ -577,10 +577,15 @@ static int threads_for(Py_ssize_t bytes)
     PyObject *result = PyObject_CallNoArgs(thread_policy);
     if (result == NULL)
         return -1;
-    long wanted = PyLong_AsLong(result);
+    /* A count past a C long (set_num_threads(2**64): "as many as there are") is capped below
+     * like any other, not an OverflowError. */
+    int overflow;
+    long wanted = PyLong_AsLongAndOverflow(result, &overflow);
     Py_DECREF(result);
     if (wanted == -1 && PyErr_Occurred())
         return -1;
+    if (overflow)
+        wanted = overflow > 0 ? LONG_MAX : 1;
     if (wanted > most)
         wanted = (long)most;
     if (wanted > POOL_MAX_THREADS)
