@@ -1,9 +1,10 @@
 """How many threads the C kernels use for large work: ``set_num_threads`` / ``get_num_threads``.
 
 The C kernels (``backends/_kernels.c``) split a call across threads only when it is large
-enough to gain: about 1 MB of input plus output per thread for a call on its own (a 512x512 RGB
-image uses two threads, a 224x224 one stays on the calling thread), and 256 KB per thread within
-a run of calls, such as a loop over the images of a batch, where the workers are already awake.
+enough to gain: 4 MB of input plus output per thread for a call on its own (a 1024x1024 RGB
+image uses two threads, a 512x512 one stays on the calling thread), and 512 KB per thread within
+a run of calls, such as a loop over the images of a batch, where the workers are already awake
+(a 320x320 RGB image and up).
 Output bits are the same for any thread count. For such a call they ask
 :func:`threads_for_kernels`, which answers, in this order:
 
@@ -91,6 +92,8 @@ def _checked_count(value: object, name: str) -> int:
 
 
 def _count_from_environment(text: str) -> int:
-    if not text.strip().isdigit() or int(text) < 1:
+    # ASCII digits only: str.isdigit() also takes "²", which int() refuses with its own message.
+    digits = text.strip()
+    if not (digits.isascii() and digits.isdigit()) or int(digits) < 1:
         raise ValueError(f"{NUM_THREADS_VARIABLE} must be a whole number of threads, 1 or more; got {text!r}")
     return int(text)

@@ -220,6 +220,25 @@ def test_min_max_of_a_channel_of_only_nan_is_nan_with_threads(rng):
     assert np.isnan(low[1]) and np.isnan(high[1])
 
 
+@pytest.mark.parametrize("kernel", ["min_max", "moments"])
+@pytest.mark.parametrize("threads", THREAD_COUNTS)
+def test_a_zero_extreme_has_the_same_bits_for_any_thread_count(threads, kernel):
+    # -0.0 == +0.0: the extreme kept is the zero seen first, which depends on the split (here
+    # +0.0 early in lane 1, -0.0 late in lane 0: one thread kept -0.0, threads +0.0).
+    source = np.ones(4_000_000, np.float32)
+    source[1], source[-32] = 0.0, -0.0
+    negative = -source
+
+    def run() -> bytes:
+        results = [np.empty(1) for _ in range(2 if kernel == "min_max" else 4)]
+        getattr(c_kernels, kernel)(source, *results)
+        low = results[0].tobytes()
+        getattr(c_kernels, kernel)(negative, *results)
+        return low + results[1].tobytes()
+
+    assert _with_threads(threads, run) == _with_threads(1, run) == np.zeros(2).tobytes()
+
+
 HISTOGRAM_SOURCES = [(np.uint8, 256, 0), (np.uint16, 65536, 0), (np.int16, 65536, 32768)]
 
 
@@ -241,6 +260,29 @@ def test_histogram_counts_the_same_for_any_thread_count(rng, threads, dtype, bin
         for channel in range(channels)
     ]
     np.testing.assert_array_equal(counts, np.concatenate(expected))
+
+
+def test_histogram_takes_no_more_threads_than_sources_of_their_counts_size():
+    # Each thread past the first counts into int64 counts of its own (8 bytes a bin and channel):
+    # a source of 3 such sizes gets 3 threads at most, not set_num_threads' 16 (60 MB of counts).
+    import tracemalloc
+
+    channels = 8
+    counts_bytes = channels * 65536 * 8
+    source = np.zeros(3 * counts_bytes // 2, np.uint16)
+    counts = np.zeros(channels * 65536, np.int64)
+
+    def run() -> None:
+        tracemalloc.start()
+        try:
+            c_kernels.histogram(source, counts)
+            peaks.append(tracemalloc.get_traced_memory()[1])
+        finally:
+            tracemalloc.stop()
+
+    peaks: list[int] = []
+    _with_threads(16, run)
+    assert max(peaks) <= 2 * counts_bytes + 65536
 
 
 @pytest.mark.parametrize("mode", list(MODES))
@@ -393,12 +435,27 @@ def test_set_num_threads_refuses_what_is_not_a_count(value, error, message):
         norm_transforms.set_num_threads(value)
 
 
-def test_a_bad_environment_variable_is_named_by_the_large_call_that_reads_it(monkeypatch):
-    monkeypatch.setenv(threads_module.NUM_THREADS_VARIABLE, "all")
+@pytest.mark.parametrize("value", ["all", "0", "", "²", "-1"])
+def test_a_bad_environment_variable_is_named_by_the_large_call_that_reads_it(monkeypatch, value):
+    # "²" passes str.isdigit() but not int(): the message must still name the variable.
+    monkeypatch.setenv(threads_module.NUM_THREADS_VARIABLE, value)
     big = np.zeros(4_000_000, np.uint8)
     one, zero = np.ones(1, np.float32), np.zeros(1, np.float32)
-    with pytest.raises(ValueError, match=r"NORM_TRANSFORMS_NUM_THREADS must be a whole number .* 'all'"):
+    with pytest.raises(ValueError, match=rf"NORM_TRANSFORMS_NUM_THREADS must be a whole number .* {value!r}"):
         c_kernels.affine(big, np.empty(big.shape, np.float32), one, zero, 0.0, 1.0)
+
+
+@pytest.mark.parametrize("count", [2**63, 2**64 + 1])
+def test_a_count_past_a_c_long_uses_the_most_threads_there_are(rng, count):
+    source = rng.integers(0, 256, BIG_VALUES * 4, dtype=np.uint8)
+    one, zero = np.ones(1, np.float32), np.zeros(1, np.float32)
+
+    def run() -> np.ndarray:
+        out = np.empty(source.shape, np.float32)
+        c_kernels.affine(source, out, one, zero, -np.inf, np.inf)
+        return out
+
+    _same_bits(_with_threads(count, run), source.astype(np.float32))
 
 
 def test_the_policy_must_be_callable():

@@ -577,10 +577,15 @@ static int threads_for(Py_ssize_t bytes)
     PyObject *result = PyObject_CallNoArgs(thread_policy);
     if (result == NULL)
         return -1;
-    long wanted = PyLong_AsLong(result);
+    /* A count past a C long (set_num_threads(2**64): "as many as there are") is capped below
+     * like any other, not an OverflowError. */
+    int overflow;
+    long wanted = PyLong_AsLongAndOverflow(result, &overflow);
     Py_DECREF(result);
     if (wanted == -1 && PyErr_Occurred())
         return -1;
+    if (overflow)
+        wanted = overflow > 0 ? LONG_MAX : 1;
     if (wanted > most)
         wanted = (long)most;
     if (wanted > POOL_MAX_THREADS)
@@ -618,7 +623,8 @@ static void part_range(Py_ssize_t total, Py_ssize_t align, Py_ssize_t part, Py_s
 PyDoc_STRVAR(set_thread_policy_doc,
              "set_thread_policy(policy)\n\n"
              "policy() -> int: how many threads a large call may use (read at each such call);\n"
-             "None: one thread. Calls below about 1 MB a thread always run on one.");
+             "None: one thread. Calls below 512 KB a thread (of input plus output; 4 MB a thread\n"
+             "for a call that does not follow another within 1 ms) always run on one.");
 
 PyDoc_STRVAR(parallel_jobs_doc,
              "parallel_jobs() -> int\n\n"
@@ -964,7 +970,8 @@ PyDoc_STRVAR(min_max_doc,
              "min_max(source, low, high, block=1)\n\n"
              "Writes the minimum and maximum of each channel of source (value i is in channel\n"
              "(i // block) % C, C = len(low) = len(high)) to low and high (float64). NaN values\n"
-             "are skipped; a channel with no other value gets NaN.");
+             "are skipped; a channel with no other value gets NaN. A zero extreme is +0.0\n"
+             "(-0.0 and +0.0 are equal: which one comes first depends on the thread count).");
 
 static void run_min_max(char code, const char *src, Py_ssize_t n, double *low, double *high,
                         Py_ssize_t channels, Py_ssize_t lanes, void *scratch)
@@ -991,6 +998,12 @@ static void run_min_max(char code, const char *src, Py_ssize_t n, double *low, d
     default: min_max_f64((const double *)src, n, low, high, channels, lanes, scratch); break;
     }
 }
+
+/* -0.0 and +0.0 compare equal, so the one that a minimum or maximum keeps is the one it saw first
+ * (in lane, part and thread order): with both in a scope, its extreme's sign bit would depend on
+ * how the values were split between threads, and so would the bits of the output computed from
+ * it (offset = -low / range). An extreme that is zero is written +0.0, whatever the split. */
+static double unsigned_zero(double value) { return value == 0.0 ? 0.0 : value; }
 
 /* Folds the extremes lo, hi of some values (NaN: none) into *low, *high (NaN: none yet). */
 static void fold_extremes(double *low, double *high, double lo, double hi)
@@ -1090,6 +1103,8 @@ static PyObject *py_min_max(PyObject *self, PyObject *const *args, Py_ssize_t na
         low[c] = high[c] = NAN;
         for (int thread = 0; thread < threads; thread++)
             fold_extremes(&low[c], &high[c], job.low[thread * channels + c], job.high[thread * channels + c]);
+        low[c] = unsigned_zero(low[c]);
+        high[c] = unsigned_zero(high[c]);
     }
     Py_END_ALLOW_THREADS
     call_ended(b[0].view.len);
@@ -1155,11 +1170,14 @@ static PyObject *py_histogram(PyObject *self, PyObject *const *args, Py_ssize_t 
                      bins, n, length(&b[1]));
         goto fail;
     }
-    /* The extra counts each thread adds are work too: a thread needs a source of their size or more. */
-    Py_ssize_t size = channels * bins;
-    int threads = b[0].view.len >= 8 * size ? threads_for(b[0].view.len) : 1;
+    /* The extra counts each thread adds are work too: a thread needs a source of their size or
+     * more (bytes: 8 a count), so the threads are capped by that too, not only the first. */
+    Py_ssize_t size = channels * bins, most = b[0].view.len / (8 * size);
+    int threads = most >= 2 ? threads_for(b[0].view.len) : 1;
     if (threads < 0)
         goto fail;
+    if (most >= 2 && threads > most)
+        threads = (int)most;
     if (code == 'B')
         tables = PyMem_Malloc((size_t)threads * HISTOGRAM_COPIES * channels * 256 * sizeof *tables);
     if (threads > 1)
@@ -1624,7 +1642,7 @@ PyDoc_STRVAR(moments_doc,
              "moments(source, low, high, sums, squares, block=1)\n\n"
              "For each entry c of source (value i is in entry (i // block) % C, C = len(low)):\n"
              "low[c], high[c] its minimum and maximum (NaN skipped; NaN when it has no other\n"
-             "value, as min_max), sums[c] the sum of x - k and squares[c] the sum of (x - k)**2\n"
+             "value, as min_max; a zero extreme is +0.0), sums[c] the sum of x - k and squares[c] the sum of (x - k)**2\n"
              "over its values x, k = source[c * block] (the entry's first value), in float64;\n"
              "exact for uint8, uint16 and int16 while below 2**53. source: as for min_max;\n"
              "low, high, sums, squares: float64, written.");
@@ -1705,9 +1723,12 @@ static PyObject *py_moments(PyObject *self, PyObject *const *args, Py_ssize_t na
             squares[entry + c] += job.block_squares[index * job.run_channels + c];
         }
     }
-    for (Py_ssize_t c = 0; c < entries; c++)
+    for (Py_ssize_t c = 0; c < entries; c++) {
+        low[c] = unsigned_zero(low[c]);
+        high[c] = unsigned_zero(high[c]);
         if (low[c] > high[c])
             low[c] = high[c] = NAN;
+    }
     Py_END_ALLOW_THREADS
     call_ended(b[0].view.len);
     PyMem_Free(scratch);

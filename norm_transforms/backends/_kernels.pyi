@@ -23,13 +23,14 @@ def affine_to_planes(
 
 def min_max(source: Buffer, low: Buffer, high: Buffer, block: int = 1, /) -> None:
     """Writes each channel's minimum and maximum to the float64 buffers low and high (value i is
-    in channel (i // block) % len(low)); NaN is skipped, a channel of only NaN gets NaN."""
+    in channel (i // block) % len(low)); NaN is skipped, a channel of only NaN gets NaN; a zero
+    extreme is +0.0 (-0.0 == +0.0: the one seen first would depend on the thread count)."""
 
 def moments(
     source: Buffer, low: Buffer, high: Buffer, sums: Buffer, squares: Buffer, block: int = 1, /
 ) -> None:
     """Per entry c (value i is in entry (i // block) % len(low)), in float64: low[c] and high[c]
-    its minimum and maximum (NaN skipped, as min_max), sums[c] the sum of x - k and squares[c]
+    its minimum and maximum (NaN skipped, a zero +0.0, as min_max), sums[c] the sum of x - k and squares[c]
     the sum of (x - k)**2 over its values x, k = source[c * block]; exact for uint8, uint16 and
     int16 while below 2**53."""
 
