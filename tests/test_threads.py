@@ -173,7 +173,7 @@ def test_affine_to_planes_gives_the_same_bits_for_any_thread_count(rng, threads,
 )
 def test_min_max_gives_the_same_extremes_for_any_thread_count(seed, dtype, channels, block, threads):
     rng = np.random.default_rng(seed)
-    count = max(1, 1_500_000 // (block * channels))
+    count = -(-2_000_000 // (block * channels))  # at least 2 MB of uint8: 2 threads or more
     source = _source(rng, dtype, count * block * channels)
 
     def run() -> tuple[list[float], list[float]]:
@@ -200,7 +200,7 @@ def test_min_max_gives_the_same_extremes_for_any_thread_count(seed, dtype, chann
 def test_moments_give_the_same_bits_for_any_thread_count(seed, dtype, channels, block, threads):
     # Float sums depend on their order: the kernel adds fixed blocks in block order.
     rng = np.random.default_rng(seed)
-    count = max(1, 1_500_000 // (block * channels))
+    count = -(-2_000_000 // (block * channels))  # at least 2 MB of uint8: 2 threads or more
     source = _source(rng, dtype, count * block * channels)
 
     def run() -> bytes:
@@ -492,6 +492,42 @@ def test_a_child_forked_after_threaded_calls_runs_them_again():
         print(os.waitstatus_to_exitcode(status), twice())
     """
     assert _run(script).split() == ["0", "True"]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_a_fork_while_another_thread_runs_a_threaded_call_leaves_a_working_child():
+    # The fork handler holds the pool's lock across fork: the child gets a free pool and no
+    # workers, whatever the job in flight in the parent.
+    script = """
+        import os, threading, warnings
+        import numpy as np
+        import norm_transforms
+        from norm_transforms.backends import _kernels
+
+        warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork of a threaded process
+        norm_transforms.set_num_threads(2)
+        big = np.arange(3_000_000, dtype=np.float32)
+        scale, offset = np.full(1, 2.0, np.float32), np.zeros(1, np.float32)
+
+        def right():
+            out = np.empty_like(big)
+            _kernels.affine(big, out, scale, offset, -np.inf, np.inf)
+            return bool((out == 2 * big).all())
+
+        stop = threading.Event()
+        busy = threading.Thread(target=lambda: [right() for _ in iter(stop.is_set, True)])
+        busy.start()
+        statuses = []
+        for _ in range(20):
+            pid = os.fork()
+            if pid == 0:
+                os._exit(0 if right() and right() else 1)
+            statuses.append(os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+        stop.set()
+        busy.join()
+        print(sorted(set(statuses)), right())
+    """
+    assert _run(script).split() == ["[0]", "True"]
 
 
 def test_concurrent_callers_each_get_their_own_result(rng):

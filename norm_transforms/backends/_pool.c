@@ -259,13 +259,15 @@ static void before_fork(void) { pthread_mutex_lock(&lock); }
 
 static void after_fork_in_parent(void) { pthread_mutex_unlock(&lock); }
 
+/* The child's only thread is the one that forked, which holds `lock` (before_fork): it releases
+ * it. The conditions may name waiters of the parent's that the child does not have: fresh ones. */
 static void after_fork_in_child(void)
 {
-    pthread_mutex_init(&lock, NULL);
     pthread_cond_init(&wake, NULL);
     pthread_cond_init(&finished, NULL);
     workers = 0;
     busy = 0;
+    pthread_mutex_unlock(&lock);
 }
 
 /* Once per process: handlers installed twice would lock `lock` twice before a fork. */
