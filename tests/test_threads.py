@@ -316,7 +316,9 @@ COUNTS_THREADS = """
 @pytest.mark.skipif(not LINUX, reason="counts the process's threads in /proc")
 def test_a_large_call_starts_workers_and_a_small_one_does_not():
     # A fresh interpreter: how many OS threads the process has before and after each call.
-    script = COUNTS_THREADS + """
+    script = (
+        COUNTS_THREADS
+        + """
         norm_transforms.set_num_threads(3)
         scale, offset = np.ones(3, np.float32), np.zeros(3, np.float32)
         small = np.zeros((224, 224, 3), np.uint8)
@@ -327,13 +329,16 @@ def test_a_large_call_starts_workers_and_a_small_one_does_not():
         _kernels.affine(big, np.empty(big.shape, np.float32), scale, offset, 0.0, 1.0)
         print(after_small - before, threads() - before)
     """
+    )
     assert _run(script).split() == ["0", "2"]
 
 
 @pytest.mark.skipif(not LINUX, reason="counts the process's threads in /proc")
 def test_a_medium_call_uses_threads_only_within_a_run_of_calls():
     # 1.2 MB (224x224x3 float32 in and out): one thread alone, two back to back (workers awake).
-    script = COUNTS_THREADS + """
+    script = (
+        COUNTS_THREADS
+        + """
         import time
         norm_transforms.set_num_threads(2)
         image = np.zeros((224, 224, 3), np.float32)
@@ -351,6 +356,7 @@ def test_a_medium_call_uses_threads_only_within_a_run_of_calls():
             call()
         print(isolated, threads() - before)
     """
+    )
     assert _run(script).split() == ["0", "1"]
 
 
