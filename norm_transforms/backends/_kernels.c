@@ -650,9 +650,9 @@ PyDoc_STRVAR(affine_doc,
              "affine(source, out, scale, offset, low, high, block=1)\n\n"
              "out[i] = clip(float32(source[i]) * scale[c] + offset[c], low, high),\n"
              "c = (i // block) % C, C = len(scale) = len(offset). source: C-contiguous uint8,\n"
-             "uint16, int16, int32, float16, float32 or float64; out: float32 with as many values, or source\n"
-             "itself when it is float32, or float16 (computed in float32, rounded once to nearest\n"
-             "even). NaN stays NaN; pass -inf and inf to skip the clip.");
+             "uint16, int16, int32, float16, float32 or float64; out: float32 with as many\n"
+             "values, or source itself when it is float32, or float16 (computed in float32,\n"
+             "rounded once to nearest even). NaN stays NaN; pass -inf and inf to skip the clip.");
 
 static void run_affine(char code, const char *src, float *dst, Py_ssize_t n, const float *scale,
                        const float *offset, Py_ssize_t lanes, float lo, float hi)
@@ -1224,9 +1224,9 @@ fail:
  * Exact for 8 and 16-bit integers: d and d * d are integers, summed in integer lanes within a
  * block (a lane sees at most 65536 / 96 = 682 values of a block: uint32 squares for uint8;
  * 16-bit values sum in 32-bit lanes, 682 * 65535 < 2**32, which measured 1.4x faster than
- * 64-bit ones at 512x512x3, and square in uint64 ones), so each block's sums are exact integers below 2**53, added in float64: exact while
- * the totals stay below 2**53 (every uint8 image below 1.4e11 values). int32 and floats sum
- * float64 lanes.
+ * 64-bit ones at 512x512x3, and square in uint64 ones), so each block's sums are exact integers
+ * below 2**53, added in float64: exact while the totals stay below 2**53 (every uint8 image
+ * below 1.4e11 values). int32 and floats sum float64 lanes.
  *
  * Determinism: the values are cut into a fixed partition of blocks of a constant number of
  * values (a whole number of lanes, so each lane keeps its channel), each block's lanes are
@@ -1614,10 +1614,13 @@ static void moments_part(void *context, Py_ssize_t part, Py_ssize_t parts, int t
     double *lane = (double *)(job->scratch + thread * job->scratch_bytes);
     void *work = lane + 5 * job->lanes;
     for (Py_ssize_t index = first_block; index < last_block; index++) {
-        Py_ssize_t run = index / job->blocks_per_run, offset = index % job->blocks_per_run * job->block_values;
-        Py_ssize_t count = job->run_length - offset < job->block_values ? job->run_length - offset : job->block_values;
+        Py_ssize_t run = index / job->blocks_per_run;
+        Py_ssize_t offset = index % job->blocks_per_run * job->block_values;
+        Py_ssize_t left = job->run_length - offset;
+        Py_ssize_t count = left < job->block_values ? left : job->block_values;
         Py_ssize_t entry = job->run_channels == 1 ? run % job->entries : 0;
-        moments_block(job->kernel, job->run, job->src + (run * job->run_length + offset) * job->itemsize, count,
+        const char *src = job->src + (run * job->run_length + offset) * job->itemsize;
+        moments_block(job->kernel, job->run, src, count,
                       job->run_channels, job->lanes, job->first + entry,
                       job->low + thread * job->entries + entry, job->high + thread * job->entries + entry,
                       job->block_sums + index * job->run_channels,
@@ -1642,8 +1645,9 @@ PyDoc_STRVAR(moments_doc,
              "moments(source, low, high, sums, squares, block=1)\n\n"
              "For each entry c of source (value i is in entry (i // block) % C, C = len(low)):\n"
              "low[c], high[c] its minimum and maximum (NaN skipped; NaN when it has no other\n"
-             "value, as min_max; a zero extreme is +0.0), sums[c] the sum of x - k and squares[c] the sum of (x - k)**2\n"
-             "over its values x, k = source[c * block] (the entry's first value), in float64;\n"
+             "value, as min_max; a zero extreme is +0.0), sums[c] the sum of x - k and\n"
+             "squares[c] the sum of (x - k)**2 over its values x, k = source[c * block] (the\n"
+             "entry's first value), in float64;\n"
              "exact for uint8, uint16 and int16 while below 2**53. source: as for min_max;\n"
              "low, high, sums, squares: float64, written.");
 
@@ -1675,13 +1679,15 @@ static PyObject *py_moments(PyObject *self, PyObject *const *args, Py_ssize_t na
                       .itemsize = b[0].view.itemsize, .entries = entries};
     job.run_channels = block == 1 ? entries : 1;
     job.lanes = moments_lanes(job.kernel, job.run_channels, &job.run);
-    job.block_values = job.lanes * (MOMENTS_BLOCK_VALUES / job.lanes > 0 ? MOMENTS_BLOCK_VALUES / job.lanes : 1);
+    Py_ssize_t lanes_a_block = MOMENTS_BLOCK_VALUES / job.lanes;
+    job.block_values = job.lanes * (lanes_a_block > 0 ? lanes_a_block : 1);
     job.run_length = block == 1 ? n : block;
     job.runs = n ? n / job.run_length : 0;
     job.blocks_per_run = (job.run_length + job.block_values - 1) / job.block_values;
     job.blocks = job.runs * job.blocks_per_run;
     /* Numbers: each entry's first value, the blocks' sums and squares, each thread's extremes. */
-    size_t count = (size_t)entries + 2 * (size_t)(job.blocks * job.run_channels) + 2 * (size_t)(threads * entries);
+    size_t count = (size_t)entries + 2 * (size_t)(job.blocks * job.run_channels) +
+                   2 * (size_t)(threads * entries);
     job.scratch_bytes = 10 * job.lanes * (Py_ssize_t)sizeof(double); /* 5 lanes; the _any lanes */
     numbers = PyMem_Malloc(count * sizeof(double));
     scratch = PyMem_Malloc((size_t)threads * (size_t)job.scratch_bytes);
@@ -1773,7 +1779,8 @@ PyMODINIT_FUNC PyInit__kernels(void)
     if (no_f16c && no_f16c[0] == '1')
         cpu_has_f16c = 0;
     if (pool_init() != 0) {
-        PyErr_SetString(PyExc_RuntimeError, "norm_transforms: could not install the thread pool's fork handler");
+        PyErr_SetString(PyExc_RuntimeError,
+                        "norm_transforms: could not install the thread pool's fork handler");
         return NULL;
     }
     return PyModule_Create(&module);
