@@ -746,28 +746,48 @@ static void affine_part(void *context, Py_ssize_t part, Py_ssize_t parts, int th
     }
 }
 
+/* The arguments of affine() and affine_to_planes(): (source, out, scale, offset, low, high),
+ * and `block` after them where `takes_block`; the buffers acquired into b[0..3] (the caller
+ * releases them) and checked against each other. 0, or -1 with an exception set. */
+static int affine_arguments(PyObject *const *args, Py_ssize_t nargs, const char *name,
+                            int takes_block, Buffer *b, double *low, double *high,
+                            Py_ssize_t *block)
+{
+    if (check_arg_count(nargs, 6, name) < 0 ||
+        acquire(args[0], &b[0], 0, ANY_SOURCE, "source") < 0 ||
+        acquire(args[1], &b[1], 1, "fe", "float32 or float16", "out") < 0 ||
+        acquire(args[2], &b[2], 0, FLOAT32, "scale") < 0 ||
+        acquire(args[3], &b[3], 0, FLOAT32, "offset") < 0)
+        return -1;
+    if (!takes_block && nargs != 6) {
+        PyErr_Format(PyExc_TypeError, "%s() takes 6 arguments", name);
+        return -1;
+    }
+    *low = PyFloat_AsDouble(args[4]);
+    *high = PyFloat_AsDouble(args[5]);
+    *block = takes_block ? block_argument(args, nargs, 6) : 1;
+    if (PyErr_Occurred())
+        return -1;
+    Py_ssize_t n = length(&b[0]);
+    if (check_channel_tables(length(&b[2]), length(&b[3]), n, *block) < 0)
+        return -1;
+    if (length(&b[1]) != n) {
+        PyErr_Format(PyExc_ValueError, "out has %zd values, source %zd", length(&b[1]), n);
+        return -1;
+    }
+    return 0;
+}
+
 static PyObject *py_affine(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
 {
     Buffer b[4];
     memset(b, 0, sizeof b);
     float *tables = NULL;
-    if (check_arg_count(nargs, 6, "affine") < 0 ||
-        acquire(args[0], &b[0], 0, ANY_SOURCE, "source") < 0 ||
-        acquire(args[1], &b[1], 1, "fe", "float32 or float16", "out") < 0 ||
-        acquire(args[2], &b[2], 0, FLOAT32, "scale") < 0 ||
-        acquire(args[3], &b[3], 0, FLOAT32, "offset") < 0)
-        goto fail;
-    double low = PyFloat_AsDouble(args[4]), high = PyFloat_AsDouble(args[5]);
-    Py_ssize_t block = block_argument(args, nargs, 6);
-    if (PyErr_Occurred())
+    double low, high;
+    Py_ssize_t block;
+    if (affine_arguments(args, nargs, "affine", 1, b, &low, &high, &block) < 0)
         goto fail;
     Py_ssize_t n = length(&b[0]), channels = length(&b[2]);
-    if (check_channel_tables(channels, length(&b[3]), n, block) < 0)
-        goto fail;
-    if (length(&b[1]) != n) {
-        PyErr_Format(PyExc_ValueError, "out has %zd values, source %zd", length(&b[1]), n);
-        goto fail;
-    }
     int threads = threads_for(b[0].view.len + b[1].view.len);
     if (threads < 0)
         goto fail;
@@ -906,26 +926,11 @@ static PyObject *py_affine_to_planes(PyObject *self, PyObject *const *args, Py_s
     memset(b, 0, sizeof b);
     float *tables = NULL;
     char *scratch = NULL;
-    if (check_arg_count(nargs, 6, "affine_to_planes") < 0 ||
-        acquire(args[0], &b[0], 0, ANY_SOURCE, "source") < 0 ||
-        acquire(args[1], &b[1], 1, "fe", "float32 or float16", "out") < 0 ||
-        acquire(args[2], &b[2], 0, FLOAT32, "scale") < 0 ||
-        acquire(args[3], &b[3], 0, FLOAT32, "offset") < 0)
-        goto fail;
-    if (nargs != 6) {
-        PyErr_SetString(PyExc_TypeError, "affine_to_planes() takes 6 arguments");
-        goto fail;
-    }
-    double low = PyFloat_AsDouble(args[4]), high = PyFloat_AsDouble(args[5]);
-    if (PyErr_Occurred())
+    double low, high;
+    Py_ssize_t block;
+    if (affine_arguments(args, nargs, "affine_to_planes", 0, b, &low, &high, &block) < 0)
         goto fail;
     Py_ssize_t n = length(&b[0]), channels = length(&b[2]);
-    if (check_channel_tables(channels, length(&b[3]), n, 1) < 0)
-        goto fail;
-    if (length(&b[1]) != n) {
-        PyErr_Format(PyExc_ValueError, "out has %zd values, source %zd", length(&b[1]), n);
-        goto fail;
-    }
     int threads = threads_for(b[0].view.len + b[1].view.len);
     if (threads < 0)
         goto fail;
