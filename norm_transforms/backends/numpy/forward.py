@@ -258,9 +258,7 @@ def _rows_terms(
     if statistic.fused is not None:
         low, high, center, spread = statistic.fused(scopes, count, size)
     elif _extremes_grain(statistic, scopes.dtype) is not None:
-        lows, highs = np.empty(count), np.empty(count)
-        _kernels.min_max(scopes, lows, highs, size)
-        low, high = lows.tolist(), highs.tolist()
+        low, high = _min_max(scopes, count, size)
     exponents = [0] * count
     if low and scopes.dtype.kind == "f":  # integer rows never reach PRESCALE_ABOVE
         exponents = [_prescale_exponent([lo, hi]) for lo, hi in zip(low, high, strict=True)]

@@ -182,15 +182,16 @@ def _scaled(values: list[float], exponent: int) -> list[float]:
     return values if exponent == 0 else [math.ldexp(v, -exponent) for v in values]
 
 
-def _min_max(sample: np.ndarray, scopes: int) -> tuple[list[float], list[float]]:
-    """Minimum and maximum of the sample (``scopes == 1``) or of each interleaved channel.
+def _min_max(sample: np.ndarray, scopes: int, block: int = 1) -> tuple[list[float], list[float]]:
+    """Minimum and maximum of the sample (``scopes == 1``) or of each interleaved channel; with
+    ``block``, of each entry as the kernels index them (value i in ``(i // block) % scopes``).
 
     NaN pixels are skipped, as in the reference (its min_max goes through cv2.normalize). One
     pass of the C kernel: as fast as cv2.minMaxLoc for the whole sample, which stops being
     right at a NaN pixel, and OpenCV has no per-channel call.
     """
     extremes = np.empty((2, scopes))
-    _kernels.min_max(sample, extremes[0], extremes[1])
+    _kernels.min_max(sample, extremes[0], extremes[1], block)
     low, high = extremes.tolist()
     return low, high
 
