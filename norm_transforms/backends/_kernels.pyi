@@ -1,6 +1,8 @@
 # Types of the C extension built from _kernels.c (norm_transforms.backends.kernels picks it, or
 # the NumPy fallback with the same signatures). Arguments are positional only; buffers are
 # C-contiguous (checked by the glue, which raises on a wrong call, never crashes).
+from collections.abc import Callable
+
 from typing_extensions import Buffer
 
 def affine(
@@ -37,3 +39,10 @@ def moments(
 def histogram(source: Buffer, counts: Buffer, /) -> None:
     """Adds to the int64 counts[c * B + v] the number of values v of channel c (value i is in
     channel i % C) of a uint8 (B = 256) or uint16 (B = 65536) source."""
+
+def set_thread_policy(policy: Callable[[], int] | None, /) -> None:
+    """policy() -> int: how many threads a large call may use (read at each such call); None:
+    one thread. Set at import by backends/kernels.py to norm_transforms.threads."""
+
+def parallel_jobs() -> int:
+    """How many calls in this process ran on more than one thread (for tests)."""
