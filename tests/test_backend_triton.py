@@ -267,6 +267,44 @@ def test_return_params_of_every_scope(triton_route, rng):
         torch.testing.assert_close(out.double(), expected, rtol=0, atol=2e-6)
 
 
+def large_offset_views(device: str) -> dict[str, torch.Tensor]:
+    """Small images whose element offsets pass 2**31 (their strides span a storage of 2-3 GB,
+    left unwritten but a few hundred values): int32 offsets wrap there and read outside the
+    image. A channel stride of 2**30 (channel 2 starts at 2**31, as in a 3x32768x32768 uint8
+    tensor), and a pixel stride whose 256th pixel lies at 3.2e9."""
+    storage = torch.empty(3 << 30, dtype=torch.uint8, device=device)
+    channels = storage.as_strided((3, 4, 4), (1 << 30, 4, 1))
+    step = 12_582_912  # 255 * step + 1 < 3 << 30
+    pixels = storage.as_strided((1, 16, 16), (0, 16 * step, step))
+    views = {"channel stride 2**30": channels, "pixel offsets to 3.2e9": pixels}
+    for view in views.values():
+        view.copy_(torch.arange(view.numel(), dtype=torch.uint8).reshape(view.shape) * 3)
+    return views
+
+
+def check_large_offsets(device: str = "cpu") -> None:
+    """Every kernel (affine, moments, extremes, histograms) on ``large_offset_views``: each
+    view gives its compact copy's output."""
+    for name, view in large_offset_views(device).items():
+        for mode in ("standard", "image_per_channel", "min_max", "percentile"):
+            kwargs = {"normalization": mode, "mean": 0.45, "std": 0.25}
+            got, expected = normalize(view, **kwargs), normalize(view.contiguous(), **kwargs)
+            assert torch.equal(got, expected), f"{name}, {mode}: {(got - expected).abs().max()}"
+
+
+def test_offsets_beyond_int32_read_inside_the_image():
+    # In a subprocess: before int64 offsets, the wrapped ones crashed the interpreter (SIGSEGV).
+    if not interpreting_triton():
+        pytest.skip("Triton runs compiled here: the cuda test checks this")
+    tests = Path(__file__).resolve().parent
+    code = f"import sys; sys.path[:0] = [{str(tests)!r}]; import {__name__} as t; t.check_large_offsets()"
+    environment = {**os.environ, "NORM_TRANSFORMS_FORCE_TRITON": "1", "TRITON_INTERPRET": "1"}
+    check = subprocess.run(
+        [sys.executable, "-c", code], env=environment, capture_output=True, text=True, timeout=120
+    )
+    assert check.returncode == 0, f"exit {check.returncode}\n{check.stdout[-2000:]}{check.stderr[-4000:]}"
+
+
 # --------------------------------------------------------------------------- compiled
 
 
@@ -323,3 +361,8 @@ def test_cuda_single_image_of_4k_matches_the_cpu_kernels(rng):
     for mode in PER_IMAGE_MODES:
         out = normalize(image.cuda(), normalization=mode)
         torch.testing.assert_close(out.cpu(), normalize(image, normalization=mode), rtol=0, atol=1e-5)
+
+
+@needs_cuda
+def test_cuda_offsets_beyond_int32_read_inside_the_image():
+    check_large_offsets("cuda")

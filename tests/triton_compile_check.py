@@ -59,7 +59,7 @@ def main() -> int:
 
     from norm_transforms import MODES, normalize
     from norm_transforms.backends.torch.layout import OUTPUT_DTYPES, SUPPORTED_DTYPES
-    from norm_transforms.backends.triton import kernels
+    from norm_transforms.backends.triton import kernels, layout
 
     kernels.INTERPRETED = True  # past the CPU-tensor guard: nothing is launched
     layouts = {
@@ -67,16 +67,20 @@ def main() -> int:
         "channels_last": lambda dtype: torch.zeros(2, 3, 16, 20, dtype=dtype).to(
             memory_format=torch.channels_last
         ),
+        # The int64-offset variants (LARGE) of images of 2**31 elements, without allocating one.
+        "NCHW, int64 offsets": lambda dtype: torch.zeros(2, 3, 16, 20, dtype=dtype),
     }
+    offsets_of_size = layout._large
     failures: dict[str, list[str]] = {}
     cases = list(itertools.product(MODES, SUPPORTED_DTYPES, layouts))
-    for index, (mode, dtype, layout) in enumerate(cases):
+    for index, (mode, dtype, name) in enumerate(cases):
         out_dtype = OUTPUT_DTYPES[index % len(OUTPUT_DTYPES)]  # every output dtype, in turn
+        layout._large = (lambda view: True) if "int64" in name else offsets_of_size
         try:
-            normalize(layouts[layout](dtype), normalization=mode, max_pixel_value=1.0, dtype=out_dtype)
+            normalize(layouts[name](dtype), normalization=mode, max_pixel_value=1.0, dtype=out_dtype)
         except Exception as error:  # every failure is reported, grouped by message
             message = "".join(traceback.format_exception_only(type(error), error)).strip()
-            failures.setdefault(message[:2000], []).append(f"{mode} {dtype} {layout} -> {out_dtype}")
+            failures.setdefault(message[:2000], []).append(f"{mode} {dtype} {name} -> {out_dtype}")
     for message, where in failures.items():
         print(f"{len(where)} variants, e.g. {where[:3]}:\n{message}\n")
     print(f"{len(cases)} variants, {sum(map(len, failures.values()))} failed to compile")

@@ -107,7 +107,7 @@ def _affine(
         *view.stride(), *out_view.stride(), low, high,
         CENTERED=centered, SCALED=scaled, CLIP=clip is not None,
         WIDE=centered and view.dtype in WIDE_DTYPES,
-        BLOCK_C=geometry.block_c, BLOCK_P=geometry.block_p,
+        BLOCK_C=geometry.block_c, BLOCK_P=geometry.block_p, LARGE=geometry.large,
     )  # fmt: skip
 
 

@@ -45,13 +45,20 @@ _BINS = tl.constexpr(HISTOGRAM_BINS)
 
 
 @triton.jit
-def _program(blocks, channel_groups, BLOCK_C: tl.constexpr):
-    """(sample as int64, first channel, pixel block) of this program."""
+def _program(blocks, channel_groups, BLOCK_C: tl.constexpr, LARGE: tl.constexpr):
+    """(sample as int64, first channel, pixel block) of this program; with ``LARGE`` (an
+    element offset of the image or the output reaches 2**31, ``layout.py``) the channel and
+    the block are int64 too, so that every offset and pixel index computed from them is: in
+    int32, a channel stride of 2**30 times channel 2 wrapped negative and read outside the
+    image (a 3x32768x32768 uint8 tensor)."""
     pid = tl.program_id(0)
     block = pid % blocks
     rest = pid // blocks
     channel0 = (rest % channel_groups) * BLOCK_C
     sample = (rest // channel_groups).to(tl.int64)
+    if LARGE:  # a compile-time branch: one return (Triton refuses returns of different types)
+        channel0 = channel0.to(tl.int64)
+        block = block.to(tl.int64)
     return sample, channel0, block
 
 
@@ -115,6 +122,7 @@ def moments_kernel(
     SCALED: tl.constexpr,
     BLOCK_C: tl.constexpr,
     BLOCK_P: tl.constexpr,
+    LARGE: tl.constexpr,
 ):
     """Per (row, block): pixel count, exponent, mean and the sum of squared deviations from
     that mean (``m2``).
@@ -126,7 +134,7 @@ def moments_kernel(
     sum): float64, which holds every int32 exactly, two passes over the tile in registers (no
     cancellation), and the rounding left in the first mean added back (``residual``), so that a
     constant tile's mean is its value exactly and a constant image comes out exactly 0."""
-    sample, channel0, block = _program(blocks, channel_groups, BLOCK_C)
+    sample, channel0, block = _program(blocks, channel_groups, BLOCK_C, LARGE)
     offsets, mask, channel = _tile(
         sample,
         channel0,
@@ -187,12 +195,13 @@ def extremes_kernel(
     SCALED: tl.constexpr,
     BLOCK_C: tl.constexpr,
     BLOCK_P: tl.constexpr,
+    LARGE: tl.constexpr,
 ):
     """Per (row, block): the smallest and largest pixel, NaN skipped (as cv2.normalize skips
     it), and the exponent of the largest finite magnitude. Compared in float32, which holds
     every uint8, uint16, int16, float16 and bfloat16 value exactly (float64 and int32 images in
     float64)."""
-    sample, channel0, block = _program(blocks, channel_groups, BLOCK_C)
+    sample, channel0, block = _program(blocks, channel_groups, BLOCK_C, LARGE)
     offsets, mask, channel = _tile(
         sample,
         channel0,
@@ -236,10 +245,11 @@ def histogram_kernel(
     pixel_stride,
     BLOCK_C: tl.constexpr,
     BLOCK_P: tl.constexpr,
+    LARGE: tl.constexpr,
 ):
     """uint8: adds the tile's 256-bin histogram of each channel into its row (exact integer
     atomics, 256 per channel and tile, into a zeroed ``[rows, 256]`` int32 buffer)."""
-    sample, channel0, block = _program(blocks, channel_groups, BLOCK_C)
+    sample, channel0, block = _program(blocks, channel_groups, BLOCK_C, LARGE)
     offsets, mask, _ = _tile(
         sample,
         channel0,
@@ -258,7 +268,7 @@ def histogram_kernel(
     # No mask operand: masked lanes loaded 0 and land in bin 0 of their channel; take them out.
     counts = tl.histogram(tl.reshape(lane, [BLOCK_C * BLOCK_P]), BLOCK_C * _BINS)
     bins = tl.arange(0, BLOCK_C * _BINS)
-    padding = BLOCK_P - tl.minimum(pixels - block * BLOCK_P, BLOCK_P)
+    padding = (BLOCK_P - tl.minimum(pixels - block * BLOCK_P, BLOCK_P)).to(tl.int32)
     counts = tl.where(bins % _BINS == 0, counts - padding, counts)
     row = sample * channels + channel0 + bins // _BINS
     tl.atomic_add(
@@ -447,12 +457,13 @@ def affine_kernel(
     WIDE: tl.constexpr,
     BLOCK_C: tl.constexpr,
     BLOCK_P: tl.constexpr,
+    LARGE: tl.constexpr,
 ):
     """``y = x * scale + offset`` (standard: ``terms_ptr`` holds float32 scale, offset) or, for
     the per-image modes, ``y = (x * factor - center_high) * scale + offset`` with the
     finalize's terms; clipped with NaN kept; computed in float32 (float64 when ``WIDE``: a
     float64 or int32 image in a per-image mode), rounded once to the output dtype."""
-    sample, channel0, block = _program(blocks, channel_groups, BLOCK_C)
+    sample, channel0, block = _program(blocks, channel_groups, BLOCK_C, LARGE)
     offsets, mask, channel = _tile(
         sample,
         channel0,

@@ -32,6 +32,7 @@ class Planes(NamedTuple):
     block_p: int
     blocks: int
     channel_groups: int
+    large: bool  # an element offset of the view or of the output reaches 2**31: int64 tiles
 
     @property
     def programs(self) -> int:
@@ -67,7 +68,14 @@ def _tiled(view: torch.Tensor, samples: int, channels: int, pixels: int) -> Plan
         block_c, channel_groups = 1, channels
     block_p = BLOCK_ELEMENTS // block_c
     blocks = -(-pixels // block_p)
-    return Planes(view, samples, channels, pixels, block_c, block_p, blocks, channel_groups)
+    return Planes(view, samples, channels, pixels, block_c, block_p, blocks, channel_groups, _large(view))
+
+
+def _large(view: torch.Tensor) -> bool:
+    """Whether the kernels need int64 offsets for ``view`` and for its output (dense: offsets
+    up to numel - 1); int32 ones everywhere else, as Triton passes strides below 2**31."""
+    span = sum((size - 1) * abs(stride) for size, stride in zip(view.shape, view.stride(), strict=True))
+    return max(span, view.numel() - 1) >= 2**31
 
 
 def output(image: torch.Tensor, dtype: torch.dtype, geometry: Planes) -> tuple[torch.Tensor, torch.Tensor]:

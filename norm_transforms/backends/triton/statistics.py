@@ -55,7 +55,8 @@ def _split_reduction(
         reduce[(geometry.programs,)](
             view, partials, geometry.channels, geometry.pixels, geometry.blocks,
             geometry.channel_groups, geometry.rows, *view.stride(),
-            SCALED=scaled, BLOCK_C=geometry.block_c, BLOCK_P=geometry.block_p, num_warps=STATISTICS_WARPS,
+            SCALED=scaled, BLOCK_C=geometry.block_c, BLOCK_P=geometry.block_p, LARGE=geometry.large,
+            num_warps=STATISTICS_WARPS,
         )  # fmt: skip
         scopes, rows_per_scope = _scopes(geometry, params)
         out = torch.empty((kernels.TERM_FIELDS, scopes), dtype=torch.float64, device=view.device)
@@ -80,7 +81,7 @@ def _histogram_terms(robust: bool) -> Callable[[Planes, NormalizeParams, bool], 
         kernels.histogram_kernel[(geometry.programs,)](
             view, histograms, geometry.channels, geometry.pixels, geometry.blocks,
             geometry.channel_groups, *view.stride(),
-            BLOCK_C=geometry.block_c, BLOCK_P=geometry.block_p,
+            BLOCK_C=geometry.block_c, BLOCK_P=geometry.block_p, LARGE=geometry.large,
         )  # fmt: skip
         scopes, rows_per_scope = _scopes(geometry, params)
         out = torch.empty((kernels.TERM_FIELDS, scopes), dtype=torch.float64, device=view.device)
