@@ -21,24 +21,6 @@ from typing import Any
 import torch
 
 
-class CompileOnlyDriver:
-    """A CUDA target without a device: enough for Triton to compile, nothing to launch on."""
-
-    def get_current_device(self) -> int:
-        return 0
-
-    def get_current_stream(self, device: int | None = None) -> int:
-        return 0
-
-    def get_current_target(self) -> Any:
-        from triton.backends.compiler import GPUTarget
-
-        return GPUTarget("cuda", int(os.environ.get("TRITON_CHECK_ARCH", "90")), 32)
-
-    def get_active_torch_device(self) -> torch.device:
-        return torch.device("cpu")
-
-
 def compile_instead_of_launching(self: Any, grid: object):
     return lambda *args, **kwargs: self.run(*args, grid=grid, warmup=True, **kwargs)
 
@@ -54,6 +36,8 @@ def main() -> int:
     except ImportError as error:  # another Triton layout: nothing to check here
         print(f"cannot drive this Triton: {error}")
         return 2
+    from norm_transforms.bench.triton_host import CompileOnlyDriver
+
     driver.set_active(CompileOnlyDriver())
     JITFunction.__getitem__ = compile_instead_of_launching
 
@@ -70,12 +54,14 @@ def main() -> int:
         # The int64-offset variants (LARGE) of images of 2**31 elements, without allocating one.
         "NCHW, int64 offsets": lambda dtype: torch.zeros(2, 3, 16, 20, dtype=dtype),
     }
-    offsets_of_size = layout._large
+    geometry_of = layout._planes
     failures: dict[str, list[str]] = {}
     cases = list(itertools.product(MODES, SUPPORTED_DTYPES, layouts))
     for index, (mode, dtype, name) in enumerate(cases):
         out_dtype = OUTPUT_DTYPES[index % len(OUTPUT_DTYPES)]  # every output dtype, in turn
-        layout._large = (lambda view: True) if "int64" in name else offsets_of_size
+        layout._planes = (
+            (lambda *key: geometry_of(*key)._replace(large=True)) if "int64" in name else geometry_of
+        )
         try:
             normalize(layouts[name](dtype), normalization=mode, max_pixel_value=1.0, dtype=out_dtype)
         except Exception as error:  # every failure is reported, grouped by message

@@ -103,11 +103,14 @@ def _plain_min_max(xf: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
 
 
 def _plain_percentile(xf: torch.Tensor, dims: tuple[int, ...]) -> torch.Tensor:
-    # torch.quantile over each scope flattened (it takes one dim); linear, as np.percentile.
+    # torch.quantile over each scope flattened (it takes one dim); linear, as np.percentile. It
+    # reads float32 and float64 only: half outputs take their bounds from a float32 copy.
     scopes = xf.flatten(start_dim=xf.ndim + dims[0])
-    q = torch.tensor(DEFAULT_PERCENTILES, dtype=xf.dtype, device=xf.device) / 100
+    if scopes.dtype not in (torch.float32, torch.float64):
+        scopes = scopes.float()
+    q = torch.tensor(DEFAULT_PERCENTILES, dtype=scopes.dtype, device=xf.device) / 100
     keepdim_shape = (*scopes.shape[:-1], *[1] * len(dims))
-    lo, hi = (bound.reshape(keepdim_shape) for bound in torch.quantile(scopes, q, dim=-1))
+    lo, hi = (bound.reshape(keepdim_shape).to(xf.dtype) for bound in torch.quantile(scopes, q, dim=-1))
     return (xf - lo) / (hi - lo + EPS)
 
 

@@ -128,8 +128,7 @@ def normalize(
         return (out, affine) if return_params else out
     triton = _triton_for(image)
     if triton is not None:
-        options = {} if mask is None else {"mask": mask}
-        return triton.normalize(image, params, dtype=dtype, return_params=return_params, **options)
+        return triton.normalize_checked(image, params, dtype, return_params, mask)
     out, affine = normalize_with_ops(image, params, dtype, return_params, mask)
     return (out, affine) if return_params else out
 

@@ -35,6 +35,7 @@ __all__ = [
     "check_normalized",
     "denormalize",
     "normalize",
+    "normalize_checked",
     "route",
     "value_range",
 ]
@@ -53,14 +54,26 @@ def normalize(
     """Normalize an ``(H, W)`` or ``(..., C, H, W)`` tensor with the Triton kernels, as the Torch
     backend's ``normalize`` does (same layouts, dtypes and results within rounding)."""
     dtype = check_call(image, volume, dtype)
+    if mask is not None:
+        check_selects_statistics("mask", params.mode.name)
+        mask = check_mask(mask, image)
+    return normalize_checked(image, params, dtype, return_params, mask)
+
+
+def normalize_checked(
+    image: torch.Tensor,
+    params: NormalizeParams,
+    dtype: torch.dtype,
+    return_params: bool,
+    mask: torch.Tensor | None,
+) -> torch.Tensor | tuple[torch.Tensor, AffineParams]:
+    """:func:`normalize` of arguments that the Torch backend has checked already (its route to
+    these kernels: each check costs host time, which is what a small image costs on a GPU)."""
     if image.is_cpu and not kernels.INTERPRETED:
         raise RuntimeError(
             "the Triton kernels run on CUDA tensors; CPU tensors (NORM_TRANSFORMS_FORCE_TRITON=1) "
             "run only in Triton's interpreter: set TRITON_INTERPRET=1 before norm_transforms is imported"
         )
-    if mask is not None:
-        check_selects_statistics("mask", params.mode.name)
-        mask = check_mask(mask, image)
     if mask is not None or _left_to_ops(image, params):
         out, affine = normalize_with_ops(image, params, dtype, return_params, mask)
         return (out, affine) if return_params else out
@@ -72,26 +85,27 @@ def normalize(
 def _normalize(
     image: torch.Tensor, params: NormalizeParams, dtype: torch.dtype, return_params: bool
 ) -> torch.Tensor | tuple[torch.Tensor, AffineParams]:
-    geometry = planes(image)
-    out, out_view = output(image, dtype, geometry)
+    source, geometry = planes(image)
+    out = output(image, dtype, geometry)
     statistic = STATISTICS.get(params.mode.statistic)  # None: the standard mode
     if statistic is None:
         terms = standard_constants(params, geometry.channels, image.dtype, image.device)
-        _affine(geometry, out_view, terms, (0, 1), centered=False, scaled=False, clip=params.clip)
+        _affine(source, out, geometry, terms, (0, 1), centered=False, scaled=False, clip=params.clip)
         affine = standard_affine_params(params, image, image.dtype) if return_params else None
     else:
         scaled = image.dtype in _SCALABLE_DTYPES
-        terms = statistic.terms(geometry, params, scaled)
+        terms = statistic.terms(source, geometry, params, scaled)
         per_channel = params.mode.per_channel
         strides = (geometry.channels, 1) if per_channel else (1, 0)
-        _affine(geometry, out_view, terms, strides, centered=True, scaled=scaled, clip=params.clip)
+        _affine(source, out, geometry, terms, strides, centered=True, scaled=scaled, clip=params.clip)
         affine = _affine_params(terms, image, params) if return_params else None
     return (out, affine) if return_params else out
 
 
 def _affine(
+    source: torch.Tensor,
+    out: torch.Tensor,
     geometry: Planes,
-    out_view: torch.Tensor,
     terms: torch.Tensor,
     term_strides: tuple[int, int],
     *,
@@ -99,14 +113,13 @@ def _affine(
     scaled: bool,
     clip: tuple[float, float] | None,
 ) -> None:
-    view = geometry.view
     low, high = clip if clip is not None else (0.0, 0.0)
     kernels.affine_kernel[(geometry.programs,)](
-        view, out_view, terms, terms.shape[-1], *term_strides,
+        source, out, terms, terms.shape[-1], *term_strides,
         geometry.channels, geometry.pixels, geometry.blocks, geometry.channel_groups,
-        *view.stride(), *out_view.stride(), low, high,
+        *geometry.strides, *geometry.out_strides, low, high,
         CENTERED=centered, SCALED=scaled, CLIP=clip is not None,
-        WIDE=centered and view.dtype in WIDE_DTYPES,
+        WIDE=centered and source.dtype in WIDE_DTYPES,
         BLOCK_C=geometry.block_c, BLOCK_P=geometry.block_p, LARGE=geometry.large,
     )  # fmt: skip
 

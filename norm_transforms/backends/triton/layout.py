@@ -1,8 +1,10 @@
 """How the Triton kernels see a tensor: a ``(samples, channels, pixels)`` view and the tiles
-that cover it."""
+that cover it, worked out once per shape and strides (``planes``, cached), so that a call
+spends no host time on it."""
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple
 
 import torch
@@ -20,19 +22,25 @@ MAX_INTERLEAVED_CHANNELS = 16
 
 
 class Planes(NamedTuple):
-    """``image`` as ``(samples, channels, pixels)`` (``view``), and the tiling of the kernels:
-    ``block_c`` channels by ``block_p`` pixels per program, ``blocks`` pixel blocks per
-    channel group, ``channel_groups`` groups per sample."""
+    """An image of some shape and strides as ``(samples, channels, pixels)`` and the tiling of
+    the kernels: ``block_c`` channels by ``block_p`` pixels per program, ``blocks`` pixel blocks
+    per channel group, ``channel_groups`` groups per sample. ``strides`` are the
+    ``(sample, channel, pixel)`` strides of what the kernels read: the image itself, or its
+    contiguous copy where ``copied`` (its spatial axes do not merge); ``out_strides`` those of
+    the output, which ``output`` allocates with the full ``out_layout`` strides."""
 
-    view: torch.Tensor
     samples: int
     channels: int
     pixels: int
+    strides: tuple[int, int, int]
+    copied: bool
+    out_layout: tuple[int, ...]
+    out_strides: tuple[int, int, int]
     block_c: int
     block_p: int
     blocks: int
     channel_groups: int
-    large: bool  # an element offset of the view or of the output reaches 2**31: int64 tiles
+    large: bool  # an element offset of the input or the output reaches 2**31: int64 tiles
 
     @property
     def programs(self) -> int:
@@ -43,22 +51,41 @@ class Planes(NamedTuple):
         return self.samples * self.channels
 
 
-def planes(image: torch.Tensor) -> Planes:
-    """The ``(samples, channels, pixels)`` view of an ``(H, W)`` or ``(..., C, H, W)`` tensor:
-    free for contiguous and channels_last memory (the spatial axes merge); other strides (a
-    cropped or subsampled view) are copied first."""
-    height, width = image.shape[-2:]
-    channels = image.shape[-3] if image.ndim >= 3 else 1
-    samples = image.numel() // (channels * height * width)
-    shape = (samples, channels, height * width)
+def planes(image: torch.Tensor) -> tuple[torch.Tensor, Planes]:
+    """What the kernels read for an ``(H, W)`` or ``(..., C, H, W)`` tensor (the tensor itself
+    for contiguous and channels_last memory, whose spatial axes merge; a contiguous copy of a
+    cropped or subsampled view), and its :class:`Planes`."""
+    geometry = _planes(image.shape, image.stride())
+    return (image.contiguous() if geometry.copied else image), geometry
+
+
+def output(image: torch.Tensor, dtype: torch.dtype, geometry: Planes) -> torch.Tensor:
+    """A new tensor for the output, in the input's memory format where the kernels can write it
+    (channels_last stays channels_last, as ``empty_like`` would give), else contiguous."""
+    return torch.empty_strided(image.shape, geometry.out_layout, dtype=dtype, device=image.device)
+
+
+@functools.lru_cache(maxsize=256)
+def _planes(shape: torch.Size, stride: tuple[int, ...]) -> Planes:
+    """The geometry of every tensor of this shape and these strides, worked out on meta tensors
+    (no data): 5-8 µs of views and arithmetic per call before it was cached (host time, which is
+    what a single small image costs on a GPU)."""
+    height, width = shape[-2:]
+    channels = shape[-3] if len(shape) >= 3 else 1
+    pixels = height * width
+    samples = shape.numel() // (channels * pixels)
+    three = (samples, channels, pixels)
+    image = torch.empty_strided(shape, stride, device="meta")
     try:
-        view = image.view(shape)
-    except RuntimeError:  # the spatial axes do not merge: one copy
-        view = image.contiguous().view(shape)
-    return _tiled(view, samples, channels, height * width)
-
-
-def _tiled(view: torch.Tensor, samples: int, channels: int, pixels: int) -> Planes:
+        view, copied = image.view(three), False
+    except RuntimeError:  # the spatial axes do not merge: the kernels read a contiguous copy
+        view, copied = image.contiguous().view(three), True
+    out = torch.empty_like(image)  # empty_like's memory format rule: channels_last kept
+    try:
+        out_view = out.view(three)
+    except RuntimeError:  # a permutation whose spatial axes do not merge: written contiguous
+        out = torch.empty(shape, device="meta")
+        out_view = out.view(three)
     channel_stride, pixel_stride = view.stride()[1:]
     if 1 < channels <= MAX_INTERLEAVED_CHANNELS and channel_stride < pixel_stride:
         # Interleaved (channels_last): whole pixels per tile, every channel at once.
@@ -68,22 +95,13 @@ def _tiled(view: torch.Tensor, samples: int, channels: int, pixels: int) -> Plan
         block_c, channel_groups = 1, channels
     block_p = BLOCK_ELEMENTS // block_c
     blocks = -(-pixels // block_p)
-    return Planes(view, samples, channels, pixels, block_c, block_p, blocks, channel_groups, _large(view))
+    large = max(_last_offset(view), _last_offset(out_view)) >= 2**31
+    return Planes(
+        samples, channels, pixels, view.stride(), copied, out.stride(), out_view.stride(),
+        block_c, block_p, blocks, channel_groups, large,
+    )  # fmt: skip
 
 
-def _large(view: torch.Tensor) -> bool:
-    """Whether the kernels need int64 offsets for ``view`` and for its output (dense: offsets
-    up to numel - 1); int32 ones everywhere else, as Triton passes strides below 2**31."""
-    span = sum((size - 1) * abs(stride) for size, stride in zip(view.shape, view.stride(), strict=True))
-    return max(span, view.numel() - 1) >= 2**31
-
-
-def output(image: torch.Tensor, dtype: torch.dtype, geometry: Planes) -> tuple[torch.Tensor, torch.Tensor]:
-    """A new tensor for the output, with the input's memory format where the kernels can write
-    it (channels_last stays channels_last), and its ``(samples, channels, pixels)`` view."""
-    out = torch.empty_like(image, dtype=dtype)
-    try:
-        return out, out.view(geometry.view.shape)
-    except RuntimeError:  # a permutation whose spatial axes do not merge: written contiguous
-        out = torch.empty(image.shape, dtype=dtype, device=image.device)
-        return out, out.view(geometry.view.shape)
+def _last_offset(view: torch.Tensor) -> int:
+    """The largest element offset of ``view`` (strides below 2**31 are int32 in the kernels)."""
+    return sum((size - 1) * abs(stride) for size, stride in zip(view.shape, view.stride(), strict=True))

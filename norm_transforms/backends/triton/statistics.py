@@ -1,7 +1,7 @@
 """Statistics of the Triton route, as data: ``STATISTICS`` maps each statistic that a mode names
 (``modes.MODES``) to the launches that reduce it and write the terms of every scope.
 
-Each entry gives ``terms(geometry, params, scaled)``: a float64 ``[6, scopes]`` tensor (the
+Each entry gives ``terms(source, geometry, params, scaled)``: a float64 ``[6, scopes]`` tensor (the
 layout of ``kernels.TERM_FIELDS``) on the image's device, computed with no host sync. ``dtypes``
 names the input dtypes it reads; the others take the Torch-op route (a device-side sort).
 """
@@ -27,10 +27,11 @@ STATISTICS_WARPS = 8
 
 
 class Statistic(NamedTuple):
-    """How the Triton route reduces one statistic: ``terms(geometry, params, scaled)``, and
+    """How the Triton route reduces one statistic: ``terms(source, geometry, params, scaled)``
+    (``source`` and ``geometry`` from ``layout.planes``), and
     the input dtypes it reads (None: all of them)."""
 
-    terms: Callable[[Planes, NormalizeParams, bool], torch.Tensor]
+    terms: Callable[[torch.Tensor, Planes, NormalizeParams, bool], torch.Tensor]
     dtypes: tuple[torch.dtype, ...] | None = None
 
 
@@ -44,50 +45,48 @@ def _scopes(geometry: Planes, params: NormalizeParams) -> tuple[int, int]:
 
 def _split_reduction(
     reduce: Any, finalize: Any, fields: int
-) -> Callable[[Planes, NormalizeParams, bool], torch.Tensor]:
+) -> Callable[[torch.Tensor, Planes, NormalizeParams, bool], torch.Tensor]:
     """A statistic reduced as partials per (row, pixel block), then combined per scope."""
 
-    def terms(geometry: Planes, params: NormalizeParams, scaled: bool) -> torch.Tensor:
-        view = geometry.view
+    def terms(source: torch.Tensor, geometry: Planes, params: NormalizeParams, scaled: bool) -> torch.Tensor:
         partials = torch.empty(
-            (fields, geometry.rows, geometry.blocks), dtype=torch.float64, device=view.device
+            (fields, geometry.rows, geometry.blocks), dtype=torch.float64, device=source.device
         )
         reduce[(geometry.programs,)](
-            view, partials, geometry.channels, geometry.pixels, geometry.blocks,
-            geometry.channel_groups, geometry.rows, *view.stride(),
+            source, partials, geometry.channels, geometry.pixels, geometry.blocks,
+            geometry.channel_groups, geometry.rows, *geometry.strides,
             SCALED=scaled, BLOCK_C=geometry.block_c, BLOCK_P=geometry.block_p, LARGE=geometry.large,
             num_warps=STATISTICS_WARPS,
         )  # fmt: skip
         scopes, rows_per_scope = _scopes(geometry, params)
-        out = torch.empty((kernels.TERM_FIELDS, scopes), dtype=torch.float64, device=view.device)
+        out = torch.empty((kernels.TERM_FIELDS, scopes), dtype=torch.float64, device=source.device)
         finalize[(scopes,)](
-            partials, out, _constants(params.percentiles, view.device),
+            partials, out, _constants(params.percentiles, source.device),
             rows_per_scope * geometry.blocks, scopes, geometry.rows * geometry.blocks,
-            WIDE=view.dtype in WIDE_DTYPES, BLOCK=FINALIZE_BLOCK,
+            WIDE=source.dtype in WIDE_DTYPES, BLOCK=FINALIZE_BLOCK,
         )  # fmt: skip
         return out
 
     return terms
 
 
-def _histogram_terms(robust: bool) -> Callable[[Planes, NormalizeParams, bool], torch.Tensor]:
+def _histogram_terms(robust: bool) -> Callable[[torch.Tensor, Planes, NormalizeParams, bool], torch.Tensor]:
     """uint8 percentiles, exact, from per-row histograms summed per scope."""
 
-    def terms(geometry: Planes, params: NormalizeParams, scaled: bool) -> torch.Tensor:
-        view = geometry.view
+    def terms(source: torch.Tensor, geometry: Planes, params: NormalizeParams, scaled: bool) -> torch.Tensor:
         histograms = torch.zeros(
-            (geometry.rows, kernels.HISTOGRAM_BINS), dtype=torch.int32, device=view.device
+            (geometry.rows, kernels.HISTOGRAM_BINS), dtype=torch.int32, device=source.device
         )
         kernels.histogram_kernel[(geometry.programs,)](
-            view, histograms, geometry.channels, geometry.pixels, geometry.blocks,
-            geometry.channel_groups, *view.stride(),
+            source, histograms, geometry.channels, geometry.pixels, geometry.blocks,
+            geometry.channel_groups, *geometry.strides,
             BLOCK_C=geometry.block_c, BLOCK_P=geometry.block_p, LARGE=geometry.large,
         )  # fmt: skip
         scopes, rows_per_scope = _scopes(geometry, params)
-        out = torch.empty((kernels.TERM_FIELDS, scopes), dtype=torch.float64, device=view.device)
+        out = torch.empty((kernels.TERM_FIELDS, scopes), dtype=torch.float64, device=source.device)
         percentiles = (25.0, 75.0) if robust else params.percentiles
         kernels.histogram_terms_kernel[(scopes,)](
-            histograms, out, _constants(percentiles, view.device), rows_per_scope, scopes, ROBUST=robust
+            histograms, out, _constants(percentiles, source.device), rows_per_scope, scopes, ROBUST=robust
         )
         return out
 

@@ -1,0 +1,202 @@
+"""Host time per call of the CUDA route, measured without a GPU.
+
+On a GPU a small image costs what the host spends per call, not what the device does: the
+Python of the call, then for each kernel launch Triton's argument binding and cache lookup,
+then the driver's launch. This measures the first two on any machine. The Triton kernels
+compile for a CUDA target without a device (:class:`CompileOnlyDriver`), and each launch stops
+where the driver would start (:func:`stub_launches`). The peer is the plain Torch code of each
+mode (``torch_peers``) on a CPU tensor of 3x8x8 pixels: Torch's dispatch of every op, with a
+kernel of a few pixels each (meta tensors, which run no kernel, dispatch through Python
+decompositions: 10-60x slower than this). Neither side includes the driver's launch call nor a
+CUDA device's caching allocator; ``launches`` counts ours, so that a GPU's cost per launch can
+be added.
+
+Run in a process of its own (it swaps Triton's driver for the whole process), without
+``TRITON_INTERPRET``: ``python benchmarks/bench_triton_host.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+import torch
+
+from ..modes import MODES, NormalizeParams
+from .machine import machine_line, package_version
+from .report import render_table, write_section
+
+TITLE = "## Triton route, host time per call (no GPU)"
+DEFAULT_SHAPE = (3, 224, 224)
+# Plain Torch runs on so few pixels that its time is Torch's dispatch of each op.
+DISPATCH_SHAPE = (3, 8, 8)
+
+
+class CompileOnlyDriver:
+    """A CUDA target without a device: enough for Triton to compile, nothing to launch on."""
+
+    def get_current_device(self) -> int:
+        return 0
+
+    def get_current_stream(self, device: int | None = None) -> int:
+        return 0
+
+    def get_current_target(self) -> Any:
+        from triton.backends.compiler import GPUTarget
+
+        return GPUTarget("cuda", int(os.environ.get("TRITON_CHECK_ARCH", "90")), 32)
+
+    def get_active_torch_device(self) -> torch.device:
+        return torch.device("cpu")
+
+
+def stub_launches() -> list[int]:
+    """Compile for :class:`CompileOnlyDriver` and stop every launch at the driver's call; CPU
+    tensors take the Triton route. Returns a one-item list that counts the launches."""
+    if os.environ.get("TRITON_INTERPRET") == "1":
+        raise RuntimeError("run without TRITON_INTERPRET: the kernels must be compiled, not interpreted")
+    from triton.compiler import compiler
+    from triton.runtime import driver
+
+    from ..backends import torch as torch_backend
+    from ..backends.triton import kernels
+
+    driver.set_active(CompileOnlyDriver())
+    launches = [0]
+
+    def launch(*args: Any) -> None:
+        launches[0] += 1
+
+    compiler.CompiledKernel._init_handles = lambda self: None  # no module to load on a device
+    compiler.CompiledKernel.run = property(lambda self: launch)
+    compiler.CompiledKernel.launch_metadata = lambda self, grid, stream, *args: None
+    kernels.INTERPRETED = True  # past the guard that keeps CPU tensors off compiled kernels
+    torch_backend._triton_forced = lambda: True
+    return launches
+
+
+def per_call_seconds(call: Callable[[], Any], calls: int) -> float:
+    """Median seconds of ``calls`` calls, after a warm-up (compiles, caches)."""
+    for _ in range(max(calls // 10, 3)):
+        call()
+    times = []
+    for _ in range(calls):
+        start = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def kernel_ops(call: Callable[[], Any]) -> int:
+    """How many Torch ops of ``call`` run a kernel (a launch each on a GPU): every op that
+    Torch dispatches but views and in-place metadata changes (``unsqueeze_``)."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Counter(TorchDispatchMode):
+        ops = 0
+
+        def __torch_dispatch__(self, func: Any, types: Any, args: Any = (), kwargs: Any = None) -> Any:
+            if not (func.is_view or torch.Tag.inplace_view in func.tags):
+                self.ops += 1
+            return func(*args, **(kwargs or {}))
+
+    with Counter() as counter:
+        call()
+    return counter.ops
+
+
+def measure(
+    launches: list[int], shape: tuple[int, ...], out_dtype: torch.dtype, calls: int
+) -> list[dict[str, Any]]:
+    """Per mode: our host seconds and launches per call, and plain Torch's host seconds on a
+    tensor of ``DISPATCH_SHAPE`` (None where it has no version of the mode)."""
+    from ..backends import torch as torch_backend
+    from .torch_peers import plain_torch_call
+
+    image = torch.randint(0, 256, shape, dtype=torch.uint8)
+    tiny = torch.randint(0, 256, (*shape[:-3], *DISPATCH_SHAPE), dtype=torch.uint8)
+    rows = []
+    for name, mode in MODES.items():
+        params = NormalizeParams.build(max_pixel_value=None, normalization=name)
+        ours = functools.partial(torch_backend.normalize, image, params, dtype=out_dtype)
+        ours()
+        before = launches[0]
+        ours()
+        plain = plain_torch_call(tiny, mode, out_dtype)
+        rows.append(
+            {
+                "mode": name,
+                "launches": launches[0] - before,
+                "ours": per_call_seconds(ours, calls),
+                "plain torch": None if plain is None else per_call_seconds(plain, calls),
+                "plain torch ops": None if plain is None else kernel_ops(plain),
+            }
+        )
+    return rows
+
+
+def render(rows: list[dict[str, Any]], shape: tuple[int, ...], out_dtype: torch.dtype, calls: int) -> str:
+    import triton
+
+    header = [
+        TITLE,
+        "",
+        machine_line(),
+        f"- Python {platform.python_version()}, torch {torch.__version__}, triton {triton.__version__}, "
+        f"norm-transforms {package_version('norm-transforms')}; torch threads {torch.get_num_threads()}",
+        f"- Input: one {'x'.join(map(str, shape))} uint8 image, {str(out_dtype).removeprefix('torch.')} "
+        f"out; median of {calls} calls",
+        "- ours = the CUDA route's host work, on a CPU tensor: our Python, then per launch Triton's "
+        "argument binding and cache lookup; the kernels are compiled for sm_90 and each launch stops "
+        "where the driver's call would start",
+        "- plain torch = the straightforward code of each mode (as in the Torch suite) on a CPU tensor "
+        f"of {'x'.join(map(str, DISPATCH_SHAPE))} pixels per sample: Torch's dispatch of each op",
+        "- Neither includes the driver's launch call (one per launch of ours, one per op of plain torch "
+        "that runs a kernel: the ops column) nor a CUDA device's caching allocator; our uint8 percentile "
+        "modes add a memset",
+        "",
+        "",
+    ]
+    table = [
+        [
+            row["mode"],
+            str(row["launches"]),
+            f"{row['ours'] * 1e6:.1f}",
+            "—" if row["plain torch"] is None else str(row["plain torch ops"]),
+            "—" if row["plain torch"] is None else f"{row['plain torch'] * 1e6:.1f}",
+            "—" if row["plain torch"] is None else f"{row['plain torch'] / row['ours']:.2f}",
+        ]
+        for row in rows
+    ]
+    columns = ["mode", "launches", "ours µs", "plain torch ops", "plain torch µs", "plain torch / ours"]
+    return "\n".join(header) + render_table(columns, table) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shape", default="x".join(map(str, DEFAULT_SHAPE)), help="e.g. 3x224x224")
+    parser.add_argument("--out-dtype", default="float16", choices=["float32", "float16", "bfloat16"])
+    parser.add_argument("--calls", type=int, default=2000)
+    parser.add_argument("--markdown", default="", help="a RESULTS.md whose section this rewrites")
+    args = parser.parse_args(argv)
+    shape = tuple(int(size) for size in args.shape.split("x"))
+    out_dtype = getattr(torch, args.out_dtype)
+    torch.set_num_threads(1)
+    try:
+        launches = stub_launches()
+    except (ImportError, AttributeError) as error:  # no Triton, or one without these hooks
+        print(f"cannot drive this Triton without a GPU: {error!r}", file=sys.stderr)
+        return 2
+    rows = measure(launches, shape, out_dtype, args.calls)
+    text = render(rows, shape, out_dtype, args.calls)
+    print(text)
+    if args.markdown:
+        write_section(args.markdown, text)
+    return 0
