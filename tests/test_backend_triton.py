@@ -26,6 +26,7 @@ import norm_transforms.backends.torch as torch_backend
 from norm_transforms import kernel_route, normalize
 from norm_transforms.backends import kernels as cpu_kernels
 from norm_transforms.backends.triton import kernels as triton_kernels
+from norm_transforms.backends.triton import statistics as triton_statistics
 from norm_transforms.backends.triton.layout import BLOCK_ELEMENTS, planes
 from norm_transforms.modes import MODES as MODE_TABLE
 
@@ -232,6 +233,27 @@ def test_uint8_percentiles_are_exact_over_many_tiles(triton_route, rng):
         np.testing.assert_allclose(
             hwc(normalize(image, **kwargs)), normalize(chw_twin(image), **kwargs), rtol=0, atol=1e-6
         )
+
+
+@pytest.mark.parametrize("channels_last", [False, True], ids=["NCHW", "channels_last"])
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int32, torch.float32], ids=str)
+@pytest.mark.parametrize("mode", PER_IMAGE_MODES)
+def test_finalize_kernel_and_fused_finalize_give_the_same_bits(
+    triton_route, rng, monkeypatch, mode, dtype, channels_last
+):
+    # Scopes of few partials are finalized in every affine program, others by a finalize kernel
+    # first: the same function of the same partials, so the same output and params.
+    image = random_chw(rng, dtype, (2, 3, 20, 30))
+    if channels_last:
+        image = image.contiguous(memory_format=torch.channels_last)
+    kwargs = {"normalization": mode, "max_pixel_value": 1.0}
+    fused, fused_params = normalize(image, **kwargs, return_params=True)
+    monkeypatch.setattr(triton_statistics, "FUSED_MAX_PARTIALS", 0)
+    split, split_params = normalize(image, **kwargs, return_params=True)
+    assert torch.equal(fused, split)
+    torch.testing.assert_close(fused_params.center, split_params.center, rtol=0, atol=0, equal_nan=True)
+    torch.testing.assert_close(fused_params.scale, split_params.scale, rtol=0, atol=0, equal_nan=True)
+    np.testing.assert_allclose(hwc(split), reference_of(image, **kwargs), **tolerance(mode))
 
 
 @pytest.mark.parametrize("mode", PER_IMAGE_MODES)

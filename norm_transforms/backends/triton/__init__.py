@@ -1,6 +1,7 @@
-"""Triton kernels for CUDA tensors: every mode in one pass for ``standard`` and three launches
-for the per-image modes (statistics, finalize, affine; ``kernels.py``), with no host sync and
-no temporary of the image's size.
+"""Triton kernels for CUDA tensors: one launch for ``standard`` and two for the per-image modes
+(statistics, then an affine that finalizes them; three for scopes of many partials, with a
+finalize kernel between: ``kernels.py``), with no host sync and no temporary of the image's
+size.
 
 This package is a backend of its own (the contract of :class:`norm_transforms.backends.Backend`,
 the one conformance suite) for torch tensors. The Torch backend hands it CUDA tensors when
@@ -24,8 +25,8 @@ from ..torch.layout import check_call, check_image, check_mask, standard_affine_
 from ..torch.ops import normalize_with_ops, standard_constants
 from ..torch.statistics import _SCALABLE_DTYPES, WIDE_DTYPES
 from . import kernels
-from .layout import Planes, output, planes
-from .statistics import STATISTICS, Statistic
+from .layout import output, planes
+from .statistics import STATISTICS, Statistic, scope_terms
 
 __all__ = [
     "STATISTICS",
@@ -87,47 +88,33 @@ def _normalize(
 ) -> torch.Tensor | tuple[torch.Tensor, AffineParams]:
     source, geometry = planes(image)
     out = output(image, dtype, geometry)
+    low, high = params.clip if params.clip is not None else (0.0, 0.0)
     statistic = STATISTICS.get(params.mode.statistic)  # None: the standard mode
     if statistic is None:
-        terms = standard_constants(params, geometry.channels, image.dtype, image.device)
-        _affine(source, out, geometry, terms, (0, 1), centered=False, scaled=False, clip=params.clip)
+        constants = standard_constants(params, geometry.channels, image.dtype, image.device)
+        kernels.standard_kernel[(geometry.programs,)](
+            source, out, constants, geometry.channels, geometry.pixels, geometry.blocks,
+            geometry.channel_groups, *geometry.strides, *geometry.out_strides, low, high,
+            CLIP=params.clip is not None, BLOCK_C=geometry.block_c, BLOCK_P=geometry.block_p,
+            LARGE=geometry.large,
+        )  # fmt: skip
         affine = standard_affine_params(params, image, image.dtype) if return_params else None
-    else:
-        scaled = image.dtype in _SCALABLE_DTYPES
-        terms = statistic.terms(source, geometry, params, scaled)
-        per_channel = params.mode.per_channel
-        strides = (geometry.channels, 1) if per_channel else (1, 0)
-        _affine(source, out, geometry, terms, strides, centered=True, scaled=scaled, clip=params.clip)
-        affine = _affine_params(terms, image, params) if return_params else None
-    return (out, affine) if return_params else out
-
-
-def _affine(
-    source: torch.Tensor,
-    out: torch.Tensor,
-    geometry: Planes,
-    terms: torch.Tensor,
-    term_strides: tuple[int, int],
-    *,
-    centered: bool,
-    scaled: bool,
-    clip: tuple[float, float] | None,
-) -> None:
-    low, high = clip if clip is not None else (0.0, 0.0)
+        return (out, affine) if return_params else out
+    scaled = image.dtype in _SCALABLE_DTYPES
+    terms = scope_terms(statistic, source, geometry, params, scaled, record=return_params)
     kernels.affine_kernel[(geometry.programs,)](
-        source, out, terms, terms.shape[-1], *term_strides,
-        geometry.channels, geometry.pixels, geometry.blocks, geometry.channel_groups,
+        source, out, terms.table, terms.partials, terms.constants, terms.table.shape[-1], terms.count,
+        terms.field, geometry.channels, geometry.pixels, geometry.blocks, geometry.channel_groups,
         *geometry.strides, *geometry.out_strides, low, high,
-        CENTERED=centered, SCALED=scaled, CLIP=clip is not None,
-        WIDE=centered and source.dtype in WIDE_DTYPES,
+        SCALED=scaled, CLIP=params.clip is not None, WIDE=source.dtype in WIDE_DTYPES,
+        FUSED=terms.fused, STATISTIC=statistic.kind, ROBUST=statistic.robust,
+        PER_CHANNEL=params.mode.per_channel, RECORD=terms.recorded,
         BLOCK_C=geometry.block_c, BLOCK_P=geometry.block_p, LARGE=geometry.large,
     )  # fmt: skip
-
-
-def _affine_params(terms: torch.Tensor, image: torch.Tensor, params: NormalizeParams) -> AffineParams:
-    """The center and scale the finalize wrote (NaN for undefined scopes), shaped for ``image``."""
+    if not return_params:
+        return out
     shape = terms_shape(image, params.mode)
-    return AffineParams(terms[4].reshape(shape), terms[5].reshape(shape))
+    return out, AffineParams(terms.table[4].reshape(shape), terms.table[5].reshape(shape))
 
 
 def route(image: torch.Tensor, params: NormalizeParams) -> str:

@@ -8,17 +8,23 @@ load reads whole pixels. The grid is one-dimensional: program ``pid`` is pixel b
 ``pid % blocks`` of channel group ``(pid // blocks) % channel_groups`` of sample
 ``pid // (blocks * channel_groups)``, so any batch fits the grid's limits.
 
-Per-image modes take three launches (a fourth, a memset, zeroes the histograms of the
-percentile modes) and two passes over the image (one read for the statistics, one read and
-one write for the affine):
+The standard mode is one launch (``standard_kernel``). Per-image modes take two launches (a
+third, a memset, zeroes the histograms of the percentile modes) and two passes over the image
+(one read for the statistics, one read and one write for the affine):
 
 1. a statistics kernel writes one partial per (row, pixel block), where a row is one channel of
    one sample: a split reduction, so a single image still fills the GPU, deterministic (no
    float atomics), or adds a tile's 256-bin histogram into its row (integer atomics, exact);
-2. a finalize kernel, one program per scope (a sample, or a channel of it), combines the
-   partials into ``center`` and ``spread`` and writes the terms of the affine (``_store_terms``);
-3. the affine kernel maps every pixel with its scope's terms, clips, and rounds once to the
-   output dtype.
+2. the affine kernel maps every pixel with its scope's terms, clips, and rounds once to the
+   output dtype. Each program finalizes the partials of its tile's scope itself (a sample, or
+   a channel of it: ``_tile_terms``) where scopes have few of them (a 224² image: 13 per
+   plane); for scopes of many partials (a 4K plane has 2025), a finalize kernel, one program
+   per scope, writes each scope's terms first and the affine reads them: three launches.
+   Both finalize with the same function (``_scope_terms``): the same bits either way.
+
+Host time (benchmarks/bench_triton_host.py): Triton binds every argument of every launch on
+the host, ~0.2 us each, and checks every module global a kernel reads, ~2.3 us each; so each
+kernel takes only the arguments it reads and reads no global.
 
 Scale safety (SPEC 6): for float32, bfloat16 and float64 input (``SCALED``) every tile records
 the binary exponent ``e`` of its largest finite magnitude and reduces ``x * 2**-e``; the
@@ -40,8 +46,10 @@ EXTREME_FIELDS = 3  # low, high, exponent
 # What the finalize writes per scope (float64, ``[6, scopes]``): the affine's four terms, then
 # the center and scale in the image's units (``return_params``).
 TERM_FIELDS = 6  # factor 2**-E, center (float32 part), scale, offset, center, scale
+# Bins of the uint8 histograms (``BINS`` in the kernels). Kernels read no module global:
+# Triton checks each one on every launch, 2.3 us of host time per global per launch
+# (benchmarks/bench_triton_host.py), so each kernel that needs the number names it itself.
 HISTOGRAM_BINS = 256
-_BINS = tl.constexpr(HISTOGRAM_BINS)
 
 
 @triton.jit
@@ -262,51 +270,28 @@ def histogram_kernel(
         BLOCK_C,
         BLOCK_P,
     )
+    BINS: tl.constexpr = 256  # HISTOGRAMBINS
     x = tl.load(image_ptr + offsets, mask=mask, other=0).to(tl.int32)
     # One histogram of BLOCK_C * 256 bins: bin = channel offset * 256 + value.
-    lane = tl.arange(0, BLOCK_C)[:, None] * _BINS + x
+    lane = tl.arange(0, BLOCK_C)[:, None] * BINS + x
     # No mask operand: masked lanes loaded 0 and land in bin 0 of their channel; take them out.
-    counts = tl.histogram(tl.reshape(lane, [BLOCK_C * BLOCK_P]), BLOCK_C * _BINS)
-    bins = tl.arange(0, BLOCK_C * _BINS)
+    counts = tl.histogram(tl.reshape(lane, [BLOCK_C * BLOCK_P]), BLOCK_C * BINS)
+    bins = tl.arange(0, BLOCK_C * BINS)
     padding = (BLOCK_P - tl.minimum(pixels - block * BLOCK_P, BLOCK_P)).to(tl.int32)
-    counts = tl.where(bins % _BINS == 0, counts - padding, counts)
-    row = sample * channels + channel0 + bins // _BINS
+    counts = tl.where(bins % BINS == 0, counts - padding, counts)
+    row = sample * channels + channel0 + bins // BINS
     tl.atomic_add(
-        histogram_ptr + row * _BINS + bins % _BINS,
+        histogram_ptr + row * BINS + bins % BINS,
         counts,
-        mask=((channel0 + bins // _BINS) < channels) & (counts != 0),
+        mask=((channel0 + bins // BINS) < channels) & (counts != 0),
         sem="relaxed",
     )
 
 
 # --------------------------------------------------------------------------- 2. finalize
 
-
-@triton.jit
-def _store_terms(terms_ptr, scope, scopes, center, spread, exponent, eps, WIDE: tl.constexpr):
-    """The terms of one scope from its float64 ``center`` and ``spread`` in units of
-    ``2**-exponent``: ``y = (x * factor - center_high) * scale + offset``, where ``center_high``
-    is the float32 part of the center and ``offset = -(center - center_high) * scale`` carries
-    the rest (a near-constant image stays exact); for a float64 or int32 image (``WIDE``: the
-    affine runs in float64) the whole center, with no offset, so that a constant image gives exactly
-    0 even where the affine is fused into one FMA. An undefined statistic (NaN or inf reached
-    it) gives a NaN spread, so the scope comes out NaN as documented, and NaN params."""
-    factor = _power_of_two(exponent)
-    defined = (tl.abs(center) < float("inf")) & (tl.abs(spread) < float("inf"))
-    spread = tl.where(defined, spread, float("nan"))
-    scale = 1.0 / (spread + eps * factor)
-    if WIDE:
-        center_high = center
-        scale = tl.where(scale > 1.7976931348623157e308, 1.7976931348623157e308, scale)
-    else:
-        center_high = center.to(tl.float32).to(tl.float64)
-        scale = tl.where(scale > 3.4028234663852886e38, 3.4028234663852886e38, scale)  # NaN kept
-    tl.store(terms_ptr + scope, factor)
-    tl.store(terms_ptr + scopes + scope, center_high)
-    tl.store(terms_ptr + 2 * scopes + scope, scale)
-    tl.store(terms_ptr + 3 * scopes + scope, -(center - center_high) * scale)
-    tl.store(terms_ptr + 4 * scopes + scope, tl.where(defined, center / factor, float("nan")))
-    tl.store(terms_ptr + 5 * scopes + scope, scale * factor)
+# Which reduction a scope's partials come from (the ``STATISTIC`` constexpr of the finalize).
+MOMENTS, EXTREMES, HISTOGRAMS = 0, 1, 2
 
 
 @triton.jit
@@ -323,15 +308,10 @@ def _scaled_means(partial_ptr, first, start, count, field, largest, BLOCK: tl.co
 
 
 @triton.jit
-def moments_terms_kernel(
-    partial_ptr, terms_ptr, constants_ptr, count, scopes, field, WIDE: tl.constexpr, BLOCK: tl.constexpr
-):
-    """One program per scope (``constants_ptr``: float64 eps, see ``statistics.py``): its
-    ``count`` partials (consecutive rows) combined with Chan's
-    parallel formula in units of the largest exponent, about the first partial's mean (equal
-    means combine to exactly that mean); spread = the population std."""
-    scope = tl.program_id(0)
-    first = scope.to(tl.int64) * count
+def _moments_scope(partial_ptr, first, count, field, BLOCK: tl.constexpr):
+    """(center, spread, exponent) of the ``count`` moment partials at ``first``: combined with
+    Chan's parallel formula in units of the largest exponent, about the first partial's mean
+    (equal means combine to exactly that mean); spread = the population std."""
     largest = tl.zeros([], tl.int64)
     for start in range(0, count, BLOCK):
         index = first + start + tl.arange(0, BLOCK)
@@ -355,17 +335,13 @@ def moments_terms_kernel(
         deviations = tl.load(partial_ptr + 3 * field + index, mask=inside, other=0.0)
         gap = tl.where(inside, mean - center, 0.0)
         m2 += tl.sum(deviations * factor * factor + weight * gap * gap, axis=0)
-    spread = tl.sqrt(m2 / pixels)
-    _store_terms(terms_ptr, scope, scopes, center, spread, largest, tl.load(constants_ptr), WIDE)
+    return center, tl.sqrt(m2 / pixels), largest
 
 
 @triton.jit
-def extremes_terms_kernel(
-    partial_ptr, terms_ptr, constants_ptr, count, scopes, field, WIDE: tl.constexpr, BLOCK: tl.constexpr
-):
-    """One program per scope: min and max of its partials; a scope of only NaN gives NaN."""
-    scope = tl.program_id(0)
-    first = scope.to(tl.int64) * count
+def _extremes_scope(partial_ptr, first, count, field, BLOCK: tl.constexpr):
+    """(center, spread, exponent) of the ``count`` min/max partials at ``first``: the min, and
+    max - min; a scope of only NaN gives NaN."""
     low = tl.full([], float("inf"), tl.float64)
     high = tl.full([], -float("inf"), tl.float64)
     largest = tl.zeros([], tl.int64)
@@ -382,7 +358,7 @@ def extremes_terms_kernel(
     factor = _power_of_two(largest)
     center = tl.where(empty, float("nan"), low * factor)
     spread = tl.where(empty, float("nan"), high * factor - low * factor)
-    _store_terms(terms_ptr, scope, scopes, center, spread, largest, tl.load(constants_ptr), WIDE)
+    return center, spread, largest
 
 
 @triton.jit
@@ -404,18 +380,16 @@ def _percentile(cumulative, last, fraction):
 
 
 @triton.jit
-def histogram_terms_kernel(
-    histogram_ptr, terms_ptr, constants_ptr, rows_per_scope, scopes, ROBUST: tl.constexpr
-):
-    """One program per scope: the scope's histogram (the sum of its rows), its percentiles;
-    ``percentile`` modes: center = low percentile, spread = high - low; ``robust``: center =
-    the median, spread = the interquartile range."""
-    scope = tl.program_id(0)
-    bins = tl.arange(0, _BINS)
-    counts = tl.zeros([_BINS], tl.int64)
-    for row in range(0, rows_per_scope):
-        start = (scope.to(tl.int64) * rows_per_scope + row) * _BINS
-        counts += tl.load(histogram_ptr + start + bins).to(tl.int64)
+def _histogram_scope(histogram_ptr, first, rows, constants_ptr, ROBUST: tl.constexpr):
+    """(center, spread, exponent 0) of the scope whose histograms are rows ``first .. first +
+    rows``: their sum's percentiles (``constants_ptr``); ``percentile`` modes: center = the low
+    percentile, spread = high - low; ``robust``: center = the median, spread = the
+    interquartile range."""
+    BINS: tl.constexpr = 256  # HISTOGRAM_BINS
+    bins = tl.arange(0, BINS)
+    counts = tl.zeros([BINS], tl.int64)
+    for row in range(0, rows):
+        counts += tl.load(histogram_ptr + (first + row) * BINS + bins).to(tl.int64)
     cumulative = tl.cumsum(counts, axis=0).to(tl.float64)
     last = tl.sum(counts, axis=0).to(tl.float64) - 1.0
     low = _percentile(cumulative, last, tl.load(constants_ptr + 1))
@@ -424,21 +398,191 @@ def histogram_terms_kernel(
         center = _percentile(cumulative, last, tl.load(constants_ptr + 2))
     else:
         center = low
-    exponent = tl.zeros([], tl.int64)  # integers: no scaling
-    _store_terms(terms_ptr, scope, scopes, center, high - low, exponent, tl.load(constants_ptr), False)
+    return center, high - low, tl.zeros([], tl.int64)  # integers: no scaling
+
+
+@triton.jit
+def _scope_terms(
+    partial_ptr,
+    constants_ptr,
+    scope,
+    count,
+    field,
+    STATISTIC: tl.constexpr,
+    WIDE: tl.constexpr,
+    ROBUST: tl.constexpr,
+):
+    """The terms of scope ``scope`` (``constants_ptr``: float64 eps, then the percentiles as
+    fractions, see ``statistics.py``) from its ``count`` partials (moments, extremes) or
+    histogram rows, consecutive from ``scope * count``: ``y = (x * factor - center_high) *
+    scale + offset``, where ``center_high`` is the float32 part of the center and ``offset =
+    -(center - center_high) * scale`` carries the rest (a near-constant image stays exact); for
+    a float64 or int32 image (``WIDE``: the affine runs in float64) the whole center, with no
+    offset, so that a constant image gives exactly 0 even where the affine is fused into one
+    FMA. Then the center and scale in the image's units (``return_params``). An undefined
+    statistic (NaN or inf reached it) gives a NaN spread, so the scope comes out NaN as
+    documented, and NaN params."""
+    BLOCK: tl.constexpr = 256  # partials per iteration of the loops (a 224² plane has 13, a 4K one 2025)
+    first = scope.to(tl.int64) * count
+    if STATISTIC == 0:
+        center, spread, exponent = _moments_scope(partial_ptr, first, count, field, BLOCK)
+    elif STATISTIC == 1:
+        center, spread, exponent = _extremes_scope(partial_ptr, first, count, field, BLOCK)
+    else:
+        center, spread, exponent = _histogram_scope(partial_ptr, first, count, constants_ptr, ROBUST)
+    factor = _power_of_two(exponent)
+    defined = (tl.abs(center) < float("inf")) & (tl.abs(spread) < float("inf"))
+    spread = tl.where(defined, spread, float("nan"))
+    scale = 1.0 / (spread + tl.load(constants_ptr) * factor)
+    if WIDE:
+        center_high = center
+        scale = tl.where(scale > 1.7976931348623157e308, 1.7976931348623157e308, scale)
+    else:
+        center_high = center.to(tl.float32).to(tl.float64)
+        scale = tl.where(scale > 3.4028234663852886e38, 3.4028234663852886e38, scale)  # NaN kept
+    offset = -(center - center_high) * scale
+    image_center = tl.where(defined, center / factor, float("nan"))
+    return factor, center_high, scale, offset, image_center, scale * factor
+
+
+@triton.jit
+def _store_terms(terms_ptr, scope, scopes, factor, center_high, scale, offset, center, image_scale, mask):
+    """One scope's terms (``_scope_terms``) into the float64 ``[TERM_FIELDS, scopes]`` table."""
+    tl.store(terms_ptr + scope, factor, mask=mask)
+    tl.store(terms_ptr + scopes + scope, center_high, mask=mask)
+    tl.store(terms_ptr + 2 * scopes + scope, scale, mask=mask)
+    tl.store(terms_ptr + 3 * scopes + scope, offset, mask=mask)
+    tl.store(terms_ptr + 4 * scopes + scope, center, mask=mask)
+    tl.store(terms_ptr + 5 * scopes + scope, image_scale, mask=mask)
+
+
+@triton.jit
+def finalize_kernel(
+    partial_ptr,
+    terms_ptr,
+    constants_ptr,
+    count,
+    scopes,
+    field,
+    STATISTIC: tl.constexpr,
+    WIDE: tl.constexpr,
+    ROBUST: tl.constexpr,
+):
+    """One program per scope: its terms (``_scope_terms``) into ``terms_ptr``, for the affine
+    of scopes of many partials (a fused affine would reduce them again in every program)."""
+    scope = tl.program_id(0)
+    factor, center_high, scale, offset, center, image_scale = _scope_terms(
+        partial_ptr, constants_ptr, scope, count, field, STATISTIC, WIDE, ROBUST
+    )
+    _store_terms(terms_ptr, scope, scopes, factor, center_high, scale, offset, center, image_scale, True)
 
 
 # --------------------------------------------------------------------------- 3. affine
 
 
 @triton.jit
-def affine_kernel(
+def _tile_terms(
+    partial_ptr,
+    terms_ptr,
+    constants_ptr,
+    sample,
+    channel0,
+    block,
+    channels,
+    scopes,
+    count,
+    field,
+    STATISTIC: tl.constexpr,
+    WIDE: tl.constexpr,
+    ROBUST: tl.constexpr,
+    PER_CHANNEL: tl.constexpr,
+    RECORD: tl.constexpr,
+    BLOCK_C: tl.constexpr,
+):
+    """The fused finalize: the terms of a tile's scopes (``[BLOCK_C]`` vectors of factor,
+    center_high, scale and offset), reduced from their partials by the tile's own program,
+    where scopes have few partials. With ``RECORD`` (``return_params``) the first tile of each
+    scope also writes them to the ``[TERM_FIELDS, scopes]`` table ``terms_ptr``."""
+    lanes = tl.arange(0, BLOCK_C)
+    factor = tl.zeros([BLOCK_C], tl.float64)
+    center_high = tl.zeros([BLOCK_C], tl.float64)
+    scale = tl.zeros([BLOCK_C], tl.float64)
+    offset = tl.zeros([BLOCK_C], tl.float64)
+    # A scope per channel of the tile (padding lanes read the last real one), or the sample's.
+    for c in tl.static_range(BLOCK_C):
+        if PER_CHANNEL or c == 0:
+            if PER_CHANNEL:
+                scope = sample * channels + tl.minimum(channel0 + c, channels - 1)
+                lane = lanes == c
+                first = (block == 0) & (channel0 + c < channels)
+            else:
+                scope = sample
+                lane = lanes >= 0
+                first = (block == 0) & (channel0 == 0)
+            f, ch, sc, of, center, image_scale = _scope_terms(
+                partial_ptr, constants_ptr, scope, count, field, STATISTIC, WIDE, ROBUST
+            )
+            factor = tl.where(lane, f, factor)
+            center_high = tl.where(lane, ch, center_high)
+            scale = tl.where(lane, sc, scale)
+            offset = tl.where(lane, of, offset)
+            if RECORD:
+                _store_terms(terms_ptr, scope, scopes, f, ch, sc, of, center, image_scale, first)
+    return factor, center_high, scale, offset
+
+
+@triton.jit
+def _affine_tiles(
+    blocks,
+    channel_groups,
+    channels,
+    pixels,
+    sample_stride,
+    channel_stride,
+    pixel_stride,
+    out_sample_stride,
+    out_channel_stride,
+    out_pixel_stride,
+    BLOCK_C: tl.constexpr,
+    BLOCK_P: tl.constexpr,
+    LARGE: tl.constexpr,
+):
+    """This program's sample, first channel and pixel block, and the offsets of its tile in the
+    image and in the output, the tile's mask and its channel indices."""
+    sample, channel0, block = _program(blocks, channel_groups, BLOCK_C, LARGE)
+    offsets, mask, channel = _tile(
+        sample, channel0, block, channels, pixels,
+        sample_stride, channel_stride, pixel_stride, BLOCK_C, BLOCK_P,
+    )  # fmt: skip
+    out_offsets, _, _ = _tile(
+        sample, channel0, block, channels, pixels,
+        out_sample_stride, out_channel_stride, out_pixel_stride, BLOCK_C, BLOCK_P,
+    )  # fmt: skip
+    return sample, channel0, block, offsets, out_offsets, mask, channel
+
+
+@triton.jit
+def _clip_and_store(y, out_ptr, out_offsets, mask, clip_low, clip_high, CLIP: tl.constexpr):
+    """Clipped with NaN kept, then rounded once to the output dtype from float32 (the half
+    output is the float32 output rounded, for float64 input too)."""
+    if CLIP:
+        y = tl.minimum(
+            tl.maximum(y, clip_low, propagate_nan=tl.PropagateNan.ALL),
+            clip_high,
+            propagate_nan=tl.PropagateNan.ALL,
+        )
+    y = y.to(tl.float32)
+    if out_ptr.dtype.element_ty == tl.bfloat16:
+        tl.store(out_ptr + out_offsets, _to_bfloat16(y), mask=mask)
+    else:
+        tl.store(out_ptr + out_offsets, y.to(out_ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def standard_kernel(
     image_ptr,
     out_ptr,
-    terms_ptr,
-    term_field,
-    term_sample_stride,
-    term_channel_stride,
+    constants_ptr,
     channels,
     pixels,
     blocks,
@@ -451,70 +595,93 @@ def affine_kernel(
     out_pixel_stride,
     clip_low,
     clip_high,
-    CENTERED: tl.constexpr,
-    SCALED: tl.constexpr,
     CLIP: tl.constexpr,
-    WIDE: tl.constexpr,
     BLOCK_C: tl.constexpr,
     BLOCK_P: tl.constexpr,
     LARGE: tl.constexpr,
 ):
-    """``y = x * scale + offset`` (standard: ``terms_ptr`` holds float32 scale, offset) or, for
-    the per-image modes, ``y = (x * factor - center_high) * scale + offset`` with the
-    finalize's terms; clipped with NaN kept; computed in float32 (float64 when ``WIDE``: a
-    float64 or int32 image in a per-image mode), rounded once to the output dtype."""
-    sample, channel0, block = _program(blocks, channel_groups, BLOCK_C, LARGE)
-    offsets, mask, channel = _tile(
-        sample,
-        channel0,
-        block,
-        channels,
-        pixels,
-        sample_stride,
-        channel_stride,
-        pixel_stride,
-        BLOCK_C,
-        BLOCK_P,
-    )
-    out_offsets, _, _ = _tile(
-        sample,
-        channel0,
-        block,
-        channels,
-        pixels,
-        out_sample_stride,
-        out_channel_stride,
-        out_pixel_stride,
-        BLOCK_C,
-        BLOCK_P,
-    )
+    """The standard mode, ``y = x * scale + offset`` with the float32 ``[scale, offset]`` of
+    each channel (``constants_ptr``, ``[2, channels]``), computed in float32. A kernel of its
+    own, with only the arguments it reads: Triton binds every argument of every launch on the
+    host (~0.2 us each, benchmarks/bench_triton_host.py)."""
+    _, _, _, offsets, out_offsets, mask, channel = _affine_tiles(
+        blocks, channel_groups, channels, pixels, sample_stride, channel_stride, pixel_stride,
+        out_sample_stride, out_channel_stride, out_pixel_stride, BLOCK_C, BLOCK_P, LARGE,
+    )  # fmt: skip
+    x = tl.load(image_ptr + offsets, mask=mask, other=0).to(tl.float32)
+    valid = channel < channels
+    scale = tl.load(constants_ptr + channel, mask=valid, other=0.0)
+    offset = tl.load(constants_ptr + channels + channel, mask=valid, other=0.0)
+    y = x * scale[:, None] + offset[:, None]
+    _clip_and_store(y, out_ptr, out_offsets, mask, clip_low, clip_high, CLIP)
+
+
+@triton.jit
+def affine_kernel(
+    image_ptr,
+    out_ptr,
+    terms_ptr,
+    partial_ptr,
+    constants_ptr,
+    scopes,
+    count,
+    field,
+    channels,
+    pixels,
+    blocks,
+    channel_groups,
+    sample_stride,
+    channel_stride,
+    pixel_stride,
+    out_sample_stride,
+    out_channel_stride,
+    out_pixel_stride,
+    clip_low,
+    clip_high,
+    SCALED: tl.constexpr,
+    CLIP: tl.constexpr,
+    WIDE: tl.constexpr,
+    FUSED: tl.constexpr,
+    STATISTIC: tl.constexpr,
+    ROBUST: tl.constexpr,
+    PER_CHANNEL: tl.constexpr,
+    RECORD: tl.constexpr,
+    BLOCK_C: tl.constexpr,
+    BLOCK_P: tl.constexpr,
+    LARGE: tl.constexpr,
+):
+    """The per-image modes: ``y = (x * factor - center_high) * scale + offset`` with the terms
+    of the tile's scope (a channel of a sample, or the sample), read from the finalize's
+    ``[TERM_FIELDS, scopes]`` table (``terms_ptr``) or, ``FUSED``, reduced here from the
+    statistics' partials (``_tile_terms``); computed in float32 (float64 when ``WIDE``: a
+    float64 or int32 image), clipped and rounded once to the output dtype."""
+    sample, channel0, block, offsets, out_offsets, mask, channel = _affine_tiles(
+        blocks, channel_groups, channels, pixels, sample_stride, channel_stride, pixel_stride,
+        out_sample_stride, out_channel_stride, out_pixel_stride, BLOCK_C, BLOCK_P, LARGE,
+    )  # fmt: skip
     compute = tl.float64 if WIDE else tl.float32
     x = tl.load(image_ptr + offsets, mask=mask, other=0).to(compute)
-    term = sample * term_sample_stride + channel * term_channel_stride
-    valid = channel < channels
-    if CENTERED:
-        factor = tl.load(terms_ptr + term, mask=valid, other=1.0).to(compute)
-        center = tl.load(terms_ptr + term_field + term, mask=valid, other=0.0).to(compute)
-        scale = tl.load(terms_ptr + 2 * term_field + term, mask=valid, other=0.0).to(compute)
-        offset = tl.load(terms_ptr + 3 * term_field + term, mask=valid, other=0.0).to(compute)
-        if SCALED:
-            x = x * factor[:, None]
-        y = (x - center[:, None]) * scale[:, None] + offset[:, None]
+    if FUSED:
+        factor, center, scale, offset = _tile_terms(
+            partial_ptr, terms_ptr, constants_ptr, sample, channel0, block, channels, scopes,
+            count, field, STATISTIC, WIDE, ROBUST, PER_CHANNEL, RECORD, BLOCK_C,
+        )  # fmt: skip
+        factor, center = factor.to(compute), center.to(compute)
+        scale, offset = scale.to(compute), offset.to(compute)
     else:
-        scale = tl.load(terms_ptr + term, mask=valid, other=0.0).to(compute)
-        offset = tl.load(terms_ptr + term_field + term, mask=valid, other=0.0).to(compute)
-        y = x * scale[:, None] + offset[:, None]
-    if CLIP:
-        y = tl.minimum(
-            tl.maximum(y, clip_low, propagate_nan=tl.PropagateNan.ALL),
-            clip_high,
-            propagate_nan=tl.PropagateNan.ALL,
-        )
-    y = y.to(tl.float32)  # half output is the float32 output rounded (float64 input too)
-    if out_ptr.dtype.element_ty == tl.bfloat16:
-        tl.store(out_ptr + out_offsets, _to_bfloat16(y), mask=mask)
-    else:
-        tl.store(out_ptr + out_offsets, y.to(out_ptr.dtype.element_ty), mask=mask)
+        valid = channel < channels
+        if PER_CHANNEL:
+            scope = sample * channels + channel
+        else:
+            scope = sample + channel * 0
+        factor = tl.load(terms_ptr + scope, mask=valid, other=1.0).to(compute)
+        center = tl.load(terms_ptr + scopes + scope, mask=valid, other=0.0).to(compute)
+        scale = tl.load(terms_ptr + 2 * scopes + scope, mask=valid, other=0.0).to(compute)
+        offset = tl.load(terms_ptr + 3 * scopes + scope, mask=valid, other=0.0).to(compute)
+    if SCALED:
+        x = x * factor[:, None]
+    y = (x - center[:, None]) * scale[:, None] + offset[:, None]
+    _clip_and_store(y, out_ptr, out_offsets, mask, clip_low, clip_high, CLIP)
 
 
 @triton.jit

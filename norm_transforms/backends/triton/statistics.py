@@ -1,15 +1,16 @@
 """Statistics of the Triton route, as data: ``STATISTICS`` maps each statistic that a mode names
-(``modes.MODES``) to the launches that reduce it and write the terms of every scope.
+(``modes.MODES``) to its statistics kernel and its finalize; :func:`scope_terms` launches them.
 
-Each entry gives ``terms(source, geometry, params, scaled)``: a float64 ``[6, scopes]`` tensor (the
-layout of ``kernels.TERM_FIELDS``) on the image's device, computed with no host sync. ``dtypes``
-names the input dtypes it reads; the others take the Torch-op route (a device-side sort).
+The statistics kernel writes partials per (row, pixel block), or adds per-row histograms; the
+terms of every scope are then reduced from them, with no host sync, either by a finalize kernel
+(one program per scope, into a float64 ``[TERM_FIELDS, scopes]`` table) or, for scopes of few
+partials, by each program of the affine itself (one launch less). ``dtypes`` names the input
+dtypes a statistic reads; the others take the Torch-op route (a device-side sort).
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import torch
@@ -19,20 +20,90 @@ from ..torch.statistics import WIDE_DTYPES
 from . import kernels
 from .layout import Planes
 
-# Partials per iteration of the finalize loops (a 224² plane has 13, a 4K one 2025).
-FINALIZE_BLOCK = 256
+# Scopes of at most this many partials (one 512x512 plane: 64 tiles of 4096 pixels; or histogram
+# rows) are finalized by every program of the affine itself: one launch less per call, whose
+# host time alone is ~6 us (benchmarks/bench_triton_host.py), and no finalize kernel running one
+# program per scope on an otherwise idle GPU. Beyond, every program would reduce hundreds of
+# partials again (a 4K plane has 2025), and a finalize kernel writes each scope's terms once.
+# Not yet timed on a GPU.
+FUSED_MAX_PARTIALS = 64
 # Eight warps for the statistics kernels: 16 values of a 4096-value tile per thread, half the
 # registers of four warps for the float64 two-pass moments (not yet timed on a GPU).
 STATISTICS_WARPS = 8
 
 
 class Statistic(NamedTuple):
-    """How the Triton route reduces one statistic: ``terms(source, geometry, params, scaled)``
-    (``source`` and ``geometry`` from ``layout.planes``), and
-    the input dtypes it reads (None: all of them)."""
+    """How the Triton route reduces one statistic: its statistics kernel (``reduce``), which
+    writes ``fields`` float64 partials per (row, pixel block), or, when ``fields`` is 0, adds
+    256-bin histograms per row into a zeroed int32 table; the finalize that combines them per
+    scope (``kind``: ``kernels.MOMENTS``, ``EXTREMES`` or ``HISTOGRAMS``; ``robust``: the
+    median and quartiles); and the input dtypes it reads (None: all of them)."""
 
-    terms: Callable[[torch.Tensor, Planes, NormalizeParams, bool], torch.Tensor]
+    reduce: Any
+    kind: int
+    fields: int = 0
+    robust: bool = False
     dtypes: tuple[torch.dtype, ...] | None = None
+
+
+class Terms(NamedTuple):
+    """What the affine reads for the terms of its scopes: the finalize's ``table``, or, when
+    ``fused``, the statistics' ``partials`` (``count`` per scope, fields ``field`` apart), which
+    each affine program finalizes itself; the table then receives the terms only when
+    ``recorded`` (``return_params``), and is otherwise any tensor (never read)."""
+
+    table: torch.Tensor
+    partials: torch.Tensor
+    constants: torch.Tensor
+    count: int
+    field: int
+    statistic: Statistic
+    fused: bool
+    recorded: bool
+
+
+def scope_terms(
+    statistic: Statistic,
+    source: torch.Tensor,
+    geometry: Planes,
+    params: NormalizeParams,
+    scaled: bool,
+    record: bool,
+) -> Terms:
+    """Launch ``statistic``'s kernel over ``source`` (``layout.planes``), then the finalize
+    where scopes have more than ``FUSED_MAX_PARTIALS`` partials."""
+    device = source.device
+    if statistic.fields:
+        shape = (statistic.fields, geometry.rows, geometry.blocks)
+        partials = torch.empty(shape, dtype=torch.float64, device=device)
+        field = geometry.rows * geometry.blocks
+        statistic.reduce[(geometry.programs,)](
+            source, partials, geometry.channels, geometry.pixels, geometry.blocks,
+            geometry.channel_groups, geometry.rows, *geometry.strides,
+            SCALED=scaled, BLOCK_C=geometry.block_c, BLOCK_P=geometry.block_p, LARGE=geometry.large,
+            num_warps=STATISTICS_WARPS,
+        )  # fmt: skip
+    else:
+        partials = torch.zeros((geometry.rows, kernels.HISTOGRAM_BINS), dtype=torch.int32, device=device)
+        field = 0
+        statistic.reduce[(geometry.programs,)](
+            source, partials, geometry.channels, geometry.pixels, geometry.blocks,
+            geometry.channel_groups, *geometry.strides,
+            BLOCK_C=geometry.block_c, BLOCK_P=geometry.block_p, LARGE=geometry.large,
+        )  # fmt: skip
+    scopes, rows_per_scope = _scopes(geometry, params)
+    count = rows_per_scope * (geometry.blocks if statistic.fields else 1)  # partials, or histogram rows
+    constants = _constants((25.0, 75.0) if statistic.robust else params.percentiles, device)
+    fused = count <= FUSED_MAX_PARTIALS
+    if fused and not record:
+        return Terms(partials, partials, constants, count, field, statistic, fused=True, recorded=False)
+    table = torch.empty((kernels.TERM_FIELDS, scopes), dtype=torch.float64, device=device)
+    if not fused:
+        kernels.finalize_kernel[(scopes,)](
+            partials, table, constants, count, scopes, field,
+            STATISTIC=statistic.kind, WIDE=source.dtype in WIDE_DTYPES, ROBUST=statistic.robust,
+        )  # fmt: skip
+    return Terms(table, partials, constants, count, field, statistic, fused=fused, recorded=record)
 
 
 def _scopes(geometry: Planes, params: NormalizeParams) -> tuple[int, int]:
@@ -41,56 +112,6 @@ def _scopes(geometry: Planes, params: NormalizeParams) -> tuple[int, int]:
     if params.mode.per_channel:
         return geometry.rows, 1
     return geometry.samples, geometry.channels
-
-
-def _split_reduction(
-    reduce: Any, finalize: Any, fields: int
-) -> Callable[[torch.Tensor, Planes, NormalizeParams, bool], torch.Tensor]:
-    """A statistic reduced as partials per (row, pixel block), then combined per scope."""
-
-    def terms(source: torch.Tensor, geometry: Planes, params: NormalizeParams, scaled: bool) -> torch.Tensor:
-        partials = torch.empty(
-            (fields, geometry.rows, geometry.blocks), dtype=torch.float64, device=source.device
-        )
-        reduce[(geometry.programs,)](
-            source, partials, geometry.channels, geometry.pixels, geometry.blocks,
-            geometry.channel_groups, geometry.rows, *geometry.strides,
-            SCALED=scaled, BLOCK_C=geometry.block_c, BLOCK_P=geometry.block_p, LARGE=geometry.large,
-            num_warps=STATISTICS_WARPS,
-        )  # fmt: skip
-        scopes, rows_per_scope = _scopes(geometry, params)
-        out = torch.empty((kernels.TERM_FIELDS, scopes), dtype=torch.float64, device=source.device)
-        finalize[(scopes,)](
-            partials, out, _constants(params.percentiles, source.device),
-            rows_per_scope * geometry.blocks, scopes, geometry.rows * geometry.blocks,
-            WIDE=source.dtype in WIDE_DTYPES, BLOCK=FINALIZE_BLOCK,
-        )  # fmt: skip
-        return out
-
-    return terms
-
-
-def _histogram_terms(robust: bool) -> Callable[[torch.Tensor, Planes, NormalizeParams, bool], torch.Tensor]:
-    """uint8 percentiles, exact, from per-row histograms summed per scope."""
-
-    def terms(source: torch.Tensor, geometry: Planes, params: NormalizeParams, scaled: bool) -> torch.Tensor:
-        histograms = torch.zeros(
-            (geometry.rows, kernels.HISTOGRAM_BINS), dtype=torch.int32, device=source.device
-        )
-        kernels.histogram_kernel[(geometry.programs,)](
-            source, histograms, geometry.channels, geometry.pixels, geometry.blocks,
-            geometry.channel_groups, *geometry.strides,
-            BLOCK_C=geometry.block_c, BLOCK_P=geometry.block_p, LARGE=geometry.large,
-        )  # fmt: skip
-        scopes, rows_per_scope = _scopes(geometry, params)
-        out = torch.empty((kernels.TERM_FIELDS, scopes), dtype=torch.float64, device=source.device)
-        percentiles = (25.0, 75.0) if robust else params.percentiles
-        kernels.histogram_terms_kernel[(scopes,)](
-            histograms, out, _constants(percentiles, source.device), rows_per_scope, scopes, ROBUST=robust
-        )
-        return out
-
-    return terms
 
 
 @functools.lru_cache(maxsize=64)
@@ -103,15 +124,11 @@ def _constants(percentiles: tuple[float, float], device: torch.device) -> torch.
     return torch.tensor(values, dtype=torch.float64, device=device)
 
 
-#: Statistic name (``Mode.statistic``) -> its launches; percentiles of other dtypes than uint8
+#: Statistic name (``Mode.statistic``) -> its kernels; percentiles of other dtypes than uint8
 #: take the Torch-op route (a sort on the device).
 STATISTICS: dict[str, Statistic] = {
-    "mean_std": Statistic(
-        _split_reduction(kernels.moments_kernel, kernels.moments_terms_kernel, kernels.MOMENT_FIELDS)
-    ),
-    "min_max": Statistic(
-        _split_reduction(kernels.extremes_kernel, kernels.extremes_terms_kernel, kernels.EXTREME_FIELDS)
-    ),
-    "percentile": Statistic(_histogram_terms(robust=False), dtypes=(torch.uint8,)),
-    "robust": Statistic(_histogram_terms(robust=True), dtypes=(torch.uint8,)),
+    "mean_std": Statistic(kernels.moments_kernel, kernels.MOMENTS, kernels.MOMENT_FIELDS),
+    "min_max": Statistic(kernels.extremes_kernel, kernels.EXTREMES, kernels.EXTREME_FIELDS),
+    "percentile": Statistic(kernels.histogram_kernel, kernels.HISTOGRAMS, dtypes=(torch.uint8,)),
+    "robust": Statistic(kernels.histogram_kernel, kernels.HISTOGRAMS, robust=True, dtypes=(torch.uint8,)),
 }
