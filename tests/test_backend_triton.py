@@ -256,6 +256,20 @@ def test_finalize_kernel_and_fused_finalize_give_the_same_bits(
     np.testing.assert_allclose(hwc(split), reference_of(image, **kwargs), **tolerance(mode))
 
 
+@pytest.mark.parametrize("mode", ["image", "min_max", "robust"])
+def test_scopes_of_more_partials_than_one_loop_holds(triton_route, rng, monkeypatch, mode):
+    # 67 tiles of 256 pixels in one plane: past FUSED_MAX_PARTIALS, so the finalize kernel runs,
+    # and its loops take 64 partials at a time (two iterations); the fused path, forced, the same.
+    image = random_chw(rng, torch.uint8 if mode == "robust" else torch.float32, (1, 130, 130))
+    assert planes(image)[1].blocks > triton_statistics.FUSED_MAX_PARTIALS
+    split = normalize(image, normalization=mode, max_pixel_value=1.0)
+    monkeypatch.setattr(triton_statistics, "FUSED_MAX_PARTIALS", 10**6)
+    assert torch.equal(normalize(image, normalization=mode, max_pixel_value=1.0), split)
+    np.testing.assert_allclose(
+        hwc(split), reference_of(image, normalization=mode, max_pixel_value=1.0), **tolerance(mode)
+    )
+
+
 @pytest.mark.parametrize("mode", PER_IMAGE_MODES)
 def test_output_is_the_same_bits_on_every_call(triton_route, rng, mode):
     # The split reductions combine partials in a fixed order (no float atomics): deterministic.

@@ -422,7 +422,9 @@ def _scope_terms(
     FMA. Then the center and scale in the image's units (``return_params``). An undefined
     statistic (NaN or inf reached it) gives a NaN spread, so the scope comes out NaN as
     documented, and NaN params."""
-    BLOCK: tl.constexpr = 256  # partials per iteration of the loops (a 224² plane has 13, a 4K one 2025)
+    # Partials per iteration of the loops: a 224² plane has 13, a 4K one 2025; the affine finalizes
+    # scopes of up to 64 (statistics.FUSED_MAX_PARTIALS) in one iteration, lanes mostly in use.
+    BLOCK: tl.constexpr = 64
     first = scope.to(tl.int64) * count
     if STATISTIC == 0:
         center, spread, exponent = _moments_scope(partial_ptr, first, count, field, BLOCK)

@@ -25,7 +25,8 @@ from .layout import Planes
 # host time alone is ~6 us (benchmarks/bench_triton_host.py), and no finalize kernel running one
 # program per scope on an otherwise idle GPU. Beyond, every program would reduce hundreds of
 # partials again (a 4K plane has 2025), and a finalize kernel writes each scope's terms once.
-# Not yet timed on a GPU.
+# 64 is also the width of the finalize loops (``_scope_terms``): one iteration. Not yet timed on
+# a GPU.
 FUSED_MAX_PARTIALS = 64
 # Eight warps for the statistics kernels: 16 values of a 4096-value tile per thread, half the
 # registers of four warps for the float64 two-pass moments (not yet timed on a GPU).
