@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def test_kernel_ops_counts_the_ops_that_run_a_kernel():
     x = torch.zeros(3, 4, 4, dtype=torch.uint8)
     # A cast and a multiply run kernels; a view and an in-place metadata change do not.
-    assert kernel_ops(lambda: (x.float().view(3, 16).unsqueeze_(0) * 2)) == 2
+    assert kernel_ops(lambda: x.float().view(3, 16).unsqueeze_(0) * 2) == 2
 
 
 def test_a_short_run_reports_every_mode_with_its_launches(tmp_path):

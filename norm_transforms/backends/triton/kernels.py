@@ -295,42 +295,51 @@ MOMENTS, EXTREMES, HISTOGRAMS = 0, 1, 2
 
 
 @triton.jit
-def _scaled_means(partial_ptr, first, start, count, field, largest, BLOCK: tl.constexpr):
+def _scaled_means(
+    partial_ptr, first, start, count, field, largest, SCALED: tl.constexpr, BLOCK: tl.constexpr
+):
     """Partials ``start .. start + BLOCK`` of a scope: their indices, which exist, pixel counts,
-    means in units of ``2**-largest``, and the factors that brought them there."""
+    means in units of ``2**-largest``, and the factors that brought them there (1 for an
+    image that is not ``SCALED``: every exponent is 0, and nothing is loaded or multiplied)."""
     index = first + start + tl.arange(0, BLOCK)
     inside = start + tl.arange(0, BLOCK) < count
     weight = tl.load(partial_ptr + index, mask=inside, other=0.0)
-    exponent = tl.load(partial_ptr + field + index, mask=inside, other=0.0).to(tl.int64)
-    factor = _power_of_two(largest - exponent)
-    mean = tl.load(partial_ptr + 2 * field + index, mask=inside, other=0.0) * factor
+    mean = tl.load(partial_ptr + 2 * field + index, mask=inside, other=0.0)
+    if SCALED:
+        exponent = tl.load(partial_ptr + field + index, mask=inside, other=0.0).to(tl.int64)
+        factor = _power_of_two(largest - exponent)
+        mean = mean * factor
+    else:
+        factor = tl.full([BLOCK], 1.0, tl.float64)
     return index, inside, weight, mean, factor
 
 
 @triton.jit
-def _moments_scope(partial_ptr, first, count, field, BLOCK: tl.constexpr):
+def _moments_scope(partial_ptr, first, count, field, SCALED: tl.constexpr, BLOCK: tl.constexpr):
     """(center, spread, exponent) of the ``count`` moment partials at ``first``: combined with
     Chan's parallel formula in units of the largest exponent, about the first partial's mean
     (equal means combine to exactly that mean); spread = the population std."""
     largest = tl.zeros([], tl.int64)
-    for start in range(0, count, BLOCK):
-        index = first + start + tl.arange(0, BLOCK)
-        inside = start + tl.arange(0, BLOCK) < count
-        exponent = tl.load(partial_ptr + field + index, mask=inside, other=0.0).to(tl.int64)
-        largest = tl.maximum(largest, tl.max(exponent, axis=0))
-    reference_exponent = tl.load(partial_ptr + field + first).to(tl.int64)
-    reference = tl.load(partial_ptr + 2 * field + first) * _power_of_two(largest - reference_exponent)
+    reference = tl.load(partial_ptr + 2 * field + first)
+    if SCALED:
+        for start in range(0, count, BLOCK):
+            index = first + start + tl.arange(0, BLOCK)
+            inside = start + tl.arange(0, BLOCK) < count
+            exponent = tl.load(partial_ptr + field + index, mask=inside, other=0.0).to(tl.int64)
+            largest = tl.maximum(largest, tl.max(exponent, axis=0))
+        reference_exponent = tl.load(partial_ptr + field + first).to(tl.int64)
+        reference = reference * _power_of_two(largest - reference_exponent)
     pixels = tl.zeros([], tl.float64)
     total = tl.zeros([], tl.float64)
     for start in range(0, count, BLOCK):
-        _, _, weight, mean, _ = _scaled_means(partial_ptr, first, start, count, field, largest, BLOCK)
+        _, _, weight, mean, _ = _scaled_means(partial_ptr, first, start, count, field, largest, SCALED, BLOCK)
         pixels += tl.sum(weight, axis=0)
         total += tl.sum(weight * (mean - reference), axis=0)
     center = reference + total / pixels
     m2 = tl.zeros([], tl.float64)
     for start in range(0, count, BLOCK):
         index, inside, weight, mean, factor = _scaled_means(
-            partial_ptr, first, start, count, field, largest, BLOCK
+            partial_ptr, first, start, count, field, largest, SCALED, BLOCK
         )
         deviations = tl.load(partial_ptr + 3 * field + index, mask=inside, other=0.0)
         gap = tl.where(inside, mean - center, 0.0)
@@ -339,7 +348,7 @@ def _moments_scope(partial_ptr, first, count, field, BLOCK: tl.constexpr):
 
 
 @triton.jit
-def _extremes_scope(partial_ptr, first, count, field, BLOCK: tl.constexpr):
+def _extremes_scope(partial_ptr, first, count, field, SCALED: tl.constexpr, BLOCK: tl.constexpr):
     """(center, spread, exponent) of the ``count`` min/max partials at ``first``: the min, and
     max - min; a scope of only NaN gives NaN."""
     low = tl.full([], float("inf"), tl.float64)
@@ -352,8 +361,9 @@ def _extremes_scope(partial_ptr, first, count, field, BLOCK: tl.constexpr):
         high = tl.maximum(
             high, tl.max(tl.load(partial_ptr + field + index, mask=inside, other=-float("inf")), axis=0)
         )
-        exponent = tl.load(partial_ptr + 2 * field + index, mask=inside, other=0.0).to(tl.int64)
-        largest = tl.maximum(largest, tl.max(exponent, axis=0))
+        if SCALED:  # else every exponent is 0
+            exponent = tl.load(partial_ptr + 2 * field + index, mask=inside, other=0.0).to(tl.int64)
+            largest = tl.maximum(largest, tl.max(exponent, axis=0))
     empty = low > high
     factor = _power_of_two(largest)
     center = tl.where(empty, float("nan"), low * factor)
@@ -409,6 +419,7 @@ def _scope_terms(
     count,
     field,
     STATISTIC: tl.constexpr,
+    SCALED: tl.constexpr,
     WIDE: tl.constexpr,
     ROBUST: tl.constexpr,
 ):
@@ -427,9 +438,9 @@ def _scope_terms(
     BLOCK: tl.constexpr = 64
     first = scope.to(tl.int64) * count
     if STATISTIC == 0:
-        center, spread, exponent = _moments_scope(partial_ptr, first, count, field, BLOCK)
+        center, spread, exponent = _moments_scope(partial_ptr, first, count, field, SCALED, BLOCK)
     elif STATISTIC == 1:
-        center, spread, exponent = _extremes_scope(partial_ptr, first, count, field, BLOCK)
+        center, spread, exponent = _extremes_scope(partial_ptr, first, count, field, SCALED, BLOCK)
     else:
         center, spread, exponent = _histogram_scope(partial_ptr, first, count, constants_ptr, ROBUST)
     factor = _power_of_two(exponent)
@@ -467,6 +478,7 @@ def finalize_kernel(
     scopes,
     field,
     STATISTIC: tl.constexpr,
+    SCALED: tl.constexpr,
     WIDE: tl.constexpr,
     ROBUST: tl.constexpr,
 ):
@@ -474,7 +486,7 @@ def finalize_kernel(
     of scopes of many partials (a fused affine would reduce them again in every program)."""
     scope = tl.program_id(0)
     factor, center_high, scale, offset, center, image_scale = _scope_terms(
-        partial_ptr, constants_ptr, scope, count, field, STATISTIC, WIDE, ROBUST
+        partial_ptr, constants_ptr, scope, count, field, STATISTIC, SCALED, WIDE, ROBUST
     )
     _store_terms(terms_ptr, scope, scopes, factor, center_high, scale, offset, center, image_scale, True)
 
@@ -495,6 +507,7 @@ def _tile_terms(
     count,
     field,
     STATISTIC: tl.constexpr,
+    SCALED: tl.constexpr,
     WIDE: tl.constexpr,
     ROBUST: tl.constexpr,
     PER_CHANNEL: tl.constexpr,
@@ -510,26 +523,28 @@ def _tile_terms(
     center_high = tl.zeros([BLOCK_C], tl.float64)
     scale = tl.zeros([BLOCK_C], tl.float64)
     offset = tl.zeros([BLOCK_C], tl.float64)
-    # A scope per channel of the tile (padding lanes read the last real one), or the sample's.
+    # A scope per channel of the tile (the padding lanes of an RGB tile's 4 have none, and keep
+    # terms 0 for pixels that are not stored), or the whole sample's.
     for c in tl.static_range(BLOCK_C):
         if PER_CHANNEL or c == 0:
-            if PER_CHANNEL:
-                scope = sample * channels + tl.minimum(channel0 + c, channels - 1)
-                lane = lanes == c
-                first = (block == 0) & (channel0 + c < channels)
-            else:
-                scope = sample
-                lane = lanes >= 0
-                first = (block == 0) & (channel0 == 0)
-            f, ch, sc, of, center, image_scale = _scope_terms(
-                partial_ptr, constants_ptr, scope, count, field, STATISTIC, WIDE, ROBUST
-            )
-            factor = tl.where(lane, f, factor)
-            center_high = tl.where(lane, ch, center_high)
-            scale = tl.where(lane, sc, scale)
-            offset = tl.where(lane, of, offset)
-            if RECORD:
-                _store_terms(terms_ptr, scope, scopes, f, ch, sc, of, center, image_scale, first)
+            if channel0 + c < channels:
+                if PER_CHANNEL:
+                    scope = sample * channels + channel0 + c
+                    lane = lanes == c
+                    first = block == 0
+                else:
+                    scope = sample
+                    lane = lanes >= 0
+                    first = (block == 0) & (channel0 == 0)
+                f, ch, sc, of, center, image_scale = _scope_terms(
+                    partial_ptr, constants_ptr, scope, count, field, STATISTIC, SCALED, WIDE, ROBUST
+                )
+                factor = tl.where(lane, f, factor)
+                center_high = tl.where(lane, ch, center_high)
+                scale = tl.where(lane, sc, scale)
+                offset = tl.where(lane, of, offset)
+                if RECORD:
+                    _store_terms(terms_ptr, scope, scopes, f, ch, sc, of, center, image_scale, first)
     return factor, center_high, scale, offset
 
 
@@ -666,7 +681,7 @@ def affine_kernel(
     if FUSED:
         factor, center, scale, offset = _tile_terms(
             partial_ptr, terms_ptr, constants_ptr, sample, channel0, block, channels, scopes,
-            count, field, STATISTIC, WIDE, ROBUST, PER_CHANNEL, RECORD, BLOCK_C,
+            count, field, STATISTIC, SCALED, WIDE, ROBUST, PER_CHANNEL, RECORD, BLOCK_C,
         )  # fmt: skip
         factor, center = factor.to(compute), center.to(compute)
         scale, offset = scale.to(compute), offset.to(compute)

@@ -102,7 +102,8 @@ def scope_terms(
     if not fused:
         kernels.finalize_kernel[(scopes,)](
             partials, table, constants, count, scopes, field,
-            STATISTIC=statistic.kind, WIDE=source.dtype in WIDE_DTYPES, ROBUST=statistic.robust,
+            STATISTIC=statistic.kind, SCALED=scaled, WIDE=source.dtype in WIDE_DTYPES,
+            ROBUST=statistic.robust,
         )  # fmt: skip
     return Terms(table, partials, constants, count, field, statistic, fused=fused, recorded=record)
 
