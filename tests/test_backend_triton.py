@@ -29,6 +29,7 @@ from norm_transforms.backends.triton import kernels as triton_kernels
 from norm_transforms.backends.triton import statistics as triton_statistics
 from norm_transforms.backends.triton.layout import BLOCK_ELEMENTS, planes
 from norm_transforms.modes import MODES as MODE_TABLE
+from norm_transforms.modes import NormalizeParams
 
 
 @pytest.fixture
@@ -235,20 +236,27 @@ def test_uint8_percentiles_are_exact_over_many_tiles(triton_route, rng):
         )
 
 
-@pytest.mark.parametrize("channels_last", [False, True], ids=["NCHW", "channels_last"])
+def force_finalize(monkeypatch, fused: bool) -> None:
+    """Every scope finalized by the affine programs (``fused``) or by the finalize kernel."""
+    monkeypatch.setattr(triton_statistics, "_fused", lambda *arguments: fused)
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "channels_last", "channels_last_5"])
 @pytest.mark.parametrize("dtype", [torch.uint8, torch.int32, torch.float32], ids=str)
 @pytest.mark.parametrize("mode", PER_IMAGE_MODES)
 def test_finalize_kernel_and_fused_finalize_give_the_same_bits(
-    triton_route, rng, monkeypatch, mode, dtype, channels_last
+    triton_route, rng, monkeypatch, mode, dtype, layout
 ):
     # Scopes of few partials are finalized in every affine program, others by a finalize kernel
-    # first: the same function of the same partials, so the same output and params.
-    image = random_chw(rng, dtype, (2, 3, 20, 30))
-    if channels_last:
+    # first: the same function of the same partials, so the same output and params. Five
+    # interleaved channels fill 5 of a tile's 8 lanes, which the fused path unrolls.
+    image = random_chw(rng, dtype, (2, 5 if layout.endswith("5") else 3, 20, 30))
+    if layout != "NCHW":
         image = image.contiguous(memory_format=torch.channels_last)
-    kwargs = {"normalization": mode, "max_pixel_value": 1.0}
+    kwargs = {"normalization": mode, "max_pixel_value": 1.0, "mean": 0.5, "std": 0.25}
+    force_finalize(monkeypatch, fused=True)
     fused, fused_params = normalize(image, **kwargs, return_params=True)
-    monkeypatch.setattr(triton_statistics, "FUSED_MAX_PARTIALS", 0)
+    force_finalize(monkeypatch, fused=False)
     split, split_params = normalize(image, **kwargs, return_params=True)
     assert torch.equal(fused, split)
     torch.testing.assert_close(fused_params.center, split_params.center, rtol=0, atol=0, equal_nan=True)
@@ -256,18 +264,45 @@ def test_finalize_kernel_and_fused_finalize_give_the_same_bits(
     np.testing.assert_allclose(hwc(split), reference_of(image, **kwargs), **tolerance(mode))
 
 
-@pytest.mark.parametrize("mode", ["image", "min_max", "robust"])
+@pytest.mark.parametrize("mode", ["image", "min_max"])
 def test_scopes_of_more_partials_than_one_loop_holds(triton_route, rng, monkeypatch, mode):
     # 67 tiles of 256 pixels in one plane: past FUSED_MAX_PARTIALS, so the finalize kernel runs,
     # and its loops take 64 partials at a time (two iterations); the fused path, forced, the same.
-    image = random_chw(rng, torch.uint8 if mode == "robust" else torch.float32, (1, 130, 130))
+    image = random_chw(rng, torch.float32, (1, 130, 130))
     assert planes(image)[1].blocks > triton_statistics.FUSED_MAX_PARTIALS
     split = normalize(image, normalization=mode, max_pixel_value=1.0)
-    monkeypatch.setattr(triton_statistics, "FUSED_MAX_PARTIALS", 10**6)
+    force_finalize(monkeypatch, fused=True)
     assert torch.equal(normalize(image, normalization=mode, max_pixel_value=1.0), split)
     np.testing.assert_allclose(
         hwc(split), reference_of(image, normalization=mode, max_pixel_value=1.0), **tolerance(mode)
     )
+
+
+def test_the_affine_finalizes_only_small_scopes_of_few_channels():
+    moments, histograms = triton_statistics.STATISTICS["mean_std"], triton_statistics.STATISTICS["percentile"]
+    assert triton_statistics._fused(moments, 64, 1) and not triton_statistics._fused(moments, 65, 1)
+    assert triton_statistics._fused(histograms, 4, 4) and not triton_statistics._fused(histograms, 5, 1)
+    assert not triton_statistics._fused(moments, 1, 8)  # 8 unrolled finalizes per program
+
+
+def test_histogram_counts_pass_int32(triton_route):
+    # A bin of a plane of 2**31 pixels (a 50000x50000 slide's background) holds more values than
+    # an int32 count: the histogram table is int64, and the tiles add into it as int64. Here the
+    # table starts 5 below 2**31 in bin 7, and an image of twenty 7s brings it past.
+    image = torch.full((1, 4, 5), 7, dtype=torch.uint8)
+    source, geometry = planes(image)
+    table = torch.zeros((geometry.rows, triton_kernels.HISTOGRAM_BINS), dtype=torch.int64)
+    table[0, 7] = 2**31 - 5
+    triton_kernels.histogram_kernel[(geometry.programs,)](
+        source, table, geometry.channels, geometry.pixels, geometry.blocks, geometry.channel_groups,
+        *geometry.strides, BLOCK_C=geometry.block_c, BLOCK_P=geometry.block_p, LARGE=geometry.large,
+    )  # fmt: skip
+    assert table[0, 7] == 2**31 + 15 and table.sum() == 2**31 + 15
+    # The table that normalize() allocates for them.
+    params = NormalizeParams.build(normalization="percentile")
+    statistic = triton_statistics.STATISTICS["percentile"]
+    terms = triton_statistics.scope_terms(statistic, source, geometry, params, scaled=False, record=False)
+    assert terms.partials.dtype == torch.int64
 
 
 @pytest.mark.parametrize("mode", PER_IMAGE_MODES)

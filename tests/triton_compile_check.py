@@ -47,30 +47,41 @@ def main() -> int:
     from norm_transforms.backends.triton import kernels, layout, statistics
 
     kernels.INTERPRETED = True  # past the CPU-tensor guard: nothing is launched
+
+    def channels_last(channels: int) -> Any:
+        layout = torch.channels_last
+        return lambda dtype: torch.zeros(2, channels, 16, 20, dtype=dtype).to(memory_format=layout)
+
+    nchw = lambda dtype: torch.zeros(2, 3, 16, 20, dtype=dtype)  # noqa: E731
     layouts = {
-        "NCHW": lambda dtype: torch.zeros(2, 3, 16, 20, dtype=dtype),
-        "channels_last": lambda dtype: torch.zeros(2, 3, 16, 20, dtype=dtype).to(
-            memory_format=torch.channels_last
-        ),
+        "NCHW": nchw,
+        "channels_last": channels_last(3),
         # The int64-offset variants (LARGE) of images of 2**31 elements, without allocating one.
-        "NCHW, int64 offsets": lambda dtype: torch.zeros(2, 3, 16, 20, dtype=dtype),
+        "NCHW, int64 offsets": nchw,
         # The finalize kernel and the affine that reads its table: scopes of many partials.
-        "channels_last, finalize kernel": lambda dtype: torch.zeros(2, 3, 16, 20, dtype=dtype).to(
-            memory_format=torch.channels_last
-        ),
+        "channels_last, finalize kernel": channels_last(3),
+        # return_params: the terms stored by the first tile of each scope (or by the finalize).
+        "NCHW, return_params": nchw,
+        "channels_last, 5 channels, return_params": channels_last(5),
     }
-    geometry_of = layout._planes
-    fused_max_partials = statistics.FUSED_MAX_PARTIALS
+    geometry_of, fused = layout._planes, statistics._fused
     failures: dict[str, list[str]] = {}
-    cases = list(itertools.product(MODES, SUPPORTED_DTYPES, layouts))
+    cases = [
+        (mode, dtype, name)
+        for mode, dtype, name in itertools.product(MODES, SUPPORTED_DTYPES, layouts)
+        if MODES[mode].statistic or "return_params" not in name  # the standard mode's are constants
+    ]
     for index, (mode, dtype, name) in enumerate(cases):
         out_dtype = OUTPUT_DTYPES[index % len(OUTPUT_DTYPES)]  # every output dtype, in turn
         layout._planes = (
             (lambda *key: geometry_of(*key)._replace(large=True)) if "int64" in name else geometry_of
         )
-        statistics.FUSED_MAX_PARTIALS = 0 if "finalize" in name else fused_max_partials
+        statistics._fused = (lambda *arguments: False) if "finalize" in name else fused
+        options = {"return_params": True} if "return_params" in name else {}
         try:
-            normalize(layouts[name](dtype), normalization=mode, max_pixel_value=1.0, dtype=out_dtype)
+            image = layouts[name](dtype)
+            kwargs = {"normalization": mode, "mean": 0.5, "std": 0.25, "max_pixel_value": 1.0}
+            normalize(image, **kwargs, dtype=out_dtype, **options)
         except Exception as error:  # every failure is reported, grouped by message
             message = "".join(traceback.format_exception_only(type(error), error)).strip()
             failures.setdefault(message[:2000], []).append(f"{mode} {dtype} {name} -> {out_dtype}")

@@ -256,7 +256,9 @@ def histogram_kernel(
     LARGE: tl.constexpr,
 ):
     """uint8: adds the tile's 256-bin histogram of each channel into its row (exact integer
-    atomics, 256 per channel and tile, into a zeroed ``[rows, 256]`` int32 buffer)."""
+    atomics, 256 per channel and tile, into a zeroed ``[rows, 256]`` int64 buffer: a plane of
+    2**31 pixels, a 50000x50000 slide, can hold as many values in one bin, which an int32
+    count wrapped negative)."""
     sample, channel0, block = _program(blocks, channel_groups, BLOCK_C, LARGE)
     offsets, mask, _ = _tile(
         sample,
@@ -270,7 +272,7 @@ def histogram_kernel(
         BLOCK_C,
         BLOCK_P,
     )
-    BINS: tl.constexpr = 256  # HISTOGRAMBINS
+    BINS: tl.constexpr = 256  # HISTOGRAM_BINS
     x = tl.load(image_ptr + offsets, mask=mask, other=0).to(tl.int32)
     # One histogram of BLOCK_C * 256 bins: bin = channel offset * 256 + value.
     lane = tl.arange(0, BLOCK_C)[:, None] * BINS + x
@@ -282,7 +284,7 @@ def histogram_kernel(
     row = sample * channels + channel0 + bins // BINS
     tl.atomic_add(
         histogram_ptr + row * BINS + bins % BINS,
-        counts,
+        counts.to(tl.int64),
         mask=((channel0 + bins // BINS) < channels) & (counts != 0),
         sem="relaxed",
     )
@@ -399,7 +401,7 @@ def _histogram_scope(histogram_ptr, first, rows, constants_ptr, ROBUST: tl.const
     bins = tl.arange(0, BINS)
     counts = tl.zeros([BINS], tl.int64)
     for row in range(0, rows):
-        counts += tl.load(histogram_ptr + (first + row) * BINS + bins).to(tl.int64)
+        counts += tl.load(histogram_ptr + (first + row) * BINS + bins)
     cumulative = tl.cumsum(counts, axis=0).to(tl.float64)
     last = tl.sum(counts, axis=0).to(tl.float64) - 1.0
     low = _percentile(cumulative, last, tl.load(constants_ptr + 1))

@@ -28,6 +28,11 @@ from .layout import Planes
 # 64 is also the width of the finalize loops (``_scope_terms``): one iteration. Not yet timed on
 # a GPU.
 FUSED_MAX_PARTIALS = 64
+# The same for histograms, whose rows are 256 counts each: the channels of an RGB(A) image.
+FUSED_MAX_HISTOGRAM_ROWS = 4
+# And for the scopes of one tile (an interleaved tile holds every channel, each program then
+# finalizes each of them): up to RGBA; 16 unrolled finalizes would cost registers.
+FUSED_MAX_SCOPES_PER_TILE = 4
 # Eight warps for the statistics kernels: 16 values of a 4096-value tile per thread, half the
 # registers of four warps for the float64 two-pass moments (not yet timed on a GPU).
 STATISTICS_WARPS = 8
@@ -36,7 +41,7 @@ STATISTICS_WARPS = 8
 class Statistic(NamedTuple):
     """How the Triton route reduces one statistic: its statistics kernel (``reduce``), which
     writes ``fields`` float64 partials per (row, pixel block), or, when ``fields`` is 0, adds
-    256-bin histograms per row into a zeroed int32 table; the finalize that combines them per
+    256-bin histograms per row into a zeroed int64 table; the finalize that combines them per
     scope (``kind``: ``kernels.MOMENTS``, ``EXTREMES`` or ``HISTOGRAMS``; ``robust``: the
     median and quartiles); and the input dtypes it reads (None: all of them)."""
 
@@ -72,7 +77,7 @@ def scope_terms(
     record: bool,
 ) -> Terms:
     """Launch ``statistic``'s kernel over ``source`` (``layout.planes``), then the finalize
-    where scopes have more than ``FUSED_MAX_PARTIALS`` partials."""
+    where the affine would not finalize the scopes itself (``_fused``)."""
     device = source.device
     if statistic.fields:
         shape = (statistic.fields, geometry.rows, geometry.blocks)
@@ -85,7 +90,7 @@ def scope_terms(
             num_warps=STATISTICS_WARPS,
         )  # fmt: skip
     else:
-        partials = torch.zeros((geometry.rows, kernels.HISTOGRAM_BINS), dtype=torch.int32, device=device)
+        partials = torch.zeros((geometry.rows, kernels.HISTOGRAM_BINS), dtype=torch.int64, device=device)
         field = 0
         statistic.reduce[(geometry.programs,)](
             source, partials, geometry.channels, geometry.pixels, geometry.blocks,
@@ -95,7 +100,7 @@ def scope_terms(
     scopes, rows_per_scope = _scopes(geometry, params)
     count = rows_per_scope * (geometry.blocks if statistic.fields else 1)  # partials, or histogram rows
     constants = _constants((25.0, 75.0) if statistic.robust else params.percentiles, device)
-    fused = count <= FUSED_MAX_PARTIALS
+    fused = _fused(statistic, count, geometry.block_c if params.mode.per_channel else 1)
     if fused and not record:
         return Terms(partials, partials, constants, count, field, statistic, fused=True, recorded=False)
     table = torch.empty((kernels.TERM_FIELDS, scopes), dtype=torch.float64, device=device)
@@ -106,6 +111,14 @@ def scope_terms(
             ROBUST=statistic.robust,
         )  # fmt: skip
     return Terms(table, partials, constants, count, field, statistic, fused=fused, recorded=record)
+
+
+def _fused(statistic: Statistic, count: int, scopes_per_tile: int) -> bool:
+    """Whether each affine program finalizes the scopes of its tile itself: ``count`` partials
+    (or histogram rows) per scope, ``scopes_per_tile`` scopes (the channels of an interleaved
+    tile in a per-channel mode, whose finalizes each program unrolls)."""
+    limit = FUSED_MAX_HISTOGRAM_ROWS if not statistic.fields else FUSED_MAX_PARTIALS
+    return count <= limit and scopes_per_tile <= FUSED_MAX_SCOPES_PER_TILE
 
 
 def _scopes(geometry: Planes, params: NormalizeParams) -> tuple[int, int]:
