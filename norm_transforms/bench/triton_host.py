@@ -21,15 +21,14 @@ import argparse
 import functools
 import os
 import platform
-import statistics
 import sys
-import time
 from collections.abc import Callable
 from typing import Any
 
 import torch
 
 from ..modes import MODES, NormalizeParams
+from ._timing import time_call
 from .machine import machine_line, package_version
 from .report import render_table, write_section
 
@@ -82,18 +81,6 @@ def stub_launches() -> list[int]:
     return launches
 
 
-def per_call_seconds(call: Callable[[], Any], calls: int) -> float:
-    """Median seconds of ``calls`` calls, after a warm-up (compiles, caches)."""
-    for _ in range(max(calls // 10, 3)):
-        call()
-    times = []
-    for _ in range(calls):
-        start = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def kernel_ops(call: Callable[[], Any]) -> int:
     """How many Torch ops of ``call`` run a kernel (a launch each on a GPU): every op that
     Torch dispatches but views and in-place metadata changes (``unsqueeze_``)."""
@@ -122,6 +109,7 @@ def measure(
 
     image = torch.randint(0, 256, shape, dtype=torch.uint8)
     tiny = torch.randint(0, 256, (*shape[:-3], *DISPATCH_SHAPE), dtype=torch.uint8)
+    timed = functools.partial(time_call, budget_s=0.0, min_calls=calls, max_calls=calls)  # median of `calls`
     rows = []
     for name, mode in MODES.items():
         params = NormalizeParams.build(max_pixel_value=None, normalization=name)
@@ -134,8 +122,8 @@ def measure(
             {
                 "mode": name,
                 "launches": launches[0] - before,
-                "ours": per_call_seconds(ours, calls),
-                "plain torch": None if plain is None else per_call_seconds(plain, calls),
+                "ours": timed(ours),
+                "plain torch": None if plain is None else timed(plain),
                 "plain torch ops": None if plain is None else kernel_ops(plain),
             }
         )

@@ -108,7 +108,7 @@ def _normalize(
         *geometry.strides, *geometry.out_strides, low, high,
         SCALED=scaled, CLIP=params.clip is not None, WIDE=source.dtype in WIDE_DTYPES,
         FUSED=terms.fused, STATISTIC=statistic.kind, ROBUST=statistic.robust,
-        PER_CHANNEL=params.mode.per_channel, RECORD=terms.recorded,
+        PER_CHANNEL=params.mode.per_channel, RECORD=terms.fused and return_params,
         BLOCK_C=geometry.block_c, BLOCK_P=geometry.block_p, LARGE=geometry.large,
     )  # fmt: skip
     if not return_params:

@@ -55,17 +55,15 @@ class Statistic(NamedTuple):
 class Terms(NamedTuple):
     """What the affine reads for the terms of its scopes: the finalize's ``table``, or, when
     ``fused``, the statistics' ``partials`` (``count`` per scope, fields ``field`` apart), which
-    each affine program finalizes itself; the table then receives the terms only when
-    ``recorded`` (``return_params``), and is otherwise any tensor (never read)."""
+    each affine program finalizes itself; the table then receives the terms only when they are
+    recorded (``return_params``), and is otherwise any tensor (never read)."""
 
     table: torch.Tensor
     partials: torch.Tensor
     constants: torch.Tensor
     count: int
     field: int
-    statistic: Statistic
     fused: bool
-    recorded: bool
 
 
 def scope_terms(
@@ -102,7 +100,7 @@ def scope_terms(
     constants = _constants((25.0, 75.0) if statistic.robust else params.percentiles, device)
     fused = _fused(statistic, count, geometry.block_c if params.mode.per_channel else 1)
     if fused and not record:
-        return Terms(partials, partials, constants, count, field, statistic, fused=True, recorded=False)
+        return Terms(partials, partials, constants, count, field, fused=True)
     table = torch.empty((kernels.TERM_FIELDS, scopes), dtype=torch.float64, device=device)
     if not fused:
         kernels.finalize_kernel[(scopes,)](
@@ -110,7 +108,7 @@ def scope_terms(
             STATISTIC=statistic.kind, SCALED=scaled, WIDE=source.dtype in WIDE_DTYPES,
             ROBUST=statistic.robust,
         )  # fmt: skip
-    return Terms(table, partials, constants, count, field, statistic, fused=fused, recorded=record)
+    return Terms(table, partials, constants, count, field, fused=fused)
 
 
 def _fused(statistic: Statistic, count: int, scopes_per_tile: int) -> bool:
