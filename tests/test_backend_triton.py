@@ -27,7 +27,7 @@ from norm_transforms import kernel_route, normalize
 from norm_transforms.backends import kernels as cpu_kernels
 from norm_transforms.backends.triton import kernels as triton_kernels
 from norm_transforms.backends.triton import statistics as triton_statistics
-from norm_transforms.backends.triton.layout import BLOCK_ELEMENTS, planes
+from norm_transforms.backends.triton.layout import BLOCK_ELEMENTS, TILE_ALIGNMENT, planes
 from norm_transforms.modes import MODES as MODE_TABLE
 from norm_transforms.modes import NormalizeParams
 
@@ -114,17 +114,25 @@ def test_disable_switch_is_named_in_the_reason(monkeypatch):
 
 
 @pytest.mark.parametrize(
-    ("shape", "channels_last", "block_c"),
-    [((2, 3, 5, 7), False, 1), ((2, 3, 5, 7), True, 4), ((2, 20, 5, 7), True, 1), ((5, 7), False, 1)],
+    ("shape", "channels_last", "tile_channels", "dense"),
+    [
+        ((2, 3, 5, 7), False, 1, False),
+        ((2, 3, 5, 7), True, 3, True),
+        ((2, 20, 5, 7), True, 1, False),
+        ((5, 7), False, 1, False),
+    ],
     ids=["NCHW", "channels_last", "channels_last_20_channels", "HW"],
 )
-def test_tiles_read_whole_pixels_only_for_interleaved_layouts(shape, channels_last, block_c):
+def test_tiles_read_whole_pixels_only_for_interleaved_layouts(shape, channels_last, tile_channels, dense):
     image = torch.zeros(shape)
     if channels_last:
         image = image.contiguous(memory_format=torch.channels_last)
     source, geometry = planes(image)
-    assert geometry.block_c == block_c
-    assert geometry.block_c * geometry.block_p == BLOCK_ELEMENTS
+    assert (geometry.tile_channels, geometry.dense) == (tile_channels, dense)
+    assert geometry.block == BLOCK_ELEMENTS
+    # Whole pixels per tile, and tiles of a dense layout 16 elements apart (vector loads).
+    assert geometry.block_p * tile_channels <= BLOCK_ELEMENTS < 2 * geometry.block_p * tile_channels
+    assert geometry.block_p % TILE_ALIGNMENT == 0
     assert source is image and not geometry.copied  # read in place, no copy
 
 
@@ -293,14 +301,11 @@ def test_histogram_counts_pass_int32(triton_route):
     source, geometry = planes(image)
     table = torch.zeros((geometry.rows, triton_kernels.HISTOGRAM_BINS), dtype=torch.int64)
     table[0, 7] = 2**31 - 5
-    triton_kernels.histogram_kernel[(geometry.programs,)](
-        source, table, geometry.channels, geometry.pixels, geometry.blocks, geometry.channel_groups,
-        *geometry.strides, BLOCK_C=geometry.block_c, BLOCK_P=geometry.block_p, LARGE=geometry.large,
-    )  # fmt: skip
+    statistic = triton_statistics.STATISTICS["percentile"]
+    triton_statistics.reduce_into(table, statistic, source, geometry, scaled=False)
     assert table[0, 7] == 2**31 + 15 and table.sum() == 2**31 + 15
     # The table that normalize() allocates for them.
     params = NormalizeParams.build(normalization="percentile")
-    statistic = triton_statistics.STATISTICS["percentile"]
     terms = triton_statistics.scope_terms(statistic, source, geometry, params, scaled=False, record=False)
     assert terms.partials.dtype == torch.int64
 

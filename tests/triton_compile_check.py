@@ -3,8 +3,10 @@ CUDA target (sm_90 unless ``TRITON_CHECK_ARCH``), on a machine without a GPU.
 
 Triton's interpreter, which runs the kernels in the tests, accepts code that the real compiler
 refuses (a Python bool bound to a name becomes an i1 tensor when compiled; a module global read
-inside a kernel must be a ``tl.constexpr``): this finds those errors before a GPU does, and
-kernels that read module globals (host time on every launch). Run by
+inside a kernel must be a ``tl.constexpr``): this finds those errors before a GPU does,
+kernels that read module globals (host time on every launch), and passes over uint8 NCHW or
+channels_last images whose PTX reads or writes pixels one at a time instead of in vectors (the
+bandwidth limit, checked where no GPU can time it). Run by
 tests/test_backend_triton.py in a subprocess, without TRITON_INTERPRET. Uses Triton's driver
 and ``warmup=True`` hooks; exits 0 when every variant compiled, 1 with the failures, 2 when this
 Triton cannot be driven this way. Importing it changes nothing (pytest's doctest collection
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import sys
 import traceback
 from typing import Any
@@ -24,6 +27,11 @@ import torch
 
 def compile_instead_of_launching(self: Any, grid: object):
     return lambda *args, **kwargs: self.run(*args, grid=grid, warmup=True, **kwargs)
+
+
+def int64_offsets(geometry: Any) -> Any:
+    """``geometry`` as if an offset reached 2**31: its kernels compile with int64 offsets."""
+    return geometry._replace(large=True, tiling={**geometry.tiling, "LARGE": True})
 
 
 def main() -> int:
@@ -73,9 +81,7 @@ def main() -> int:
     ]
     for index, (mode, dtype, name) in enumerate(cases):
         out_dtype = OUTPUT_DTYPES[index % len(OUTPUT_DTYPES)]  # every output dtype, in turn
-        layout._planes = (
-            (lambda *key: geometry_of(*key)._replace(large=True)) if "int64" in name else geometry_of
-        )
+        layout._planes = (lambda *key: int64_offsets(geometry_of(*key))) if "int64" in name else geometry_of
         statistics._fused = (lambda *arguments: False) if "finalize" in name else fused
         options = {"return_params": True} if "return_params" in name else {}
         try:
@@ -96,7 +102,41 @@ def main() -> int:
     }
     if reading_globals:
         print(f"kernels that read module globals (pass them as arguments): {reading_globals}")
-    return 1 if failures or reading_globals else 0
+    scalar = scalar_accesses(normalize, kernels, {"NCHW": nchw, "channels_last": channels_last(3)})
+    for case, instructions in scalar.items():
+        print(f"{case}: pixels read or written one at a time ({instructions}), not as whole vectors")
+    return 1 if failures or reading_globals or scalar else 0
+
+
+# Loads and stores of one uint8 pixel or one float16 output at a time (sm_90 PTX): a pass that
+# issues them cannot reach the bandwidth limit. A 3-channel channels_last tile read this way
+# (``[channels, pixels]`` offsets with a runtime pixel stride) took 103-126 registers and a byte
+# per load; addressed as one run of memory, it loads and stores 16-byte vectors.
+SCALAR_ACCESS = re.compile(r"\b(?:ld\.global(?:\.nc)?\.[bsu]8|st\.global\.b16)\b")
+VECTOR_ACCESS = re.compile(r"\bld\.global(?:\.nc)?\.v[24]\.")
+
+
+def scalar_accesses(normalize: Any, kernels: Any, layouts: dict[str, Any]) -> dict[str, list[str]]:
+    """The kernels of uint8 -> float16 calls in planar and dense interleaved layouts, the
+    layouts that a GPU pipeline feeds, whose PTX reads pixels without vector loads or reads
+    or writes them one at a time: {case: the offending instructions}."""
+    from triton.runtime.jit import JITFunction
+
+    functions = [value for value in vars(kernels).values() if isinstance(value, JITFunction)]
+    found: dict[str, list[str]] = {}
+    for mode, name in itertools.product(("standard", "image_per_channel", "min_max", "percentile"), layouts):
+        for function in functions:  # compile afresh (from Triton's disk cache): only this case's
+            function.device_caches.clear()
+        normalize(layouts[name](torch.uint8), normalization=mode, dtype=torch.float16)
+        for function in functions:
+            for compiled in function.device_caches[0][0].values():
+                ptx = compiled.asm["ptx"]
+                wrong = sorted(set(SCALAR_ACCESS.findall(ptx)))
+                if not VECTOR_ACCESS.search(ptx):
+                    wrong.append("no vector load")
+                if wrong:
+                    found[f"{mode} {name} {function.__name__}"] = wrong
+    return found
 
 
 if __name__ == "__main__":

@@ -95,8 +95,7 @@ def _normalize(
         kernels.standard_kernel[(geometry.programs,)](
             source, out, constants, geometry.channels, geometry.pixels, geometry.blocks,
             geometry.channel_groups, *geometry.strides, *geometry.out_strides, low, high,
-            CLIP=params.clip is not None, BLOCK_C=geometry.block_c, BLOCK_P=geometry.block_p,
-            LARGE=geometry.large,
+            CLIP=params.clip is not None, **geometry.tiling,
         )  # fmt: skip
         affine = standard_affine_params(params, image, image.dtype) if return_params else None
         return (out, affine) if return_params else out
@@ -108,8 +107,7 @@ def _normalize(
         *geometry.strides, *geometry.out_strides, low, high,
         SCALED=scaled, CLIP=params.clip is not None, WIDE=source.dtype in WIDE_DTYPES,
         FUSED=terms.fused, STATISTIC=statistic.kind, ROBUST=statistic.robust,
-        PER_CHANNEL=params.mode.per_channel, RECORD=terms.fused and return_params,
-        BLOCK_C=geometry.block_c, BLOCK_P=geometry.block_p, LARGE=geometry.large,
+        PER_CHANNEL=params.mode.per_channel, RECORD=terms.fused and return_params, **geometry.tiling,
     )  # fmt: skip
     if not return_params:
         return out

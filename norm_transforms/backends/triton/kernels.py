@@ -1,12 +1,15 @@
 """The Triton kernels: a statistics pass, a per-scope finalize, and the affine pass.
 
 Every image arrives as a ``(samples, channels, pixels)`` view with any strides (``layout.py``),
-and every program reads one tile of it: ``BLOCK_C`` channels by ``BLOCK_P`` pixels of one
-sample. A planar layout (NCHW) takes one channel per tile (``BLOCK_C == 1``: a contiguous run
-of pixels); an interleaved one (channels_last) takes every channel of a run of pixels, so each
-load reads whole pixels. The grid is one-dimensional: program ``pid`` is pixel block
-``pid % blocks`` of channel group ``(pid // blocks) % channel_groups`` of sample
-``pid // (blocks * channel_groups)``, so any batch fits the grid's limits.
+and every program reads one tile of it: ``TILE_C`` channels of ``BLOCK_P`` pixels of one
+sample, on ``BLOCK`` lanes, lane ``i`` holding channel ``i % TILE_C`` of pixel ``i // TILE_C``.
+A planar layout (NCHW) takes one channel per tile (``TILE_C == 1``: a contiguous run of
+pixels); an interleaved one (channels_last) takes every channel of a run of pixels, whose lanes
+are then, where the layout is dense (``DENSE``), one run of memory too: both load and store
+whole 16-byte vectors (sm_90 PTX, tests/triton_compile_check.py), where a ``[channels,
+pixels]`` tile of an RGB image was read a byte per load. The grid is one-dimensional: program
+``pid`` is pixel block ``pid % blocks`` of channel group ``(pid // blocks) % channel_groups`` of
+sample ``pid // (blocks * channel_groups)``, so any batch fits the grid's limits.
 
 The standard mode is one launch (``standard_kernel``). Per-image modes take two launches (a
 third, a memset, zeroes the histograms of the percentile modes) and two passes over the image
@@ -53,7 +56,7 @@ HISTOGRAM_BINS = 256
 
 
 @triton.jit
-def _program(blocks, channel_groups, BLOCK_C: tl.constexpr, LARGE: tl.constexpr):
+def _program(blocks, channel_groups, TILE_C: tl.constexpr, LARGE: tl.constexpr):
     """(sample as int64, first channel, pixel block) of this program; with ``LARGE`` (an
     element offset of the image or the output reaches 2**31, ``layout.py``) the channel and
     the block are int64 too, so that every offset and pixel index computed from them is: in
@@ -62,7 +65,7 @@ def _program(blocks, channel_groups, BLOCK_C: tl.constexpr, LARGE: tl.constexpr)
     pid = tl.program_id(0)
     block = pid % blocks
     rest = pid // blocks
-    channel0 = (rest % channel_groups) * BLOCK_C
+    channel0 = (rest % channel_groups) * TILE_C
     sample = (rest // channel_groups).to(tl.int64)
     if LARGE:  # a compile-time branch: one return (Triton refuses returns of different types)
         channel0 = channel0.to(tl.int64)
@@ -75,20 +78,37 @@ def _tile(
     sample,
     channel0,
     block,
-    channels,
     pixels,
     sample_stride,
     channel_stride,
     pixel_stride,
-    BLOCK_C: tl.constexpr,
+    TILE_C: tl.constexpr,
     BLOCK_P: tl.constexpr,
+    BLOCK: tl.constexpr,
+    DENSE: tl.constexpr,
 ):
-    """Offsets ``[BLOCK_C, BLOCK_P]`` of a tile, its mask, and its channel indices."""
-    channel = channel0 + tl.arange(0, BLOCK_C)
-    pixel = block * BLOCK_P + tl.arange(0, BLOCK_P)
-    mask = (channel < channels)[:, None] & (pixel < pixels)[None, :]
-    offsets = sample * sample_stride + channel[:, None] * channel_stride + pixel[None, :] * pixel_stride
-    return offsets, mask, channel
+    """Offsets ``[BLOCK]`` of a tile's lanes, its mask, and the channel of each lane in the
+    tile (``within``: its channel is ``channel0 + within``). The mask is written in flat
+    indices (``flat < pixels * TILE_C``), as the offsets of a dense tile are, so that the
+    compiler sees whole vectors in and out of it."""
+    lane = tl.arange(0, BLOCK)
+    within = lane % TILE_C
+    flat = block * (BLOCK_P * TILE_C) + lane
+    mask = flat < pixels * TILE_C
+    if BLOCK_P * TILE_C < BLOCK:  # an interleaved tile: its last lanes hold no pixel
+        mask = mask & (lane < BLOCK_P * TILE_C)
+    if DENSE:
+        offsets = sample * sample_stride + flat
+    else:
+        pixel = block * BLOCK_P + lane // TILE_C
+        offsets = sample * sample_stride + (channel0 + within) * channel_stride + pixel * pixel_stride
+    return offsets, mask, within
+
+
+@triton.jit
+def _tile_pixels(block, pixels, BLOCK_P: tl.constexpr):
+    """The pixels of each channel in tile ``block`` (the last tile may be short)."""
+    return tl.minimum(pixels - block * BLOCK_P, BLOCK_P)
 
 
 @triton.jit
@@ -128,12 +148,14 @@ def moments_kernel(
     channel_stride,
     pixel_stride,
     SCALED: tl.constexpr,
-    BLOCK_C: tl.constexpr,
+    TILE_C: tl.constexpr,
     BLOCK_P: tl.constexpr,
+    BLOCK: tl.constexpr,
+    DENSE: tl.constexpr,
     LARGE: tl.constexpr,
 ):
     """Per (row, block): pixel count, exponent, mean and the sum of squared deviations from
-    that mean (``m2``).
+    that mean (``m2``), for each channel of the tile.
 
     8- and 16-bit integer images: exact integer sums of ``x`` and ``x**2`` (int32 for uint8: a
     tile of 4096 pixels sums to at most 2.7e8; int64 for uint16 and int16), and
@@ -142,50 +164,46 @@ def moments_kernel(
     sum): float64, which holds every int32 exactly, two passes over the tile in registers (no
     cancellation), and the rounding left in the first mean added back (``residual``), so that a
     constant tile's mean is its value exactly and a constant image comes out exactly 0."""
-    sample, channel0, block = _program(blocks, channel_groups, BLOCK_C, LARGE)
-    offsets, mask, channel = _tile(
-        sample,
-        channel0,
-        block,
-        channels,
-        pixels,
-        sample_stride,
-        channel_stride,
-        pixel_stride,
-        BLOCK_C,
-        BLOCK_P,
-    )
-    # The tile's pixels from its position (not a float64 sum of the mask); padding channels: 0.
-    in_tile = tl.minimum(pixels - block * BLOCK_P, BLOCK_P).to(tl.float64)
-    count = tl.where(channel < channels, in_tile, 0.0)
-    pixels_in = tl.maximum(count, 1.0)
-    exponent = tl.zeros([BLOCK_C], tl.int64)
+    sample, channel0, block = _program(blocks, channel_groups, TILE_C, LARGE)
+    offsets, mask, within = _tile(
+        sample, channel0, block, pixels, sample_stride, channel_stride, pixel_stride,
+        TILE_C, BLOCK_P, BLOCK, DENSE,
+    )  # fmt: skip
+    # The tile's pixels per channel from its position (not a float64 sum of the mask).
+    count = _tile_pixels(block, pixels, BLOCK_P)
     source = image_ptr.dtype.element_ty
-    if source.is_int() and source.primitive_bitwidth <= 16:
+    integers: tl.constexpr = source.is_int() and source.primitive_bitwidth <= 16
+    if integers:
         wide: tl.constexpr = source.primitive_bitwidth > 8
         x = tl.load(image_ptr + offsets, mask=mask, other=0).to(tl.int64 if wide else tl.int32)
-        total = tl.sum(x, axis=1).to(tl.int64)
-        squares = tl.sum(x * x, axis=1).to(tl.int64)
-        mean = total.to(tl.float64) / pixels_in
-        m2 = (count.to(tl.int64) * squares - total * total).to(tl.float64) / pixels_in
     else:
         x = tl.load(image_ptr + offsets, mask=mask, other=0).to(tl.float64)
-        if SCALED:
-            exponent = _exponent(tl.max(tl.where(mask, _finite_magnitude(x), 0.0), axis=1))
-            x = x * _power_of_two(exponent)[:, None]
-        mean = tl.sum(x, axis=1) / pixels_in
-        deviation = tl.where(mask, x - mean[:, None], 0.0)
-        residual = tl.sum(deviation, axis=1) / pixels_in
-        deviation = tl.where(mask, deviation - residual[:, None], 0.0)
-        m2 = tl.sum(deviation * deviation, axis=1)
-        mean = mean + residual
-    valid = channel < channels
-    index = (sample * channels + channel) * blocks + block
     field = rows * blocks
-    tl.store(partial_ptr + index, count, mask=valid)
-    tl.store(partial_ptr + field + index, exponent.to(tl.float64), mask=valid)
-    tl.store(partial_ptr + 2 * field + index, mean, mask=valid)
-    tl.store(partial_ptr + 3 * field + index, m2, mask=valid)
+    for c in tl.static_range(TILE_C):
+        exponent = tl.zeros([], tl.int64)
+        if integers:  # masked lanes loaded 0, which adds nothing
+            xc = tl.where(within == c, x, 0)
+            total = tl.sum(xc, axis=0).to(tl.int64)
+            squares = tl.sum(xc * xc, axis=0).to(tl.int64)
+            mean = total.to(tl.float64) / count
+            m2 = (count.to(tl.int64) * squares - total * total).to(tl.float64) / count
+        else:
+            selected = mask & (within == c)
+            xc = x
+            if SCALED:
+                exponent = _exponent(tl.max(tl.where(selected, _finite_magnitude(x), 0.0), axis=0))
+                xc = x * _power_of_two(exponent)
+            mean = tl.sum(tl.where(selected, xc, 0.0), axis=0) / count
+            deviation = tl.where(selected, xc - mean, 0.0)
+            residual = tl.sum(deviation, axis=0) / count
+            deviation = tl.where(selected, deviation - residual, 0.0)
+            m2 = tl.sum(deviation * deviation, axis=0)
+            mean = mean + residual
+        index = (sample * channels + channel0 + c) * blocks + block
+        tl.store(partial_ptr + index, count.to(tl.float64))
+        tl.store(partial_ptr + field + index, exponent.to(tl.float64))
+        tl.store(partial_ptr + 2 * field + index, mean)
+        tl.store(partial_ptr + 3 * field + index, m2)
 
 
 @triton.jit
@@ -201,43 +219,37 @@ def extremes_kernel(
     channel_stride,
     pixel_stride,
     SCALED: tl.constexpr,
-    BLOCK_C: tl.constexpr,
+    TILE_C: tl.constexpr,
     BLOCK_P: tl.constexpr,
+    BLOCK: tl.constexpr,
+    DENSE: tl.constexpr,
     LARGE: tl.constexpr,
 ):
     """Per (row, block): the smallest and largest pixel, NaN skipped (as cv2.normalize skips
-    it), and the exponent of the largest finite magnitude. Compared in float32, which holds
-    every uint8, uint16, int16, float16 and bfloat16 value exactly (float64 and int32 images in
-    float64)."""
-    sample, channel0, block = _program(blocks, channel_groups, BLOCK_C, LARGE)
-    offsets, mask, channel = _tile(
-        sample,
-        channel0,
-        block,
-        channels,
-        pixels,
-        sample_stride,
-        channel_stride,
-        pixel_stride,
-        BLOCK_C,
-        BLOCK_P,
-    )
+    it), and the exponent of the largest finite magnitude, for each channel of the tile.
+    Compared in float32, which holds every uint8, uint16, int16, float16 and bfloat16 value
+    exactly (float64 and int32 images in float64)."""
+    sample, channel0, block = _program(blocks, channel_groups, TILE_C, LARGE)
+    offsets, mask, within = _tile(
+        sample, channel0, block, pixels, sample_stride, channel_stride, pixel_stride,
+        TILE_C, BLOCK_P, BLOCK, DENSE,
+    )  # fmt: skip
     source = image_ptr.dtype.element_ty
     wide: tl.constexpr = (source == tl.float64) or (source == tl.int32)
     x = tl.load(image_ptr + offsets, mask=mask, other=0).to(tl.float64 if wide else tl.float32)
-    counted = mask & (x == x)  # NaN != NaN
-    low = tl.min(tl.where(counted, x, float("inf")), axis=1).to(tl.float64)
-    high = tl.max(tl.where(counted, x, -float("inf")), axis=1).to(tl.float64)
-    exponent = tl.zeros([BLOCK_C], tl.int64)
-    if SCALED:
-        magnitude = tl.max(tl.where(counted, _finite_magnitude(x), 0.0), axis=1)
-        exponent = _exponent(magnitude.to(tl.float64))
-    valid = channel < channels
-    index = (sample * channels + channel) * blocks + block
     field = rows * blocks
-    tl.store(partial_ptr + index, low, mask=valid)
-    tl.store(partial_ptr + field + index, high, mask=valid)
-    tl.store(partial_ptr + 2 * field + index, exponent.to(tl.float64), mask=valid)
+    for c in tl.static_range(TILE_C):
+        counted = mask & (within == c) & (x == x)  # NaN != NaN
+        low = tl.min(tl.where(counted, x, float("inf")), axis=0).to(tl.float64)
+        high = tl.max(tl.where(counted, x, -float("inf")), axis=0).to(tl.float64)
+        exponent = tl.zeros([], tl.int64)
+        if SCALED:
+            magnitude = tl.max(tl.where(counted, _finite_magnitude(x), 0.0), axis=0)
+            exponent = _exponent(magnitude.to(tl.float64))
+        index = (sample * channels + channel0 + c) * blocks + block
+        tl.store(partial_ptr + index, low)
+        tl.store(partial_ptr + field + index, high)
+        tl.store(partial_ptr + 2 * field + index, exponent.to(tl.float64))
 
 
 @triton.jit
@@ -251,41 +263,40 @@ def histogram_kernel(
     sample_stride,
     channel_stride,
     pixel_stride,
-    BLOCK_C: tl.constexpr,
+    TILE_C: tl.constexpr,
     BLOCK_P: tl.constexpr,
+    BLOCK: tl.constexpr,
+    DENSE: tl.constexpr,
     LARGE: tl.constexpr,
 ):
     """uint8: adds the tile's 256-bin histogram of each channel into its row (exact integer
     atomics, 256 per channel and tile, into a zeroed ``[rows, 256]`` int64 buffer: a plane of
     2**31 pixels, a 50000x50000 slide, can hold as many values in one bin, which an int32
     count wrapped negative)."""
-    sample, channel0, block = _program(blocks, channel_groups, BLOCK_C, LARGE)
-    offsets, mask, _ = _tile(
-        sample,
-        channel0,
-        block,
-        channels,
-        pixels,
-        sample_stride,
-        channel_stride,
-        pixel_stride,
-        BLOCK_C,
-        BLOCK_P,
-    )
+    sample, channel0, block = _program(blocks, channel_groups, TILE_C, LARGE)
+    offsets, mask, within = _tile(
+        sample, channel0, block, pixels, sample_stride, channel_stride, pixel_stride,
+        TILE_C, BLOCK_P, BLOCK, DENSE,
+    )  # fmt: skip
     BINS: tl.constexpr = 256  # HISTOGRAM_BINS
+    # TILE_C (at most 16, layout.MAX_INTERLEAVED_CHANNELS) rounded up to a power of two.
+    BINS_C: tl.constexpr = (
+        1 if TILE_C == 1 else 2 if TILE_C == 2 else 4 if TILE_C <= 4 else 8 if TILE_C <= 8 else 16
+    )
     x = tl.load(image_ptr + offsets, mask=mask, other=0).to(tl.int32)
-    # One histogram of BLOCK_C * 256 bins: bin = channel offset * 256 + value.
-    lane = tl.arange(0, BLOCK_C)[:, None] * BINS + x
-    # No mask operand: masked lanes loaded 0 and land in bin 0 of their channel; take them out.
-    counts = tl.histogram(tl.reshape(lane, [BLOCK_C * BLOCK_P]), BLOCK_C * BINS)
-    bins = tl.arange(0, BLOCK_C * BINS)
-    padding = (BLOCK_P - tl.minimum(pixels - block * BLOCK_P, BLOCK_P)).to(tl.int32)
+    # One histogram of BINS_C * 256 bins: bin = channel in the tile * 256 + value.
+    counts = tl.histogram(within * BINS + x, BINS_C * BINS)
+    bins = tl.arange(0, BINS_C * BINS)
+    channel = bins // BINS
+    # No mask operand: masked lanes loaded 0 and landed in bin 0 of their channel; take them
+    # out. Of the lanes of channel c (every TILE_C-th from c), the first of each valid pixel.
+    lanes_of_channel = (BLOCK - channel + TILE_C - 1) // TILE_C
+    padding = (lanes_of_channel - _tile_pixels(block, pixels, BLOCK_P)).to(tl.int32)
     counts = tl.where(bins % BINS == 0, counts - padding, counts)
-    row = sample * channels + channel0 + bins // BINS
     tl.atomic_add(
-        histogram_ptr + row * BINS + bins % BINS,
+        histogram_ptr + (sample * channels + channel0 + channel) * BINS + bins % BINS,
         counts.to(tl.int64),
-        mask=((channel0 + bins // BINS) < channels) & (counts != 0),
+        mask=(channel < TILE_C) & (counts != 0),
         sem="relaxed",
     )
 
@@ -504,6 +515,7 @@ def _tile_terms(
     sample,
     channel0,
     block,
+    within,
     channels,
     scopes,
     count,
@@ -513,40 +525,42 @@ def _tile_terms(
     WIDE: tl.constexpr,
     ROBUST: tl.constexpr,
     PER_CHANNEL: tl.constexpr,
+    FUSED: tl.constexpr,
     RECORD: tl.constexpr,
-    BLOCK_C: tl.constexpr,
+    TILE_C: tl.constexpr,
 ):
-    """The fused finalize: the terms of a tile's scopes (``[BLOCK_C]`` vectors of factor,
-    center_high, scale and offset), reduced from their partials by the tile's own program,
-    where scopes have few partials. With ``RECORD`` (``return_params``) the first tile of each
-    scope also writes them to the ``[TERM_FIELDS, scopes]`` table ``terms_ptr``."""
-    lanes = tl.arange(0, BLOCK_C)
-    factor = tl.zeros([BLOCK_C], tl.float64)
-    center_high = tl.zeros([BLOCK_C], tl.float64)
-    scale = tl.zeros([BLOCK_C], tl.float64)
-    offset = tl.zeros([BLOCK_C], tl.float64)
-    # A scope per channel of the tile (the padding lanes of an RGB tile's 4 have none, and keep
-    # terms 0 for pixels that are not stored), or the whole sample's.
-    for c in tl.static_range(BLOCK_C):
-        if PER_CHANNEL or c == 0:
-            if channel0 + c < channels:
-                if PER_CHANNEL:
-                    scope = sample * channels + channel0 + c
-                    lane = lanes == c
-                    first = block == 0
-                else:
-                    scope = sample
-                    lane = lanes >= 0
-                    first = (block == 0) & (channel0 == 0)
+    """The terms (factor, center_high, scale, offset) of each lane's scope, a scalar each where
+    the tile has one scope (a planar tile, or a whole-sample mode), else per lane: read from the
+    finalize's ``[TERM_FIELDS, scopes]`` table ``terms_ptr``, or, ``FUSED``, reduced from their
+    partials by the tile's own program, where scopes have few partials; then with ``RECORD``
+    (``return_params``) the first tile of each scope also writes them to the table."""
+    for c in tl.static_range(TILE_C):
+        if PER_CHANNEL or c == 0:  # a scope per channel of the tile, or the whole sample's
+            if PER_CHANNEL:
+                scope = sample * channels + channel0 + c
+                first = block == 0
+            else:
+                scope = sample
+                first = (block == 0) & (channel0 == 0)
+            if FUSED:
                 f, ch, sc, of, center, image_scale = _scope_terms(
                     partial_ptr, constants_ptr, scope, count, field, STATISTIC, SCALED, WIDE, ROBUST
                 )
+                if RECORD:
+                    _store_terms(terms_ptr, scope, scopes, f, ch, sc, of, center, image_scale, first)
+            else:
+                f = tl.load(terms_ptr + scope)
+                ch = tl.load(terms_ptr + scopes + scope)
+                sc = tl.load(terms_ptr + 2 * scopes + scope)
+                of = tl.load(terms_ptr + 3 * scopes + scope)
+            if c == 0:
+                factor, center_high, scale, offset = f, ch, sc, of
+            else:
+                lane = within == c
                 factor = tl.where(lane, f, factor)
                 center_high = tl.where(lane, ch, center_high)
                 scale = tl.where(lane, sc, scale)
                 offset = tl.where(lane, of, offset)
-                if RECORD:
-                    _store_terms(terms_ptr, scope, scopes, f, ch, sc, of, center, image_scale, first)
     return factor, center_high, scale, offset
 
 
@@ -554,7 +568,6 @@ def _tile_terms(
 def _affine_tiles(
     blocks,
     channel_groups,
-    channels,
     pixels,
     sample_stride,
     channel_stride,
@@ -562,22 +575,24 @@ def _affine_tiles(
     out_sample_stride,
     out_channel_stride,
     out_pixel_stride,
-    BLOCK_C: tl.constexpr,
+    TILE_C: tl.constexpr,
     BLOCK_P: tl.constexpr,
+    BLOCK: tl.constexpr,
+    DENSE: tl.constexpr,
     LARGE: tl.constexpr,
 ):
     """This program's sample, first channel and pixel block, and the offsets of its tile in the
-    image and in the output, the tile's mask and its channel indices."""
-    sample, channel0, block = _program(blocks, channel_groups, BLOCK_C, LARGE)
-    offsets, mask, channel = _tile(
-        sample, channel0, block, channels, pixels,
-        sample_stride, channel_stride, pixel_stride, BLOCK_C, BLOCK_P,
+    image and in the output, the tile's mask and the channel of each lane in the tile."""
+    sample, channel0, block = _program(blocks, channel_groups, TILE_C, LARGE)
+    offsets, mask, within = _tile(
+        sample, channel0, block, pixels, sample_stride, channel_stride, pixel_stride,
+        TILE_C, BLOCK_P, BLOCK, DENSE,
     )  # fmt: skip
     out_offsets, _, _ = _tile(
-        sample, channel0, block, channels, pixels,
-        out_sample_stride, out_channel_stride, out_pixel_stride, BLOCK_C, BLOCK_P,
+        sample, channel0, block, pixels, out_sample_stride, out_channel_stride, out_pixel_stride,
+        TILE_C, BLOCK_P, BLOCK, DENSE,
     )  # fmt: skip
-    return sample, channel0, block, offsets, out_offsets, mask, channel
+    return sample, channel0, block, offsets, out_offsets, mask, within
 
 
 @triton.jit
@@ -615,23 +630,27 @@ def standard_kernel(
     clip_low,
     clip_high,
     CLIP: tl.constexpr,
-    BLOCK_C: tl.constexpr,
+    TILE_C: tl.constexpr,
     BLOCK_P: tl.constexpr,
+    BLOCK: tl.constexpr,
+    DENSE: tl.constexpr,
     LARGE: tl.constexpr,
 ):
     """The standard mode, ``y = x * scale + offset`` with the float32 ``[scale, offset]`` of
     each channel (``constants_ptr``, ``[2, channels]``), computed in float32. A kernel of its
     own, with only the arguments it reads: Triton binds every argument of every launch on the
     host (~0.2 us each, benchmarks/bench_triton_host.py)."""
-    _, _, _, offsets, out_offsets, mask, channel = _affine_tiles(
-        blocks, channel_groups, channels, pixels, sample_stride, channel_stride, pixel_stride,
-        out_sample_stride, out_channel_stride, out_pixel_stride, BLOCK_C, BLOCK_P, LARGE,
+    _, channel0, _, offsets, out_offsets, mask, within = _affine_tiles(
+        blocks, channel_groups, pixels, sample_stride, channel_stride, pixel_stride,
+        out_sample_stride, out_channel_stride, out_pixel_stride, TILE_C, BLOCK_P, BLOCK, DENSE, LARGE,
     )  # fmt: skip
     x = tl.load(image_ptr + offsets, mask=mask, other=0).to(tl.float32)
-    valid = channel < channels
-    scale = tl.load(constants_ptr + channel, mask=valid, other=0.0)
-    offset = tl.load(constants_ptr + channels + channel, mask=valid, other=0.0)
-    y = x * scale[:, None] + offset[:, None]
+    scale = tl.load(constants_ptr + channel0)
+    offset = tl.load(constants_ptr + channels + channel0)
+    for c in tl.static_range(1, TILE_C):  # the other channels of an interleaved tile
+        scale = tl.where(within == c, tl.load(constants_ptr + channel0 + c), scale)
+        offset = tl.where(within == c, tl.load(constants_ptr + channels + channel0 + c), offset)
+    y = x * scale + offset
     _clip_and_store(y, out_ptr, out_offsets, mask, clip_low, clip_high, CLIP)
 
 
@@ -665,41 +684,29 @@ def affine_kernel(
     ROBUST: tl.constexpr,
     PER_CHANNEL: tl.constexpr,
     RECORD: tl.constexpr,
-    BLOCK_C: tl.constexpr,
+    TILE_C: tl.constexpr,
     BLOCK_P: tl.constexpr,
+    BLOCK: tl.constexpr,
+    DENSE: tl.constexpr,
     LARGE: tl.constexpr,
 ):
     """The per-image modes: ``y = (x * factor - center_high) * scale + offset`` with the terms
-    of the tile's scope (a channel of a sample, or the sample), read from the finalize's
-    ``[TERM_FIELDS, scopes]`` table (``terms_ptr``) or, ``FUSED``, reduced here from the
-    statistics' partials (``_tile_terms``); computed in float32 (float64 when ``WIDE``: a
-    float64 or int32 image), clipped and rounded once to the output dtype."""
-    sample, channel0, block, offsets, out_offsets, mask, channel = _affine_tiles(
-        blocks, channel_groups, channels, pixels, sample_stride, channel_stride, pixel_stride,
-        out_sample_stride, out_channel_stride, out_pixel_stride, BLOCK_C, BLOCK_P, LARGE,
+    of each lane's scope (a channel of a sample, or the sample: ``_tile_terms``), computed in
+    float32 (float64 when ``WIDE``: a float64 or int32 image), clipped and rounded once to the
+    output dtype."""
+    sample, channel0, block, offsets, out_offsets, mask, within = _affine_tiles(
+        blocks, channel_groups, pixels, sample_stride, channel_stride, pixel_stride,
+        out_sample_stride, out_channel_stride, out_pixel_stride, TILE_C, BLOCK_P, BLOCK, DENSE, LARGE,
     )  # fmt: skip
     compute = tl.float64 if WIDE else tl.float32
     x = tl.load(image_ptr + offsets, mask=mask, other=0).to(compute)
-    if FUSED:
-        factor, center, scale, offset = _tile_terms(
-            partial_ptr, terms_ptr, constants_ptr, sample, channel0, block, channels, scopes,
-            count, field, STATISTIC, SCALED, WIDE, ROBUST, PER_CHANNEL, RECORD, BLOCK_C,
-        )  # fmt: skip
-        factor, center = factor.to(compute), center.to(compute)
-        scale, offset = scale.to(compute), offset.to(compute)
-    else:
-        valid = channel < channels
-        if PER_CHANNEL:
-            scope = sample * channels + channel
-        else:
-            scope = sample + channel * 0
-        factor = tl.load(terms_ptr + scope, mask=valid, other=1.0).to(compute)
-        center = tl.load(terms_ptr + scopes + scope, mask=valid, other=0.0).to(compute)
-        scale = tl.load(terms_ptr + 2 * scopes + scope, mask=valid, other=0.0).to(compute)
-        offset = tl.load(terms_ptr + 3 * scopes + scope, mask=valid, other=0.0).to(compute)
+    factor, center, scale, offset = _tile_terms(
+        partial_ptr, terms_ptr, constants_ptr, sample, channel0, block, within, channels, scopes,
+        count, field, STATISTIC, SCALED, WIDE, ROBUST, PER_CHANNEL, FUSED, RECORD, TILE_C,
+    )  # fmt: skip
     if SCALED:
-        x = x * factor[:, None]
-    y = (x - center[:, None]) * scale[:, None] + offset[:, None]
+        x = x * factor.to(compute)
+    y = (x - center.to(compute)) * scale.to(compute) + offset.to(compute)
     _clip_and_store(y, out_ptr, out_offsets, mask, clip_low, clip_high, CLIP)
 
 

@@ -11,23 +11,31 @@ import torch
 
 from .kernels import INTERPRETED
 
-# Elements per program. The reference kernel of the issue (one program per 4096 pixels of a
-# plane, four warps) reached 63-69 % of a same-size device copy on an H200. In Triton's
-# interpreter (the tests, on CPU), whose cost is per program (~5 ms) more than per element,
-# tiles are small, so that test images of a few hundred pixels span several tiles and every
-# path of the split reductions runs.
+# Lanes per program (a power of two). The reference kernel of the issue (one program per 4096
+# pixels of a plane, four warps) reached 63-69 % of a same-size device copy on an H200. In
+# Triton's interpreter (the tests, on CPU), whose cost is per program (~5 ms) more than per
+# element, tiles are small, so that test images of a few hundred pixels span several tiles and
+# every path of the split reductions runs.
 BLOCK_ELEMENTS = 256 if INTERPRETED else 4096
 # Interleaved layouts with more channels than this take one channel per tile instead.
 MAX_INTERLEAVED_CHANNELS = 16
+# The pixels of an interleaved tile are a multiple of this, so that every tile of a dense one
+# starts 16 elements (16 bytes of uint8) apart from an aligned start: the compiler then proves
+# 16-byte alignment and loads and stores whole vectors (``ld.global.v4``; sm_90 PTX).
+TILE_ALIGNMENT = 16
 
 
 class Planes(NamedTuple):
     """An image of some shape and strides as ``(samples, channels, pixels)`` and the tiling of
-    the kernels: ``block_c`` channels by ``block_p`` pixels per program, ``blocks`` pixel blocks
-    per channel group, ``channel_groups`` groups per sample. ``strides`` are the
-    ``(sample, channel, pixel)`` strides of what the kernels read: the image itself, or its
-    contiguous copy where ``copied`` (its spatial axes do not merge); ``out_strides`` those of
-    the output, which ``output`` allocates with the full ``out_layout`` strides."""
+    the kernels: ``tile_channels`` channels (1, or every channel of an interleaved layout) of
+    ``block_p`` pixels per program, on ``block`` lanes (a power of two, at least
+    ``tile_channels * block_p``), ``blocks`` pixel blocks per channel group, ``channel_groups``
+    groups per sample. ``strides`` are the ``(sample, channel, pixel)`` strides of what the
+    kernels read: the image itself, or its contiguous copy where ``copied`` (its spatial axes
+    do not merge); ``out_strides`` those of the output, which ``output`` allocates with the full
+    ``out_layout`` strides. ``dense``: an interleaved tile is one run of memory in the input and
+    in the output (channel stride 1, pixel stride ``channels``), which the kernels address as
+    such, so that the compiler sees it and loads whole vectors."""
 
     samples: int
     channels: int
@@ -36,11 +44,16 @@ class Planes(NamedTuple):
     copied: bool
     out_layout: tuple[int, ...]
     out_strides: tuple[int, int, int]
-    block_c: int
+    tile_channels: int
     block_p: int
+    block: int
     blocks: int
     channel_groups: int
+    dense: bool
     large: bool  # an element offset of the input or the output reaches 2**31: int64 tiles
+    # The constexprs of the tiling, which every kernel that reads the image takes: built once
+    # here, not per call (host time).
+    tiling: dict[str, int | bool]
 
     @property
     def programs(self) -> int:
@@ -89,16 +102,20 @@ def _planes(shape: torch.Size, stride: tuple[int, ...]) -> Planes:
     channel_stride, pixel_stride = view.stride()[1:]
     if 1 < channels <= MAX_INTERLEAVED_CHANNELS and channel_stride < pixel_stride:
         # Interleaved (channels_last): whole pixels per tile, every channel at once.
-        block_c = 1 << (channels - 1).bit_length()
-        channel_groups = 1
+        tile_channels, channel_groups = channels, 1
+        block_p = BLOCK_ELEMENTS // channels // TILE_ALIGNMENT * TILE_ALIGNMENT
     else:
-        block_c, channel_groups = 1, channels
-    block_p = BLOCK_ELEMENTS // block_c
+        tile_channels, channel_groups, block_p = 1, channels, BLOCK_ELEMENTS
+    interleaved_dense = (1, channels)
+    dense = tile_channels > 1 and view.stride()[1:] == out_view.stride()[1:] == interleaved_dense
     blocks = -(-pixels // block_p)
     large = max(_last_offset(view), _last_offset(out_view)) >= 2**31
+    tiling = {
+        "TILE_C": tile_channels, "BLOCK_P": block_p, "BLOCK": BLOCK_ELEMENTS, "DENSE": dense, "LARGE": large,
+    }  # fmt: skip
     return Planes(
         samples, channels, pixels, view.stride(), copied, out.stride(), out_view.stride(),
-        block_c, block_p, blocks, channel_groups, large,
+        tile_channels, block_p, BLOCK_ELEMENTS, blocks, channel_groups, dense, large, tiling,
     )  # fmt: skip
 
 

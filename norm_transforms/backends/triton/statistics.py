@@ -80,25 +80,14 @@ def scope_terms(
     if statistic.fields:
         shape = (statistic.fields, geometry.rows, geometry.blocks)
         partials = torch.empty(shape, dtype=torch.float64, device=device)
-        field = geometry.rows * geometry.blocks
-        statistic.reduce[(geometry.programs,)](
-            source, partials, geometry.channels, geometry.pixels, geometry.blocks,
-            geometry.channel_groups, geometry.rows, *geometry.strides,
-            SCALED=scaled, BLOCK_C=geometry.block_c, BLOCK_P=geometry.block_p, LARGE=geometry.large,
-            num_warps=STATISTICS_WARPS,
-        )  # fmt: skip
     else:
         partials = torch.zeros((geometry.rows, kernels.HISTOGRAM_BINS), dtype=torch.int64, device=device)
-        field = 0
-        statistic.reduce[(geometry.programs,)](
-            source, partials, geometry.channels, geometry.pixels, geometry.blocks,
-            geometry.channel_groups, *geometry.strides,
-            BLOCK_C=geometry.block_c, BLOCK_P=geometry.block_p, LARGE=geometry.large,
-        )  # fmt: skip
+    reduce_into(partials, statistic, source, geometry, scaled)
+    field = geometry.rows * geometry.blocks if statistic.fields else 0
     scopes, rows_per_scope = _scopes(geometry, params)
     count = rows_per_scope * (geometry.blocks if statistic.fields else 1)  # partials, or histogram rows
     constants = _constants((25.0, 75.0) if statistic.robust else params.percentiles, device)
-    fused = _fused(statistic, count, geometry.block_c if params.mode.per_channel else 1)
+    fused = _fused(statistic, count, geometry.tile_channels if params.mode.per_channel else 1)
     if fused and not record:
         return Terms(partials, partials, constants, count, field, fused=True)
     table = torch.empty((kernels.TERM_FIELDS, scopes), dtype=torch.float64, device=device)
@@ -109,6 +98,25 @@ def scope_terms(
             ROBUST=statistic.robust,
         )  # fmt: skip
     return Terms(table, partials, constants, count, field, fused=fused)
+
+
+def reduce_into(
+    partials: torch.Tensor, statistic: Statistic, source: torch.Tensor, geometry: Planes, scaled: bool
+) -> None:
+    """Launch ``statistic``'s kernel: its float64 ``[fields, rows, blocks]`` partials, or its
+    histograms added into the int64 ``[rows, 256]`` table ``partials``."""
+    if statistic.fields:
+        statistic.reduce[(geometry.programs,)](
+            source, partials, geometry.channels, geometry.pixels, geometry.blocks,
+            geometry.channel_groups, geometry.rows, *geometry.strides,
+            SCALED=scaled, **geometry.tiling, num_warps=STATISTICS_WARPS,
+        )  # fmt: skip
+    else:
+        statistic.reduce[(geometry.programs,)](
+            source, partials, geometry.channels, geometry.pixels, geometry.blocks,
+            geometry.channel_groups, *geometry.strides,
+            **geometry.tiling,
+        )  # fmt: skip
 
 
 def _fused(statistic: Statistic, count: int, scopes_per_tile: int) -> bool:
