@@ -511,6 +511,56 @@ def finalize_kernel(
 
 
 @triton.jit
+def _scope_terms_of(
+    partial_ptr,
+    terms_ptr,
+    constants_ptr,
+    scope,
+    first,
+    scopes,
+    count,
+    field,
+    STATISTIC: tl.constexpr,
+    SCALED: tl.constexpr,
+    WIDE: tl.constexpr,
+    ROBUST: tl.constexpr,
+    FUSED: tl.constexpr,
+    RECORD: tl.constexpr,
+):
+    """The float64 terms (factor, center_high, scale, offset) of ``scope``: read from the
+    finalize's ``[TERM_FIELDS, scopes]`` table ``terms_ptr``, or, ``FUSED``, reduced from its
+    partials here (``_scope_terms``), where scopes have few partials; then with ``RECORD``
+    (``return_params``) the scope's ``first`` tile also writes them to the table."""
+    if FUSED:
+        factor, center_high, scale, offset, center, image_scale = _scope_terms(
+            partial_ptr, constants_ptr, scope, count, field, STATISTIC, SCALED, WIDE, ROBUST
+        )
+        if RECORD:
+            _store_terms(
+                terms_ptr, scope, scopes, factor, center_high, scale, offset, center, image_scale, first
+            )
+    else:
+        factor = tl.load(terms_ptr + scope)
+        center_high = tl.load(terms_ptr + scopes + scope)
+        scale = tl.load(terms_ptr + 2 * scopes + scope)
+        offset = tl.load(terms_ptr + 3 * scopes + scope)
+    return factor, center_high, scale, offset
+
+
+@triton.jit
+def _spread(values, slots, within, TILE_C: tl.constexpr, COMPUTE: tl.constexpr):
+    """Per lane, ``values[within]`` in ``COMPUTE``: each slot taken out of the small float64
+    vector ``values`` as the int64 sum of its bits alone (exact, NaN and -0.0 kept), then
+    selected by the lanes of its channel."""
+    bits = values.to(tl.int64, bitcast=True)
+    spread = tl.sum(tl.where(slots == 0, bits, 0), axis=0).to(tl.float64, bitcast=True).to(COMPUTE)
+    for c in tl.static_range(1, TILE_C):
+        value = tl.sum(tl.where(slots == c, bits, 0), axis=0).to(tl.float64, bitcast=True).to(COMPUTE)
+        spread = tl.where(within == c, value, spread)
+    return spread
+
+
+@triton.jit
 def _tile_terms(
     partial_ptr,
     terms_ptr,
@@ -533,41 +583,45 @@ def _tile_terms(
     TILE_C: tl.constexpr,
 ):
     """The terms (factor, center_high, scale, offset) of each lane's scope in the affine's
-    precision, a scalar each where the tile has one scope (a planar tile, or a whole-sample
-    mode), else per lane: read from the finalize's ``[TERM_FIELDS, scopes]`` table
-    ``terms_ptr``, or, ``FUSED``, reduced from their partials by the tile's own program, where
-    scopes have few partials; then with ``RECORD`` (``return_params``) the first tile of each
-    scope also writes them to the table."""
-    compute: tl.constexpr = tl.float64 if WIDE else tl.float32
-    for c in tl.static_range(TILE_C):
-        if PER_CHANNEL or c == 0:  # a scope per channel of the tile, or the whole sample's
-            if PER_CHANNEL:
-                scope = sample * channels + channel0 + c
-                first = block == 0
-            else:
-                scope = sample
-                first = (block == 0) & (channel0 == 0)
-            if FUSED:
-                f, ch, sc, of, center, image_scale = _scope_terms(
-                    partial_ptr, constants_ptr, scope, count, field, STATISTIC, SCALED, WIDE, ROBUST
-                )
-                if RECORD:
-                    _store_terms(terms_ptr, scope, scopes, f, ch, sc, of, center, image_scale, first)
-            else:
-                f = tl.load(terms_ptr + scope)
-                ch = tl.load(terms_ptr + scopes + scope)
-                sc = tl.load(terms_ptr + 2 * scopes + scope)
-                of = tl.load(terms_ptr + 3 * scopes + scope)
-            # In the affine's precision before they are spread over the lanes (fewer registers).
-            f, ch, sc, of = f.to(compute), ch.to(compute), sc.to(compute), of.to(compute)
-            if c == 0:
-                factor, center_high, scale, offset = f, ch, sc, of
-            else:
-                lane = within == c
-                factor = tl.where(lane, f, factor)
-                center_high = tl.where(lane, ch, center_high)
-                scale = tl.where(lane, sc, scale)
-                offset = tl.where(lane, of, offset)
+    precision (``_scope_terms_of``): a scalar each where the tile has one scope (a planar tile,
+    or a whole-sample mode); else one per lane, the channels' terms gathered in a loop into
+    small vectors first, then spread over the lanes. Spread as each channel's terms came, the
+    lanes' terms stayed in registers through the next channel's finalize (sm_90: 119 registers
+    a thread on average over the RGB channels_last variants, 220 at most)."""
+    COMPUTE: tl.constexpr = tl.float64 if WIDE else tl.float32
+    if PER_CHANNEL and TILE_C > 1:
+        SLOTS: tl.constexpr = 4 if TILE_C <= 4 else 8 if TILE_C <= 8 else 16  # a power of two
+        slots = tl.arange(0, SLOTS)
+        factors = tl.zeros([SLOTS], tl.float64)
+        centers = tl.zeros([SLOTS], tl.float64)
+        scales = tl.zeros([SLOTS], tl.float64)
+        offsets = tl.zeros([SLOTS], tl.float64)
+        for c in range(TILE_C):  # a loop, not unrolled: one finalize's registers
+            f, ch, sc, of = _scope_terms_of(
+                partial_ptr, terms_ptr, constants_ptr, sample * channels + channel0 + c, block == 0,
+                scopes, count, field, STATISTIC, SCALED, WIDE, ROBUST, FUSED, RECORD,
+            )  # fmt: skip
+            factors = tl.where(slots == c, f, factors)
+            centers = tl.where(slots == c, ch, centers)
+            scales = tl.where(slots == c, sc, scales)
+            offsets = tl.where(slots == c, of, offsets)
+        factor = _spread(factors, slots, within, TILE_C, COMPUTE)
+        center_high = _spread(centers, slots, within, TILE_C, COMPUTE)
+        scale = _spread(scales, slots, within, TILE_C, COMPUTE)
+        offset = _spread(offsets, slots, within, TILE_C, COMPUTE)
+    else:
+        if PER_CHANNEL:
+            scope = sample * channels + channel0
+            first = block == 0
+        else:
+            scope = sample
+            first = (block == 0) & (channel0 == 0)
+        factor, center_high, scale, offset = _scope_terms_of(
+            partial_ptr, terms_ptr, constants_ptr, scope, first, scopes, count, field,
+            STATISTIC, SCALED, WIDE, ROBUST, FUSED, RECORD,
+        )  # fmt: skip
+        factor, center_high = factor.to(COMPUTE), center_high.to(COMPUTE)
+        scale, offset = scale.to(COMPUTE), offset.to(COMPUTE)
     return factor, center_high, scale, offset
 
 
