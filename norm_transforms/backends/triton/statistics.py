@@ -31,7 +31,8 @@ FUSED_MAX_PARTIALS = 64
 # The same for histograms, whose rows are 256 counts each: the channels of an RGB(A) image.
 FUSED_MAX_HISTOGRAM_ROWS = 4
 # And for the scopes of one tile (an interleaved tile holds every channel, each program then
-# finalizes each of them): up to RGBA; 16 unrolled finalizes would cost registers.
+# finalizes each of them in turn): up to RGBA; 16 channels would re-read 16 scopes' partials
+# per 4096 pixel values, in every program.
 FUSED_MAX_SCOPES_PER_TILE = 4
 # Eight warps for the statistics kernels: 16 values of a 4096-value tile per thread, half the
 # registers of four warps for the float64 two-pass moments (not yet timed on a GPU).
