@@ -256,12 +256,25 @@ def test_finalize_kernel_and_fused_finalize_give_the_same_bits(
     triton_route, rng, monkeypatch, mode, dtype, layout
 ):
     # Scopes of few partials are finalized in every affine program, others by a finalize kernel
-    # first: the same function of the same partials, so the same output and params. Five
-    # interleaved channels fill 5 of a tile's 8 lanes, which the fused path unrolls.
-    image = random_chw(rng, dtype, (2, 5 if layout.endswith("5") else 3, 20, 30))
-    if layout != "NCHW":
-        image = image.contiguous(memory_format=torch.channels_last)
-    kwargs = {"normalization": mode, "max_pixel_value": 1.0, "mean": 0.5, "std": 0.25}
+    # first: the same function of the same partials, so the same output and params. An
+    # interleaved tile of 3 or 5 channels gathers its channels' terms in a loop first.
+    image = image_in_layout(random_chw(rng, dtype, (2, 5 if layout.endswith("5") else 3, 20, 30)), layout)
+    split = assert_finalize_paths_agree(image, monkeypatch, mode)
+    np.testing.assert_allclose(hwc(split), reference_of(image, **finalize_kwargs(mode)), **tolerance(mode))
+
+
+def image_in_layout(image: torch.Tensor, layout: str) -> torch.Tensor:
+    return image if layout == "NCHW" else image.contiguous(memory_format=torch.channels_last)
+
+
+def finalize_kwargs(mode: str) -> dict[str, object]:
+    return {"normalization": mode, "max_pixel_value": 1.0, "mean": 0.5, "std": 0.25}
+
+
+def assert_finalize_paths_agree(image: torch.Tensor, monkeypatch, mode: str) -> torch.Tensor:
+    """The output and params of ``image`` with every scope finalized in the affine programs and
+    with the finalize kernel are the same bits; returns the output."""
+    kwargs = finalize_kwargs(mode)
     force_finalize(monkeypatch, fused=True)
     fused, fused_params = normalize(image, **kwargs, return_params=True)
     force_finalize(monkeypatch, fused=False)
@@ -269,7 +282,7 @@ def test_finalize_kernel_and_fused_finalize_give_the_same_bits(
     assert torch.equal(fused, split)
     torch.testing.assert_close(fused_params.center, split_params.center, rtol=0, atol=0, equal_nan=True)
     torch.testing.assert_close(fused_params.scale, split_params.scale, rtol=0, atol=0, equal_nan=True)
-    np.testing.assert_allclose(hwc(split), reference_of(image, **kwargs), **tolerance(mode))
+    return split
 
 
 @pytest.mark.parametrize("mode", ["image", "min_max"])
@@ -428,6 +441,29 @@ def test_cuda_batch_matches_the_cpu_kernels(rng, mode, out_dtype):
         expected = normalize(image, normalization=mode).to(out_dtype)
         atol = 1e-5 if out_dtype == torch.float32 else 0.02
         torch.testing.assert_close(out.cpu().float(), expected.float(), rtol=0, atol=atol)
+
+
+@needs_cuda
+@pytest.mark.parametrize("layout", ["NCHW", "channels_last", "channels_last_5"])
+@pytest.mark.parametrize("dtype", [torch.uint16, torch.int16, torch.float32, torch.bfloat16], ids=str)
+def test_cuda_dtypes_and_layouts_match_the_cpu_kernels(rng, dtype, layout):
+    # The per-dtype paths of the kernels (exact integer sums, float64 two-pass moments with
+    # exponents, min/max in float32 or float64) on planar and interleaved tiles of 3 and 5
+    # channels, compiled, against the CPU kernels.
+    image = image_in_layout(random_chw(rng, dtype, (4, 5 if layout.endswith("5") else 3, 96, 80)), layout)
+    for mode in MODES:
+        kwargs = {**finalize_kwargs(mode), "dtype": torch.float32}  # bfloat16 in: not its rounding
+        out = normalize(image.cuda(), **kwargs)
+        torch.testing.assert_close(out.cpu(), normalize(image, **kwargs), rtol=1e-5, atol=1e-5)
+
+
+@needs_cuda
+@pytest.mark.parametrize("layout", ["NCHW", "channels_last", "channels_last_5"])
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.float32], ids=str)
+@pytest.mark.parametrize("mode", PER_IMAGE_MODES)
+def test_cuda_finalize_kernel_and_fused_finalize_give_the_same_bits(monkeypatch, rng, mode, dtype, layout):
+    image = image_in_layout(random_chw(rng, dtype, (2, 5 if layout.endswith("5") else 3, 64, 96)), layout)
+    assert_finalize_paths_agree(image.cuda(), monkeypatch, mode)
 
 
 @needs_cuda
