@@ -17,6 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+import triton
+import triton.language as tl
 from conftest import MODES, PER_IMAGE_MODES, to_dtype, tolerance
 from reference import reference_normalize
 from test_backend_torch import VIEWS
@@ -26,6 +28,7 @@ import norm_transforms.backends.torch as torch_backend
 from norm_transforms import kernel_route, normalize
 from norm_transforms.backends import kernels as cpu_kernels
 from norm_transforms.backends.triton import kernels as triton_kernels
+from norm_transforms.backends.triton import layout as triton_layout
 from norm_transforms.backends.triton import statistics as triton_statistics
 from norm_transforms.backends.triton.layout import BLOCK_ELEMENTS, TILE_ALIGNMENT, planes
 from norm_transforms.modes import MODES as MODE_TABLE
@@ -392,6 +395,75 @@ def test_offsets_beyond_int32_read_inside_the_image():
         [sys.executable, "-c", code], env=environment, capture_output=True, text=True, timeout=120
     )
     assert check.returncode == 0, f"exit {check.returncode}\n{check.stdout[-2000:]}{check.stderr[-4000:]}"
+
+
+@triton.jit
+def tile_probe(
+    mask_ptr,
+    offset_ptr,
+    pixels,
+    sample_stride,
+    channel_stride,
+    pixel_stride,
+    block,
+    TILE_C: tl.constexpr,
+    BLOCK_P: tl.constexpr,
+    BLOCK: tl.constexpr,
+    DENSE: tl.constexpr,
+    LARGE: tl.constexpr,
+):
+    """The mask and offsets (-1 where masked) of tile ``block`` of sample 0 (``_tile``)."""
+    channel0 = tl.program_id(0)  # 0, typed as the kernels' own
+    if LARGE:
+        channel0, block = channel0.to(tl.int64), block.to(tl.int64)
+    offsets, mask, _ = triton_kernels._tile(
+        channel0.to(tl.int64), channel0, block, pixels, sample_stride, channel_stride, pixel_stride,
+        TILE_C, BLOCK_P, BLOCK, DENSE, LARGE,
+    )  # fmt: skip
+    lanes = tl.arange(0, BLOCK)
+    tl.store(mask_ptr + lanes, mask.to(tl.int32))
+    tl.store(offset_ptr + lanes, tl.where(mask, offsets.to(tl.int64), -1))
+
+
+@pytest.mark.parametrize(
+    ("shape", "strides"),
+    [
+        ((1, 3, 30000, 30000), (2_700_000_000, 1, 90_000, 3)),  # pixels * 3 > 2**31
+        ((1, 4, 16384, 32768), (2**31, 1, 4 * 32768, 4)),  # pixels * 4 == 2**31
+        ((1, 3, 1, 715_827_841), (2_147_483_523, 1, 2_147_483_523, 3)),  # 125 short of 2**31
+        ((1, 1, 1, 2**31 - 100), (2**31 - 100, 2**31 - 100, 2**31 - 100, 1)),  # planar
+    ],
+    ids=["RGB_30000", "RGBA_exactly_2**31", "RGB_just_below", "planar_just_below"],
+)
+def test_tiles_of_images_of_2_31_elements_mask_exactly_their_pixels(monkeypatch, shape, strides):
+    # The tiling of the compiled kernels (4096 lanes). An int32 ``pixels * 3`` of a 30000x30000
+    # RGB image was negative and masked every lane (nothing written, the output left as
+    # allocated); just below 2**31, the last tile's flat lane indices wrapped negative and
+    # unmasked lanes outside the image.
+    device = "cpu" if interpreting_triton() else "cuda"
+    if device == "cuda" and not torch.cuda.is_available():
+        pytest.skip("Triton runs compiled here, and there is no CUDA device")
+    monkeypatch.setattr(triton_layout, "BLOCK_ELEMENTS", 4096)
+    triton_layout._planes.cache_clear()
+    try:
+        geometry = triton_layout._planes(torch.Size(shape), strides)
+    finally:
+        triton_layout._planes.cache_clear()
+    assert geometry.large
+    channel_stride, pixel_stride = geometry.strides[1:]
+    for block in (0, geometry.blocks // 2, geometry.blocks - 1):
+        mask = torch.zeros(geometry.block, dtype=torch.int32, device=device)
+        offsets = torch.zeros(geometry.block, dtype=torch.int64, device=device)
+        tile_probe[(1,)](
+            mask, offsets, geometry.pixels, *geometry.strides, block, **geometry.tiling
+        )  # fmt: skip
+        valid = min(geometry.pixels - block * geometry.block_p, geometry.block_p) * geometry.tile_channels
+        lanes = torch.arange(geometry.block, dtype=torch.int64)
+        pixel = block * geometry.block_p + lanes // geometry.tile_channels
+        expected = (lanes % geometry.tile_channels) * channel_stride + pixel * pixel_stride
+        expected[valid:] = -1
+        assert int(mask.sum()) == valid, f"tile {block}"
+        assert torch.equal(offsets.cpu(), expected), f"tile {block}"
 
 
 # --------------------------------------------------------------------------- compiled

@@ -58,7 +58,7 @@ HISTOGRAM_BINS = 256
 @triton.jit
 def _program(blocks, channel_groups, TILE_C: tl.constexpr, LARGE: tl.constexpr):
     """(sample as int64, first channel, pixel block) of this program; with ``LARGE`` (an
-    element offset of the image or the output reaches 2**31, ``layout.py``) the channel and
+    element offset or a flat lane index reaches 2**31, ``layout.py``) the channel and
     the block are int64 too, so that every offset and pixel index computed from them is: in
     int32, a channel stride of 2**30 times channel 2 wrapped negative and read outside the
     image (a 3x32768x32768 uint8 tensor)."""
@@ -86,15 +86,21 @@ def _tile(
     BLOCK_P: tl.constexpr,
     BLOCK: tl.constexpr,
     DENSE: tl.constexpr,
+    LARGE: tl.constexpr,
 ):
     """Offsets ``[BLOCK]`` of a tile's lanes, its mask, and the channel of each lane in the
     tile (``within``: its channel is ``channel0 + within``). The mask is written in flat
     indices (``flat < pixels * TILE_C``), as the offsets of a dense tile are, so that the
-    compiler sees whole vectors in and out of it."""
+    compiler sees whole vectors in and out of it; in int64 with ``LARGE``, which ``layout.py``
+    sets where these flat indices reach 2**31 (an int32 ``pixels * 3`` of a 30000x30000 RGB
+    image was negative and masked every lane: found in review)."""
     lane = tl.arange(0, BLOCK)
     within = lane % TILE_C
     flat = block * (BLOCK_P * TILE_C) + lane
-    mask = flat < pixels * TILE_C
+    if LARGE:
+        mask = flat < pixels.to(tl.int64) * TILE_C
+    else:
+        mask = flat < pixels * TILE_C
     if BLOCK_P * TILE_C < BLOCK:  # an interleaved tile: its last lanes hold no pixel
         mask = mask & (lane < BLOCK_P * TILE_C)
     if DENSE:
@@ -167,7 +173,7 @@ def moments_kernel(
     sample, channel0, block = _program(blocks, channel_groups, TILE_C, LARGE)
     offsets, mask, within = _tile(
         sample, channel0, block, pixels, sample_stride, channel_stride, pixel_stride,
-        TILE_C, BLOCK_P, BLOCK, DENSE,
+        TILE_C, BLOCK_P, BLOCK, DENSE, LARGE,
     )  # fmt: skip
     # The tile's pixels per channel from its position (not a float64 sum of the mask).
     count = _tile_pixels(block, pixels, BLOCK_P)
@@ -235,7 +241,7 @@ def extremes_kernel(
     sample, channel0, block = _program(blocks, channel_groups, TILE_C, LARGE)
     offsets, mask, within = _tile(
         sample, channel0, block, pixels, sample_stride, channel_stride, pixel_stride,
-        TILE_C, BLOCK_P, BLOCK, DENSE,
+        TILE_C, BLOCK_P, BLOCK, DENSE, LARGE,
     )  # fmt: skip
     source = image_ptr.dtype.element_ty
     wide: tl.constexpr = (source == tl.float64) or (source == tl.int32)
@@ -279,7 +285,7 @@ def histogram_kernel(
     sample, channel0, block = _program(blocks, channel_groups, TILE_C, LARGE)
     offsets, mask, within = _tile(
         sample, channel0, block, pixels, sample_stride, channel_stride, pixel_stride,
-        TILE_C, BLOCK_P, BLOCK, DENSE,
+        TILE_C, BLOCK_P, BLOCK, DENSE, LARGE,
     )  # fmt: skip
     BINS: tl.constexpr = 256  # HISTOGRAM_BINS
     # TILE_C (at most 16, layout.MAX_INTERLEAVED_CHANNELS) rounded up to a power of two.
@@ -647,11 +653,11 @@ def _affine_tiles(
     sample, channel0, block = _program(blocks, channel_groups, TILE_C, LARGE)
     offsets, mask, within = _tile(
         sample, channel0, block, pixels, sample_stride, channel_stride, pixel_stride,
-        TILE_C, BLOCK_P, BLOCK, DENSE,
+        TILE_C, BLOCK_P, BLOCK, DENSE, LARGE,
     )  # fmt: skip
     out_offsets, _, _ = _tile(
         sample, channel0, block, pixels, out_sample_stride, out_channel_stride, out_pixel_stride,
-        TILE_C, BLOCK_P, BLOCK, DENSE,
+        TILE_C, BLOCK_P, BLOCK, DENSE, LARGE,
     )  # fmt: skip
     return sample, channel0, block, offsets, out_offsets, mask, within
 

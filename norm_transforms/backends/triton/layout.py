@@ -50,7 +50,7 @@ class Planes(NamedTuple):
     blocks: int
     channel_groups: int
     dense: bool
-    large: bool  # an element offset of the input or the output reaches 2**31: int64 tiles
+    large: bool  # an offset or flat lane index of the input or the output reaches 2**31: int64 tiles
     # The constexprs of the tiling, which every kernel that reads the image takes: built once
     # here, not per call (host time).
     tiling: dict[str, int | bool]
@@ -109,7 +109,10 @@ def _planes(shape: torch.Size, stride: tuple[int, ...]) -> Planes:
     interleaved_dense = (1, channels)
     dense = tile_channels > 1 and view.stride()[1:] == out_view.stride()[1:] == interleaved_dense
     blocks = -(-pixels // block_p)
-    large = max(_last_offset(view), _last_offset(out_view)) >= 2**31
+    # int64 tiles where an element offset reaches 2**31, or a tile's flat lane index (past the
+    # last pixel by up to two tiles) could: every pixel of a sample times its channels per tile.
+    last_flat = (pixels + block_p) * tile_channels + BLOCK_ELEMENTS
+    large = max(_last_offset(view), _last_offset(out_view), last_flat) >= 2**31
     tiling = {
         "TILE_C": tile_channels, "BLOCK_P": block_p, "BLOCK": BLOCK_ELEMENTS, "DENSE": dense, "LARGE": large,
     }  # fmt: skip
