@@ -94,7 +94,7 @@ def _normalize(
         constants = standard_constants(params, geometry.channels, image.dtype, image.device)
         kernels.standard_kernel[(geometry.programs,)](
             source, out, constants, geometry.channels, geometry.pixels, geometry.blocks,
-            geometry.channel_groups, *geometry.strides, *geometry.out_strides, low, high,
+            *geometry.strides, *geometry.out_strides, low, high,
             CLIP=params.clip is not None, **geometry.tiling,
         )  # fmt: skip
         affine = standard_affine_params(params, image, image.dtype) if return_params else None
@@ -103,7 +103,7 @@ def _normalize(
     terms = scope_terms(statistic, source, geometry, params, scaled, record=return_params)
     kernels.affine_kernel[(geometry.programs,)](
         source, out, terms.table, terms.partials, terms.constants, terms.table.shape[-1], terms.count,
-        terms.field, geometry.channels, geometry.pixels, geometry.blocks, geometry.channel_groups,
+        terms.field, geometry.channels, geometry.pixels, geometry.blocks,
         *geometry.strides, *geometry.out_strides, low, high,
         SCALED=scaled, CLIP=params.clip is not None, WIDE=source.dtype in WIDE_DTYPES,
         FUSED=terms.fused, STATISTIC=statistic.kind, ROBUST=statistic.robust,

@@ -9,7 +9,8 @@ are then, where the layout is dense (``DENSE``), one run of memory too: both loa
 whole 16-byte vectors (sm_90 PTX, tests/triton_compile_check.py), where a ``[channels,
 pixels]`` tile of an RGB image was read a byte per load. The grid is one-dimensional: program
 ``pid`` is pixel block ``pid % blocks`` of channel group ``(pid // blocks) % channel_groups`` of
-sample ``pid // (blocks * channel_groups)``, so any batch fits the grid's limits.
+sample ``pid // (blocks * channel_groups)`` (a group per channel for planar tiles, one for
+interleaved ones: ``channels // TILE_C``), so any batch fits the grid's limits.
 
 The standard mode is one launch (``standard_kernel``). Per-image modes take two launches (a
 third, a memset, zeroes the histograms of the percentile modes) and two passes over the image
@@ -56,13 +57,14 @@ HISTOGRAM_BINS = 256
 
 
 @triton.jit
-def _program(blocks, channel_groups, TILE_C: tl.constexpr, LARGE: tl.constexpr):
+def _program(blocks, channels, TILE_C: tl.constexpr, LARGE: tl.constexpr):
     """(sample as int64, first channel, pixel block) of this program; with ``LARGE`` (an
     element offset or a flat lane index reaches 2**31, ``layout.py``) the channel and
     the block are int64 too, so that every offset and pixel index computed from them is: in
     int32, a channel stride of 2**30 times channel 2 wrapped negative and read outside the
     image (a 3x32768x32768 uint8 tensor)."""
     pid = tl.program_id(0)
+    channel_groups = channels // TILE_C  # a group per channel (planar), or one (interleaved)
     block = pid % blocks
     rest = pid // blocks
     channel0 = (rest % channel_groups) * TILE_C
@@ -148,7 +150,6 @@ def moments_kernel(
     channels,
     pixels,
     blocks,
-    channel_groups,
     rows,
     sample_stride,
     channel_stride,
@@ -170,7 +171,7 @@ def moments_kernel(
     sum): float64, which holds every int32 exactly, two passes over the tile in registers (no
     cancellation), and the rounding left in the first mean added back (``residual``), so that a
     constant tile's mean is its value exactly and a constant image comes out exactly 0."""
-    sample, channel0, block = _program(blocks, channel_groups, TILE_C, LARGE)
+    sample, channel0, block = _program(blocks, channels, TILE_C, LARGE)
     offsets, mask, within = _tile(
         sample, channel0, block, pixels, sample_stride, channel_stride, pixel_stride,
         TILE_C, BLOCK_P, BLOCK, DENSE, LARGE,
@@ -222,7 +223,6 @@ def extremes_kernel(
     channels,
     pixels,
     blocks,
-    channel_groups,
     rows,
     sample_stride,
     channel_stride,
@@ -238,7 +238,7 @@ def extremes_kernel(
     it), and the exponent of the largest finite magnitude, for each channel of the tile.
     Compared in float32, which holds every uint8, uint16, int16, float16 and bfloat16 value
     exactly (float64 and int32 images in float64)."""
-    sample, channel0, block = _program(blocks, channel_groups, TILE_C, LARGE)
+    sample, channel0, block = _program(blocks, channels, TILE_C, LARGE)
     offsets, mask, within = _tile(
         sample, channel0, block, pixels, sample_stride, channel_stride, pixel_stride,
         TILE_C, BLOCK_P, BLOCK, DENSE, LARGE,
@@ -268,7 +268,6 @@ def histogram_kernel(
     channels,
     pixels,
     blocks,
-    channel_groups,
     sample_stride,
     channel_stride,
     pixel_stride,
@@ -282,7 +281,7 @@ def histogram_kernel(
     atomics, 256 per channel and tile, into a zeroed ``[rows, 256]`` int64 buffer: a plane of
     2**31 pixels, a 50000x50000 slide, can hold as many values in one bin, which an int32
     count wrapped negative)."""
-    sample, channel0, block = _program(blocks, channel_groups, TILE_C, LARGE)
+    sample, channel0, block = _program(blocks, channels, TILE_C, LARGE)
     offsets, mask, within = _tile(
         sample, channel0, block, pixels, sample_stride, channel_stride, pixel_stride,
         TILE_C, BLOCK_P, BLOCK, DENSE, LARGE,
@@ -634,7 +633,7 @@ def _tile_terms(
 @triton.jit
 def _affine_tiles(
     blocks,
-    channel_groups,
+    channels,
     pixels,
     sample_stride,
     channel_stride,
@@ -650,7 +649,7 @@ def _affine_tiles(
 ):
     """This program's sample, first channel and pixel block, and the offsets of its tile in the
     image and in the output, the tile's mask and the channel of each lane in the tile."""
-    sample, channel0, block = _program(blocks, channel_groups, TILE_C, LARGE)
+    sample, channel0, block = _program(blocks, channels, TILE_C, LARGE)
     offsets, mask, within = _tile(
         sample, channel0, block, pixels, sample_stride, channel_stride, pixel_stride,
         TILE_C, BLOCK_P, BLOCK, DENSE, LARGE,
@@ -687,7 +686,6 @@ def standard_kernel(
     channels,
     pixels,
     blocks,
-    channel_groups,
     sample_stride,
     channel_stride,
     pixel_stride,
@@ -708,7 +706,7 @@ def standard_kernel(
     own, with only the arguments it reads: Triton binds every argument of every launch on the
     host (~0.2 us each, benchmarks/bench_triton_host.py)."""
     _, channel0, _, offsets, out_offsets, mask, within = _affine_tiles(
-        blocks, channel_groups, pixels, sample_stride, channel_stride, pixel_stride,
+        blocks, channels, pixels, sample_stride, channel_stride, pixel_stride,
         out_sample_stride, out_channel_stride, out_pixel_stride, TILE_C, BLOCK_P, BLOCK, DENSE, LARGE,
     )  # fmt: skip
     x = tl.load(image_ptr + offsets, mask=mask, other=0).to(tl.float32)
@@ -734,7 +732,6 @@ def affine_kernel(
     channels,
     pixels,
     blocks,
-    channel_groups,
     sample_stride,
     channel_stride,
     pixel_stride,
@@ -762,7 +759,7 @@ def affine_kernel(
     float32 (float64 when ``WIDE``: a float64 or int32 image), clipped and rounded once to the
     output dtype."""
     sample, channel0, block, offsets, out_offsets, mask, within = _affine_tiles(
-        blocks, channel_groups, pixels, sample_stride, channel_stride, pixel_stride,
+        blocks, channels, pixels, sample_stride, channel_stride, pixel_stride,
         out_sample_stride, out_channel_stride, out_pixel_stride, TILE_C, BLOCK_P, BLOCK, DENSE, LARGE,
     )  # fmt: skip
     # The terms first, then the pixels: loaded before them, the pixels stayed in registers

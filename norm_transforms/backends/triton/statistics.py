@@ -109,13 +109,12 @@ def reduce_into(
     if statistic.fields:
         statistic.reduce[(geometry.programs,)](
             source, partials, geometry.channels, geometry.pixels, geometry.blocks,
-            geometry.channel_groups, geometry.rows, *geometry.strides,
+            geometry.rows, *geometry.strides,
             SCALED=scaled, **geometry.tiling, num_warps=STATISTICS_WARPS,
         )  # fmt: skip
     else:
         statistic.reduce[(geometry.programs,)](
-            source, partials, geometry.channels, geometry.pixels, geometry.blocks,
-            geometry.channel_groups, *geometry.strides,
+            source, partials, geometry.channels, geometry.pixels, geometry.blocks, *geometry.strides,
             **geometry.tiling,
         )  # fmt: skip
 
