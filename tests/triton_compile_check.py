@@ -24,9 +24,17 @@ from typing import Any
 
 import torch
 
+# (kernel name, compiled kernel) of every launch since the list was last cleared.
+COMPILED: list[tuple[str, Any]] = []
+
 
 def compile_instead_of_launching(self: Any, grid: object):
-    return lambda *args, **kwargs: self.run(*args, grid=grid, warmup=True, **kwargs)
+    def compile_only(*args: Any, **kwargs: Any) -> Any:
+        compiled = self.run(*args, grid=grid, warmup=True, **kwargs)
+        COMPILED.append((self.__name__, compiled))
+        return compiled
+
+    return compile_only
 
 
 def int64_offsets(geometry: Any) -> Any:
@@ -102,7 +110,7 @@ def main() -> int:
     }
     if reading_globals:
         print(f"kernels that read module globals (pass them as arguments): {reading_globals}")
-    scalar = scalar_accesses(normalize, kernels, {"NCHW": nchw, "channels_last": channels_last(3)})
+    scalar = scalar_accesses(normalize, {"NCHW": nchw, "channels_last": channels_last(3)})
     for case, instructions in scalar.items():
         print(f"{case}: pixels read or written one at a time ({instructions}), not as whole vectors")
     return 1 if failures or reading_globals or scalar else 0
@@ -116,26 +124,21 @@ SCALAR_ACCESS = re.compile(r"\b(?:ld\.global(?:\.nc)?\.[bsu]8|st\.global\.b16)\b
 VECTOR_ACCESS = re.compile(r"\bld\.global(?:\.nc)?\.v[24]\.")
 
 
-def scalar_accesses(normalize: Any, kernels: Any, layouts: dict[str, Any]) -> dict[str, list[str]]:
+def scalar_accesses(normalize: Any, layouts: dict[str, Any]) -> dict[str, list[str]]:
     """The kernels of uint8 -> float16 calls in planar and dense interleaved layouts, the
     layouts that a GPU pipeline feeds, whose PTX reads pixels without vector loads or reads
     or writes them one at a time: {case: the offending instructions}."""
-    from triton.runtime.jit import JITFunction
-
-    functions = [value for value in vars(kernels).values() if isinstance(value, JITFunction)]
     found: dict[str, list[str]] = {}
     for mode, name in itertools.product(("standard", "image_per_channel", "min_max", "percentile"), layouts):
-        for function in functions:  # compile afresh (from Triton's disk cache): only this case's
-            function.device_caches.clear()
+        COMPILED.clear()
         normalize(layouts[name](torch.uint8), normalization=mode, dtype=torch.float16)
-        for function in functions:
-            for compiled in function.device_caches[0][0].values():
-                ptx = compiled.asm["ptx"]
-                wrong = sorted(set(SCALAR_ACCESS.findall(ptx)))
-                if not VECTOR_ACCESS.search(ptx):
-                    wrong.append("no vector load")
-                if wrong:
-                    found[f"{mode} {name} {function.__name__}"] = wrong
+        for kernel, compiled in COMPILED:
+            ptx = compiled.asm["ptx"]
+            wrong = sorted(set(SCALAR_ACCESS.findall(ptx)))
+            if not VECTOR_ACCESS.search(ptx):
+                wrong.append("no vector load")
+            if wrong:
+                found[f"{mode} {name} {kernel}"] = wrong
     return found
 
 
