@@ -208,9 +208,15 @@ def test_every_view_gives_its_copys_output_and_is_never_modified(triton_route, r
 @pytest.mark.parametrize("mode", ["standard", "image", "min_max_per_channel"])
 def test_channels_last_half_output_is_the_float32_output_rounded(triton_route, rng, mode, out_dtype):
     image = random_chw(rng, torch.uint8, (2, 3, 20, 20)).contiguous(memory_format=torch.channels_last)
+    assert_half_output_is_the_float32_output_rounded(image, mode, out_dtype)
+
+
+def assert_half_output_is_the_float32_output_rounded(image: torch.Tensor, mode: str, out_dtype) -> None:
+    """Rounded once, to nearest even (torch's own float32 -> half conversion), in the input's
+    memory format."""
     out = normalize(image, normalization=mode, dtype=out_dtype)
-    assert out.dtype == out_dtype and out.is_contiguous(memory_format=torch.channels_last)
-    assert torch.equal(out, normalize(image, normalization=mode).to(out_dtype))
+    assert out.dtype == out_dtype and out.stride() == image.stride()
+    assert torch.equal(out, normalize(image, normalization=mode, dtype=torch.float32).to(out_dtype))
 
 
 # --------------------------------------------------------------------------- exactness
@@ -536,6 +542,16 @@ def test_cuda_dtypes_and_layouts_match_the_cpu_kernels(rng, dtype, layout):
 def test_cuda_finalize_kernel_and_fused_finalize_give_the_same_bits(monkeypatch, rng, mode, dtype, layout):
     image = image_in_layout(random_chw(rng, dtype, (2, 5 if layout.endswith("5") else 3, 64, 96)), layout)
     assert_finalize_paths_agree(image.cuda(), monkeypatch, mode)
+
+
+@needs_cuda
+@pytest.mark.parametrize("out_dtype", [torch.float16, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("mode", ["standard", "image", "min_max_per_channel", "percentile"])
+def test_cuda_half_output_is_the_float32_output_rounded(rng, mode, out_dtype):
+    # The batch test compares halves with the CPU within 0.02; this one, bit for bit.
+    batch = random_chw(rng, torch.uint8, (4, 3, 64, 80)).cuda()
+    for image in (batch, batch.contiguous(memory_format=torch.channels_last)):
+        assert_half_output_is_the_float32_output_rounded(image, mode, out_dtype)
 
 
 @needs_cuda
