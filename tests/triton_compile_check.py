@@ -39,7 +39,7 @@ def compile_instead_of_launching(self: Any, grid: object):
 
 def int64_offsets(geometry: Any) -> Any:
     """``geometry`` as if an offset reached 2**31: its kernels compile with int64 offsets."""
-    return geometry._replace(large=True, tiling={**geometry.tiling, "LARGE": True})
+    return geometry._replace(tiling={**geometry.tiling, "LARGE": True})
 
 
 def main() -> int:

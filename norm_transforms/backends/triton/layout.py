@@ -44,15 +44,11 @@ class Planes(NamedTuple):
     copied: bool
     out_layout: tuple[int, ...]
     out_strides: tuple[int, int, int]
-    tile_channels: int
-    block_p: int
-    block: int
     blocks: int
     channel_groups: int
-    dense: bool
-    large: bool  # an offset or flat lane index of the input or the output reaches 2**31: int64 tiles
-    # The constexprs of the tiling, which every kernel that reads the image takes: built once
-    # here, not per call (host time).
+    # The constexprs of the tiling, which every kernel that reads the image takes (``TILE_C``,
+    # ``BLOCK_P``, ``BLOCK``, ``DENSE``, ``LARGE``): built once here, not per call (host time),
+    # and the only record of them (the properties below read it).
     tiling: dict[str, int | bool]
 
     @property
@@ -62,6 +58,27 @@ class Planes(NamedTuple):
     @property
     def rows(self) -> int:
         return self.samples * self.channels
+
+    @property
+    def tile_channels(self) -> int:
+        return self.tiling["TILE_C"]
+
+    @property
+    def block_p(self) -> int:
+        return self.tiling["BLOCK_P"]
+
+    @property
+    def block(self) -> int:
+        return self.tiling["BLOCK"]
+
+    @property
+    def dense(self) -> bool:
+        return bool(self.tiling["DENSE"])
+
+    @property
+    def large(self) -> bool:
+        """An offset or flat lane index of the input or the output reaches 2**31: int64 tiles."""
+        return bool(self.tiling["LARGE"])
 
 
 def planes(image: torch.Tensor) -> tuple[torch.Tensor, Planes]:
@@ -118,7 +135,7 @@ def _planes(shape: torch.Size, stride: tuple[int, ...]) -> Planes:
     }  # fmt: skip
     return Planes(
         samples, channels, pixels, view.stride(), copied, out.stride(), out_view.stride(),
-        tile_channels, block_p, BLOCK_ELEMENTS, blocks, channel_groups, dense, large, tiling,
+        blocks, channel_groups, tiling,
     )  # fmt: skip
 
 

@@ -122,7 +122,7 @@ def reduce_into(
 def _fused(statistic: Statistic, count: int, scopes_per_tile: int) -> bool:
     """Whether each affine program finalizes the scopes of its tile itself: ``count`` partials
     (or histogram rows) per scope, ``scopes_per_tile`` scopes (the channels of an interleaved
-    tile in a per-channel mode, whose finalizes each program unrolls)."""
+    tile in a per-channel mode, which each program finalizes in turn)."""
     limit = FUSED_MAX_HISTOGRAM_ROWS if not statistic.fields else FUSED_MAX_PARTIALS
     return count <= limit and scopes_per_tile <= FUSED_MAX_SCOPES_PER_TILE
 
