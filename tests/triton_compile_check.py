@@ -99,6 +99,9 @@ def main() -> int:
         except Exception as error:  # every failure is reported, grouped by message
             message = "".join(traceback.format_exception_only(type(error), error)).strip()
             failures.setdefault(message[:2000], []).append(f"{mode} {dtype} {name} -> {out_dtype}")
+    # The geometry and fusion of real calls again, for the vector check below (the last case's
+    # overrides would otherwise stay in place).
+    layout._planes, statistics._fused = geometry_of, fused
     for message, where in failures.items():
         print(f"{len(where)} variants, e.g. {where[:3]}:\n{message}\n")
     print(f"{len(cases)} variants, {sum(map(len, failures.values()))} failed to compile")
