@@ -312,7 +312,7 @@ def test_the_affine_finalizes_only_small_scopes_of_few_channels():
     moments, histograms = triton_statistics.STATISTICS["mean_std"], triton_statistics.STATISTICS["percentile"]
     assert triton_statistics._fused(moments, 64, 1) and not triton_statistics._fused(moments, 65, 1)
     assert triton_statistics._fused(histograms, 4, 4) and not triton_statistics._fused(histograms, 5, 1)
-    assert not triton_statistics._fused(moments, 1, 8)  # 8 unrolled finalizes per program
+    assert not triton_statistics._fused(moments, 1, 8)  # 8 scopes finalized by every program
 
 
 def test_histogram_counts_pass_int32(triton_route):
