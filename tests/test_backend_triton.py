@@ -28,6 +28,7 @@ import norm_transforms.backends.torch as torch_backend
 from norm_transforms import kernel_route, normalize
 from norm_transforms.backends import kernels as cpu_kernels
 from norm_transforms.backends.triton import kernels as triton_kernels
+from norm_transforms.backends.triton import launch as triton_launch
 from norm_transforms.backends.triton import layout as triton_layout
 from norm_transforms.backends.triton import statistics as triton_statistics
 from norm_transforms.backends.triton.layout import BLOCK_ELEMENTS, TILE_ALIGNMENT, planes
@@ -475,21 +476,35 @@ def test_tiles_of_images_of_2_31_elements_mask_exactly_their_pixels(monkeypatch,
 # --------------------------------------------------------------------------- compiled
 
 
-def test_every_kernel_variant_compiles_for_a_gpu(tmp_path):
-    # The interpreter accepts code that Triton's compiler refuses: compile (not launch) every
-    # variant normalize() would launch, for sm_90, in a process without TRITON_INTERPRET.
+def run_compiled_check(script: str, cache: Path) -> str:
+    """Run ``tests/<script>`` in a process of its own without TRITON_INTERPRET (it compiles the
+    kernels for sm_90 with a compile-only driver, which it swaps in for the whole process);
+    skip where this Triton cannot be driven so (exit 2). Returns what it printed."""
     root = Path(__file__).resolve().parents[1]
-    environment = {**os.environ, "TRITON_CACHE_DIR": str(tmp_path)}
+    environment = {**os.environ, "TRITON_CACHE_DIR": str(cache)}
     environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), os.environ.get("PYTHONPATH")]))
     environment.pop("TRITON_INTERPRET", None)
     check = subprocess.run(
-        [sys.executable, str(root / "tests" / "triton_compile_check.py")],
+        [sys.executable, str(root / "tests" / script)],
         env=environment, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     if check.returncode == 2:
         pytest.skip(check.stdout.strip())
     assert check.returncode == 0, check.stdout[-4000:] + check.stderr[-2000:]
-    assert "0 failed to compile" in check.stdout
+    return check.stdout
+
+
+def test_every_kernel_variant_compiles_for_a_gpu(tmp_path):
+    # The interpreter accepts code that Triton's compiler refuses: compile (not launch) every
+    # variant normalize() would launch, for sm_90, in a process without TRITON_INTERPRET.
+    assert "0 failed to compile" in run_compiled_check("triton_compile_check.py", tmp_path)
+
+
+def test_direct_launches_launch_what_triton_would(tmp_path):
+    # launch.Launcher skips Triton's launch path after a kernel's first launch: the same calls,
+    # launched directly and through kernel[grid], must reach the driver with the same compiled
+    # kernel, grid and arguments, across every specialization (tests/triton_launch_check.py).
+    assert "0 calls launched differently" in run_compiled_check("triton_launch_check.py", tmp_path)
 
 
 # --------------------------------------------------------------------------- compiled, on a GPU
@@ -552,6 +567,23 @@ def test_cuda_half_output_is_the_float32_output_rounded(rng, mode, out_dtype):
     batch = random_chw(rng, torch.uint8, (4, 3, 64, 80)).cuda()
     for image in (batch, batch.contiguous(memory_format=torch.channels_last)):
         assert_half_output_is_the_float32_output_rounded(image, mode, out_dtype)
+
+
+@needs_cuda
+@pytest.mark.parametrize("mode", ["standard", "image_per_channel", "min_max", "percentile_per_channel"])
+def test_cuda_direct_launches_give_the_bits_of_triton_launches(monkeypatch, rng, mode):
+    # launch.Launcher launches a compiled kernel directly after its first launch: on the GPU,
+    # the same bits as through kernel[grid], for the specializations a cached kernel could be
+    # mistaken across (a misaligned view after an aligned image, one channel, one pixel).
+    batch = random_chw(rng, torch.uint8, (2, 3, 48, 64)).cuda()
+    misaligned = torch.empty(1 + batch.numel(), dtype=batch.dtype, device="cuda")[1:].view_as(batch)
+    misaligned.copy_(batch)
+    images = [batch, misaligned, batch[:, :1].contiguous(), batch[:1, :, :1, :1].contiguous()]
+    kwargs = {"normalization": mode, "mean": 0.5, "std": 0.25, "max_pixel_value": 255.0}
+    direct = [[normalize(image, **kwargs) for image in images] for _ in range(2)][1]
+    monkeypatch.setattr(triton_launch, "DIRECT", False)
+    for image, out in zip(images, direct, strict=True):
+        assert torch.equal(out, normalize(image, **kwargs))
 
 
 @needs_cuda

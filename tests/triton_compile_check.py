@@ -60,9 +60,10 @@ def main() -> int:
 
     from norm_transforms import MODES, normalize
     from norm_transforms.backends.torch.layout import OUTPUT_DTYPES, SUPPORTED_DTYPES
-    from norm_transforms.backends.triton import kernels, layout, statistics
+    from norm_transforms.backends.triton import kernels, launch, layout, statistics
 
     kernels.INTERPRETED = True  # past the CPU-tensor guard: nothing is launched
+    launch.DIRECT = False  # every launch through kernel[grid], which compiles instead
 
     def channels_last(channels: int) -> Any:
         layout = torch.channels_last

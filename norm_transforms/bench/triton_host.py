@@ -102,9 +102,11 @@ def kernel_ops(call: Callable[[], Any]) -> int:
 def measure(
     launches: list[int], shape: tuple[int, ...], out_dtype: torch.dtype, calls: int
 ) -> list[dict[str, Any]]:
-    """Per mode: our host seconds and launches per call, and plain Torch's host seconds on a
-    tensor of ``DISPATCH_SHAPE`` (None where it has no version of the mode)."""
+    """Per mode: our host seconds and launches per call, with our direct launches
+    (``backends.triton.launch``) and with Triton's ``kernel[grid]`` for each, and plain Torch's
+    host seconds on a tensor of ``DISPATCH_SHAPE`` (None where it has no version of the mode)."""
     from ..backends import torch as torch_backend
+    from ..backends.triton import launch
     from .torch_peers import plain_torch_call
 
     image = torch.randint(0, 256, shape, dtype=torch.uint8)
@@ -117,12 +119,19 @@ def measure(
         ours()
         before = launches[0]
         ours()
+        launched = launches[0] - before
         plain = plain_torch_call(tiny, mode, out_dtype)
+        launch.DIRECT = False
+        try:
+            through_triton = timed(ours)
+        finally:
+            launch.DIRECT = True
         rows.append(
             {
                 "mode": name,
-                "launches": launches[0] - before,
+                "launches": launched,
                 "ours": timed(ours),
+                "kernel[grid]": through_triton,
                 "plain torch": None if plain is None else timed(plain),
                 "plain torch ops": None if plain is None else kernel_ops(plain),
             }
@@ -141,9 +150,11 @@ def render(rows: list[dict[str, Any]], shape: tuple[int, ...], out_dtype: torch.
         f"norm-transforms {package_version('norm-transforms')}; torch threads {torch.get_num_threads()}",
         f"- Input: one {'x'.join(map(str, shape))} uint8 image, {str(out_dtype).removeprefix('torch.')} "
         f"out; median of {calls} calls",
-        "- ours = the CUDA route's host work, on a CPU tensor: our Python, then per launch Triton's "
-        "argument binding and cache lookup; the kernels are compiled for sm_90 and each launch stops "
-        "where the driver's call would start",
+        "- ours = the CUDA route's host work, on a CPU tensor: our Python, then per launch our direct "
+        "launch of the compiled kernel (`backends/triton/launch.py`); the kernels are compiled for sm_90 "
+        "and each launch stops where the driver's call would start",
+        "- ours via kernel[grid] = the same, each launch through Triton's own launch path (argument "
+        "binding, specialization, cache lookup), as before the direct launches",
         "- plain torch = the straightforward code of each mode (as in the Torch suite) on a CPU tensor "
         f"of {'x'.join(map(str, DISPATCH_SHAPE))} pixels per sample: Torch's dispatch of each op",
         "- Neither includes the driver's launch call (one per launch of ours, one per op of plain torch "
@@ -157,13 +168,15 @@ def render(rows: list[dict[str, Any]], shape: tuple[int, ...], out_dtype: torch.
             row["mode"],
             str(row["launches"]),
             f"{row['ours'] * 1e6:.1f}",
+            f"{row['kernel[grid]'] * 1e6:.1f}",
             "—" if row["plain torch"] is None else str(row["plain torch ops"]),
             "—" if row["plain torch"] is None else f"{row['plain torch'] * 1e6:.1f}",
             "—" if row["plain torch"] is None else f"{row['plain torch'] / row['ours']:.2f}",
         ]
         for row in rows
     ]
-    columns = ["mode", "launches", "ours µs", "plain torch ops", "plain torch µs", "plain torch / ours"]
+    columns = ["mode", "launches", "ours µs", "ours via kernel[grid] µs"]
+    columns += ["plain torch ops", "plain torch µs", "plain torch / ours"]
     return "\n".join(header) + render_table(columns, table) + "\n"
 
 

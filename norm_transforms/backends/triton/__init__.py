@@ -25,6 +25,7 @@ from ..torch.layout import check_call, check_image, check_mask, standard_affine_
 from ..torch.ops import normalize_with_ops, standard_constants
 from ..torch.statistics import _SCALABLE_DTYPES, WIDE_DTYPES
 from . import kernels
+from .launch import Launcher
 from .layout import output, planes
 from .statistics import STATISTICS, Statistic, scope_terms
 
@@ -40,6 +41,9 @@ __all__ = [
     "route",
     "value_range",
 ]
+
+_standard = Launcher(kernels.standard_kernel)
+_affine = Launcher(kernels.affine_kernel)
 
 
 def normalize(
@@ -92,19 +96,24 @@ def _normalize(
     statistic = STATISTICS.get(params.mode.statistic)  # None: the standard mode
     if statistic is None:
         constants = standard_constants(params, geometry.channels, image.dtype, image.device)
-        kernels.standard_kernel[(geometry.programs,)](
-            source, out, constants, geometry.channels, geometry.pixels, geometry.blocks,
-            *geometry.strides, *geometry.out_strides, low, high,
+        _standard(
+            geometry.programs, (source, out, constants),
+            (
+                geometry.channels, geometry.pixels, geometry.blocks, *geometry.strides,
+                *geometry.out_strides, low, high,
+            ),
             CLIP=params.clip is not None, **geometry.tiling,
         )  # fmt: skip
         affine = standard_affine_params(params, image, image.dtype) if return_params else None
         return (out, affine) if return_params else out
     scaled = image.dtype in _SCALABLE_DTYPES
     terms = scope_terms(statistic, source, geometry, params, scaled, record=return_params)
-    kernels.affine_kernel[(geometry.programs,)](
-        source, out, terms.table, terms.partials, terms.constants, terms.table.shape[-1], terms.count,
-        terms.field, geometry.channels, geometry.pixels, geometry.blocks,
-        *geometry.strides, *geometry.out_strides, low, high,
+    _affine(
+        geometry.programs, (source, out, terms.table, terms.partials, terms.constants),
+        (
+            terms.table.shape[-1], terms.count, terms.field, geometry.channels, geometry.pixels,
+            geometry.blocks, *geometry.strides, *geometry.out_strides, low, high,
+        ),
         SCALED=scaled, CLIP=params.clip is not None, WIDE=source.dtype in WIDE_DTYPES,
         FUSED=terms.fused, STATISTIC=statistic.kind, ROBUST=statistic.robust,
         PER_CHANNEL=params.mode.per_channel, RECORD=terms.fused and return_params, **geometry.tiling,

@@ -11,13 +11,14 @@ dtypes a statistic reads; the others take the Torch-op route (a device-side sort
 from __future__ import annotations
 
 import functools
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import torch
 
 from ...modes import EPS, NormalizeParams
 from ..torch.statistics import WIDE_DTYPES
 from . import kernels
+from .launch import Launcher
 from .layout import Planes
 
 # Scopes of at most this many partials (one 512x512 plane: 64 tiles of 4096 pixels; or histogram
@@ -46,7 +47,7 @@ class Statistic(NamedTuple):
     scope (``kind``: ``kernels.MOMENTS``, ``EXTREMES`` or ``HISTOGRAMS``; ``robust``: the
     median and quartiles); and the input dtypes it reads (None: all of them)."""
 
-    reduce: Any
+    reduce: Launcher
     kind: int
     fields: int = 0
     robust: bool = False
@@ -93,8 +94,8 @@ def scope_terms(
         return Terms(partials, partials, constants, count, field, fused=True)
     table = torch.empty((kernels.TERM_FIELDS, scopes), dtype=torch.float64, device=device)
     if not fused:
-        kernels.finalize_kernel[(scopes,)](
-            partials, table, constants, count, scopes, field,
+        _finalize(
+            scopes, (partials, table, constants), (count, scopes, field),
             STATISTIC=statistic.kind, SCALED=scaled, WIDE=source.dtype in WIDE_DTYPES,
             ROBUST=statistic.robust,
         )  # fmt: skip
@@ -107,15 +108,15 @@ def reduce_into(
     """Launch ``statistic``'s kernel: its float64 ``[fields, rows, blocks]`` partials, or its
     histograms added into the int64 ``[rows, 256]`` table ``partials``."""
     if statistic.fields:
-        statistic.reduce[(geometry.programs,)](
-            source, partials, geometry.channels, geometry.pixels, geometry.blocks,
-            geometry.rows, *geometry.strides,
+        statistic.reduce(
+            geometry.programs, (source, partials),
+            (geometry.channels, geometry.pixels, geometry.blocks, geometry.rows, *geometry.strides),
             SCALED=scaled, **geometry.tiling, num_warps=STATISTICS_WARPS,
         )  # fmt: skip
     else:
-        statistic.reduce[(geometry.programs,)](
-            source, partials, geometry.channels, geometry.pixels, geometry.blocks, *geometry.strides,
-            **geometry.tiling,
+        statistic.reduce(
+            geometry.programs, (source, partials),
+            (geometry.channels, geometry.pixels, geometry.blocks, *geometry.strides), **geometry.tiling,
         )  # fmt: skip
 
 
@@ -145,11 +146,14 @@ def _constants(percentiles: tuple[float, float], device: torch.device) -> torch.
     return torch.tensor(values, dtype=torch.float64, device=device)
 
 
+_finalize = Launcher(kernels.finalize_kernel)
+_histograms = Launcher(kernels.histogram_kernel)
+
 #: Statistic name (``Mode.statistic``) -> its kernels; percentiles of other dtypes than uint8
 #: take the Torch-op route (a sort on the device).
 STATISTICS: dict[str, Statistic] = {
-    "mean_std": Statistic(kernels.moments_kernel, kernels.MOMENTS, kernels.MOMENT_FIELDS),
-    "min_max": Statistic(kernels.extremes_kernel, kernels.EXTREMES, kernels.EXTREME_FIELDS),
-    "percentile": Statistic(kernels.histogram_kernel, kernels.HISTOGRAMS, dtypes=(torch.uint8,)),
-    "robust": Statistic(kernels.histogram_kernel, kernels.HISTOGRAMS, robust=True, dtypes=(torch.uint8,)),
+    "mean_std": Statistic(Launcher(kernels.moments_kernel), kernels.MOMENTS, kernels.MOMENT_FIELDS),
+    "min_max": Statistic(Launcher(kernels.extremes_kernel), kernels.EXTREMES, kernels.EXTREME_FIELDS),
+    "percentile": Statistic(_histograms, kernels.HISTOGRAMS, dtypes=(torch.uint8,)),
+    "robust": Statistic(_histograms, kernels.HISTOGRAMS, robust=True, dtypes=(torch.uint8,)),
 }
