@@ -25,6 +25,10 @@ timeout 300 python3 -m pytest -q -p no:randomly -p no:cacheprovider -o addopts="
 timeout 240 python3 benchmarks/bench_torch.py --device cuda --no-progress --dtypes uint8 --out-dtype float16 \
   --shapes 3x224x224 256x3x224x224 --markdown "$out/goals.md" >"$out/goals.log" 2>&1
 echo "goals exit $?"; tail -40 "$out/goals.log"
+# NormalizeLayer eager, under torch.compile and with CUDA graphs (issue 13: not slower compiled).
+timeout 120 python3 benchmarks/bench_layer.py --device cuda --budget 0.1 --markdown "$out/layer_cuda.md" \
+  >"$out/layer_cuda.log" 2>&1
+echo "layer exit $?"; tail -12 "$out/layer_cuda.log"
 timeout "${1:-240}" python3 benchmarks/bench_torch.py --device cuda --no-progress --markdown "$out/RESULTS_cuda.md" \
   >"$out/bench_cuda.log" 2>&1
 echo "bench exit $?"; tail -45 "$out/bench_cuda.log"

@@ -217,6 +217,8 @@ def test_channel_count_other_than_the_constants_is_refused_not_broadcast(shape):
         NormalizeLayer()(torch.zeros(shape))
 
 
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:FutureWarning")
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
 def test_scripted_layer_refuses_a_wrong_channel_count_too():
     scripted = torch.jit.script(NormalizeLayer())
     with pytest.raises(Exception, match=r"input with C = 3"):
