@@ -31,6 +31,7 @@ import torch
 try:
     import triton
     from triton import knobs
+    from triton.compiler.compiler import CompiledKernel
     from triton.runtime import driver
     from triton.runtime.jit import JITFunction
 except ImportError:  # Triton before 3.4: every launch takes Triton's own path
@@ -90,6 +91,10 @@ class Launcher:
         return not (_hooked(runtime.launch_enter_hook) or _hooked(runtime.launch_exit_hook))
 
     def _remember(self, key: tuple[Any, ...], compiled: Any) -> None:
+        """Keep ``compiled`` (what ``kernel[grid]`` returned) for ``key``: a compiled kernel only
+        (a Triton that compiles in the background may return a future instead)."""
+        if not isinstance(compiled, CompiledKernel):
+            return
         if len(self.compiled) >= MAX_KEYS:
             self.compiled.clear()
         self.compiled[key] = compiled
