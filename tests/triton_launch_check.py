@@ -8,7 +8,8 @@ launches (the first pass fills their cache, through Triton; every launch of the 
 direct) and once through Triton. The calls differ in what Triton specializes a kernel on (an
 address that is not a multiple of 16 bytes, sizes of 1 and of multiples of 16, dtypes, layouts,
 modes, options), one thing at a time, so that a key that missed one of them would launch the
-kernel compiled for the call before. Then a launch hook must send launches back through Triton.
+kernel compiled for the call before. Then each setting that makes Triton's launch path do more
+(hooks, debug mode, sanitizers) must send launches back through it.
 
 Run by tests/test_backend_triton.py in a subprocess, without TRITON_INTERPRET: exits 0 when
 every launch matched, 1 with the differences, 2 when this Triton cannot be driven this way.
@@ -105,23 +106,69 @@ def comparable(launch: tuple[Any, ...]) -> tuple[Any, ...]:
 
 
 @contextlib.contextmanager
+def attribute(owner: Any, name: str, value: Any) -> Iterator[None]:
+    """``owner.name = value`` for the block."""
+    before = getattr(owner, name)
+    setattr(owner, name, value)
+    try:
+        yield
+    finally:
+        setattr(owner, name, before)
+
+
+@contextlib.contextmanager
 def launch_hook(runtime: Any) -> Iterator[None]:
     """A launch hook that does nothing, set for the block: added to Triton 3.8's chain of
     hooks, or the hook itself in Triton 3.4-3.7."""
     hook = lambda metadata: None  # noqa: E731
     chain = runtime.launch_enter_hook
-    if hasattr(chain, "add"):
-        chain.add(hook)
-        try:
+    if not hasattr(chain, "add"):
+        with attribute(runtime, "launch_enter_hook", hook):
             yield
-        finally:
-            chain.remove(hook)
-    else:
-        runtime.launch_enter_hook = hook
-        try:
-            yield
-        finally:
-            runtime.launch_enter_hook = chain
+        return
+    chain.add(hook)
+    try:
+        yield
+    finally:
+        chain.remove(hook)
+
+
+@contextlib.contextmanager
+def pre_run_hook(kernels: Any) -> Iterator[None]:
+    """A pre-run hook that does nothing on every kernel, for the block."""
+    hook = lambda *args, **kwargs: None  # noqa: E731
+    jitted = [kernel for kernel in vars(kernels).values() if hasattr(kernel, "pre_run_hooks")]
+    for kernel in jitted:
+        kernel.add_pre_run_hook(hook)
+    try:
+        yield
+    finally:
+        for kernel in jitted:
+            kernel.pre_run_hooks.remove(hook)
+
+
+class CountedHook:
+    """A launch hook of the user's own that counts its calls in ``calls`` (zero at first: a
+    chain's emptiness test would take it for an empty chain)."""
+
+    calls = 0
+
+    def __call__(self, metadata: Any) -> None:
+        self.calls += 1
+
+
+def settings_of_triton_path(knobs: Any, kernels: Any) -> dict[str, Any]:
+    """What makes Triton's launch path do more than find the kernel and launch it: with each of
+    them set, every launch must go through kernel[grid]."""
+    runtime, compilation = knobs.runtime, knobs.compilation
+    return {
+        "a launch hook": launch_hook(runtime),
+        "a launch hook object with a calls attribute": attribute(runtime, "launch_enter_hook", CountedHook()),
+        "a pre-run hook": pre_run_hook(kernels),
+        "Triton's debug mode": attribute(runtime, "debug", True),
+        "an instrumentation mode": attribute(compilation, "instrumentation_mode", "fpsan"),
+        "a stages inspection hook": attribute(runtime, "add_stages_inspection_hook", lambda: ("", "")),
+    }
 
 
 def main() -> int:
@@ -174,13 +221,17 @@ def main() -> int:
     if direct_through_triton:
         print(f"{direct_through_triton} launches of the second pass went through kernel[grid], not direct")
 
-    # A launch hook (a profiler's) must run: launches go through Triton again.
-    through_triton[0] = 0
-    with launch_hook(knobs.runtime):
-        normalize(CASES[0][1](), normalization="image")
-    if through_triton[0] != 2:
-        print(f"with a launch hook set, {through_triton[0]} of 2 launches went through kernel[grid]")
-    return 1 if differences or direct_through_triton or through_triton[0] != 2 or not count else 0
+    # With any of these set, launches go through Triton again (counted there, not compiled).
+    JITFunction.run = lambda self, *args, **kwargs: through_triton.__setitem__(0, through_triton[0] + 1)
+    missed = []
+    for name, setting in settings_of_triton_path(knobs, kernels).items():
+        through_triton[0] = 0
+        with setting:
+            normalize(CASES[0][1](), normalization="image")
+        if through_triton[0] != 2:
+            missed.append(name)
+            print(f"with {name} set, {through_triton[0]} of 2 launches went through kernel[grid]")
+    return 1 if differences or direct_through_triton or missed or not count else 0
 
 
 if __name__ == "__main__":

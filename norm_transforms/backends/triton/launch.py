@@ -17,13 +17,16 @@ of each tensor, every scalar itself (finer than Triton, never coarser), the cons
 options, and the device. tests/triton_launch_check.py compares every direct launch with the
 launch Triton makes of the same call: the same compiled kernel, the same arguments.
 
-Launches take Triton's own path where its launch hooks are set (profilers such as Proton read
-them), in Triton's interpreter, and with Triton versions whose launch convention this does not
-know (before 3.4: the hooks had no ``knobs``).
+Launches take Triton's own path where it would do more than find the kernel and launch it
+(launch or pre-run hooks, which profilers such as Proton set; Triton's debug mode, sanitizers,
+a stages hook), in Triton's interpreter, on ROCm (whose backend also specializes a tensor on
+its storage size), and with Triton versions whose launch convention this does not know
+(before 3.4: the hooks had no ``knobs``).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import torch
@@ -84,10 +87,15 @@ class Launcher:
 
     def _launches_directly(self) -> bool:
         """Whether this launch may skip Triton's launch path: a compiled kernel of a known launch
-        convention, and no launch hook to run."""
-        if not (self.direct and DIRECT):
+        convention, and nothing that Triton's path does on every call besides finding the
+        kernel: no launch hook or pre-run hook to run, and neither Triton's debug mode, an
+        instrumentation mode (sanitizers) nor a stages hook, each of which selects other
+        compiled kernels (so the direct launches' key needs none of them)."""
+        if not (self.direct and DIRECT) or self.kernel.pre_run_hooks:
             return False
-        runtime = knobs.runtime
+        runtime, compilation = knobs.runtime, knobs.compilation
+        if runtime.debug or compilation.instrumentation_mode or runtime.add_stages_inspection_hook:
+            return False
         return not (_hooked(runtime.launch_enter_hook) or _hooked(runtime.launch_exit_hook))
 
     def _remember(self, key: tuple[Any, ...], compiled: Any) -> None:
@@ -103,10 +111,14 @@ class Launcher:
 def _hooked(hook: Any) -> bool:
     """Whether a launch hook would run: one that is set (Triton 3.4-3.7: a callable or None) or
     a chain that holds one (3.8: a ``HookChain``, empty unless a profiler added to it)."""
-    return hook is not None and bool(getattr(hook, "calls", True))
+    if isinstance(hook, getattr(knobs, "HookChain", ())):
+        return bool(hook.calls)
+    return hook is not None
 
 
 def _knows_convention() -> bool:
-    """Triton 3.4 and later (``knobs``, the launcher taking every parameter in order)."""
-    major, minor = (int(part) for part in triton.__version__.split(".")[:2])
-    return (major, minor) >= (3, 4)
+    """Triton 3.4 and later (``knobs``, the launcher taking every parameter in order), for CUDA:
+    ROCm's backend also specializes a tensor on the size of its storage (buffer operations),
+    which the key does not hold."""
+    version = re.match(r"(\d+)\.(\d+)", triton.__version__)
+    return version is not None and tuple(map(int, version.groups())) >= (3, 4) and torch.version.hip is None
