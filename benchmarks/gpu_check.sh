@@ -21,7 +21,7 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$out
 python3 -c "import torch, triton, numpy, cv2; print('torch', torch.__version__, 'triton', triton.__version__, 'numpy', numpy.__version__, 'cv2', cv2.__version__)" | tee -a "$out/gpu.txt"
 if [ "$stage" = goals ]; then
   # The issue's goals first: every mode, uint8 -> float16, one 224² image and a 256 batch.
-  timeout 150 python3 benchmarks/bench_torch.py --device cuda --no-progress --dtypes uint8 --out-dtype float16 \
+  timeout 200 python3 benchmarks/bench_torch.py --device cuda --no-progress --dtypes uint8 --out-dtype float16 \
     --shapes 3x224x224 256x3x224x224 --markdown "$out/goals.md" >"$out/goals.log" 2>&1
   echo "goals exit $?"; tail -40 "$out/goals.log"
   timeout 240 python3 -m pytest -m cuda -q -p no:randomly -p no:cacheprovider -o addopts="" tests/ 2>&1 \
