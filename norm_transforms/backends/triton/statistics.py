@@ -41,11 +41,12 @@ STATISTICS_WARPS = 8
 
 
 class Statistic(NamedTuple):
-    """How the Triton route reduces one statistic: its statistics kernel (``reduce``), which
-    writes ``fields`` float64 partials per (row, pixel block), or, when ``fields`` is 0, adds
-    256-bin histograms per row into a zeroed int64 table; the finalize that combines them per
-    scope (``kind``: ``kernels.MOMENTS``, ``EXTREMES`` or ``HISTOGRAMS``; ``robust``: the
-    median and quartiles); and the input dtypes it reads (None: all of them)."""
+    """How the Triton route reduces one statistic: its statistics kernel (``reduce``, launched
+    by a :class:`launch.Launcher`), which writes ``fields`` float64 partials per (row, pixel
+    block), or, when ``fields`` is 0, adds 256-bin histograms per row into a zeroed int64 table;
+    the finalize that combines them per scope (``kind``: ``kernels.MOMENTS``, ``EXTREMES`` or
+    ``HISTOGRAMS``; ``robust``: the median and quartiles); and the input dtypes it reads (None:
+    all of them)."""
 
     reduce: Launcher
     kind: int
