@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # On a GPU machine (see the device tool), in two calls that each fit its 10-minute limit: build
 # the C kernels in place, then
-#   bash benchmarks/gpu_check.sh goals   # the issue's goals bench, the CUDA tests, the layer (< 9 min)
+#   bash benchmarks/gpu_check.sh goals   # the issue's goals bench, one image's calls back to back,
+#                                        # the CUDA tests, the layer (< 9.5 min)
 #   bash benchmarks/gpu_check.sh rest    # the Triton conformance suite, the full CUDA bench, the
 #                                        # input pipeline (< 9 min)
 # Logs under $OUT. Wheels the machine lacks (albumentations, kornia;
@@ -21,13 +22,17 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$out
 python3 -c "import torch, triton, numpy, cv2; print('torch', torch.__version__, 'triton', triton.__version__, 'numpy', numpy.__version__, 'cv2', cv2.__version__)" | tee -a "$out/gpu.txt"
 if [ "$stage" = goals ]; then
   # The issue's goals first: every mode, uint8 -> float16, one 224² image and a 256 batch.
-  timeout 200 python3 benchmarks/bench_torch.py --device cuda --no-progress --dtypes uint8 --out-dtype float16 \
+  timeout 190 python3 benchmarks/bench_torch.py --device cuda --no-progress --dtypes uint8 --out-dtype float16 \
     --shapes 3x224x224 256x3x224x224 --markdown "$out/goals.md" >"$out/goals.log" 2>&1
   echo "goals exit $?"; tail -40 "$out/goals.log"
-  timeout 240 python3 -m pytest -m cuda -q -p no:randomly -p no:cacheprovider -o addopts="" tests/ 2>&1 \
+  # One image's whole calls, back to back: direct launches, kernel[grid] and plain eager torch.
+  timeout 50 python3 benchmarks/bench_triton_host.py --device cuda --calls 500 --markdown "$out/host_cuda.md" \
+    >"$out/host_cuda.log" 2>&1
+  echo "host exit $?"; tail -12 "$out/host_cuda.log"
+  timeout 220 python3 -m pytest -m cuda -q -p no:randomly -p no:cacheprovider -o addopts="" tests/ 2>&1 \
     | tee "$out/cuda_tests.log" | tail -25
   # NormalizeLayer eager, under torch.compile and with CUDA graphs (issue 13: not slower compiled).
-  timeout 90 python3 benchmarks/bench_layer.py --device cuda --budget 0.1 --markdown "$out/layer_cuda.md" \
+  timeout 80 python3 benchmarks/bench_layer.py --device cuda --budget 0.1 --markdown "$out/layer_cuda.md" \
     >"$out/layer_cuda.log" 2>&1
   echo "layer exit $?"; tail -12 "$out/layer_cuda.log"
 else
