@@ -494,17 +494,23 @@ def run_compiled_check(script: str, cache: Path) -> str:
     return check.stdout
 
 
-def test_every_kernel_variant_compiles_for_a_gpu(tmp_path):
+@pytest.fixture(scope="module")
+def sm90_cache(tmp_path_factory):
+    """One Triton cache for the compiled checks: what one compiles for sm_90, the next reuses."""
+    return tmp_path_factory.mktemp("triton_sm90_cache")
+
+
+def test_every_kernel_variant_compiles_for_a_gpu(sm90_cache):
     # The interpreter accepts code that Triton's compiler refuses: compile (not launch) every
     # variant normalize() would launch, for sm_90, in a process without TRITON_INTERPRET.
-    assert "0 failed to compile" in run_compiled_check("triton_compile_check.py", tmp_path)
+    assert "0 failed to compile" in run_compiled_check("triton_compile_check.py", sm90_cache)
 
 
-def test_direct_launches_launch_what_triton_would(tmp_path):
+def test_direct_launches_launch_what_triton_would(sm90_cache):
     # launch.Launcher skips Triton's launch path after a kernel's first launch: the same calls,
     # launched directly and through kernel[grid], must reach the driver with the same compiled
     # kernel, grid and arguments, across every specialization (tests/triton_launch_check.py).
-    assert "0 calls launched differently" in run_compiled_check("triton_launch_check.py", tmp_path)
+    assert "0 calls launched differently" in run_compiled_check("triton_launch_check.py", sm90_cache)
 
 
 # --------------------------------------------------------------------------- compiled, on a GPU
