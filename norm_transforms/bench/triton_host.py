@@ -114,33 +114,42 @@ def measure(
     """Per mode: our host seconds and launches per call, with our direct launches
     (``backends.triton.launch``) and with Triton's ``kernel[grid]`` for each, and plain Torch's
     host seconds on a tensor of ``DISPATCH_SHAPE`` (None where it has no version of the mode)."""
-    from ..backends import torch as torch_backend
-    from .torch_peers import plain_torch_call
-
     image = torch.randint(0, 256, shape, dtype=torch.uint8)
     tiny = torch.randint(0, 256, (*shape[:-3], *DISPATCH_SHAPE), dtype=torch.uint8)
     timed = functools.partial(time_call, budget_s=0.0, min_calls=calls, max_calls=calls)  # median of `calls`
+    return timed_rows(image, tiny, out_dtype, timed, launches)
+
+
+def timed_rows(
+    image: torch.Tensor,
+    plain_image: torch.Tensor,
+    out_dtype: torch.dtype,
+    timed: Callable[[Callable[[], Any]], float],
+    launches: list[int] | None = None,
+) -> list[dict[str, Any]]:
+    """Per mode, ``timed`` seconds per call of ours on ``image`` (direct launches, then through
+    ``kernel[grid]``) and of plain Torch on ``plain_image``, plain Torch's kernel ops, and where
+    ``launches`` counts them, our launches per call."""
+    from ..backends import torch as torch_backend
+    from .torch_peers import plain_torch_call
+
     rows = []
     for name, mode in MODES.items():
         params = NormalizeParams.build(max_pixel_value=None, normalization=name)
         ours = functools.partial(torch_backend.normalize, image, params, dtype=out_dtype)
-        ours()
-        before = launches[0]
-        ours()
-        launched = launches[0] - before
-        plain = plain_torch_call(tiny, mode, out_dtype)
+        row: dict[str, Any] = {"mode": name}
+        if launches is not None:
+            ours()
+            before = launches[0]
+            ours()
+            row["launches"] = launches[0] - before
+        plain = plain_torch_call(plain_image, mode, out_dtype)
         with through_kernel_grid():
-            through_triton = timed(ours)
-        rows.append(
-            {
-                "mode": name,
-                "launches": launched,
-                "ours": timed(ours),
-                "kernel[grid]": through_triton,
-                "plain torch": None if plain is None else timed(plain),
-                "plain torch ops": None if plain is None else kernel_ops(plain),
-            }
-        )
+            row["kernel[grid]"] = timed(ours)
+        row["ours"] = timed(ours)
+        row["plain torch"] = None if plain is None else timed(plain)
+        row["plain torch ops"] = None if plain is None else kernel_ops(plain)
+        rows.append(row)
     return rows
 
 
@@ -180,29 +189,10 @@ def measure_cuda(
     """Per mode, on one image on ``device`` (CUDA; the tests run it on the CPU tensors of the
     compile-only driver): seconds per call of ours (direct launches, then through
     ``kernel[grid]``) and of plain Torch on the same image, and plain Torch's kernel ops."""
-    from ..backends import torch as torch_backend
-    from .torch_peers import plain_torch_call
-
     image = torch.randint(0, 256, shape, dtype=torch.uint8, device=device)
     synchronize = torch.cuda.synchronize if image.is_cuda else lambda: None
-    back_to_back_calls = functools.partial(back_to_back, calls=calls, synchronize=synchronize)
-    rows = []
-    for name, mode in MODES.items():
-        params = NormalizeParams.build(max_pixel_value=None, normalization=name)
-        ours = functools.partial(torch_backend.normalize, image, params, dtype=out_dtype)
-        plain = plain_torch_call(image, mode, out_dtype)
-        with through_kernel_grid():
-            through_triton = back_to_back_calls(ours)
-        rows.append(
-            {
-                "mode": name,
-                "ours": back_to_back_calls(ours),
-                "kernel[grid]": through_triton,
-                "plain torch": None if plain is None else back_to_back_calls(plain),
-                "plain torch ops": None if plain is None else kernel_ops(plain),
-            }
-        )
-    return rows
+    timed = functools.partial(back_to_back, calls=calls, synchronize=synchronize)
+    return timed_rows(image, image, out_dtype, timed)
 
 
 def render(
