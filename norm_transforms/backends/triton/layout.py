@@ -45,7 +45,6 @@ class Planes(NamedTuple):
     out_layout: tuple[int, ...]
     out_strides: tuple[int, int, int]
     blocks: int
-    channel_groups: int
     # The constexprs of the tiling, which every kernel that reads the image takes (``TILE_C``,
     # ``BLOCK_P``, ``BLOCK``, ``DENSE``, ``LARGE``): built once here, not per call (host time),
     # and the only record of them (the properties below read it).
@@ -54,6 +53,11 @@ class Planes(NamedTuple):
     @property
     def programs(self) -> int:
         return self.samples * self.channel_groups * self.blocks
+
+    @property
+    def channel_groups(self) -> int:
+        """Tiles across a sample's channels: one per channel (planar), or one (interleaved)."""
+        return self.channels // self.tile_channels
 
     @property
     def rows(self) -> int:
@@ -119,10 +123,10 @@ def _planes(shape: torch.Size, stride: tuple[int, ...]) -> Planes:
     channel_stride, pixel_stride = view.stride()[1:]
     if 1 < channels <= MAX_INTERLEAVED_CHANNELS and channel_stride < pixel_stride:
         # Interleaved (channels_last): whole pixels per tile, every channel at once.
-        tile_channels, channel_groups = channels, 1
+        tile_channels = channels
         block_p = BLOCK_ELEMENTS // channels // TILE_ALIGNMENT * TILE_ALIGNMENT
     else:
-        tile_channels, channel_groups, block_p = 1, channels, BLOCK_ELEMENTS
+        tile_channels, block_p = 1, BLOCK_ELEMENTS
     interleaved_dense = (1, channels)
     dense = tile_channels > 1 and view.stride()[1:] == out_view.stride()[1:] == interleaved_dense
     blocks = -(-pixels // block_p)
@@ -135,7 +139,7 @@ def _planes(shape: torch.Size, stride: tuple[int, ...]) -> Planes:
     }  # fmt: skip
     return Planes(
         samples, channels, pixels, view.stride(), copied, out.stride(), out_view.stride(),
-        blocks, channel_groups, tiling,
+        blocks, tiling,
     )  # fmt: skip
 
 
