@@ -19,6 +19,15 @@ from norm_transforms.modes import MODES
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def compiled_environment(tmp_path: Path) -> dict[str, str]:
+    """The environment of a process that compiles the kernels (no TRITON_INTERPRET), with its
+    own Triton cache, importing this checkout."""
+    environment = {key: value for key, value in os.environ.items() if key != "TRITON_INTERPRET"}
+    environment["TRITON_CACHE_DIR"] = str(tmp_path / "cache")
+    environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    return environment
+
+
 def test_kernel_ops_counts_the_ops_that_run_a_kernel():
     x = torch.zeros(3, 4, 4, dtype=torch.uint8)
     # A cast and a multiply run kernels; a view and an in-place metadata change do not.
@@ -27,9 +36,7 @@ def test_kernel_ops_counts_the_ops_that_run_a_kernel():
 
 def test_a_short_run_reports_every_mode_with_its_launches(tmp_path):
     # A process of its own: the run swaps Triton's driver for the whole process.
-    environment = {key: value for key, value in os.environ.items() if key != "TRITON_INTERPRET"}
-    environment["TRITON_CACHE_DIR"] = str(tmp_path / "cache")
-    environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    environment = compiled_environment(tmp_path)
     results = tmp_path / "RESULTS.md"
     results.write_text("## Another section\n\nkept\n")
     script = ROOT / "benchmarks" / "bench_triton_host.py"
@@ -62,9 +69,7 @@ def test_the_cuda_run_times_each_mode_three_ways(tmp_path):
         "print(json.dumps([(row['mode'], row['plain torch ops']) for row in rows]))\n"
         "assert all(row['ours'] > 0 and row['kernel[grid]'] > 0 for row in rows)\n"
     )
-    environment = {key: value for key, value in os.environ.items() if key != "TRITON_INTERPRET"}
-    environment["TRITON_CACHE_DIR"] = str(tmp_path / "cache")
-    environment["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    environment = compiled_environment(tmp_path)
     run = subprocess.run(
         [sys.executable, "-c", script], env=environment, capture_output=True, text=True, timeout=300
     )  # fmt: skip
