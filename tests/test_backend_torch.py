@@ -359,6 +359,11 @@ def test_a_numpy_mask_for_a_tensor_is_refused_saying_what_to_pass(rng):
         normalize(image, normalization="image", mask=torch.ones(3, 6, 5, dtype=torch.bool))
 
 
+def interleaved(image: torch.Tensor) -> torch.Tensor:
+    """``image`` in (..., H, W, C) memory: channels_last for (N, C, H, W)."""
+    return image.movedim(-3, -1).contiguous().movedim(-1, -3)
+
+
 VIEWS = {
     "contiguous": lambda x: x,
     "channels_last": lambda x: x.contiguous(memory_format=torch.channels_last),
@@ -368,9 +373,32 @@ VIEWS = {
     "chw_of_hwc_memory": lambda x: x.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2),
     "channels_reversed": lambda x: x.flip(-3),  # a copy: torch has no negative strides
     "sliced_channels_last": lambda x: x.contiguous(memory_format=torch.channels_last)[..., ::2, :],
+    "cropped_channels_last": lambda x: x.contiguous(memory_format=torch.channels_last)[..., 1:-2, 3:-1],
     "expanded_batch": lambda x: x[:1].expand(3, -1, -1, -1),
     "batch_and_channel_swapped": lambda x: x.transpose(0, 1),
+    "image_of_hwc_memory": lambda x: x[0].permute(1, 2, 0).contiguous().permute(2, 0, 1),
+    "video_of_nthwc_memory": lambda x: interleaved(x.unsqueeze(0)),
+    "cropped_video_of_nthwc_memory": lambda x: interleaved(x.unsqueeze(0))[..., 2:, :-3],
 }
+# What every route writes for each view (``torch.layout.output_strides``): a batch in interleaved
+# memory (channels_last, crops and steps of it, NTHWC video) in that memory; anything else
+# contiguous (``torch.empty_like`` would keep the HWC memory of one image and the other
+# permutations, which collate then copies).
+INTERLEAVED_VIEWS = {
+    "channels_last", "chw_of_hwc_memory", "sliced_channels_last", "cropped_channels_last",
+    "video_of_nthwc_memory", "cropped_video_of_nthwc_memory",
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("view", VIEWS)
+@pytest.mark.parametrize("mode", ["standard", "image", "min_max_per_channel", "percentile"])
+def test_every_route_writes_interleaved_batches_interleaved_and_the_rest_contiguous(rng, route, mode, view):
+    image = VIEWS[view](random_tensor(rng, "uint8", (2, 3, 12, 14)))
+    out = normalize(image, normalization=mode, mean=0.4, std=0.25)
+    if view in INTERLEAVED_VIEWS:  # (..., H, W, C) in memory: channels_last for (N, C, H, W)
+        assert out.movedim(-3, -1).is_contiguous(), out.stride()
+    else:
+        assert out.is_contiguous(), out.stride()
 
 
 @pytest.mark.parametrize("route", SWEEP_ROUTES, indirect=True)

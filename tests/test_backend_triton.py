@@ -31,7 +31,7 @@ from norm_transforms.backends.triton import kernels as triton_kernels
 from norm_transforms.backends.triton import launch as triton_launch
 from norm_transforms.backends.triton import layout as triton_layout
 from norm_transforms.backends.triton import statistics as triton_statistics
-from norm_transforms.backends.triton.layout import BLOCK_ELEMENTS, TILE_ALIGNMENT, planes
+from norm_transforms.backends.triton.layout import BLOCK_ELEMENTS, TILE_ALIGNMENT, output, planes
 from norm_transforms.modes import MODES as MODE_TABLE
 from norm_transforms.modes import NormalizeParams
 
@@ -138,6 +138,22 @@ def test_tiles_read_whole_pixels_only_for_interleaved_layouts(shape, channels_la
     assert geometry.block_p * tile_channels <= BLOCK_ELEMENTS < 2 * geometry.block_p * tile_channels
     assert geometry.block_p % TILE_ALIGNMENT == 0
     assert source is image and not geometry.copied  # read in place, no copy
+
+
+def test_a_crop_of_channels_last_memory_is_copied_to_channels_last_and_tiled_in_whole_pixels():
+    image = torch.zeros(2, 3, 9, 11).contiguous(memory_format=torch.channels_last)[..., 1:-1, 2:]
+    source, geometry = planes(image)
+    assert geometry.copied and source.is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(source, image)
+    assert (geometry.tile_channels, geometry.dense) == (3, True)
+
+
+def test_an_image_of_hwc_memory_is_read_in_place_and_written_contiguous():
+    image = torch.zeros(9, 11, 3).permute(2, 0, 1)
+    source, geometry = planes(image)
+    assert source is image and not geometry.copied
+    assert geometry.tile_channels == 3 and not geometry.dense  # planar output
+    assert output(image, torch.float32, geometry).is_contiguous()
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import torch
 
 from ...modes import AffineParams, Mode, NormalizeParams
 from .. import numpy as numpy_backend
-from .layout import terms_shape
+from .layout import interleaves_channels, terms_shape
 
 _FLOAT32 = np.dtype(np.float32)
 # The output dtypes that the kernels write.
@@ -49,17 +49,19 @@ def _normalize_with_cpu_kernels(
     # float32 and float16 themselves, rounding each float32 value once as they store it.
     written = _WRITTEN_BY_KERNELS.get(dtype)
     convert = written is None
-    if array.ndim == 4 and not array.flags.c_contiguous:
-        interleaved = array.transpose(0, 2, 3, 1)
-        if interleaved.flags.c_contiguous:
-            # channels_last is NHWC in memory: the interleaved layout of the NumPy backend.
-            options = {} if selection is None else {"mask": selection.transpose(0, 2, 3, 1)}
-            result = numpy_backend.normalize(
-                interleaved, params, batched=True, dtype=written, return_params=return_params, **options
-            )
-            out_array, affine = result if return_params else (result, None)
-            out = torch.from_numpy(out_array.transpose(0, 3, 1, 2))
-            return out.to(dtype) if convert else out, _tensor_params(affine, image, params.mode)
+    if array.ndim >= 4 and not array.flags.c_contiguous and interleaves_channels(image.shape, image.stride()):
+        # channels_last is NHWC in memory: the interleaved layout of the NumPy backend, which
+        # reads a crop of it as rows, where the planar path gathered every pixel (2.4x the time
+        # of a 32x3x224x224 uint8 crop of 256x256 channels_last in the standard mode).
+        options = {} if selection is None else {"mask": _as_samples_of_pixels(selection)}
+        samples = _as_samples_of_pixels(array)
+        result = numpy_backend.normalize(
+            samples, params, batched=True, dtype=written, return_params=return_params, **options
+        )
+        out_array, affine = result if return_params else (result, None)
+        interleaved = out_array.reshape(*array.shape[:-3], *samples.shape[1:])
+        out = torch.from_numpy(np.moveaxis(interleaved, -1, -3))
+        return out.to(dtype) if convert else out, _tensor_params(affine, image, params.mode)
     *_, height, width = array.shape
     channels = array.shape[-3] if array.ndim >= 3 else 1
     planes = array.reshape(-1, channels, height, width)
@@ -73,6 +75,12 @@ def _normalize_with_cpu_kernels(
     )
     affine = result[1] if return_params else None
     return out.to(dtype) if convert else out, _tensor_params(affine, image, params.mode)
+
+
+def _as_samples_of_pixels(array: np.ndarray) -> np.ndarray:
+    """``(..., C, H, W)`` as ``(samples, H, W, C)``, a view where the leading axes merge."""
+    interleaved = np.moveaxis(array, -3, -1)
+    return interleaved.reshape(-1, *interleaved.shape[-3:])
 
 
 def _tensor_params(affine: AffineParams | None, image: torch.Tensor, mode: Mode) -> AffineParams | None:

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import functools
+import math
+
 import numpy as np
 import torch
 
@@ -106,6 +109,39 @@ def check_layout(image: torch.Tensor, action: str) -> None:
 
 def channel_count(image: torch.Tensor) -> int:
     return image.shape[-3] if image.ndim >= 3 else 1
+
+
+@functools.lru_cache(maxsize=256)
+def output_strides(shape: torch.Size, stride: tuple[int, ...]) -> tuple[int, ...]:
+    """The strides of what ``normalize`` returns for an image of this shape and these strides,
+    the same on every route (cached: host time per call is what a small image costs on a GPU):
+
+    - a batch (``(N, C, H, W)``, or more leading axes) whose channels are interleaved in memory
+      (channels_last, or a crop or a step of it: the channel stride below those of H and W) gives
+      interleaved memory, ``(..., H, W, C)`` in order: channels_last for ``(N, C, H, W)``, where a
+      model in channels_last reads it without a conversion;
+    - anything else gives a contiguous tensor, single ``(C, H, W)`` images in HWC memory included:
+      they are collated next, and stacking them from HWC memory is a strided copy of the float
+      output (``torch.empty_like`` would keep HWC).
+    """
+    if interleaves_channels(shape, stride):
+        *samples, channels, height, width = shape
+        samples_strides = _contiguous_strides((*samples, height * width * channels))[:-1]
+        return (*samples_strides, 1, width * channels, channels)
+    return _contiguous_strides(tuple(shape))
+
+
+def interleaves_channels(shape: torch.Size, stride: tuple[int, ...]) -> bool:
+    """A batch (four axes or more) of several channels whose pixels are more than one and keep
+    their channels closer in memory than neighbouring pixels: ``output_strides`` interleaved."""
+    if len(shape) < 4 or shape[-3] == 1:
+        return False
+    pixel_strides = [step for size, step in zip(shape[-2:], stride[-2:], strict=True) if size > 1]
+    return bool(pixel_strides) and stride[-3] < min(pixel_strides)
+
+
+def _contiguous_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(math.prod(shape[axis + 1 :]) for axis in range(len(shape)))
 
 
 def numpy_dtype(dtype: torch.dtype) -> np.dtype:

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from ...modes import EPS, AffineParams, NormalizeParams, scale_from_spread
-from .layout import channel_count, numpy_dtype, standard_affine_params
+from .layout import channel_count, numpy_dtype, output_strides, standard_affine_params
 from .statistics import STATISTICS, Selection, _prescaled
 
 
@@ -26,7 +26,9 @@ def normalize_with_ops(
         channels = channel_count(image)
         scale, offset = _broadcast_constants(params, channels, image.ndim, image.dtype, image.device)
         source = image if image.dtype != torch.float64 else image.to(torch.float32)
-        out = torch.addcmul(offset, source, scale, out=torch.empty_like(source, dtype=dtype))
+        strides = output_strides(image.shape, image.stride())
+        out = torch.empty_strided(image.shape, strides, dtype=dtype, device=image.device)
+        torch.addcmul(offset, source, scale, out=out)
         if params.clip is not None:
             out.clamp_(*params.clip)
         return out, standard_affine_params(params, image, image.dtype) if return_params else None
@@ -77,7 +79,7 @@ def _normalize_per_sample(
     mode = params.mode
     # The working copy (always a new tensor: float32, float64 for float64 input) is centered in
     # place and is the output buffer when it has the output dtype.
-    work, factor = _prescaled(image, reduce_dims)
+    work, factor = _prescaled(image, reduce_dims, output_strides(image.shape, image.stride()))
     eps = EPS if factor is None else EPS * factor
     terms = STATISTICS[mode.statistic](image, work, reduce_dims, params, selection)
     center, shifted, center_low = terms.center, terms.shifted, terms.center_low

@@ -155,8 +155,11 @@ def _robust(
 STATISTICS = {"mean_std": _moments, "min_max": _extremes, "percentile": _percentile_range, "robust": _robust}
 
 
-def _prescaled(image: torch.Tensor, dims: tuple[int, ...]) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """The image as float32 (float64 for float64 and int32) with each scope multiplied by a power
+def _prescaled(
+    image: torch.Tensor, dims: tuple[int, ...], strides: tuple[int, ...]
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The image as float32 (float64 for float64 and int32), a new tensor with ``strides`` (those
+    of the output: the working copy becomes it), with each scope multiplied by a power
     of two ``2**-e`` that brings it into [-1, 1], and those factors as float64 (``None`` for
     dtypes that need no scaling: integers and float16, whose squares and sums stay far inside the
     working dtype's range; int32 values become float64 exactly, where float32 would round them to
@@ -171,9 +174,10 @@ def _prescaled(image: torch.Tensor, dims: tuple[int, ...]) -> tuple[torch.Tensor
     256x3x224x224 float32 batch; integer inputs pay nothing. A scope of zeros, or with NaN or
     inf, gets the factor 1 (frexp gives the exponent 0 for them).
     """
+    precision = torch.float64 if image.dtype in WIDE_DTYPES else torch.float32
+    work = torch.empty_strided(image.shape, strides, dtype=precision, device=image.device)
     if image.dtype not in _SCALABLE_DTYPES:
-        return image.to(torch.float64 if image.dtype in WIDE_DTYPES else torch.float32), None
-    precision = torch.float64 if image.dtype == torch.float64 else torch.float32
+        return work.copy_(image), None
     magnitude = torch.linalg.vector_norm(image, ord=math.inf, dim=dims, keepdim=True, dtype=precision)
     # 2**-e is exact in float32 down to 2**-149, below the 2**-128 a float32 image needs.
     # Only ever scaled down: 2**-e for a scope below 2**-126 would overflow float32 (and tiny
@@ -181,7 +185,7 @@ def _prescaled(image: torch.Tensor, dims: tuple[int, ...]) -> tuple[torch.Tensor
     factor = torch.exp2(torch.frexp(magnitude).exponent.clamp(min=0).neg().to(precision))
     # float64 images keep a float64 working copy: rounded to float32 first, a near-constant
     # image with a tiny spread lost digits in the robust modes (0.03 off at an output of 1e3).
-    return (image * factor).to(precision), factor.double()
+    return torch.mul(image, factor, out=work), factor.double()
 
 
 def _min_max(

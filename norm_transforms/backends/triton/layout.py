@@ -9,6 +9,7 @@ from typing import NamedTuple
 
 import torch
 
+from ..torch.layout import output_strides
 from .kernels import INTERPRETED
 
 # Lanes per program (a power of two). The reference kernel of the issue (one program per 4096
@@ -31,8 +32,8 @@ class Planes(NamedTuple):
     ``block_p`` pixels per program, on ``block`` lanes (a power of two, at least
     ``tile_channels * block_p``), ``blocks`` pixel blocks per channel group, ``channel_groups``
     groups per sample. ``strides`` are the ``(sample, channel, pixel)`` strides of what the
-    kernels read: the image itself, or its contiguous copy where ``copied`` (its spatial axes
-    do not merge); ``out_strides`` those of the output, which ``output`` allocates with the full
+    kernels read: the image itself, or its copy in the output's layout where ``copied`` (its
+    spatial axes do not merge); ``out_strides`` those of the output, which ``output`` allocates with the full
     ``out_layout`` strides. ``dense``: an interleaved tile is one run of memory in the input and
     in the output (channel stride 1, pixel stride ``channels``), which the kernels address as
     such, so that the compiler sees it and loads whole vectors."""
@@ -87,15 +88,19 @@ class Planes(NamedTuple):
 
 def planes(image: torch.Tensor) -> tuple[torch.Tensor, Planes]:
     """What the kernels read for an ``(H, W)`` or ``(..., C, H, W)`` tensor (the tensor itself
-    for contiguous and channels_last memory, whose spatial axes merge; a contiguous copy of a
-    cropped or subsampled view), and its :class:`Planes`."""
+    where its spatial axes merge, as in contiguous and channels_last memory; a copy of a
+    cropped or subsampled view, in the output's layout, so that a crop of channels_last memory
+    is read and written in whole pixels), and its :class:`Planes`."""
     geometry = _planes(image.shape, image.stride())
-    return (image.contiguous() if geometry.copied else image), geometry
+    if not geometry.copied:
+        return image, geometry
+    copy = torch.empty_strided(image.shape, geometry.out_layout, dtype=image.dtype, device=image.device)
+    return copy.copy_(image), geometry
 
 
 def output(image: torch.Tensor, dtype: torch.dtype, geometry: Planes) -> torch.Tensor:
-    """A new tensor for the output, in the input's memory format where the kernels can write it
-    (channels_last stays channels_last, as ``empty_like`` would give), else contiguous."""
+    """A new tensor for the output, with the Torch backend's ``output_strides`` (channels_last
+    stays channels_last, the rest is contiguous)."""
     return torch.empty_strided(image.shape, geometry.out_layout, dtype=dtype, device=image.device)
 
 
@@ -109,17 +114,12 @@ def _planes(shape: torch.Size, stride: tuple[int, ...]) -> Planes:
     pixels = height * width
     samples = shape.numel() // (channels * pixels)
     three = (samples, channels, pixels)
-    image = torch.empty_strided(shape, stride, device="meta")
+    out = torch.empty_strided(shape, output_strides(shape, stride), device="meta")
+    out_view = out.view(three)  # contiguous, or interleaved: H and W merge in both
     try:
-        view, copied = image.view(three), False
-    except RuntimeError:  # the spatial axes do not merge: the kernels read a contiguous copy
-        view, copied = image.contiguous().view(three), True
-    out = torch.empty_like(image)  # empty_like's memory format rule: channels_last kept
-    try:
-        out_view = out.view(three)
-    except RuntimeError:  # a permutation whose spatial axes do not merge: written contiguous
-        out = torch.empty(shape, device="meta")
-        out_view = out.view(three)
+        view, copied = torch.empty_strided(shape, stride, device="meta").view(three), False
+    except RuntimeError:  # the spatial axes do not merge: the kernels read a copy, in the output's layout
+        view, copied = out_view, True
     channel_stride, pixel_stride = view.stride()[1:]
     if 1 < channels <= MAX_INTERLEAVED_CHANNELS and channel_stride < pixel_stride:
         # Interleaved (channels_last): whole pixels per tile, every channel at once.
