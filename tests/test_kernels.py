@@ -868,3 +868,93 @@ def test_fallback_moments_match_c(rng, dtype, channels, block):
         scale = np.sqrt(numpy_tables[3][finite]) * np.sqrt(source.size)
         assert np.all(np.abs(c_tables[2][finite] - numpy_tables[2][finite]) <= 1e-12 * scale + 1e-300)
         np.testing.assert_allclose(c_tables[3][finite], numpy_tables[3][finite], rtol=1e-12)
+
+
+# --------------------------------------------------------------------------- select, keep_selected
+
+
+def _run_select(impl, source: np.ndarray, selected: np.ndarray, channels: int) -> list[np.ndarray]:
+    out, counts = np.empty_like(source), np.empty(channels, np.int64)
+    impl.select(source, selected, out, counts)
+    length = source.size // channels
+    return [out[c * length : c * length + count] for c, count in enumerate(counts.tolist())]
+
+
+def _selected_reference(source: np.ndarray, selected: np.ndarray, channels: int) -> list[np.ndarray]:
+    pixels, chosen = source.reshape(-1, channels), selected.reshape(-1, channels)
+    return [pixels[:, c][chosen[:, c]] for c in range(channels)]
+
+
+@each_implementation
+@pytest.mark.parametrize("share", [0.0, 0.27, 0.5, 1.0])  # none, scattered, half, every value selected
+@pytest.mark.parametrize("channels", CHANNELS)
+@pytest.mark.parametrize("dtype", SOURCE_DTYPES, ids=lambda d: np.dtype(d).name)
+def test_select_gathers_each_channels_selected_values_in_order(impl, rng, dtype, channels, share):
+    source = _compared_source(rng, dtype, 97 * channels)
+    selected = rng.random(source.size) < share
+    got = _run_select(impl, source, selected, channels)
+    for values, expected in zip(got, _selected_reference(source, selected, channels), strict=True):
+        assert values.dtype == source.dtype
+        np.testing.assert_array_equal(values.view(np.uint8), expected.view(np.uint8))  # the bits: NaN too
+
+
+@each_implementation
+@settings(max_examples=40, deadline=None)
+@given(
+    data=st.data(),
+    dtype=st.sampled_from(SOURCE_DTYPES),
+    channels=st.sampled_from([1, 2, 3, 4, 5, 37]),
+    pixels=st.integers(1, 300),
+)
+def test_select_properties(impl, data, dtype, channels, pixels):
+    dtype = np.dtype(dtype)
+    source = data.draw(arrays(dtype, pixels * channels, elements=_pixel_values(dtype)))
+    selected = data.draw(arrays(np.bool_, source.size))
+    got = _run_select(impl, source, selected, channels)
+    for values, expected in zip(got, _selected_reference(source, selected, channels), strict=True):
+        np.testing.assert_array_equal(values, expected)
+
+
+@each_implementation
+def test_select_refuses_bad_calls(impl):
+    source, selected = np.zeros(6, np.uint8), np.ones(6, bool)
+    with pytest.raises(TypeError, match=r"select\(\) takes 4 arguments \(3 given\)"):
+        impl.select(source, selected, np.empty(6, np.uint8))
+    with pytest.raises(TypeError, match="selected must hold bool values"):
+        impl.select(source, np.ones(6, np.uint8), np.empty(6, np.uint8), np.empty(3, np.int64))
+    with pytest.raises(TypeError, match="out must hold the values of source"):
+        impl.select(source, selected, np.empty(6, np.uint16), np.empty(3, np.int64))
+    with pytest.raises(ValueError, match="must have the 6 values of source; got 6 and 5"):
+        impl.select(source, selected, np.empty(5, np.uint8), np.empty(3, np.int64))
+    with pytest.raises(ValueError, match="C dividing the 6 values of source; got 4"):
+        impl.select(source, selected, np.empty(6, np.uint8), np.empty(4, np.int64))
+    with pytest.raises(TypeError, match="counts must hold int64"):
+        impl.select(source, selected, np.empty(6, np.uint8), np.empty(3, np.int32))
+    with pytest.raises(ValueError, match="read-only"):
+        out = np.empty(6, np.uint8)
+        out.flags.writeable = False
+        impl.select(source, selected, out, np.empty(3, np.int64))
+    with pytest.raises(TypeError, match="takes no keyword arguments"):
+        impl.select(source, selected, np.empty(6, np.uint8), counts=np.empty(3, np.int64))
+
+
+@each_implementation
+def test_keep_selected_zeroes_the_rest_exactly_whatever_they_were(impl, rng):
+    values = np.array([1.5, -2.0, np.nan, np.inf, -np.inf, -0.0, 3.0, np.nan] * 13, np.float32)
+    selected = rng.random(values.size) < 0.5
+    out = values.copy()
+    impl.keep_selected(out, selected)
+    expected = np.where(selected, values, np.float32(0.0))
+    np.testing.assert_array_equal(out.view(np.uint32), expected.view(np.uint32))  # +0.0, NaN kept
+
+
+@each_implementation
+def test_keep_selected_refuses_bad_calls(impl):
+    with pytest.raises(TypeError, match=r"keep_selected\(\) takes 2 arguments \(1 given\)"):
+        impl.keep_selected(np.zeros(3, np.float32))
+    with pytest.raises(TypeError, match="out must hold float32 values"):
+        impl.keep_selected(np.zeros(3, np.float64), np.ones(3, bool))
+    with pytest.raises(ValueError, match="selected must have the 3 values of out; got 2"):
+        impl.keep_selected(np.zeros(3, np.float32), np.ones(2, bool))
+    with pytest.raises(ValueError, match="not C-contiguous"):
+        impl.keep_selected(np.zeros(6, np.float32)[::2], np.ones(3, bool))

@@ -29,7 +29,7 @@ __all__ = ["affine", "affine_to_planes", "histogram", "min_max", "moments"]
 # The canonical struct codes the C glue accepts (see `canonical_code` there: signed integers
 # named by their size), and the dtype each one reads as.
 _CODES = {"B": np.uint8, "H": np.uint16, "h": np.int16, "i": np.int32, "q": np.int64}
-_CODES |= {"e": np.float16, "f": np.float32, "d": np.float64}
+_CODES |= {"e": np.float16, "f": np.float32, "d": np.float64, "?": np.bool_}
 _ANY_SOURCE = ("BHhiefd", "uint8, uint16, int16, int32, float16, float32 or float64")
 # int16 values are counted in bin v + 32768, as the C kernel counts them.
 _HISTOGRAM_OFFSETS = {np.dtype(np.uint8): 0, np.dtype(np.uint16): 0, np.dtype(np.int16): 32768}
@@ -382,3 +382,59 @@ def histogram(*args: Any, **kwargs: Any) -> None:
     for c in range(channels):
         values = pixels[:, c] if offset == 0 else pixels[:, c].astype(np.intp) + offset
         tables[c] += np.bincount(values, minlength=bins)
+
+
+def select(*args: Any, **kwargs: Any) -> None:
+    """select(source, selected, out, counts)
+
+    Gathers the values of source whose selected flag is true, channel by channel: with
+    C = len(counts) interleaved channels (value i in channel i % C) and P = len(source)
+    // C, channel c's selected values, in order, go to out[c * P : c * P + counts[c]].
+    source: C-contiguous uint8, uint16, int16, int32, float16, float32 or float64 whose
+    length is a multiple of C; selected: bool with as many values; out: writable, the
+    dtype of source, as many values; counts: writable int64, written.
+    """
+    if kwargs:
+        raise TypeError(f"{__name__}.select() takes no keyword arguments")
+    if len(args) != 4:
+        raise TypeError(f"select() takes 4 arguments ({len(args)} given)")
+    source = _acquire(args[0], "source", *_ANY_SOURCE)
+    selected = _acquire(args[1], "selected", "?", "bool")
+    out = _acquire(args[2], "out", *_ANY_SOURCE, writable=True)
+    counts = _acquire(args[3], "counts", "q", "int64", writable=True)
+    n, channels = source.size, counts.size
+    if out.dtype != source.dtype:
+        raise TypeError(
+            f"out must hold the values of source (format '{source.dtype.char}'), got '{out.dtype.char}'"
+        )
+    if selected.size != n or out.size != n:
+        raise ValueError(
+            f"selected and out must have the {n} values of source; got {selected.size} and {out.size}"
+        )
+    if channels < 1 or n % channels:
+        raise ValueError(
+            f"counts must have C >= 1 values, C dividing the {n} values of source; got {channels}"
+        )
+    pixels = n // channels
+    by_channel, chosen = source.reshape(pixels, channels), selected.reshape(pixels, channels)
+    for c in range(channels):
+        values = by_channel[:, c][chosen[:, c]]
+        out[c * pixels : c * pixels + values.size] = values
+        counts[c] = values.size
+
+
+def keep_selected(*args: Any, **kwargs: Any) -> None:
+    """keep_selected(out, selected)
+
+    Sets out[i] to +0.0 where selected[i] is false, whatever out[i] was (NaN and inf
+    included). out: writable C-contiguous float32; selected: bool with as many values.
+    """
+    if kwargs:
+        raise TypeError(f"{__name__}.keep_selected() takes no keyword arguments")
+    if len(args) != 2:
+        raise TypeError(f"keep_selected() takes 2 arguments ({len(args)} given)")
+    out = _acquire(args[0], "out", "f", "float32", writable=True)
+    selected = _acquire(args[1], "selected", "?", "bool")
+    if selected.size != out.size:
+        raise ValueError(f"selected must have the {out.size} values of out; got {selected.size}")
+    np.copyto(out, 0.0, where=~selected)

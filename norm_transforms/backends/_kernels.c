@@ -1,6 +1,7 @@
 /*
  * One-pass CPU kernels for the NumPy backend: the fused affine (any supported dtype in, float32
- * out), per-lane min/max and per-channel histograms (the percentile modes and norm_transforms.stats).
+ * out), per-lane min/max and per-channel histograms (the percentile modes and norm_transforms.stats),
+ * and the gather and zeroing of the selected-pixel statistics (nonzero=True, masks).
  *
  * Why C: OpenCV has no call that converts uint8 to float32 and applies a per-channel
  * multiply-add in one pass; its routes (addWeighted, convert + transform) cost 2-3x the astype
@@ -1753,6 +1754,146 @@ fail:
     return NULL;
 }
 
+/* ------------------------------------------------------------------ select */
+
+PyDoc_STRVAR(select_doc,
+             "select(source, selected, out, counts)\n\n"
+             "Gathers the values of source whose selected flag is true, channel by channel: with\n"
+             "C = len(counts) interleaved channels (value i in channel i % C) and P = len(source)\n"
+             "// C, channel c's selected values, in order, go to out[c * P : c * P + counts[c]].\n"
+             "source: C-contiguous uint8, uint16, int16, int32, float16, float32 or float64 whose\n"
+             "length is a multiple of C; selected: bool with as many values; out: writable, the\n"
+             "dtype of source, as many values; counts: writable int64, written.");
+
+/* Every value is stored and the write position advances by its flag: no branch, where NumPy's
+ * boolean indexing branches on each flag and, on scattered flags (27 % zeros of a 224x224x3
+ * uint8 image), took 231 us to gather them and 195 us for each channel of a strided one. */
+#define DEFINE_SELECT(name, type)                                                                  \
+    static void name(const type *RESTRICT src, const uint8_t *RESTRICT flags, type *RESTRICT dst,     \
+                     Py_ssize_t pixels, Py_ssize_t channels, int64_t *counts)                      \
+    {                                                                                              \
+        if (channels == 1) {                                                                       \
+            Py_ssize_t k = 0;                                                                      \
+            for (Py_ssize_t i = 0; i < pixels; i++) {                                              \
+                dst[k] = src[i];                                                                   \
+                k += flags[i] != 0;                                                                \
+            }                                                                                      \
+            counts[0] = k;                                                                         \
+            return;                                                                                \
+        }                                                                                          \
+        for (Py_ssize_t c = 0; c < channels; c++) {                                                \
+            type *out = dst + c * pixels;                                                          \
+            const type *in = src + c;                                                              \
+            const uint8_t *flag = flags + c;                                                       \
+            Py_ssize_t k = 0;                                                                      \
+            for (Py_ssize_t p = 0; p < pixels; p++) {                                              \
+                out[k] = in[p * channels];                                                         \
+                k += flag[p * channels] != 0;                                                      \
+            }                                                                                      \
+            counts[c] = k;                                                                         \
+        }                                                                                          \
+    }
+
+DEFINE_SELECT(select_1, uint8_t)
+DEFINE_SELECT(select_2, uint16_t)
+DEFINE_SELECT(select_4, uint32_t)
+DEFINE_SELECT(select_8, uint64_t)
+
+static PyObject *py_select(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    Buffer b[4];
+    memset(b, 0, sizeof b);
+    if (nargs != 4) {
+        PyErr_Format(PyExc_TypeError, "select() takes 4 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    if (acquire(args[0], &b[0], 0, ANY_SOURCE, "source") < 0 ||
+        acquire(args[1], &b[1], 0, "?", "bool", "selected") < 0 ||
+        acquire(args[2], &b[2], 1, ANY_SOURCE, "out") < 0 ||
+        acquire(args[3], &b[3], 1, "q", "int64", "counts") < 0)
+        goto fail;
+    Py_ssize_t n = length(&b[0]), channels = length(&b[3]);
+    if (b[2].code != b[0].code) {
+        PyErr_Format(PyExc_TypeError, "out must hold the values of source (format '%c'), got '%c'",
+                     b[0].code, b[2].code);
+        goto fail;
+    }
+    if (length(&b[1]) != n || length(&b[2]) != n) {
+        PyErr_Format(PyExc_ValueError,
+                     "selected and out must have the %zd values of source; got %zd and %zd", n,
+                     length(&b[1]), length(&b[2]));
+        goto fail;
+    }
+    if (channels < 1 || n % channels) {
+        PyErr_Format(PyExc_ValueError,
+                     "counts must have C >= 1 values, C dividing the %zd values of source; got %zd", n,
+                     channels);
+        goto fail;
+    }
+    const void *src = b[0].view.buf;
+    const uint8_t *flags = b[1].view.buf;
+    void *dst = b[2].view.buf;
+    int64_t *counts = b[3].view.buf;
+    Py_ssize_t pixels = n / channels;
+    Py_BEGIN_ALLOW_THREADS
+    switch (b[0].view.itemsize) {
+    case 1: select_1(src, flags, dst, pixels, channels, counts); break;
+    case 2: select_2(src, flags, dst, pixels, channels, counts); break;
+    case 4: select_4(src, flags, dst, pixels, channels, counts); break;
+    default: select_8(src, flags, dst, pixels, channels, counts); break;
+    }
+    Py_END_ALLOW_THREADS
+    release(b, 4);
+    Py_RETURN_NONE;
+fail:
+    release(b, 4);
+    return NULL;
+}
+
+PyDoc_STRVAR(keep_selected_doc,
+             "keep_selected(out, selected)\n\n"
+             "Sets out[i] to +0.0 where selected[i] is false, whatever out[i] was (NaN and inf\n"
+             "included). out: writable C-contiguous float32; selected: bool with as many values.");
+
+/* Bits masked, no branch: np.copyto(out, 0.0, where=...) branches on every flag and took 205 us
+ * on scattered flags (27 % of 224x224x3 false); NumPy's own branchless routes need a uint32 mask
+ * of the image's size, whose fresh pages cost more than the work. */
+VECTOR_CLONES static void keep_selected_f32(uint32_t *RESTRICT bits, const uint8_t *RESTRICT flags,
+                                             Py_ssize_t n)
+{
+    for (Py_ssize_t i = 0; i < n; i++)
+        bits[i] &= 0u - (uint32_t)(flags[i] != 0);
+}
+
+static PyObject *py_keep_selected(PyObject *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    Buffer b[2];
+    memset(b, 0, sizeof b);
+    if (nargs != 2) {
+        PyErr_Format(PyExc_TypeError, "keep_selected() takes 2 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    if (acquire(args[0], &b[0], 1, FLOAT32, "out") < 0 ||
+        acquire(args[1], &b[1], 0, "?", "bool", "selected") < 0)
+        goto fail;
+    Py_ssize_t n = length(&b[0]);
+    if (length(&b[1]) != n) {
+        PyErr_Format(PyExc_ValueError, "selected must have the %zd values of out; got %zd", n,
+                     length(&b[1]));
+        goto fail;
+    }
+    uint32_t *bits = b[0].view.buf;
+    const uint8_t *flags = b[1].view.buf;
+    Py_BEGIN_ALLOW_THREADS
+    keep_selected_f32(bits, flags, n);
+    Py_END_ALLOW_THREADS
+    release(b, 2);
+    Py_RETURN_NONE;
+fail:
+    release(b, 2);
+    return NULL;
+}
+
 static PyMethodDef methods[] = {
     {"affine", (PyCFunction)(void (*)(void))py_affine, METH_FASTCALL, affine_doc},
     {"affine_to_planes", (PyCFunction)(void (*)(void))py_affine_to_planes, METH_FASTCALL,
@@ -1760,6 +1901,8 @@ static PyMethodDef methods[] = {
     {"min_max", (PyCFunction)(void (*)(void))py_min_max, METH_FASTCALL, min_max_doc},
     {"histogram", (PyCFunction)(void (*)(void))py_histogram, METH_FASTCALL, histogram_doc},
     {"moments", (PyCFunction)(void (*)(void))py_moments, METH_FASTCALL, moments_doc},
+    {"select", (PyCFunction)(void (*)(void))py_select, METH_FASTCALL, select_doc},
+    {"keep_selected", (PyCFunction)(void (*)(void))py_keep_selected, METH_FASTCALL, keep_selected_doc},
     {"set_thread_policy", py_set_thread_policy, METH_O, set_thread_policy_doc},
     {"parallel_jobs", py_parallel_jobs, METH_NOARGS, parallel_jobs_doc},
     {NULL, NULL, 0, NULL},

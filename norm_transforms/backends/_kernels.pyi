@@ -40,6 +40,16 @@ def histogram(source: Buffer, counts: Buffer, /) -> None:
     """Adds to the int64 counts[c * B + v] the number of values v of channel c (value i is in
     channel i % C) of a uint8 (B = 256) or uint16 (B = 65536) source."""
 
+def select(source: Buffer, selected: Buffer, out: Buffer, counts: Buffer, /) -> None:
+    """Gathers the values of source whose bool flag in selected is true, channel by channel: with
+    C = len(counts) interleaved channels (value i in channel i % C) and P = len(source) // C,
+    channel c's selected values, in order, go to out[c * P : c * P + counts[c]] (out: the dtype
+    of source, as many values; counts: int64, written)."""
+
+def keep_selected(out: Buffer, selected: Buffer, /) -> None:
+    """Sets the float32 out[i] to +0.0 where the bool selected[i] is false, whatever out[i] was
+    (NaN and inf included)."""
+
 def set_thread_policy(policy: Callable[[], int] | None, /) -> None:
     """policy() -> int: how many threads a large call may use (read at each such call); None:
     one thread. Set at import by backends/kernels.py to norm_transforms.threads."""

@@ -2,8 +2,9 @@
 
 Why: the C extension is optional at build time (setup.py installs without it when the compiler
 fails), so importing it can fail; every caller imports this module instead, under the name
-``_kernels``, and gets the same five functions (``affine``, ``affine_to_planes``, ``min_max``,
-``moments``, ``histogram``) either way. ``KERNELS_BACKEND`` says which one is in use: ``"c"`` or ``"numpy"``.
+``_kernels``, and gets the same functions (``affine``, ``affine_to_planes``, ``min_max``,
+``moments``, ``histogram``, ``select``, ``keep_selected``) either way. ``KERNELS_BACKEND`` says
+which one is in use: ``"c"`` or ``"numpy"``.
 
 - The extension is importable: it is used, silently.
 - It is missing (ImportError): the NumPy/OpenCV fallback is used, with one RuntimeWarning, since
@@ -60,6 +61,8 @@ affine_to_planes = _implementation.affine_to_planes
 min_max = _implementation.min_max
 histogram = _implementation.histogram
 moments = _implementation.moments
+select = _implementation.select
+keep_selected = _implementation.keep_selected
 
 __all__ = [
     "DISABLE_C_VARIABLE",
@@ -67,6 +70,8 @@ __all__ = [
     "affine",
     "affine_to_planes",
     "histogram",
+    "keep_selected",
     "min_max",
     "moments",
+    "select",
 ]
