@@ -515,6 +515,16 @@ static int check_arg_count(Py_ssize_t given, Py_ssize_t expected, const char *na
     return 0;
 }
 
+/* The kernels without an optional `block`. */
+static int check_exact_arg_count(Py_ssize_t given, Py_ssize_t expected, const char *name)
+{
+    if (given != expected) {
+        PyErr_Format(PyExc_TypeError, "%s() takes %zd arguments (%zd given)", name, expected, given);
+        return -1;
+    }
+    return 0;
+}
+
 static int check_channel_tables(Py_ssize_t channels, Py_ssize_t other, Py_ssize_t values,
                                 Py_ssize_t block)
 {
@@ -1803,11 +1813,8 @@ static PyObject *py_select(PyObject *self, PyObject *const *args, Py_ssize_t nar
 {
     Buffer b[4];
     memset(b, 0, sizeof b);
-    if (nargs != 4) {
-        PyErr_Format(PyExc_TypeError, "select() takes 4 arguments (%zd given)", nargs);
-        return NULL;
-    }
-    if (acquire(args[0], &b[0], 0, ANY_SOURCE, "source") < 0 ||
+    if (check_exact_arg_count(nargs, 4, "select") < 0 ||
+        acquire(args[0], &b[0], 0, ANY_SOURCE, "source") < 0 ||
         acquire(args[1], &b[1], 0, "?", "bool", "selected") < 0 ||
         acquire(args[2], &b[2], 1, ANY_SOURCE, "out") < 0 ||
         acquire(args[3], &b[3], 1, "q", "int64", "counts") < 0)
@@ -1869,11 +1876,8 @@ static PyObject *py_keep_selected(PyObject *self, PyObject *const *args, Py_ssiz
 {
     Buffer b[2];
     memset(b, 0, sizeof b);
-    if (nargs != 2) {
-        PyErr_Format(PyExc_TypeError, "keep_selected() takes 2 arguments (%zd given)", nargs);
-        return NULL;
-    }
-    if (acquire(args[0], &b[0], 1, FLOAT32, "out") < 0 ||
+    if (check_exact_arg_count(nargs, 2, "keep_selected") < 0 ||
+        acquire(args[0], &b[0], 1, FLOAT32, "out") < 0 ||
         acquire(args[1], &b[1], 0, "?", "bool", "selected") < 0)
         goto fail;
     Py_ssize_t n = length(&b[0]);
