@@ -379,6 +379,7 @@ VIEWS = {
     "image_of_hwc_memory": lambda x: x[0].permute(1, 2, 0).contiguous().permute(2, 0, 1),
     "video_of_nthwc_memory": lambda x: interleaved(x.unsqueeze(0)),
     "cropped_video_of_nthwc_memory": lambda x: interleaved(x.unsqueeze(0))[..., 2:, :-3],
+    "gray_expanded_to_rgb": lambda x: x[:, :1].expand(-1, 3, -1, -1),
 }
 # What every route writes for each view (``torch.layout.output_strides``): a batch in interleaved
 # memory (channels_last, crops and steps of it, NTHWC video) in that memory; anything else
@@ -390,10 +391,12 @@ INTERLEAVED_VIEWS = {
 }  # fmt: skip
 
 
+@pytest.mark.parametrize("name", ["uint8", "bfloat16"])  # bfloat16: the C route reads a float32 copy
 @pytest.mark.parametrize("view", VIEWS)
 @pytest.mark.parametrize("mode", ["standard", "image", "min_max_per_channel", "percentile"])
-def test_every_route_writes_interleaved_batches_interleaved_and_the_rest_contiguous(rng, route, mode, view):
-    image = VIEWS[view](random_tensor(rng, "uint8", (2, 3, 12, 14)))
+def test_every_route_gives_one_output_layout(rng, route, mode, view, name):
+    """Interleaved batches (INTERLEAVED_VIEWS) stay interleaved, the rest comes back contiguous."""
+    image = VIEWS[view](random_tensor(rng, name, (2, 3, 12, 14)))
     out = normalize(image, normalization=mode, mean=0.4, std=0.25)
     if view in INTERLEAVED_VIEWS:  # (..., H, W, C) in memory: channels_last for (N, C, H, W)
         assert out.movedim(-3, -1).is_contiguous(), out.stride()

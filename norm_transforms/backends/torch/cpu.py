@@ -49,7 +49,9 @@ def _normalize_with_cpu_kernels(
     # float32 and float16 themselves, rounding each float32 value once as they store it.
     written = _WRITTEN_BY_KERNELS.get(dtype)
     convert = written is None
-    if array.ndim >= 4 and not array.flags.c_contiguous and interleaves_channels(image.shape, image.stride()):
+    # Decided from the tensor's strides: a bfloat16 tensor's array is a float32 copy, whose
+    # layout need not be the tensor's (a crop of NTHWC video comes back contiguous).
+    if array.ndim >= 4 and interleaves_channels(image.shape, image.stride()):
         # channels_last is NHWC in memory: the interleaved layout of the NumPy backend, which
         # reads a crop of it as rows, where the planar path gathered every pixel (2.4x the time
         # of a 32x3x224x224 uint8 crop of 256x256 channels_last in the standard mode).

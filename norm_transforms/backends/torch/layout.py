@@ -133,8 +133,9 @@ def output_strides(shape: torch.Size, stride: tuple[int, ...]) -> tuple[int, ...
 
 def interleaves_channels(shape: torch.Size, stride: tuple[int, ...]) -> bool:
     """A batch (four axes or more) of several channels whose pixels are more than one and keep
-    their channels closer in memory than neighbouring pixels: ``output_strides`` interleaved."""
-    if len(shape) < 4 or shape[-3] == 1:
+    their channels closer in memory than neighbouring pixels: ``output_strides`` interleaved.
+    Channels broadcast from one (stride 0, a gray batch expanded to RGB) are not interleaved."""
+    if len(shape) < 4 or shape[-3] == 1 or stride[-3] == 0:
         return False
     pixel_strides = [step for size, step in zip(shape[-2:], stride[-2:], strict=True) if size > 1]
     return bool(pixel_strides) and stride[-3] < min(pixel_strides)
