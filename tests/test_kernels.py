@@ -936,6 +936,12 @@ def test_select_refuses_bad_calls(impl):
         impl.select(source, selected, out, np.empty(3, np.int64))
     with pytest.raises(TypeError, match="takes no keyword arguments"):
         impl.select(source, selected, np.empty(6, np.uint8), counts=np.empty(3, np.int64))
+    # Overlapping buffers: a later channel would read what an earlier one wrote.
+    memory = np.arange(14, dtype=np.float32)
+    flags = np.ones(12, bool)
+    for source, out in ((memory[:12], memory[:12]), (memory[:12], memory[2:])):
+        with pytest.raises(ValueError, match="out must not overlap source"):
+            impl.select(source, flags, out, np.empty(3, np.int64))
 
 
 @each_implementation

@@ -392,7 +392,8 @@ def select(*args: Any, **kwargs: Any) -> None:
     // C, channel c's selected values, in order, go to out[c * P : c * P + counts[c]].
     source: C-contiguous uint8, uint16, int16, int32, float16, float32 or float64 whose
     length is a multiple of C; selected: bool with as many values; out: writable, the
-    dtype of source, as many values; counts: writable int64, written.
+    dtype of source, as many values, not overlapping source (past each channel's
+    selected run it is overwritten); counts: writable int64, written.
     """
     if kwargs:
         raise TypeError(f"{__name__}.select() takes no keyword arguments")
@@ -415,6 +416,8 @@ def select(*args: Any, **kwargs: Any) -> None:
         raise ValueError(
             f"counts must have C >= 1 values, C dividing the {n} values of source; got {channels}"
         )
+    if n and np.may_share_memory(source, out):
+        raise ValueError("out must not overlap source")
     pixels = n // channels
     by_channel, chosen = source.reshape(pixels, channels), selected.reshape(pixels, channels)
     for c in range(channels):

@@ -1773,7 +1773,8 @@ PyDoc_STRVAR(select_doc,
              "// C, channel c's selected values, in order, go to out[c * P : c * P + counts[c]].\n"
              "source: C-contiguous uint8, uint16, int16, int32, float16, float32 or float64 whose\n"
              "length is a multiple of C; selected: bool with as many values; out: writable, the\n"
-             "dtype of source, as many values; counts: writable int64, written.");
+             "dtype of source, as many values, not overlapping source (past each channel's\n"
+             "selected run it is overwritten); counts: writable int64, written.");
 
 /* Every value is stored and the write position advances by its flag: no branch, where NumPy's
  * boolean indexing branches on each flag and, on scattered flags (27 % zeros of a 224x224x3
@@ -1835,6 +1836,11 @@ static PyObject *py_select(PyObject *self, PyObject *const *args, Py_ssize_t nar
         PyErr_Format(PyExc_ValueError,
                      "counts must have C >= 1 values, C dividing the %zd values of source; got %zd", n,
                      channels);
+        goto fail;
+    }
+    const char *source_start = b[0].view.buf, *out_start = b[2].view.buf;
+    if (n && source_start < out_start + b[2].view.len && out_start < source_start + b[0].view.len) {
+        PyErr_SetString(PyExc_ValueError, "out must not overlap source");
         goto fail;
     }
     const void *src = b[0].view.buf;

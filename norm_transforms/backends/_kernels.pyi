@@ -44,7 +44,8 @@ def select(source: Buffer, selected: Buffer, out: Buffer, counts: Buffer, /) -> 
     """Gathers the values of source whose bool flag in selected is true, channel by channel: with
     C = len(counts) interleaved channels (value i in channel i % C) and P = len(source) // C,
     channel c's selected values, in order, go to out[c * P : c * P + counts[c]] (out: the dtype
-    of source, as many values; counts: int64, written)."""
+    of source, as many values, not overlapping source, overwritten past each channel's selected
+    run; counts: int64, written)."""
 
 def keep_selected(out: Buffer, selected: Buffer, /) -> None:
     """Sets the float32 out[i] to +0.0 where the bool selected[i] is false, whatever out[i] was
