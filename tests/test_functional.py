@@ -262,6 +262,37 @@ def test_a_batch_is_normalized_as_each_image_on_its_own(images, mode, data):
         np.testing.assert_array_equal(batch[index], single)
 
 
+@PROPERTY_SETTINGS
+@given(image=images_with_zeros(batched=True), mode=st.sampled_from(["image", "image_per_channel"]))
+def test_nonzero_moments_from_sums_are_the_gathered_ones_bit_for_bit(image, mode):
+    """uint8, uint16 and int16 take the image modes' non-zero moments from the sums of every
+    pixel (selection.py); a mask, even of every pixel, takes the gather of the selected values."""
+    kwargs = {**kwargs_for(image, mode), "batched": True, "return_params": True}
+    out, terms = normalize(image, nonzero=True, **kwargs)
+    gathered, gathered_terms = normalize(image, nonzero=True, mask=np.ones(image.shape, bool), **kwargs)
+    np.testing.assert_array_equal(out.view(np.uint32), gathered.view(np.uint32))
+    np.testing.assert_array_equal(terms.center, gathered_terms.center)
+    np.testing.assert_array_equal(terms.scale, gathered_terms.scale)
+
+
+@pytest.mark.parametrize("mode", ["image", "image_per_channel"])
+def test_int16_nonzero_moments_from_sums_hold_at_the_extremes(rng, mode):
+    # A first value far from the mean (the kernel's shift), the extremes, empty and one-value scopes.
+    image = rng.integers(-32768, 32768, (2, 9, 11, 3)).astype(np.int16)
+    image[image % 3 == 0] = 0
+    image[0, 0, 0] = (-32768, 32767, 0)
+    image[1, :, :, 1] = 0  # a channel without a non-zero value
+    image[1, :, :, 2] = 0
+    image[1, 4, 5, 2] = -7  # one non-zero value
+    kwargs = {"normalization": mode, "max_pixel_value": 32767.0}
+    out = normalize(image, nonzero=True, batched=True, **kwargs)
+    gathered = normalize(image, nonzero=True, mask=np.ones(image.shape, bool), batched=True, **kwargs)
+    np.testing.assert_array_equal(out.view(np.uint32), gathered.view(np.uint32))
+    for single, single_out in zip(image, out, strict=True):
+        expected = reference_normalize_selected(single, nonzero=True, **kwargs)
+        np.testing.assert_allclose(single_out, expected, rtol=1e-6, atol=1e-5)
+
+
 def test_nonzero_and_mask_never_modify_the_caller_data(rng):
     image = make_image(rng, np.float32, (6, 7, 3), "random")
     image[:2] = 0

@@ -13,6 +13,11 @@ thread) ``image`` went from 480 to 139 µs and ``image_per_channel`` from 878 to
 265 -> 184 µs. Masked reductions without a copy (``cv2.meanStdDev`` with a mask) would serve
 one statistic of one scope shape; the gather serves all of them.
 
+One exception, for the most common use (a z-score over the foreground, as nnU-Net and MONAI
+normalize MRI): the ``image`` modes with ``nonzero=True`` on uint8, uint16 and int16 take the
+moments of every pixel instead, less the zeros' share (:func:`_moments_of_non_zero`): exact
+integers, so the same terms bit for bit, in 84-87 µs instead of 137-186 (224x224x3 uint8).
+
 A scope without a selected pixel has no statistics: it maps to 0 (center 0, scale 0), as the
 SPEC asks of an all-zero scope with ``nonzero``.
 """
@@ -26,7 +31,7 @@ import numpy as np
 from ...modes import EPS, NormalizeParams, scale_from_spread
 from .. import kernels as _kernels
 from .affine import _apply, _defined_terms, _in_input_units
-from .statistics import STATISTICS, Statistic, _min_max, _prescaled, _scaled
+from .statistics import _EXACT_INTEGERS, STATISTICS, Statistic, _min_max, _prescaled, _scaled
 
 # A scope's (center, spread), or None where no pixel of it is selected.
 ScopeTerms = tuple[float, float] | None
@@ -70,8 +75,12 @@ def normalize_selected_sample(
     low, high = _min_max(sample, 1)
     sample, exponent = _prescaled(sample, low + high)
     low, high = _scaled(low, exponent), _scaled(high, exponent)
-    values = _values_per_scope(sample, selected, scopes)
-    terms = [_scope_terms(scope_values, statistic, params) for scope_values in values]
+    terms = None
+    if params.nonzero and mask is None and mode.statistic == "mean_std" and sample.dtype in _EXACT_SUMS:
+        terms = _moments_of_non_zero(sample, selected, scopes)
+    if terms is None:
+        values = _values_per_scope(sample, selected, scopes)
+        terms = [_scope_terms(scope_values, statistic, params) for scope_values in values]
     center, scale, spread = _folded(terms, math.ldexp(EPS, -exponent))
     _apply(sample, out, params.clip, channels, center, scale, spread, low * scopes, high * scopes)
     _zero_empty_scopes(out, terms, scopes)
@@ -82,6 +91,43 @@ def normalize_selected_sample(
     if record is not None:
         defined = _defined_terms(sample.dtype, center, scale, spread)
         record.append(_in_input_units(*defined, [exponent] * scopes))
+
+
+# The dtypes whose moments the kernel sums exactly (integers below 2**53).
+_EXACT_SUMS = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.int16))
+
+
+def _moments_of_non_zero(sample: np.ndarray, selected: np.ndarray, scopes: int) -> list[ScopeTerms] | None:
+    """Mean and std of each scope's non-zero values without gathering them: a zero adds nothing
+    to a sum of values, so the moments of every value, less the zeros' share of the kernel's
+    shift, are the non-zero values' own. Exact integers, so the terms are those of the gather,
+    bit for bit; None where a sum reaches past them (the gather then serves). The counts come
+    from the same kernel over the flags (as uint8: a sum of ones). Measured on 224x224x3 uint8
+    with 27 % zeros: 17 µs for both, where the gather and the moments of its values took 60-85."""
+    entries = np.empty((2, 4, scopes))
+    _kernels.moments(sample.reshape(-1), *entries[0])
+    _kernels.moments(selected.reshape(-1).view(np.uint8), *entries[1])
+    _, _, sums, squares = entries[0].tolist()
+    _, _, flag_sums, _ = entries[1].tolist()
+    values = sample.size // scopes
+    first = sample.reshape(-1)[:scopes].tolist()
+    first_flags = selected.reshape(-1)[:scopes].tolist()
+    terms: list[ScopeTerms] = []
+    for shift, total, squared, flag_total, first_flag in zip(
+        first, sums, squares, flag_sums, first_flags, strict=True
+    ):
+        if squared >= _EXACT_INTEGERS:
+            return None
+        kept = int(flag_total) + values * int(first_flag)  # the kernel sums flags minus the first
+        if kept == 0:
+            terms.append(None)
+            continue
+        zeros = values - kept
+        # Sums of x - shift over the non-zero values: each zero added 0 - shift, and its square.
+        total, squared = int(total) + zeros * shift, int(squared) - zeros * shift * shift
+        mean = (shift * kept + total) / kept
+        terms.append((mean, math.sqrt((kept * squared - total * total) / (kept * kept))))
+    return terms
 
 
 def _values_per_scope(sample: np.ndarray, selected: np.ndarray, scopes: int) -> list[np.ndarray]:
