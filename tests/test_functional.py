@@ -14,6 +14,7 @@ from reference import reference_normalize_selected
 
 from norm_transforms import backends, functional, normalize
 from norm_transforms.backends.numpy import normalize as numpy_normalize
+from norm_transforms.backends.numpy import selection
 from norm_transforms.modes import NormalizeParams
 
 A = pytest.importorskip("albumentations")
@@ -291,6 +292,26 @@ def test_int16_nonzero_moments_from_sums_hold_at_the_extremes(rng, mode):
     for single, single_out in zip(image, out, strict=True):
         expected = reference_normalize_selected(single, nonzero=True, **kwargs)
         np.testing.assert_allclose(single_out, expected, rtol=1e-6, atol=1e-5)
+
+
+def test_nonzero_moments_past_exact_sums_take_the_gather(rng, monkeypatch):
+    # 2.5M uint16 values near 65535 from a first value of 0: squares past 2**53, which float64
+    # sums no longer hold exactly; the terms then come from the gathered values.
+    image = rng.integers(62000, 65536, (1700, 1700)).astype(np.uint16)
+    image[0, 0] = 0
+    image[::7] = 0
+    gather, gathers = selection._values_per_scope, []
+
+    def counted_gather(*args):
+        gathers.append(args)
+        return gather(*args)
+
+    monkeypatch.setattr(selection, "_values_per_scope", counted_gather)
+    out = normalize(image, normalization="image", nonzero=True, max_pixel_value=None)
+    assert len(gathers) == 1
+    kept = image[image != 0].astype(np.float64)
+    expected = np.where(image != 0, (image - kept.mean()) / (kept.std() + 1e-4), 0.0)
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-4)
 
 
 def test_nonzero_and_mask_never_modify_the_caller_data(rng):
