@@ -264,10 +264,14 @@ def test_a_batch_is_normalized_as_each_image_on_its_own(images, mode, data):
 
 
 @PROPERTY_SETTINGS
-@given(image=images_with_zeros(batched=True), mode=st.sampled_from(["image", "image_per_channel"]))
-def test_nonzero_moments_from_sums_are_the_gathered_ones_bit_for_bit(image, mode):
-    """uint8, uint16 and int16 take the image modes' non-zero moments from the sums of every
-    pixel (selection.py); a mask, even of every pixel, takes the gather of the selected values."""
+@given(
+    image=images_with_zeros(batched=True),
+    mode=st.sampled_from(["image", "image_per_channel", "min_max", "min_max_per_channel"]),
+)
+def test_nonzero_terms_without_a_gather_are_the_gathered_ones_bit_for_bit(image, mode):
+    """Integer images take the image modes' non-zero moments from the sums of every pixel, and
+    unsigned ones the min_max modes' extremes from passes over every pixel (selection.py); a
+    mask, even of every pixel, takes the gather of the selected values."""
     kwargs = {**kwargs_for(image, mode), "batched": True, "return_params": True}
     out, terms = normalize(image, nonzero=True, **kwargs)
     gathered, gathered_terms = normalize(image, nonzero=True, mask=np.ones(image.shape, bool), **kwargs)
@@ -291,6 +295,27 @@ def test_int16_nonzero_moments_from_sums_hold_at_the_extremes(rng, mode):
     np.testing.assert_array_equal(out.view(np.uint32), gathered.view(np.uint32))
     for single, single_out in zip(image, out, strict=True):
         expected = reference_normalize_selected(single, nonzero=True, **kwargs)
+        np.testing.assert_allclose(single_out, expected, rtol=1e-6, atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["min_max", "min_max_per_channel"])
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_unsigned_nonzero_extremes_without_a_gather_hold_at_the_extremes(rng, dtype, mode):
+    top = np.iinfo(dtype).max
+    image = rng.integers(0, 3, (3, 5, 6, 3)).astype(dtype)  # 0, 1 and 2
+    image[0, ..., 1] = np.where(image[0, ..., 1] == 0, 0, top)  # non-zero values all at the top
+    image[1, ..., 2] = 0  # a channel without a non-zero value
+    image[2] = 0  # a sample without one
+    kwargs = {"normalization": mode, "max_pixel_value": None, "batched": True, "return_params": True}
+    out, terms = normalize(image, nonzero=True, **kwargs)
+    gathered, gathered_terms = normalize(image, nonzero=True, mask=np.ones(image.shape, bool), **kwargs)
+    np.testing.assert_array_equal(out.view(np.uint32), gathered.view(np.uint32))
+    np.testing.assert_array_equal(terms.center, gathered_terms.center)
+    np.testing.assert_array_equal(terms.scale, gathered_terms.scale)
+    for single, single_out in zip(image, out, strict=True):
+        expected = reference_normalize_selected(
+            single, nonzero=True, normalization=mode, max_pixel_value=None
+        )
         np.testing.assert_allclose(single_out, expected, rtol=1e-6, atol=1e-5)
 
 
