@@ -263,25 +263,44 @@ def test_a_batch_is_normalized_as_each_image_on_its_own(images, mode, data):
         np.testing.assert_array_equal(batch[index], single)
 
 
+def gathered(image: np.ndarray, **kwargs):
+    """``normalize`` with every scope's terms from the gather of its selected values: the
+    reference of the passes that skip it (selection.py)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(selection, "_terms_without_a_gather", lambda *args, **options: None)
+        return normalize(image, **kwargs)
+
+
+def assert_same_bits(result, expected) -> None:
+    """Two ``(out, AffineParams)`` results: the same float32 bits, the same terms."""
+    (out, terms), (expected_out, expected_terms) = result, expected
+    np.testing.assert_array_equal(out.view(np.uint32), expected_out.view(np.uint32))
+    np.testing.assert_array_equal(terms.center, expected_terms.center)
+    np.testing.assert_array_equal(terms.scale, expected_terms.scale)
+
+
 @PROPERTY_SETTINGS
 @given(
     image=images_with_zeros(batched=True),
     mode=st.sampled_from(["image", "image_per_channel", "min_max", "min_max_per_channel"]),
+    data=st.data(),
 )
-def test_nonzero_terms_without_a_gather_are_the_gathered_ones_bit_for_bit(image, mode):
-    """Integer images take the image modes' non-zero moments from the sums of every pixel, and
-    unsigned ones the min_max modes' extremes from passes over every pixel (selection.py); a
-    mask, even of every pixel, takes the gather of the selected values."""
-    kwargs = {**kwargs_for(image, mode), "batched": True, "return_params": True}
-    out, terms = normalize(image, nonzero=True, **kwargs)
-    gathered, gathered_terms = normalize(image, nonzero=True, mask=np.ones(image.shape, bool), **kwargs)
-    np.testing.assert_array_equal(out.view(np.uint32), gathered.view(np.uint32))
-    np.testing.assert_array_equal(terms.center, gathered_terms.center)
-    np.testing.assert_array_equal(terms.scale, gathered_terms.scale)
+def test_terms_without_a_gather_are_the_gathered_ones_bit_for_bit(image, mode, data):
+    """Integer images take the image modes' moments from passes over every pixel, unsigned ones
+    the min_max modes' extremes with nonzero alone (selection.py): the gather's terms exactly."""
+    selection_options = data.draw(
+        st.sampled_from([{"nonzero": True}, {"mask": None}, {"nonzero": True, "mask": None}])
+    )
+    if "mask" in selection_options:
+        shape = image.shape if data.draw(st.booleans()) else image.shape[:3]
+        selection_options["mask"] = data.draw(arrays(np.bool_, shape))
+    kwargs = {**kwargs_for(image, mode), **selection_options, "batched": True, "return_params": True}
+    assert_same_bits(normalize(image, **kwargs), gathered(image, **kwargs))
 
 
+@pytest.mark.parametrize("masked", [False, True], ids=["nonzero", "nonzero_and_mask"])
 @pytest.mark.parametrize("mode", ["image", "image_per_channel"])
-def test_int16_nonzero_moments_from_sums_hold_at_the_extremes(rng, mode):
+def test_int16_moments_without_a_gather_hold_at_the_extremes(rng, mode, masked):
     # A first value far from the mean (the kernel's shift), the extremes, empty and one-value scopes.
     image = rng.integers(-32768, 32768, (2, 9, 11, 3)).astype(np.int16)
     image[image % 3 == 0] = 0
@@ -289,12 +308,15 @@ def test_int16_nonzero_moments_from_sums_hold_at_the_extremes(rng, mode):
     image[1, :, :, 1] = 0  # a channel without a non-zero value
     image[1, :, :, 2] = 0
     image[1, 4, 5, 2] = -7  # one non-zero value
-    kwargs = {"normalization": mode, "max_pixel_value": 32767.0}
-    out = normalize(image, nonzero=True, batched=True, **kwargs)
-    gathered = normalize(image, nonzero=True, mask=np.ones(image.shape, bool), batched=True, **kwargs)
-    np.testing.assert_array_equal(out.view(np.uint32), gathered.view(np.uint32))
-    for single, single_out in zip(image, out, strict=True):
-        expected = reference_normalize_selected(single, nonzero=True, **kwargs)
+    mask = rng.random(image.shape[:3]) < 0.8 if masked else None
+    if masked:
+        mask[1, 4, 5] = True
+    kwargs = {"normalization": mode, "max_pixel_value": 32767.0, "nonzero": True}
+    result = normalize(image, mask=mask, batched=True, return_params=True, **kwargs)
+    assert_same_bits(result, gathered(image, mask=mask, batched=True, return_params=True, **kwargs))
+    for index, single_out in enumerate(result[0]):
+        chosen = None if mask is None else mask[index]
+        expected = reference_normalize_selected(image[index], chosen, **kwargs)
         np.testing.assert_allclose(single_out, expected, rtol=1e-6, atol=1e-5)
 
 
@@ -307,12 +329,9 @@ def test_unsigned_nonzero_extremes_without_a_gather_hold_at_the_extremes(rng, dt
     image[1, ..., 2] = 0  # a channel without a non-zero value
     image[2] = 0  # a sample without one
     kwargs = {"normalization": mode, "max_pixel_value": None, "batched": True, "return_params": True}
-    out, terms = normalize(image, nonzero=True, **kwargs)
-    gathered, gathered_terms = normalize(image, nonzero=True, mask=np.ones(image.shape, bool), **kwargs)
-    np.testing.assert_array_equal(out.view(np.uint32), gathered.view(np.uint32))
-    np.testing.assert_array_equal(terms.center, gathered_terms.center)
-    np.testing.assert_array_equal(terms.scale, gathered_terms.scale)
-    for single, single_out in zip(image, out, strict=True):
+    result = normalize(image, nonzero=True, **kwargs)
+    assert_same_bits(result, gathered(image, nonzero=True, **kwargs))
+    for single, single_out in zip(image, result[0], strict=True):
         expected = reference_normalize_selected(
             single, nonzero=True, normalization=mode, max_pixel_value=None
         )
