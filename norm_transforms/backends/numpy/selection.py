@@ -34,7 +34,15 @@ import numpy as np
 from ...modes import EPS, NormalizeParams, scale_from_spread
 from .. import kernels as _kernels
 from .affine import _apply, _defined_terms, _in_input_units
-from .statistics import _EXACT_INTEGERS, STATISTICS, Statistic, _min_max, _prescaled, _scaled
+from .statistics import (
+    _EXACT_INTEGERS,
+    STATISTICS,
+    Statistic,
+    _min_max,
+    _prescaled,
+    _scaled,
+    exact_mean_std,
+)
 
 # A scope's (center, spread), or None where no pixel of it is selected.
 ScopeTerms = tuple[float, float] | None
@@ -171,9 +179,9 @@ def _moments_of_selected(zeroed: np.ndarray, selected: np.ndarray, scopes: int) 
         zeros = values - kept
         # Sums of x - shift over the selected values: each unselected 0 added 0 - shift, and its
         # square.
-        total, squared = int(total) + zeros * shift, int(squared) - zeros * shift * shift
-        mean = (shift * kept + total) / kept
-        terms.append((mean, math.sqrt((kept * squared - total * total) / (kept * kept))))
+        terms.append(
+            exact_mean_std(shift, kept, int(total) + zeros * shift, int(squared) - zeros * shift * shift)
+        )
     return terms
 
 

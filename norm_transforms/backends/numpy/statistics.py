@@ -117,9 +117,9 @@ def _moments(
     means, stds, inexact = [], [], False
     for shift, total, squared in zip(first, sums.tolist(), squares.tolist(), strict=True):
         if exact and squared < _EXACT_INTEGERS:
-            total, squared = int(total), int(squared)
-            means.append((shift * count + total) / count)
-            stds.append(math.sqrt((count * squared - total * total) / (count * count)))
+            mean, std = exact_mean_std(shift, count, int(total), int(squared))
+            means.append(mean)
+            stds.append(std)
             continue
         offset = total / count
         std = math.sqrt(max(squared / count - offset * offset, 0.0))
@@ -129,6 +129,12 @@ def _moments(
     if inexact:
         means, stds = _two_pass_mean_std(values, entries, block)
     return low.tolist(), high.tolist(), means, stds
+
+
+def exact_mean_std(shift: int, count: int, total: int, squared: int) -> tuple[float, float]:
+    """Mean and population std of ``count`` integers from the exact sums of ``x - shift``
+    (``total``) and of its square (``squared``): Python's integer division, correctly rounded."""
+    return (shift * count + total) / count, math.sqrt((count * squared - total * total) / (count * count))
 
 
 def _two_pass_mean_std(values: np.ndarray, entries: int, block: int) -> tuple[list[float], list[float]]:
