@@ -110,6 +110,14 @@ def _check_arg_count(args: tuple[Any, ...], kwargs: dict[str, Any], expected: in
         raise TypeError(f"{name}() takes {expected} or {expected + 1} arguments ({len(args)} given)")
 
 
+def _check_exact_arg_count(args: tuple[Any, ...], kwargs: dict[str, Any], expected: int, name: str) -> None:
+    """The kernels without an optional ``block``."""
+    if kwargs:
+        raise TypeError(f"{__name__}.{name}() takes no keyword arguments")
+    if len(args) != expected:
+        raise TypeError(f"{name}() takes {expected} arguments ({len(args)} given)")
+
+
 def _check_channel_tables(channels: int, other: int, values: int, block: int) -> None:
     if block < 1:
         raise ValueError(f"block must be at least 1; got {block}")
@@ -197,10 +205,7 @@ def affine_to_planes(*args: Any, **kwargs: Any) -> None:
     + offset[c], low, high), computed and rounded as affine() does (same dtypes);
     out must not overlap source.
     """
-    if kwargs:
-        raise TypeError(f"{__name__}.affine_to_planes() takes no keyword arguments")
-    if len(args) != 6:
-        raise TypeError(f"affine_to_planes() takes 6 arguments ({len(args)} given)")
+    _check_exact_arg_count(args, kwargs, 6, "affine_to_planes")
     source = _acquire(args[0], "source", *_ANY_SOURCE)
     out = _acquire(args[1], "out", "fe", "float32 or float16", writable=True)
     channels = _acquire(args[2], "scale", "f", "float32").size
@@ -395,10 +400,7 @@ def select(*args: Any, **kwargs: Any) -> None:
     dtype of source, as many values, not overlapping source (past each channel's
     selected run it is overwritten); counts: writable int64, written.
     """
-    if kwargs:
-        raise TypeError(f"{__name__}.select() takes no keyword arguments")
-    if len(args) != 4:
-        raise TypeError(f"select() takes 4 arguments ({len(args)} given)")
+    _check_exact_arg_count(args, kwargs, 4, "select")
     source = _acquire(args[0], "source", *_ANY_SOURCE)
     selected = _acquire(args[1], "selected", "?", "bool")
     out = _acquire(args[2], "out", *_ANY_SOURCE, writable=True)
@@ -432,10 +434,7 @@ def keep_selected(*args: Any, **kwargs: Any) -> None:
     Sets out[i] to +0.0 where selected[i] is false, whatever out[i] was (NaN and inf
     included). out: writable C-contiguous float32; selected: bool with as many values.
     """
-    if kwargs:
-        raise TypeError(f"{__name__}.keep_selected() takes no keyword arguments")
-    if len(args) != 2:
-        raise TypeError(f"keep_selected() takes 2 arguments ({len(args)} given)")
+    _check_exact_arg_count(args, kwargs, 2, "keep_selected")
     out = _acquire(args[0], "out", "f", "float32", writable=True)
     selected = _acquire(args[1], "selected", "?", "bool")
     if selected.size != out.size:
