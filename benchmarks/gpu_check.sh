@@ -3,8 +3,8 @@
 # the C kernels in place, then
 #   bash benchmarks/gpu_check.sh goals   # the issue's goals bench, one image's calls back to back,
 #                                        # the CUDA tests, the layer (< 9.5 min)
-#   bash benchmarks/gpu_check.sh rest    # the Triton conformance suite, the full CUDA bench, the
-#                                        # input pipeline (< 9 min)
+#   bash benchmarks/gpu_check.sh rest    # the Triton conformance suite, the full CUDA bench, int16
+#                                        # CT slices, the input pipeline (< 9.5 min)
 # Logs under $OUT. Wheels the machine lacks (albumentations, kornia;
 # ../shared/tools/device_wheels.sh downloads them into .whl) are installed first.
 set -uo pipefail
@@ -37,12 +37,17 @@ if [ "$stage" = goals ]; then
   echo "layer exit $?"; tail -12 "$out/layer_cuda.log"
 else
   # The conformance suite on CUDA tensors through the compiled Triton kernels.
-  timeout 200 python3 -m pytest -q -p no:randomly -p no:cacheprovider -o addopts="" tests/test_conformance.py \
+  timeout 190 python3 -m pytest -q -p no:randomly -p no:cacheprovider -o addopts="" tests/test_conformance.py \
     -k torch_triton 2>&1 | tee "$out/triton_conformance.log" | tail -5
   # The whole suite into RESULTS.md's CUDA section.
-  timeout 200 python3 benchmarks/bench_torch.py --device cuda --no-progress --markdown "$out/RESULTS_cuda.md" \
+  timeout 190 python3 benchmarks/bench_torch.py --device cuda --no-progress --markdown "$out/RESULTS_cuda.md" \
     >"$out/bench_cuda.log" 2>&1
   echo "bench exit $?"; tail -45 "$out/bench_cuda.log"
+  # CT slices (int16): 16-bit percentiles from two levels of histograms in the kernels, against
+  # torch.quantile; the other modes beside them.
+  timeout 70 python3 benchmarks/bench_torch.py --device cuda --no-progress --dtypes int16 --out-dtype float16 \
+    --modes percentile percentile_per_channel robust image --shapes 1x512x512 32x1x512x512 --markdown "$out/int16_cuda.md" >"$out/int16_cuda.log" 2>&1
+  echo "int16 exit $?"; tail -16 "$out/int16_cuda.log"
   # The input pipeline with the uint8 batch normalized on the GPU (issue 14's CUDA row).
   timeout 120 python3 -m norm_transforms bench --pipeline --device cuda --workers 0 --batches 8 --no-progress \
     --markdown "$out/pipeline_cuda.md" >"$out/pipeline_cuda.log" 2>&1

@@ -32,8 +32,8 @@ from norm_transforms.backends.triton import launch as triton_launch
 from norm_transforms.backends.triton import layout as triton_layout
 from norm_transforms.backends.triton import statistics as triton_statistics
 from norm_transforms.backends.triton.layout import BLOCK_ELEMENTS, TILE_ALIGNMENT, output, planes
+from norm_transforms.modes import EPS, NormalizeParams
 from norm_transforms.modes import MODES as MODE_TABLE
-from norm_transforms.modes import NormalizeParams
 
 
 @pytest.fixture
@@ -76,18 +76,20 @@ def test_kernel_route_names_the_kernels_each_input_takes(monkeypatch):
     assert kernel_route(image) == "torch"
 
 
-def test_forced_route_is_triton_except_float_percentiles(triton_route):
-    assert kernel_route(torch.zeros(3, 8, 8, dtype=torch.uint8), "percentile") == "triton"
+def test_forced_route_is_triton_except_float_and_int32_percentiles(triton_route):
     assert kernel_route(torch.zeros(3, 8, 8), "image") == "triton"
+    # Percentiles of 8- and 16-bit integers from histograms in the kernels.
+    for dtype in (torch.uint8, torch.uint16, torch.int16):
+        assert kernel_route(torch.zeros(3, 8, 8, dtype=dtype), "percentile") == "triton"
+        assert kernel_route(torch.zeros(3, 8, 8, dtype=dtype), "robust_per_channel") == "triton"
     # Percentiles of other dtypes are a device-side sort: the Torch-op route.
     assert kernel_route(torch.zeros(3, 8, 8), "percentile") == "torch"
-    assert kernel_route(torch.zeros(3, 8, 8, dtype=torch.uint16), "robust") == "torch"
+    assert kernel_route(torch.zeros(3, 8, 8, dtype=torch.int32), "robust") == "torch"
     # Signed integers: moments and extremes in the kernels (int16 as exact int64 sums, int32 in
-    # float64), percentiles sorted on the device.
+    # float64).
     for dtype in (torch.int16, torch.int32):
         assert kernel_route(torch.zeros(3, 8, 8, dtype=dtype), "image_per_channel") == "triton"
         assert kernel_route(torch.zeros(3, 8, 8, dtype=dtype), "min_max") == "triton"
-        assert kernel_route(torch.zeros(3, 8, 8, dtype=dtype), "percentile") == "torch"
 
 
 def test_forcing_triton_where_it_cannot_run_says_why(monkeypatch):
@@ -270,6 +272,49 @@ def test_uint8_percentiles_are_exact_over_many_tiles(triton_route, rng):
         )
 
 
+HISTOGRAM_MODES = tuple(name for name, m in MODE_TABLE.items() if m.statistic in {"percentile", "robust"})
+# The last value of one high byte and the first of the next (int16: keys 0x7FFF and 0x8000).
+HIGH_BYTE_EDGES = {torch.uint16: (255, 256), torch.int16: (-1, 0)}
+
+
+@pytest.mark.parametrize("dtype", [torch.uint16, torch.int16], ids=str)
+def test_16_bit_percentiles_are_numpys_where_ranks_straddle_high_bytes(triton_route, rng, dtype):
+    # Each plane of 2400 pixels (10 tiles) holds 1200 values of the high byte below an edge and
+    # 1200 of the one above, shuffled: the median interpolates between the last value of one
+    # high byte and the first of the next, and the second's rank is exactly the count of values
+    # below its high byte. The center and spread are np.percentile's, the output the NumPy
+    # backend's.
+    last_below, first_above = HIGH_BYTE_EDGES[dtype]
+    below = last_below - rng.integers(0, 256, (3, 1200))
+    above = first_above + rng.integers(0, 256, (3, 1200))
+    values = rng.permuted(np.concatenate([below, above], axis=1), axis=1)
+    image = torch.from_numpy(values.reshape(3, 40, 60)).to(dtype)
+    for mode in HISTOGRAM_MODES:
+        kwargs = {"normalization": mode, "percentiles": (25.0, 50.0)}
+        out, params = normalize(image, **kwargs, return_params=True)
+        np.testing.assert_allclose(hwc(out), normalize(chw_twin(image), **kwargs), rtol=0, atol=1e-6)
+        scopes = values.reshape(3 if "per_channel" in mode else 1, -1).astype(np.float64)
+        quartile, median, upper = np.percentile(scopes, (25.0, 50.0, 75.0), axis=1)
+        robust = mode.startswith("robust")
+        center, spread = (median, upper - quartile) if robust else (quartile, median - quartile)
+        np.testing.assert_allclose(params.center.ravel().numpy(), center, rtol=1e-12)
+        np.testing.assert_allclose(1.0 / params.scale.ravel().numpy(), spread + EPS, rtol=1e-9)
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "channels_last", "channels_last_5"])
+@pytest.mark.parametrize("dtype", [torch.uint16, torch.int16], ids=str)
+def test_16_bit_percentiles_in_every_layout_and_finalize(triton_route, rng, monkeypatch, dtype, layout):
+    # Full-range values; interleaved tiles of 3 and 5 channels pick each lane's rank high bytes
+    # by its channel in the per-channel modes. The finalize kernel (what runs) and the affine's
+    # own finalize (forced) give the same bits.
+    channels = 5 if layout.endswith("5") else 3
+    image = image_in_layout(random_chw(rng, dtype, (2, channels, 20, 30)), layout)
+    for mode in HISTOGRAM_MODES:
+        split = assert_finalize_paths_agree(image, monkeypatch, mode)
+        expected = reference_of(image, **finalize_kwargs(mode))
+        np.testing.assert_allclose(hwc(split), expected, **tolerance(mode))
+
+
 def force_finalize(monkeypatch, fused: bool) -> None:
     """Every scope finalized by the affine programs (``fused``) or by the finalize kernel."""
     monkeypatch.setattr(triton_statistics, "_fused", lambda *arguments: fused)
@@ -326,10 +371,14 @@ def test_scopes_of_more_partials_than_one_loop_holds(triton_route, rng, monkeypa
 
 
 def test_the_affine_finalizes_only_small_scopes_of_few_channels():
-    moments, histograms = triton_statistics.STATISTICS["mean_std"], triton_statistics.STATISTICS["percentile"]
+    moments = triton_statistics.statistic_for("mean_std", torch.uint8)
+    histograms = triton_statistics.statistic_for("percentile", torch.uint8)
     assert triton_statistics._fused(moments, 64, 1) and not triton_statistics._fused(moments, 65, 1)
     assert triton_statistics._fused(histograms, 4, 4) and not triton_statistics._fused(histograms, 5, 1)
     assert not triton_statistics._fused(moments, 1, 8)  # 8 scopes finalized by every program
+    # Two-level histograms: 1 + 4 or 6 rows of 256 counts per channel, finalized once.
+    for dtype in (torch.uint16, torch.int16):
+        assert not triton_statistics._fused(triton_statistics.statistic_for("robust", dtype), 1, 1)
 
 
 def test_histogram_counts_pass_int32(triton_route):
@@ -340,7 +389,7 @@ def test_histogram_counts_pass_int32(triton_route):
     source, geometry = planes(image)
     table = torch.zeros((geometry.rows, triton_kernels.HISTOGRAM_BINS), dtype=torch.int64)
     table[0, 7] = 2**31 - 5
-    statistic = triton_statistics.STATISTICS["percentile"]
+    statistic = triton_statistics.statistic_for("percentile", torch.uint8)
     triton_statistics.reduce_into(table, statistic, source, geometry, scaled=False)
     assert table[0, 7] == 2**31 + 15 and table.sum() == 2**31 + 15
     # The table that normalize() allocates for them.

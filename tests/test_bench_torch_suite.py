@@ -104,11 +104,12 @@ def test_same_size_copy_moves_the_bytes_of_one_pass(monkeypatch):
 # --------------------------------------------------------------------------- contenders
 
 
-def expected_peers(mode: Mode) -> set[str]:
-    """Which peer has a version of the mode, from its data (torchvision and kornia installed)."""
+def expected_peers(mode: Mode, dtype: str = "uint8") -> set[str]:
+    """Which peer has a version of the mode, from its data (torchvision and kornia installed;
+    torchvision's ToDtype scales int16 to [-1, 1], not what a CT pipeline normalizes)."""
     peers = set()
     if mode.statistic is None:
-        peers |= {"torchvision v2", "kornia", "plain torch"}
+        peers |= {"kornia", "plain torch"} | ({"torchvision v2"} if dtype != "int16" else set())
     if mode.statistic == "min_max" and mode.per_channel:
         peers.add("kornia")
     if mode.statistic in torch_peers.PLAIN_TORCH:
@@ -117,17 +118,19 @@ def expected_peers(mode: Mode) -> set[str]:
 
 
 @pytest.mark.parametrize("out_dtype", ["float32", "float16", "bfloat16"])
+@pytest.mark.parametrize("dtype", ["uint8", "int16"])
 @pytest.mark.parametrize("name", list(MODES))
-def test_each_peer_runs_the_modes_its_data_says_and_agrees_with_ours(name, out_dtype):
+def test_each_peer_runs_the_modes_its_data_says_and_agrees_with_ours(name, out_dtype, dtype):
     # Half outputs too: torch.quantile reads float32 and float64 only, and the plain percentile
-    # peer once raised there, which stopped the GPU run's uint8 -> float16 goals table.
+    # peer once raised there, which stopped the GPU run's uint8 -> float16 goals table. int16:
+    # Hounsfield units, normalized as they are (no full scale).
     pytest.importorskip("torchvision")
     pytest.importorskip("kornia")
     for shape in (CHW, NCHW):
-        x = torch_suite.make_tensor(shape, "uint8", "cpu")
+        x = torch_suite.make_tensor(shape, dtype, "cpu")
         calls = torch_peers.contenders(x, name, getattr(torch, out_dtype))
-        assert set(calls) - {"ours", "floor"} == expected_peers(MODES[name])
-        torch_suite.check_agreement(calls, Case(shape, "uint8", name, out_dtype))  # raises on a mismatch
+        assert set(calls) - {"ours", "floor"} == expected_peers(MODES[name], dtype)
+        torch_suite.check_agreement(calls, Case(shape, dtype, name, out_dtype))  # raises on a mismatch
 
 
 def test_a_statistic_without_a_peer_gets_only_ours_and_the_floor(monkeypatch):
@@ -167,6 +170,15 @@ def test_a_mode_added_to_MODES_is_timed_with_dashes_for_the_peers_it_lacks(monke
     peers = torch_suite.peers_timed(cells)
     assert peers and all(row[f"{peer} ms"] == row[f"{peer} / ours"] == "—" for peer in peers)
     assert "- ours / floor, per-image modes, CHW images: " in printed
+
+
+def test_int16_runs_through_the_command_with_its_floor(monkeypatch, capsys):
+    # CT slices on the Torch backend (on CUDA: the 16-bit histograms of the Triton kernels).
+    arguments = ("--dtypes", "int16", "--modes", "standard", "percentile")
+    printed, cells = run_command(monkeypatch, capsys, *arguments)
+    assert {(c.case.dtype, c.case.mode) for c in cells} == {("int16", "standard"), ("int16", "percentile")}
+    assert all({"ours", "floor", "plain torch"} <= set(c.seconds) for c in cells)
+    assert "int16" in printed
 
 
 def test_compiled_torch_is_timed_on_cuda_only():

@@ -182,12 +182,3 @@ def test_bench_torch_without_torch_names_the_torch_extra():
     completed = run_without(["torch"], TINY_TORCH)
     check_names_the_extra(completed, "bench", "torch")
     assert "--backend torch needs torch" in completed.stderr
-
-
-def test_bench_int16_is_a_numpy_backend_dtype_only(capsys):
-    from norm_transforms.cli import main
-
-    with pytest.raises(SystemExit) as exit_info:
-        main(["bench", "--backend", "torch", "--dtypes", "uint8", "int16"])
-    assert exit_info.value.code == 2
-    assert "--dtypes int16 applies to --backend numpy only" in capsys.readouterr().err

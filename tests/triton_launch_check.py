@@ -65,6 +65,9 @@ CASES: list[tuple[str, Callable[[], torch.Tensor], dict[str, Any]]] = [
     ("uint8, one pixel", lambda: torch.zeros(1, 1, 1, 1, dtype=torch.uint8), {}),
     ("uint8 channels_last", lambda: channels_last((2, 3, 16, 20), torch.uint8), {}),
     ("uint8 channels_last, 5 channels", lambda: channels_last((2, 5, 16, 20), torch.uint8), {}),
+    # 16-bit percentiles: the second-level histograms in a view of the first level's table.
+    ("uint16 NCHW", lambda: torch.zeros(2, 3, 16, 20, dtype=torch.uint16), {}),
+    ("int16 channels_last", lambda: channels_last((2, 3, 16, 20), torch.int16), {}),
     ("float32 NCHW", lambda: torch.zeros(2, 3, 16, 20), {}),
     ("float32 NCHW, address not 16-byte aligned", lambda: misaligned((2, 3, 16, 20), torch.float32), {}),
     ("float32 NCHW, bfloat16 out", lambda: torch.zeros(2, 3, 16, 20), {"dtype": torch.bfloat16}),

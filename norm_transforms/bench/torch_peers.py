@@ -23,11 +23,12 @@ PEERS = ("torchvision v2", "kornia", "plain torch", "compiled torch")
 Call = Callable[[], torch.Tensor]
 
 CONTENDER_NOTES = [
-    "- Inputs: uniform-noise pixels, float32 = uint8 / 255, contiguous CHW / NCHW; every leading axis "
-    "is a sample with its own statistics",
+    "- Inputs: uniform-noise pixels, float32 = uint8 / 255, int16 = Hounsfield units in [-1024, 3071], "
+    "contiguous CHW / NCHW; every leading axis is a sample with its own statistics",
     "- ours = `backends.torch.normalize(x, params)`, params built once with `max_pixel_value=None` (255 for "
-    "uint8, 1.0 for float32, the torchvision convention), float32 output",
-    "- torchvision v2 = `v2.Normalize(mean, std)(v2.ToDtype(float32, scale=True)(x))`, standard mode only",
+    "uint8, 1.0 for float32, the torchvision convention; int16 has no full scale: 1.0), float32 output",
+    "- torchvision v2 = `v2.Normalize(mean, std)(v2.ToDtype(float32, scale=True)(x))`, standard mode only "
+    "(not int16, which ToDtype scales to [-1, 1])",
     "- kornia: standard = `kornia.enhance.normalize(x.float() / 255, mean, std)`; min_max_per_channel = "
     "`kornia.enhance.normalize_min_max(x.float())`, which takes the min and max over H x W of every "
     "sample and channel (eps 1e-6, no clip; kornia has no whole-image min/max nor mean/std mode). "
@@ -37,7 +38,7 @@ CONTENDER_NOTES = [
     f"`(x - m) / (s + {EPS})`, `clamp` to the mode's range",
     "- compiled torch = the plain torch code under `torch.compile(dynamic=False)` (Inductor fuses each "
     "pass into one generated kernel), CUDA only (compiling every cell takes minutes on a small CPU)",
-    "- floor = `x.to(torch.float32)` for uint8, `x.clone()` for float32",
+    "- floor = `x.to(torch.float32)` for uint8 and int16, `x.clone()` for float32",
     "- Every contender's output was checked against ours before timing (to 1e-3; 2e-2 for float16 output)",
 ]
 
@@ -56,20 +57,22 @@ def contenders(x: torch.Tensor, mode: str, out: torch.dtype) -> dict[str, Call]:
         call = build(x, MODES[mode], out)
         if call is not None:
             calls[name] = call
-    calls["floor"] = functools.partial(x.to, out) if x.dtype == torch.uint8 else x.clone
+    calls["floor"] = x.clone if x.is_floating_point() else functools.partial(x.to, out)
     return calls
 
 
 def ours_call(x: torch.Tensor, mode: str, out: torch.dtype) -> Call:
-    # max_pixel_value=None: the dtype's full scale, as torchvision's ToDtype(scale=True) does.
-    params = NormalizeParams.build(max_pixel_value=None, normalization=mode)
+    # max_pixel_value=None: the dtype's full scale, as torchvision's ToDtype(scale=True) does;
+    # signed integers (CT in Hounsfield units) have none, and are normalized as they are.
+    max_pixel_value = 1.0 if _signed_integer(x) else None
+    params = NormalizeParams.build(max_pixel_value=max_pixel_value, normalization=mode)
     return functools.partial(torch_backend.normalize, x, params, dtype=out)
 
 
 def torchvision_call(x: torch.Tensor, mode: Mode, out: torch.dtype) -> Call | None:
     """``ToDtype(scale=True)`` then ``Normalize``: the constant (standard) mode only."""
     v2 = _optional_module("torchvision.transforms.v2")
-    if v2 is None or mode.statistic is not None:
+    if v2 is None or mode.statistic is not None or _signed_integer(x):
         return None
     to_dtype, normalize = v2.ToDtype(out, scale=True), v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)
     return lambda: normalize(to_dtype(x))
@@ -157,6 +160,10 @@ def _channel_constants(x: torch.Tensor, out: torch.dtype) -> tuple[torch.Tensor,
     mean = torch.tensor(IMAGENET_MEAN, dtype=out, device=x.device).view(-1, 1, 1)
     std = torch.tensor(IMAGENET_STD, dtype=out, device=x.device).view(-1, 1, 1)
     return mean, std
+
+
+def _signed_integer(x: torch.Tensor) -> bool:
+    return x.dtype.is_signed and not x.is_floating_point()
 
 
 def _to_unit_float(x: torch.Tensor, out: torch.dtype) -> torch.Tensor:

@@ -79,8 +79,11 @@ class TorchCell:
 
 
 def make_tensor(shape: tuple[int, ...], dtype: str, device: str) -> torch.Tensor:
-    """Uniform-noise pixels (float32 = uint8 / 255), the same bytes on every run and device."""
+    """Uniform-noise pixels (float32 = uint8 / 255; int16: Hounsfield units, -1024 to 3071, as
+    the NumPy suite's CT slices), the same bytes on every run and device."""
     generator = torch.Generator().manual_seed(_timing.SEED + shape[-1])
+    if dtype == "int16":
+        return torch.randint(-1024, 3072, shape, dtype=torch.int16, generator=generator).to(device)
     pixels = torch.randint(0, 256, shape, dtype=torch.uint8, generator=generator)
     image = pixels if dtype == "uint8" else pixels.to(torch.float32) / 255
     return image.to(device)

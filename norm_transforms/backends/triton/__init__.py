@@ -8,7 +8,7 @@ the one conformance suite) for torch tensors. The Torch backend hands it CUDA te
 Triton imports (``norm_transforms.kernel_route`` says which route a tensor takes), and CPU
 tensors when ``NORM_TRANSFORMS_FORCE_TRITON=1``, which the tests use with ``TRITON_INTERPRET=1``
 to run every kernel on the CPU. What it does not compute itself, it leaves to the Torch-op
-route: percentiles of other dtypes than uint8 (a device-side sort), statistics over selected pixels
+route: percentiles of int32 and float images (a device-side sort), statistics over selected pixels
 (``nonzero=True``, ``mask=``) and the inverse (one ``addcmul``).
 """
 
@@ -27,7 +27,7 @@ from ..torch.statistics import _SCALABLE_DTYPES, WIDE_DTYPES
 from . import kernels
 from .launch import Launcher
 from .layout import output, planes
-from .statistics import STATISTICS, Statistic, scope_terms
+from .statistics import STATISTICS, Statistic, scope_terms, statistic_for
 
 __all__ = [
     "STATISTICS",
@@ -93,8 +93,7 @@ def _normalize(
     source, geometry = planes(image)
     out = output(image, dtype, geometry)
     low, high = params.clip if params.clip is not None else (0.0, 0.0)
-    statistic = STATISTICS.get(params.mode.statistic)  # None: the standard mode
-    if statistic is None:
+    if params.mode.statistic is None:  # the standard mode
         constants = standard_constants(params, geometry.channels, image.dtype, image.device)
         _standard(
             geometry.programs, (source, out, constants),
@@ -107,6 +106,7 @@ def _normalize(
         affine = standard_affine_params(params, image, image.dtype) if return_params else None
         return (out, affine) if return_params else out
     scaled = image.dtype in _SCALABLE_DTYPES
+    statistic = statistic_for(params.mode.statistic, image.dtype)
     terms = scope_terms(statistic, source, geometry, params, scaled, record=return_params)
     _affine(
         geometry.programs, (source, out, terms.table, terms.partials, terms.constants),
@@ -131,10 +131,8 @@ def route(image: torch.Tensor, params: NormalizeParams) -> str:
 
 
 def _left_to_ops(image: torch.Tensor, params: NormalizeParams) -> bool:
-    """True where the mode's statistic does not read ``image``'s dtype (uint16 and float
+    """True where the mode's statistic does not read ``image``'s dtype (int32 and float
     percentiles: the Torch-op route sorts on the device), and for ``nonzero``: the kernels
     reduce whole planes, and the Torch-op route reduces selected pixels with ``where``."""
-    statistic = STATISTICS.get(params.mode.statistic)
-    if statistic is not None and params.nonzero:
-        return True
-    return statistic is not None and statistic.dtypes is not None and image.dtype not in statistic.dtypes
+    name = params.mode.statistic
+    return name is not None and (params.nonzero or statistic_for(name, image.dtype) is None)

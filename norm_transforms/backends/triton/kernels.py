@@ -19,6 +19,9 @@ third, a memset, zeroes the histograms of the percentile modes) and two passes o
 1. a statistics kernel writes one partial per (row, pixel block), where a row is one channel of
    one sample: a split reduction, so a single image still fills the GPU, deterministic (no
    float atomics), or adds a tile's 256-bin histogram into its row (integer atomics, exact);
+   of a 16-bit image, of the high bytes, and a second pass (``low_byte_histogram_kernel``)
+   those of the low bytes of each interpolated rank's high byte, finalized by the finalize
+   kernel: a third read of the image;
 2. the affine kernel maps every pixel with its scope's terms, clips, and rounds once to the
    output dtype. Each program finalizes the partials of its tile's scope itself (a sample, or
    a channel of it: ``_tile_terms``) where scopes have few of them (a 224² image: 13 per
@@ -262,6 +265,17 @@ def extremes_kernel(
 
 
 @triton.jit
+def _histogram_key(x, mask):
+    """The bin key of each loaded value: a uint8 or uint16 value as it is, an int16 one plus
+    32768 (both keys of 16 bits: their order is the values' order); a lane outside the tile
+    (``mask`` False) gets key 0, whose count the histograms take back out."""
+    key = x.to(tl.int32)
+    if x.dtype == tl.int16:
+        key = tl.where(mask, key + 32768, 0)
+    return key
+
+
+@triton.jit
 def histogram_kernel(
     image_ptr,
     histogram_ptr,
@@ -277,10 +291,11 @@ def histogram_kernel(
     DENSE: tl.constexpr,
     LARGE: tl.constexpr,
 ):
-    """uint8: adds the tile's 256-bin histogram of each channel into its row (exact integer
-    atomics, 256 per channel and tile, into a zeroed ``[rows, 256]`` int64 buffer: a plane of
-    2**31 pixels, a 50000x50000 slide, can hold as many values in one bin, which an int32
-    count wrapped negative)."""
+    """Adds the tile's 256-bin histogram of each channel into its row (exact integer atomics,
+    256 per channel and tile, into a zeroed ``[rows, 256]`` int64 buffer: a plane of 2**31
+    pixels, a 50000x50000 slide, can hold as many values in one bin, which an int32 count
+    wrapped negative): of the values of a uint8 image, of the high bytes of a 16-bit one
+    (``_histogram_key``: the first level of its two, ``low_byte_histogram_kernel``)."""
     sample, channel0, block = _program(blocks, channels, TILE_C, LARGE)
     offsets, mask, within = _tile(
         sample, channel0, block, pixels, sample_stride, channel_stride, pixel_stride,
@@ -291,7 +306,9 @@ def histogram_kernel(
     BINS_C: tl.constexpr = (
         1 if TILE_C == 1 else 2 if TILE_C == 2 else 4 if TILE_C <= 4 else 8 if TILE_C <= 8 else 16
     )
-    x = tl.load(image_ptr + offsets, mask=mask, other=0).to(tl.int32)
+    x = _histogram_key(tl.load(image_ptr + offsets, mask=mask, other=0), mask)
+    if image_ptr.dtype.element_ty != tl.uint8:
+        x = x >> 8  # a 16-bit key's high byte
     # One histogram of BINS_C * 256 bins: bin = channel in the tile * 256 + value.
     counts = tl.histogram(within * BINS + x, BINS_C * BINS)
     bins = tl.arange(0, BINS_C * BINS)
@@ -309,10 +326,119 @@ def histogram_kernel(
     )
 
 
+@triton.jit
+def _rank_slots(last, constants_ptr, ROBUST: tl.constexpr):
+    """The ranks (float64 ``[8]``) whose values a percentile mode interpolates between: slot
+    ``2j`` the floor of ``last * fraction_j`` and slot ``2j + 1`` the next rank (``last`` at
+    most), for the fractions (``constants_ptr`` 1, 3, then 2 when ``ROBUST``) low, high and the
+    median; the slots beyond hold rank 0."""
+    slots = tl.arange(0, 8)
+    pair = slots // 2
+    fraction = tl.load(constants_ptr + tl.where(pair == 0, 1, tl.where(pair == 1, 3, 2)))
+    below = tl.floor(last * fraction)
+    ranks = tl.where(slots % 2 == 0, below, tl.minimum(below + 1.0, last))
+    return tl.where(slots < (6 if ROBUST else 4), ranks, 0.0)
+
+
+@triton.jit
+def _high_bytes_of_ranks(histogram_ptr, first, rows, constants_ptr, ROBUST: tl.constexpr):
+    """Of the scope whose high-byte histograms are rows ``first .. first + rows``: the ranks of
+    each slot (``_rank_slots``), the high byte of each rank's value, and the number of values
+    below that high byte (float64 ``[8]`` each), and the scope's last rank."""
+    BINS: tl.constexpr = 256  # HISTOGRAM_BINS
+    bins = tl.arange(0, BINS)
+    counts = tl.zeros([BINS], tl.int64)
+    for row in range(0, rows):
+        counts += tl.load(histogram_ptr + (first + row) * BINS + bins)
+    cumulative = tl.cumsum(counts, axis=0).to(tl.float64)
+    last = tl.sum(counts, axis=0).to(tl.float64) - 1.0
+    ranks = _rank_slots(last, constants_ptr, ROBUST)
+    reached = cumulative[None, :] <= ranks[:, None]  # the bins wholly at or below each rank
+    high = tl.sum(reached.to(tl.float64), axis=1)
+    below = tl.max(tl.where(reached, cumulative[None, :], 0.0), axis=1)
+    return ranks, high, below, last
+
+
+@triton.jit
+def low_byte_histogram_kernel(
+    image_ptr,
+    high_ptr,
+    low_ptr,
+    constants_ptr,
+    channels,
+    pixels,
+    blocks,
+    sample_stride,
+    channel_stride,
+    pixel_stride,
+    ROBUST: tl.constexpr,
+    PER_CHANNEL: tl.constexpr,
+    TILE_C: tl.constexpr,
+    BLOCK_P: tl.constexpr,
+    BLOCK: tl.constexpr,
+    DENSE: tl.constexpr,
+    LARGE: tl.constexpr,
+):
+    """The second level of a 16-bit image's histograms: for each rank slot of the scope
+    (``_rank_slots``: 4, or 6 when ``ROBUST``), the 256-bin histogram of the low bytes of the
+    values whose high byte is that rank's (``_high_bytes_of_ranks``, from the first level's
+    complete ``[rows, 256]`` table ``high_ptr``), added into the zeroed int64 ``[rows, slots,
+    256]`` table ``low_ptr`` as ``histogram_kernel`` adds. The finalize then reads each rank's
+    value exactly, from 256 + 256 bins instead of 65536."""
+    sample, channel0, block = _program(blocks, channels, TILE_C, LARGE)
+    offsets, mask, within = _tile(
+        sample, channel0, block, pixels, sample_stride, channel_stride, pixel_stride,
+        TILE_C, BLOCK_P, BLOCK, DENSE, LARGE,
+    )  # fmt: skip
+    BINS: tl.constexpr = 256  # HISTOGRAM_BINS
+    BINS_C: tl.constexpr = (
+        1 if TILE_C == 1 else 2 if TILE_C == 2 else 4 if TILE_C <= 4 else 8 if TILE_C <= 8 else 16
+    )
+    SLOTS: tl.constexpr = 6 if ROBUST else 4
+    key = _histogram_key(tl.load(image_ptr + offsets, mask=mask, other=0), mask)
+    high = key >> 8
+    low = key & 255
+    slots = tl.arange(0, 8)
+    row0 = sample * channels + channel0
+    if PER_CHANNEL and TILE_C > 1:  # each lane's scope is its channel: a high byte per channel
+        channel_slots = tl.arange(0, BINS_C)
+        highs = tl.zeros([BINS_C, 8], tl.float64)
+        for c in tl.static_range(TILE_C):
+            _, high_c, _, _ = _high_bytes_of_ranks(high_ptr, row0 + c, 1, constants_ptr, ROBUST)
+            highs = tl.where(channel_slots[:, None] == c, high_c[None, :], highs)
+    else:
+        if PER_CHANNEL:
+            first, rows = row0, 1
+        else:
+            first, rows = sample * channels, channels
+        _, high_of_rank, _, _ = _high_bytes_of_ranks(high_ptr, first, rows, constants_ptr, ROBUST)
+    bins = tl.arange(0, BINS_C * BINS)
+    channel = bins // BINS
+    for s in tl.static_range(SLOTS):
+        if PER_CHANNEL and TILE_C > 1:
+            column = tl.sum(tl.where(slots[None, :] == s, highs, 0.0), axis=1)
+            target = _spread(column, channel_slots, within, TILE_C, tl.int32)
+        else:
+            target = tl.sum(tl.where(slots == s, high_of_rank, 0.0), axis=0).to(tl.int32)
+        selected = mask & (high == target)
+        # No mask operand (histogram_kernel): every other lane lands in bin 0, taken out after.
+        counts = tl.histogram(tl.where(selected, within * BINS + low, 0), BINS_C * BINS)
+        others = BLOCK - tl.sum(selected.to(tl.int32), axis=0)
+        counts = tl.where(bins == 0, counts - others, counts)
+        tl.atomic_add(
+            low_ptr + ((row0 + channel) * SLOTS + s) * BINS + bins % BINS,
+            counts.to(tl.int64),
+            mask=(channel < TILE_C) & (counts != 0),
+            sem="relaxed",
+        )
+
+
 # --------------------------------------------------------------------------- 2. finalize
 
 # Which reduction a scope's partials come from (the ``STATISTIC`` constexpr of the finalize).
-MOMENTS, EXTREMES, HISTOGRAMS = 0, 1, 2
+# HISTOGRAMS: of uint8 values; HISTOGRAMS_16: two levels (high bytes, then low bytes per rank)
+# of uint16 and int16 values.
+MOMENTS, EXTREMES, HISTOGRAMS, HISTOGRAMS_16 = 0, 1, 2, 3
 
 
 @triton.jit
@@ -433,6 +559,49 @@ def _histogram_scope(histogram_ptr, first, rows, constants_ptr, ROBUST: tl.const
 
 
 @triton.jit
+def _slot(values, s):
+    """Slot ``s`` of the float64 ``[8]`` vector ``values``."""
+    return tl.sum(tl.where(tl.arange(0, 8) == s, values, 0.0), axis=0)
+
+
+@triton.jit
+def _interpolated(values, ranks, last, constants_ptr, pair, index):
+    """``np.percentile``'s linear interpolation for fraction ``index`` of ``constants_ptr``,
+    between the values of rank slots ``2 * pair`` and ``2 * pair + 1`` (``_rank_slots``)."""
+    rank = last * tl.load(constants_ptr + index)
+    low = _slot(values, 2 * pair)
+    return low + (rank - _slot(ranks, 2 * pair)) * (_slot(values, 2 * pair + 1) - low)
+
+
+@triton.jit
+def _histogram_16_scope(histogram_ptr, first, rows, field, constants_ptr, ROBUST: tl.constexpr):
+    """``_histogram_scope`` of a 16-bit image: each rank's value is its high byte (from the
+    first level's rows ``first .. first + rows``) times 256 plus its low byte, the value of its
+    rank among the values of that high byte in the second level (``[rows, slots, 256]`` at
+    ``field``: ``low_byte_histogram_kernel``), less the key's offset (``constants_ptr`` 4:
+    32768 for int16)."""
+    BINS: tl.constexpr = 256  # HISTOGRAM_BINS
+    SLOTS: tl.constexpr = 6 if ROBUST else 4
+    ranks, high, below, last = _high_bytes_of_ranks(histogram_ptr, first, rows, constants_ptr, ROBUST)
+    slots = tl.arange(0, 8)
+    bins = tl.arange(0, BINS)
+    counts = tl.zeros([8, BINS], tl.int64)
+    for row in range(0, rows):
+        index = field + ((first + row) * SLOTS + slots[:, None]) * BINS + bins[None, :]
+        counts += tl.load(histogram_ptr + index, mask=slots[:, None] < SLOTS, other=0)
+    cumulative = tl.cumsum(counts, axis=1).to(tl.float64)
+    low = tl.sum((cumulative <= (ranks - below)[:, None]).to(tl.float64), axis=1)
+    values = high * BINS + low - tl.load(constants_ptr + 4)
+    low_percentile = _interpolated(values, ranks, last, constants_ptr, 0, 1)
+    high_percentile = _interpolated(values, ranks, last, constants_ptr, 1, 3)
+    if ROBUST:
+        center = _interpolated(values, ranks, last, constants_ptr, 2, 2)
+    else:
+        center = low_percentile
+    return center, high_percentile - low_percentile, tl.zeros([], tl.int64)  # integers: no scaling
+
+
+@triton.jit
 def _scope_terms(
     partial_ptr,
     constants_ptr,
@@ -462,8 +631,12 @@ def _scope_terms(
         center, spread, exponent = _moments_scope(partial_ptr, first, count, field, SCALED, BLOCK)
     elif STATISTIC == 1:
         center, spread, exponent = _extremes_scope(partial_ptr, first, count, field, SCALED, BLOCK)
-    else:
+    elif STATISTIC == 2:
         center, spread, exponent = _histogram_scope(partial_ptr, first, count, constants_ptr, ROBUST)
+    else:
+        center, spread, exponent = _histogram_16_scope(
+            partial_ptr, first, count, field, constants_ptr, ROBUST
+        )
     factor = _power_of_two(exponent)
     defined = (tl.abs(center) < float("inf")) & (tl.abs(spread) < float("inf"))
     spread = tl.where(defined, spread, float("nan"))

@@ -1,11 +1,13 @@
 """Statistics of the Triton route, as data: ``STATISTICS`` maps each statistic that a mode names
 (``modes.MODES``) to its statistics kernel and its finalize; :func:`scope_terms` launches them.
 
-The statistics kernel writes partials per (row, pixel block), or adds per-row histograms; the
-terms of every scope are then reduced from them, with no host sync, either by a finalize kernel
-(one program per scope, into a float64 ``[TERM_FIELDS, scopes]`` table) or, for scopes of few
-partials, by each program of the affine itself (one launch less). ``dtypes`` names the input
-dtypes a statistic reads; the others take the Torch-op route (a device-side sort).
+The statistics kernel writes partials per (row, pixel block), or adds per-row histograms (of
+the values of a uint8 image; of a 16-bit image, those of the high bytes, then a second kernel
+those of the low bytes of each rank's high byte); the terms of every scope are then reduced from
+them, with no host sync, either by a finalize kernel (one program per scope, into a float64
+``[TERM_FIELDS, scopes]`` table) or, for scopes of few partials, by each program of the affine
+itself (one launch less). ``dtypes`` names the input dtypes a statistic's kernels read
+(:func:`statistic_for`); the others take the Torch-op route (a device-side sort).
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ from .layout import Planes
 FUSED_MAX_PARTIALS = 64
 # The same for histograms, whose rows are 256 counts each: the channels of an RGB(A) image.
 FUSED_MAX_HISTOGRAM_ROWS = 4
+# Two-level histograms (16-bit images) are always finalized by the finalize kernel: a scope's
+# 256 high-byte counts and 4-6 rows of 256 low-byte counts per channel, 15-21 KB for an RGB
+# image, would be read by every program of the affine.
 # And for the scopes of one tile (an interleaved tile holds every channel, each program then
 # finalizes each of them in turn): up to RGBA; 16 channels would re-read 16 scopes' partials
 # per 4096 pixel values, in every program.
@@ -44,9 +49,9 @@ class Statistic(NamedTuple):
     """How the Triton route reduces one statistic: its statistics kernel (``reduce``, launched
     by a :class:`launch.Launcher`), which writes ``fields`` float64 partials per (row, pixel
     block), or, when ``fields`` is 0, adds 256-bin histograms per row into a zeroed int64 table;
-    the finalize that combines them per scope (``kind``: ``kernels.MOMENTS``, ``EXTREMES`` or
-    ``HISTOGRAMS``; ``robust``: the median and quartiles); and the input dtypes it reads (None:
-    all of them)."""
+    the finalize that combines them per scope (``kind``: ``kernels.MOMENTS``, ``EXTREMES``,
+    ``HISTOGRAMS`` or ``HISTOGRAMS_16``, whose second level ``_low_bytes`` adds; ``robust``:
+    the median and quartiles); and the input dtypes it reads (None: all of them)."""
 
     reduce: Launcher
     kind: int
@@ -80,16 +85,25 @@ def scope_terms(
     """Launch ``statistic``'s kernel over ``source`` (``layout.planes``), then the finalize
     where the affine would not finalize the scopes itself (``_fused``)."""
     device = source.device
+    percentiles = (25.0, 75.0) if statistic.robust else params.percentiles
+    constants = _constants(percentiles, 32768.0 if source.dtype == torch.int16 else 0.0, device)
     if statistic.fields:
         shape = (statistic.fields, geometry.rows, geometry.blocks)
         partials = torch.empty(shape, dtype=torch.float64, device=device)
-    else:
-        partials = torch.zeros((geometry.rows, kernels.HISTOGRAM_BINS), dtype=torch.int64, device=device)
+        field = geometry.rows * geometry.blocks
+    else:  # the histograms' rows, then those of the second level (16-bit: [rows, slots, 256])
+        rows = geometry.rows * (1 + _low_byte_slots(statistic))
+        partials = torch.zeros((rows, kernels.HISTOGRAM_BINS), dtype=torch.int64, device=device)
+        field = geometry.rows * kernels.HISTOGRAM_BINS if rows > geometry.rows else 0
     reduce_into(partials, statistic, source, geometry, scaled)
-    field = geometry.rows * geometry.blocks if statistic.fields else 0
+    if field and not statistic.fields:
+        _low_bytes(
+            geometry.programs, (source, partials, partials[geometry.rows :], constants),
+            (geometry.channels, geometry.pixels, geometry.blocks, *geometry.strides),
+            ROBUST=statistic.robust, PER_CHANNEL=params.mode.per_channel, **geometry.tiling,
+        )  # fmt: skip
     scopes, rows_per_scope = _scopes(geometry, params)
     count = rows_per_scope * (geometry.blocks if statistic.fields else 1)  # partials, or histogram rows
-    constants = _constants((25.0, 75.0) if statistic.robust else params.percentiles, device)
     fused = _fused(statistic, count, geometry.tile_channels if params.mode.per_channel else 1)
     if fused and not record:
         return Terms(partials, partials, constants, count, field, fused=True)
@@ -107,7 +121,8 @@ def reduce_into(
     partials: torch.Tensor, statistic: Statistic, source: torch.Tensor, geometry: Planes, scaled: bool
 ) -> None:
     """Launch ``statistic``'s kernel: its float64 ``[fields, rows, blocks]`` partials, or its
-    histograms added into the int64 ``[rows, 256]`` table ``partials``."""
+    histograms (of a 16-bit image: of the high bytes) added into the first ``rows`` rows of the
+    int64 ``[..., 256]`` table ``partials``."""
     if statistic.fields:
         statistic.reduce(
             geometry.programs, (source, partials),
@@ -125,6 +140,8 @@ def _fused(statistic: Statistic, count: int, scopes_per_tile: int) -> bool:
     """Whether each affine program finalizes the scopes of its tile itself: ``count`` partials
     (or histogram rows) per scope, ``scopes_per_tile`` scopes (the channels of an interleaved
     tile in a per-channel mode, which each program finalizes in turn)."""
+    if statistic.kind == kernels.HISTOGRAMS_16:
+        return False
     limit = FUSED_MAX_HISTOGRAM_ROWS if not statistic.fields else FUSED_MAX_PARTIALS
     return count <= limit and scopes_per_tile <= FUSED_MAX_SCOPES_PER_TILE
 
@@ -137,24 +154,51 @@ def _scopes(geometry: Planes, params: NormalizeParams) -> tuple[int, int]:
     return geometry.samples, geometry.channels
 
 
+def _low_byte_slots(statistic: Statistic) -> int:
+    """The rank slots of a two-level histogram's second level (``kernels._rank_slots``): two
+    ranks per percentile interpolated (low and high; and the median when ``robust``); 0 for
+    every other statistic."""
+    if statistic.kind != kernels.HISTOGRAMS_16:
+        return 0
+    return 6 if statistic.robust else 4
+
+
 @functools.lru_cache(maxsize=64)
-def _constants(percentiles: tuple[float, float], device: torch.device) -> torch.Tensor:
-    """float64 ``[eps, low, middle, high]`` (the percentiles as fractions) on ``device``, cached:
-    Triton passes Python floats as float32, and copying them to a GPU waits for the host once,
-    not on every call."""
+def _constants(percentiles: tuple[float, float], key_offset: float, device: torch.device) -> torch.Tensor:
+    """float64 ``[eps, low, middle, high, key offset]`` (the percentiles as fractions; what a
+    histogram's key adds to the value: 32768 for int16) on ``device``, cached: Triton passes
+    Python floats as float32, and copying them to a GPU waits for the host once, not on every
+    call."""
     low, high = percentiles
-    values = [EPS, low / 100.0, 0.5, high / 100.0]
+    values = [EPS, low / 100.0, 0.5, high / 100.0, key_offset]
     return torch.tensor(values, dtype=torch.float64, device=device)
+
+
+def statistic_for(name: str, dtype: torch.dtype) -> Statistic | None:
+    """The kernels that reduce statistic ``name`` (``Mode.statistic``) of a ``dtype`` image, or
+    None where none reads that dtype (the Torch-op route)."""
+    for statistic in STATISTICS[name]:
+        if statistic.dtypes is None or dtype in statistic.dtypes:
+            return statistic
+    return None
 
 
 _finalize = Launcher(kernels.finalize_kernel)
 _histograms = Launcher(kernels.histogram_kernel)
+_low_bytes = Launcher(kernels.low_byte_histogram_kernel)
+_SIXTEEN_BITS = (torch.uint16, torch.int16)
 
-#: Statistic name (``Mode.statistic``) -> its kernels; percentiles of other dtypes than uint8
-#: take the Torch-op route (a sort on the device).
-STATISTICS: dict[str, Statistic] = {
-    "mean_std": Statistic(Launcher(kernels.moments_kernel), kernels.MOMENTS, kernels.MOMENT_FIELDS),
-    "min_max": Statistic(Launcher(kernels.extremes_kernel), kernels.EXTREMES, kernels.EXTREME_FIELDS),
-    "percentile": Statistic(_histograms, kernels.HISTOGRAMS, dtypes=(torch.uint8,)),
-    "robust": Statistic(_histograms, kernels.HISTOGRAMS, robust=True, dtypes=(torch.uint8,)),
+#: Statistic name (``Mode.statistic``) -> its kernels, per input dtype (:func:`statistic_for`);
+#: percentiles of int32 and floats take the Torch-op route (a sort on the device).
+STATISTICS: dict[str, tuple[Statistic, ...]] = {
+    "mean_std": (Statistic(Launcher(kernels.moments_kernel), kernels.MOMENTS, kernels.MOMENT_FIELDS),),
+    "min_max": (Statistic(Launcher(kernels.extremes_kernel), kernels.EXTREMES, kernels.EXTREME_FIELDS),),
+    "percentile": (
+        Statistic(_histograms, kernels.HISTOGRAMS, dtypes=(torch.uint8,)),
+        Statistic(_histograms, kernels.HISTOGRAMS_16, dtypes=_SIXTEEN_BITS),
+    ),
+    "robust": (
+        Statistic(_histograms, kernels.HISTOGRAMS, robust=True, dtypes=(torch.uint8,)),
+        Statistic(_histograms, kernels.HISTOGRAMS_16, robust=True, dtypes=_SIXTEEN_BITS),
+    ),
 }
