@@ -565,6 +565,7 @@ def sm90_cache(tmp_path_factory):
     return tmp_path_factory.mktemp("triton_sm90_cache")
 
 
+@pytest.mark.timeout(300)  # the subprocess's own limit: every variant compiled takes ~120 s on 2 cores
 def test_every_kernel_variant_compiles_for_a_gpu(sm90_cache):
     # The interpreter accepts code that Triton's compiler refuses: compile (not launch) every
     # variant normalize() would launch, for sm_90, in a process without TRITON_INTERPRET.
