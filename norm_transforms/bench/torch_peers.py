@@ -29,16 +29,19 @@ CONTENDER_NOTES = [
     "uint8, 1.0 for float32, the torchvision convention; int16 has no full scale: 1.0), float32 output",
     "- torchvision v2 = `v2.Normalize(mean, std)(v2.ToDtype(float32, scale=True)(x))`, standard mode only "
     "(not int16, which ToDtype scales to [-1, 1])",
-    "- kornia: standard = `kornia.enhance.normalize(x.float() / 255, mean, std)`; min_max_per_channel = "
+    "- kornia: standard = `kornia.enhance.normalize(x.float() / 255, mean, std)` (int16: no / 255); "
+    "min_max_per_channel = "
     "`kornia.enhance.normalize_min_max(x.float())`, which takes the min and max over H x W of every "
     "sample and channel (eps 1e-6, no clip; kornia has no whole-image min/max nor mean/std mode). "
     "A CHW image gets a batch axis: kornia reads dim 1 as the channels",
-    "- plain torch = the straightforward code for each mode: `(x.float() / 255 - mean) / std`; "
+    "- plain torch = the straightforward code for each mode, in the output dtype: "
+    "`(x.float() / 255 - mean) / std` (int16: no / 255); "
     "`mean`/`std(correction=0)` or `amin`/`amax` over the sample (or each channel) with keepdim, "
-    f"`(x - m) / (s + {EPS})`, `clamp` to the mode's range",
+    f"`(x - m) / (s + {EPS})`, `clamp` to the mode's range (a float16 output rounds int16 values "
+    "beyond 2048 first: less exact work than ours)",
     "- compiled torch = the plain torch code under `torch.compile(dynamic=False)` (Inductor fuses each "
     "pass into one generated kernel), CUDA only (compiling every cell takes minutes on a small CPU)",
-    "- floor = `x.to(torch.float32)` for uint8 and int16, `x.clone()` for float32",
+    "- floor = `x.to(out dtype)` for uint8 and int16, `x.clone()` for float32",
     "- Every contender's output was checked against ours before timing (to 1e-3; 2e-2 for float16 output)",
 ]
 

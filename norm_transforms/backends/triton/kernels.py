@@ -276,6 +276,42 @@ def _histogram_key(x, mask):
 
 
 @triton.jit
+def _tile_keys(
+    image_ptr,
+    channels,
+    pixels,
+    blocks,
+    sample_stride,
+    channel_stride,
+    pixel_stride,
+    TILE_C: tl.constexpr,
+    BLOCK_P: tl.constexpr,
+    BLOCK: tl.constexpr,
+    DENSE: tl.constexpr,
+    LARGE: tl.constexpr,
+):
+    """This program's sample, first channel and pixel block, its tile's mask, the channel of
+    each lane in the tile, and each lane's histogram key (``_histogram_key``)."""
+    sample, channel0, block = _program(blocks, channels, TILE_C, LARGE)
+    offsets, mask, within = _tile(
+        sample, channel0, block, pixels, sample_stride, channel_stride, pixel_stride,
+        TILE_C, BLOCK_P, BLOCK, DENSE, LARGE,
+    )  # fmt: skip
+    key = _histogram_key(tl.load(image_ptr + offsets, mask=mask, other=0), mask)
+    return sample, channel0, block, mask, within, key
+
+
+@triton.jit
+def _add_counts(row_ptr, bins, counts, TILE_C: tl.constexpr):
+    """Adds a tile's counts of ``bins`` (channel in the tile * 256 + bin) into the rows of 256
+    counts of their channels (``row_ptr``: where each bin's row starts): exact int64 atomics,
+    relaxed, none for the channels that pad the tile's to a power of two nor for empty bins."""
+    BINS: tl.constexpr = 256  # HISTOGRAM_BINS
+    inside = (bins // BINS < TILE_C) & (counts != 0)
+    tl.atomic_add(row_ptr + bins % BINS, counts.to(tl.int64), mask=inside, sem="relaxed")
+
+
+@triton.jit
 def histogram_kernel(
     image_ptr,
     histogram_ptr,
@@ -296,9 +332,8 @@ def histogram_kernel(
     pixels, a 50000x50000 slide, can hold as many values in one bin, which an int32 count
     wrapped negative): of the values of a uint8 image, of the high bytes of a 16-bit one
     (``_histogram_key``: the first level of its two, ``low_byte_histogram_kernel``)."""
-    sample, channel0, block = _program(blocks, channels, TILE_C, LARGE)
-    offsets, mask, within = _tile(
-        sample, channel0, block, pixels, sample_stride, channel_stride, pixel_stride,
+    sample, channel0, block, _, within, x = _tile_keys(
+        image_ptr, channels, pixels, blocks, sample_stride, channel_stride, pixel_stride,
         TILE_C, BLOCK_P, BLOCK, DENSE, LARGE,
     )  # fmt: skip
     BINS: tl.constexpr = 256  # HISTOGRAM_BINS
@@ -306,7 +341,6 @@ def histogram_kernel(
     BINS_C: tl.constexpr = (
         1 if TILE_C == 1 else 2 if TILE_C == 2 else 4 if TILE_C <= 4 else 8 if TILE_C <= 8 else 16
     )
-    x = _histogram_key(tl.load(image_ptr + offsets, mask=mask, other=0), mask)
     if image_ptr.dtype.element_ty != tl.uint8:
         x = x >> 8  # a 16-bit key's high byte
     # One histogram of BINS_C * 256 bins: bin = channel in the tile * 256 + value.
@@ -318,12 +352,7 @@ def histogram_kernel(
     lanes_of_channel = (BLOCK - channel + TILE_C - 1) // TILE_C
     padding = (lanes_of_channel - _tile_pixels(block, pixels, BLOCK_P)).to(tl.int32)
     counts = tl.where(bins % BINS == 0, counts - padding, counts)
-    tl.atomic_add(
-        histogram_ptr + (sample * channels + channel0 + channel) * BINS + bins % BINS,
-        counts.to(tl.int64),
-        mask=(channel < TILE_C) & (counts != 0),
-        sem="relaxed",
-    )
+    _add_counts(histogram_ptr + (sample * channels + channel0 + channel) * BINS, bins, counts, TILE_C)
 
 
 @triton.jit
@@ -385,9 +414,8 @@ def low_byte_histogram_kernel(
     complete ``[rows, 256]`` table ``high_ptr``), added into the zeroed int64 ``[rows, slots,
     256]`` table ``low_ptr`` as ``histogram_kernel`` adds. The finalize then reads each rank's
     value exactly, from 256 + 256 bins instead of 65536."""
-    sample, channel0, block = _program(blocks, channels, TILE_C, LARGE)
-    offsets, mask, within = _tile(
-        sample, channel0, block, pixels, sample_stride, channel_stride, pixel_stride,
+    sample, channel0, _, mask, within, key = _tile_keys(
+        image_ptr, channels, pixels, blocks, sample_stride, channel_stride, pixel_stride,
         TILE_C, BLOCK_P, BLOCK, DENSE, LARGE,
     )  # fmt: skip
     BINS: tl.constexpr = 256  # HISTOGRAM_BINS
@@ -395,7 +423,6 @@ def low_byte_histogram_kernel(
         1 if TILE_C == 1 else 2 if TILE_C == 2 else 4 if TILE_C <= 4 else 8 if TILE_C <= 8 else 16
     )
     SLOTS: tl.constexpr = 6 if ROBUST else 4
-    key = _histogram_key(tl.load(image_ptr + offsets, mask=mask, other=0), mask)
     high = key >> 8
     low = key & 255
     slots = tl.arange(0, 8)
@@ -425,12 +452,7 @@ def low_byte_histogram_kernel(
         counts = tl.histogram(tl.where(selected, within * BINS + low, 0), BINS_C * BINS)
         others = BLOCK - tl.sum(selected.to(tl.int32), axis=0)
         counts = tl.where(bins == 0, counts - others, counts)
-        tl.atomic_add(
-            low_ptr + ((row0 + channel) * SLOTS + s) * BINS + bins % BINS,
-            counts.to(tl.int64),
-            mask=(channel < TILE_C) & (counts != 0),
-            sem="relaxed",
-        )
+        _add_counts(low_ptr + ((row0 + channel) * SLOTS + s) * BINS, bins, counts, TILE_C)
 
 
 # --------------------------------------------------------------------------- 2. finalize
