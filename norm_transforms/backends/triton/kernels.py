@@ -389,6 +389,31 @@ def _high_bytes_of_ranks(histogram_ptr, first, rows, constants_ptr, ROBUST: tl.c
 
 
 @triton.jit
+def _counted_slot(high):
+    """For each rank slot, the first slot whose rank has the same high byte (``high``, float64
+    ``[8]``): the second level counts the low bytes of each high byte once, in that slot (the
+    two ranks around a percentile nearly always share their high byte: half the histograms)."""
+    slots = tl.arange(0, 8)
+    same = (high[:, None] == high[None, :]) & (slots[None, :] <= slots[:, None])
+    return tl.min(tl.where(same, slots[None, :], 8), axis=1)
+
+
+@triton.jit
+def _add_low_bytes(
+    low_ptr, row0, slot, bins, selected, within, low, BLOCK: tl.constexpr, SLOTS: tl.constexpr,
+    TILE_C: tl.constexpr,
+):  # fmt: skip
+    """Adds the histogram of the low bytes of the ``selected`` lanes into rank slot ``slot`` of
+    the rows of the tile's channels (from ``row0``)."""
+    BINS: tl.constexpr = 256  # HISTOGRAM_BINS
+    # No mask operand (histogram_kernel): every other lane lands in bin 0, taken out after.
+    counts = tl.histogram(tl.where(selected, within * BINS + low, 0), bins.shape[0])
+    others = BLOCK - tl.sum(selected.to(tl.int32), axis=0)
+    counts = tl.where(bins == 0, counts - others, counts)
+    _add_counts(low_ptr + ((row0 + bins // BINS) * SLOTS + slot) * BINS, bins, counts, TILE_C)
+
+
+@triton.jit
 def low_byte_histogram_kernel(
     image_ptr,
     high_ptr,
@@ -412,7 +437,8 @@ def low_byte_histogram_kernel(
     (``_rank_slots``: 4, or 6 when ``ROBUST``), the 256-bin histogram of the low bytes of the
     values whose high byte is that rank's (``_high_bytes_of_ranks``, from the first level's
     complete ``[rows, 256]`` table ``high_ptr``), added into the zeroed int64 ``[rows, slots,
-    256]`` table ``low_ptr`` as ``histogram_kernel`` adds. The finalize then reads each rank's
+    256]`` table ``low_ptr`` as ``histogram_kernel`` adds: once per high byte, in its first
+    slot (``_counted_slot``), where the tile has one scope. The finalize then reads each rank's
     value exactly, from 256 + 256 bins instead of 65536."""
     sample, channel0, _, mask, within, key = _tile_keys(
         image_ptr, channels, pixels, blocks, sample_stride, channel_stride, pixel_stride,
@@ -439,20 +465,18 @@ def low_byte_histogram_kernel(
         else:
             first, rows = sample * channels, channels
         _, high_of_rank, _, _ = _high_bytes_of_ranks(high_ptr, first, rows, constants_ptr, ROBUST)
+        counted = _counted_slot(high_of_rank)
     bins = tl.arange(0, BINS_C * BINS)
-    channel = bins // BINS
     for s in tl.static_range(SLOTS):
-        if PER_CHANNEL and TILE_C > 1:
+        if PER_CHANNEL and TILE_C > 1:  # every slot counted: channels may share high bytes differently
             column = tl.sum(tl.where(slots[None, :] == s, highs, 0.0), axis=1)
             target = _spread(column, channel_slots, within, TILE_C, tl.int32)
+            _add_low_bytes(low_ptr, row0, s, bins, mask & (high == target), within, low, BLOCK, SLOTS, TILE_C)
         else:
             target = tl.sum(tl.where(slots == s, high_of_rank, 0.0), axis=0).to(tl.int32)
-        selected = mask & (high == target)
-        # No mask operand (histogram_kernel): every other lane lands in bin 0, taken out after.
-        counts = tl.histogram(tl.where(selected, within * BINS + low, 0), BINS_C * BINS)
-        others = BLOCK - tl.sum(selected.to(tl.int32), axis=0)
-        counts = tl.where(bins == 0, counts - others, counts)
-        _add_counts(low_ptr + ((row0 + channel) * SLOTS + s) * BINS, bins, counts, TILE_C)
+            if tl.sum(tl.where(slots == s, counted, 0), axis=0) == s:  # its high byte's first slot
+                selected = mask & (high == target)
+                _add_low_bytes(low_ptr, row0, s, bins, selected, within, low, BLOCK, SLOTS, TILE_C)
 
 
 # --------------------------------------------------------------------------- 2. finalize
@@ -606,10 +630,11 @@ def _histogram_16_scope(histogram_ptr, first, rows, field, constants_ptr, ROBUST
     SLOTS: tl.constexpr = 6 if ROBUST else 4
     ranks, high, below, last = _high_bytes_of_ranks(histogram_ptr, first, rows, constants_ptr, ROBUST)
     slots = tl.arange(0, 8)
+    counted = _counted_slot(high)  # each rank's high byte is counted in its first slot
     bins = tl.arange(0, BINS)
     counts = tl.zeros([8, BINS], tl.int64)
     for row in range(0, rows):
-        index = field + ((first + row) * SLOTS + slots[:, None]) * BINS + bins[None, :]
+        index = field + ((first + row) * SLOTS + counted[:, None]) * BINS + bins[None, :]
         counts += tl.load(histogram_ptr + index, mask=slots[:, None] < SLOTS, other=0)
     cumulative = tl.cumsum(counts, axis=1).to(tl.float64)
     low = tl.sum((cumulative <= (ranks - below)[:, None]).to(tl.float64), axis=1)
