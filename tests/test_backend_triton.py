@@ -301,6 +301,21 @@ def test_16_bit_percentiles_are_numpys_where_ranks_straddle_high_bytes(triton_ro
         np.testing.assert_allclose(1.0 / params.scale.ravel().numpy(), spread + EPS, rtol=1e-9)
 
 
+def test_16_bit_second_level_counts_each_high_byte_once(triton_route, rng):
+    # Values 1000-1099 (high bytes 3 and 4): the 1st percentile's two ranks share high byte 3,
+    # the 99th's share 4; slots 1 and 3 repeat 0 and 2, so the second level leaves them empty.
+    values = rng.integers(1000, 1100, (1, 3, 20, 30))
+    image = torch.from_numpy(values).to(torch.uint16)
+    source, geometry = planes(image)
+    params = NormalizeParams.build(normalization="percentile")
+    statistic = triton_statistics.statistic_for("percentile", torch.uint16)
+    terms = triton_statistics.scope_terms(statistic, source, geometry, params, scaled=False, record=True)
+    second = terms.partials[geometry.rows :].reshape(geometry.rows, 4, 256).sum(dim=(0, 2))
+    assert second.tolist() == [(values < 1024).sum(), 0, (values >= 1024).sum(), 0]
+    low, high = np.percentile(values, (1.0, 99.0))
+    assert terms.table[4, 0] == low and terms.table[5, 0] == pytest.approx(1.0 / (high - low + EPS))
+
+
 @pytest.mark.parametrize("layout", ["NCHW", "channels_last", "channels_last_5"])
 @pytest.mark.parametrize("dtype", [torch.uint16, torch.int16], ids=str)
 def test_16_bit_percentiles_in_every_layout_and_finalize(triton_route, rng, monkeypatch, dtype, layout):
