@@ -1,5 +1,6 @@
 """Statistics of the Triton route, as data: ``STATISTICS`` maps each statistic that a mode names
-(``modes.MODES``) to its statistics kernel and its finalize; :func:`scope_terms` launches them.
+(``modes.MODES``) to its statistics kernel and its finalize, per input dtype
+(:func:`statistic_for`); :func:`scope_terms` launches them.
 
 The statistics kernel writes partials per (row, pixel block), or adds per-row histograms (of
 the values of a uint8 image; of a 16-bit image, those of the high bytes, then a second kernel
@@ -91,12 +92,13 @@ def scope_terms(
         shape = (statistic.fields, geometry.rows, geometry.blocks)
         partials = torch.empty(shape, dtype=torch.float64, device=device)
         field = geometry.rows * geometry.blocks
-    else:  # the histograms' rows, then those of the second level (16-bit: [rows, slots, 256])
-        rows = geometry.rows * (1 + _low_byte_slots(statistic))
-        partials = torch.zeros((rows, kernels.HISTOGRAM_BINS), dtype=torch.int64, device=device)
-        field = geometry.rows * kernels.HISTOGRAM_BINS if rows > geometry.rows else 0
+    else:  # histogram rows; a 16-bit image's second level ([rows, slots, 256]) follows them
+        slots = _low_byte_slots(statistic)
+        shape = (geometry.rows * (1 + slots), kernels.HISTOGRAM_BINS)
+        partials = torch.zeros(shape, dtype=torch.int64, device=device)
+        field = geometry.rows * kernels.HISTOGRAM_BINS if slots else 0
     reduce_into(partials, statistic, source, geometry, scaled)
-    if field and not statistic.fields:
+    if statistic.kind == kernels.HISTOGRAMS_16:
         _low_bytes(
             geometry.programs, (source, partials, partials[geometry.rows :], constants),
             (geometry.channels, geometry.pixels, geometry.blocks, *geometry.strides),
