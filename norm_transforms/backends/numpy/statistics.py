@@ -251,8 +251,9 @@ def _partitioned_percentiles(values: np.ndarray, percentiles: Sequence[float]) -
     if total == 0:
         return None
     around = [_ranks_around(total, percentile / 100.0, "linear") for percentile in percentiles]
-    # The last rank too: the partition puts the largest value there, NaN if a column has one.
-    ranks = sorted({rank for below, above, _ in around for rank in (below, above)} | {total - 1})
+    # The first and last ranks too, as np.percentile partitions (which of -0.0 and 0.0 lands on
+    # a rank depends on them); the last holds the largest value, NaN if a column has one.
+    ranks = sorted({rank for below, above, _ in around for rank in (below, above)} | {0, total - 1})
     partitioned = np.partition(values, ranks, axis=0)
     if np.isnan(partitioned[-1]).any():
         return None
@@ -302,5 +303,7 @@ def _ranks_around(total: int, quantile: float, method: str) -> tuple[int, int, f
         index = max(math.ceil(total * quantile - 1), 0)
         return index, index, 0.0
     virtual = (total - 1) * quantile
-    below = min(math.floor(virtual), total - 1)
-    return below, min(below + 1, total - 1), virtual - below
+    if virtual >= total - 1:  # NumPy reads the last value twice, with the weight virtual + 1
+        return total - 1, total - 1, virtual + 1
+    below = math.floor(virtual)
+    return below, below + 1, virtual - below
