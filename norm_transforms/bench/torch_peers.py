@@ -77,7 +77,7 @@ def torchvision_call(x: torch.Tensor, mode: Mode, out: torch.dtype) -> Call | No
     v2 = _optional_module("torchvision.transforms.v2")
     if v2 is None or mode.statistic is not None or _signed_integer(x):
         return None
-    to_dtype, normalize = v2.ToDtype(out, scale=True), v2.Normalize(IMAGENET_MEAN, IMAGENET_STD)
+    to_dtype, normalize = v2.ToDtype(out, scale=True), v2.Normalize(*_imagenet_constants(x))
     return lambda: normalize(to_dtype(x))
 
 
@@ -157,12 +157,19 @@ def _plain_torch_function(
     return lambda image: formula(image.to(out), dims).clamp(low, high)
 
 
+def _imagenet_constants(x: torch.Tensor) -> tuple[list[float], list[float]]:
+    """ImageNet's mean and std for ``x``'s channels: a 1-channel image takes the first of each,
+    as ours does (Albumentations' rule)."""
+    channels = 1 if x.shape[-3] == 1 else len(IMAGENET_MEAN)
+    return list(IMAGENET_MEAN[:channels]), list(IMAGENET_STD[:channels])
+
+
 def _channel_constants(x: torch.Tensor, out: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
     """ImageNet mean and std as (C, 1, 1) tensors of the output dtype on the input's device
     (a float32 constant would promote a float16 computation back to float32)."""
-    mean = torch.tensor(IMAGENET_MEAN, dtype=out, device=x.device).view(-1, 1, 1)
-    std = torch.tensor(IMAGENET_STD, dtype=out, device=x.device).view(-1, 1, 1)
-    return mean, std
+    mean, std = _imagenet_constants(x)
+    as_tensor = functools.partial(torch.tensor, dtype=out, device=x.device)
+    return as_tensor(mean).view(-1, 1, 1), as_tensor(std).view(-1, 1, 1)
 
 
 def _signed_integer(x: torch.Tensor) -> bool:
