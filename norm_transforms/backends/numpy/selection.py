@@ -42,6 +42,7 @@ from .statistics import (
     _prescaled,
     _scaled,
     exact_mean_std,
+    sums_exactly,
 )
 
 # A scope's (center, spread), or None where no pixel of it is selected.
@@ -102,8 +103,6 @@ def normalize_selected_sample(
         record.append(_in_input_units(*defined, [exponent] * scopes))
 
 
-# The dtypes whose moments the kernel sums exactly (integers below 2**53).
-_EXACT_SUMS = (np.dtype(np.uint8), np.dtype(np.uint16), np.dtype(np.int16))
 # The dtypes whose zero is the least value.
 _UNSIGNED = (np.dtype(np.uint8), np.dtype(np.uint16))
 
@@ -120,7 +119,7 @@ def _terms_without_a_gather(
       selected value is 0).
     - Not the percentiles: a histogram pass over every value costs what the gather saves.
     """
-    if statistic == "mean_std" and sample.dtype in _EXACT_SUMS:
+    if statistic == "mean_std" and sums_exactly(sample.dtype):
         # x * flag: one pass of the input's dtype, a fifth of a gather's time.
         zeroed = np.multiply(sample, selected, dtype=sample.dtype) if masked else sample
         return _moments_of_selected(zeroed, selected, scopes)

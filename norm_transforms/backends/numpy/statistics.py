@@ -113,7 +113,7 @@ def _moments(
     _kernels.moments(values, low, high, sums, squares, block)
     count = values.size // entries
     first = values.reshape(-1)[: entries * block : block].tolist()
-    exact = values.dtype.itemsize <= 2 and values.dtype.kind in "ui"
+    exact = sums_exactly(values.dtype)
     means, stds, inexact = [], [], False
     for shift, total, squared in zip(first, sums.tolist(), squares.tolist(), strict=True):
         if exact and squared < _EXACT_INTEGERS:
@@ -129,6 +129,12 @@ def _moments(
     if inexact:
         means, stds = _two_pass_mean_std(values, entries, block)
     return low.tolist(), high.tolist(), means, stds
+
+
+def sums_exactly(dtype: np.dtype) -> bool:
+    """Whether the moments kernel sums ``dtype``'s values as exact integers (uint8, uint16,
+    int16: below 2**53 unless the image is huge, which ``_EXACT_INTEGERS`` guards)."""
+    return dtype.itemsize <= 2 and dtype.kind in "ui"
 
 
 def exact_mean_std(shift: int, count: int, total: int, squared: int) -> tuple[float, float]:
@@ -259,9 +265,8 @@ def _partitioned_percentiles(values: np.ndarray, percentiles: Sequence[float]) -
         return None
     result = []
     for below, above, weight in around:
-        low, high = partitioned[below], partitioned[above]
-        step = high - low  # in the values' dtype, then interpolated in float64, as NumPy does
-        result.append(_lerp(low, high, step, np.float64(weight)))
+        # The step in the values' dtype, then the interpolation in float64, as NumPy does.
+        result.append(_lerp(partitioned[below], partitioned[above], np.float64(weight)))
     return np.array(result)
 
 
@@ -284,15 +289,14 @@ def histogram_percentiles(
             below, above, weight = _ranks_around(total, percentile / 100.0, method)
             ranks = np.searchsorted(cumulative, (below, above), side="right").tolist()
             low, high = (first_value + rank for rank in ranks)
-            result[index, row] = _lerp(low, high, high - low, weight)
+            result[index, row] = _lerp(low, high, weight)
     return result
 
 
-def _lerp(
-    low: float | np.ndarray, high: float | np.ndarray, step: float | np.ndarray, weight: float
-) -> float | np.ndarray:
-    """NumPy's linear interpolation between ``low`` and ``high``, written as it writes it (from
-    the nearer end)."""
+def _lerp(low: float | np.ndarray, high: float | np.ndarray, weight: float) -> float | np.ndarray:
+    """NumPy's linear interpolation between ``low`` and ``high``, written as it writes it (the
+    step in their type, then from the nearer end)."""
+    step = high - low
     return low + step * weight if weight < 0.5 else high - step * (1 - weight)
 
 
