@@ -4,7 +4,7 @@
 #   bash benchmarks/gpu_check.sh goals   # the issue's goals bench, one image's calls back to back,
 #                                        # the CUDA tests, the layer (< 9.5 min)
 #   bash benchmarks/gpu_check.sh rest    # the Triton conformance suite, the full CUDA bench, int16
-#                                        # CT slices, the input pipeline (< 9.5 min)
+#                                        # CT slices, nonzero, the input pipeline (< 9.5 min)
 # Logs under $OUT. Wheels the machine lacks (albumentations, kornia;
 # ../shared/tools/device_wheels.sh downloads them into .whl) are installed first.
 set -uo pipefail
@@ -48,8 +48,12 @@ else
   timeout 70 python3 benchmarks/bench_torch.py --device cuda --no-progress --dtypes int16 --out-dtype float16 \
     --modes percentile percentile_per_channel robust image --shapes 1x512x512 32x1x512x512 --markdown "$out/int16_cuda.md" >"$out/int16_cuda.log" 2>&1
   echo "int16 exit $?"; tail -16 "$out/int16_cuda.log"
+  # nonzero=True in the kernels, against the Torch-op route and MONAI's boolean indexing.
+  timeout 40 python3 benchmarks/bench_nonzero_torch.py --device cuda --budget 0.05 --markdown "$out/nonzero_cuda.md" \
+    >"$out/nonzero_cuda.log" 2>&1
+  echo "nonzero exit $?"; tail -26 "$out/nonzero_cuda.log"
   # The input pipeline with the uint8 batch normalized on the GPU (issue 14's CUDA row).
-  timeout 120 python3 -m norm_transforms bench --pipeline --device cuda --workers 0 --batches 8 --no-progress \
+  timeout 100 python3 -m norm_transforms bench --pipeline --device cuda --workers 0 --batches 8 --no-progress \
     --markdown "$out/pipeline_cuda.md" >"$out/pipeline_cuda.log" 2>&1
   echo "pipeline exit $?"; tail -16 "$out/pipeline_cuda.log"
 fi

@@ -265,6 +265,19 @@ def test_percentiles_of_every_sample_match_numpy_backend(rng, route, mode, name)
         assert_close_to_numpy(sample_out, normalize(numpy_from_tensor(sample), **kwargs))
 
 
+@pytest.mark.parametrize("name", ["uint8", "uint16", "int16"])
+def test_integer_percentiles_are_np_percentiles_bits(rng, route, name):
+    # Every route interpolates as NumPy writes it, from the nearer end: the center of an integer
+    # image (float64, exact order statistics) is np.percentile's to the bit (in Triton's
+    # interpreter; compiled, Triton may contract it into one FMA).
+    batch = random_tensor(rng, name, (6, 1, 7, 9))
+    values = numpy_from_tensor(batch).reshape(6, -1).astype(np.float64)
+    for low in (0.5, 13.3, 30.0, 49.9, 71.0):
+        kwargs = {"normalization": "percentile", "percentiles": (low, 99.0), "max_pixel_value": 1.0}
+        _, params = normalize(batch, return_params=True, **kwargs)
+        assert np.array_equal(params.center.numpy().ravel(), np.percentile(values, low, axis=1))
+
+
 @pytest.mark.parametrize("mode", PER_IMAGE_MODES)
 def test_video_frames_of_different_brightness_get_their_own_statistics(rng, route, mode):
     frames = [random_tensor(rng, "uint8", (3, 12, 14)) // (index + 1) for index in range(4)]
@@ -663,13 +676,17 @@ def test_cuda_matches_cpu(rng, mode, out_name):
 @needs_cuda
 def test_cuda_call_does_not_sync_with_the_host(rng, mode):
     batch = random_tensor(rng, "uint8", (4, 3, 64, 48)).cuda()
-    normalize(batch, normalization=mode)  # warm-up: constants are cached on the device
+    # nonzero=True too, in the per-image modes: the kernels skip the zeros on the device.
+    selections = [{}, {"nonzero": True}] if mode in PER_IMAGE_MODES else [{}]
+    for selection in selections:  # warm-up: constants are cached on the device
+        normalize(batch, normalization=mode, **selection)
     torch.cuda.synchronize()
     previous = torch.cuda.get_sync_debug_mode()
     torch.cuda.set_sync_debug_mode("error")
     try:
-        normalize(batch, normalization=mode)
-        normalize(batch, normalization=mode, dtype=torch.float16)
+        for selection in selections:
+            normalize(batch, normalization=mode, **selection)
+            normalize(batch, normalization=mode, dtype=torch.float16, **selection)
     finally:
         torch.cuda.set_sync_debug_mode(previous)
 

@@ -20,11 +20,12 @@ import torch
 import triton
 import triton.language as tl
 from conftest import MODES, PER_IMAGE_MODES, to_dtype, tolerance
-from reference import reference_normalize
+from reference import reference_normalize, reference_normalize_selected
 from test_backend_torch import VIEWS
 from torch_cases import force_triton_route, interpreting_triton
 
 import norm_transforms.backends.torch as torch_backend
+import norm_transforms.backends.triton as triton_backend
 from norm_transforms import kernel_route, normalize
 from norm_transforms.backends import kernels as cpu_kernels
 from norm_transforms.backends.triton import kernels as triton_kernels
@@ -357,10 +358,10 @@ def finalize_kwargs(mode: str) -> dict[str, object]:
     return {"normalization": mode, "max_pixel_value": 1.0, "mean": 0.5, "std": 0.25}
 
 
-def assert_finalize_paths_agree(image: torch.Tensor, monkeypatch, mode: str) -> torch.Tensor:
+def assert_finalize_paths_agree(image: torch.Tensor, monkeypatch, mode: str, **options) -> torch.Tensor:
     """The output and params of ``image`` with every scope finalized in the affine programs and
     with the finalize kernel are the same bits; returns the output."""
-    kwargs = finalize_kwargs(mode)
+    kwargs = {**finalize_kwargs(mode), **options}
     force_finalize(monkeypatch, fused=True)
     fused, fused_params = normalize(image, **kwargs, return_params=True)
     force_finalize(monkeypatch, fused=False)
@@ -405,7 +406,7 @@ def test_histogram_counts_pass_int32(triton_route):
     table = torch.zeros((geometry.rows, triton_kernels.HISTOGRAM_BINS), dtype=torch.int64)
     table[0, 7] = 2**31 - 5
     statistic = triton_statistics.statistic_for("percentile", torch.uint8)
-    triton_statistics.reduce_into(table, statistic, source, geometry, scaled=False)
+    triton_statistics.reduce_into(table, statistic, source, geometry, scaled=False, nonzero=False)
     assert table[0, 7] == 2**31 + 15 and table.sum() == 2**31 + 15
     # The table that normalize() allocates for them.
     params = NormalizeParams.build(normalization="percentile")
@@ -551,6 +552,107 @@ def test_tiles_of_images_of_2_31_elements_mask_exactly_their_pixels(monkeypatch,
         expected[valid:] = -1
         assert int(mask.sum()) == valid, f"tile {block}"
         assert torch.equal(offsets.cpu(), expected), f"tile {block}"
+
+
+# --------------------------------------------------------------------------- nonzero=True
+
+
+@pytest.fixture
+def kernels_only(triton_route, monkeypatch) -> None:
+    """The Triton route, with the Torch-op route refused: each call runs the kernels."""
+
+    def refused(*arguments, **kwargs):
+        raise AssertionError("the call took the Torch-op route")
+
+    monkeypatch.setattr(triton_backend, "normalize_with_ops", refused)
+
+
+def with_background(rng, dtype: torch.dtype, shape: tuple[int, ...]) -> torch.Tensor:
+    """Random pixels with zeros: the first 300 pixels of every plane (its first tile, 256 pixels
+    here, holds none else), a third of the rest, and all of sample 1's last channel."""
+    image = random_chw(rng, dtype, shape)
+    zeros = rng.random(shape) < 1 / 3
+    zeros.reshape(*shape[:-2], -1)[..., :300] = True
+    zeros[1, -1] = True
+    return torch.where(torch.from_numpy(zeros), torch.zeros((), dtype=dtype), image)
+
+
+def kernels_reduce(mode: str, dtype: torch.dtype) -> bool:
+    """Float and int32 percentiles sort on the device: the Torch-op route, tested with it."""
+    sixteen_bits_or_less = dtype in (torch.uint8, torch.uint16, torch.int16)
+    return MODE_TABLE[mode].statistic in ("mean_std", "min_max") or sixteen_bits_or_less
+
+
+NONZERO_CASES = [
+    (mode, dtype)
+    for mode in PER_IMAGE_MODES
+    for dtype in (torch.uint8, torch.uint16, torch.int16, torch.int32, torch.float32, torch.float64)
+    if kernels_reduce(mode, dtype)
+]
+
+
+@pytest.mark.parametrize("channels_last", [False, True], ids=["NCHW", "channels_last"])
+@pytest.mark.parametrize(("mode", "dtype"), NONZERO_CASES, ids=str)
+def test_nonzero_statistics_of_the_kernels_match_the_reference(kernels_only, rng, mode, dtype, channels_last):
+    # Zero tiles first, scattered zeros, and a scope without any non-zero pixel (sample 1's last
+    # channel in the per-channel modes): the statistics of the non-zero pixels only, every zero
+    # exactly 0 after the affine, and an empty scope's terms 0 (the other routes' too).
+    image = with_background(rng, dtype, (2, 3, 30, 40))
+    if channels_last:
+        image = image.contiguous(memory_format=torch.channels_last)
+    signed = not dtype.is_floating_point and dtype.is_signed
+    kwargs = {
+        "normalization": mode,
+        "max_pixel_value": float(torch.iinfo(dtype).max) if signed else None,
+        "percentiles": (3.0, 91.5),
+    }
+    out, params = normalize(image, nonzero=True, return_params=True, **kwargs)
+    expected = np.stack(
+        [reference_normalize_selected(chw_twin(sample), nonzero=True, **kwargs) for sample in image]
+    )
+    np.testing.assert_allclose(hwc(out), expected, **tolerance(mode))
+    assert not out[image == 0].any()
+    cpu_out, cpu_params = normalize(chw_twin(image), nonzero=True, return_params=True, batched=True, **kwargs)
+    np.testing.assert_allclose(hwc(out), cpu_out, **tolerance(mode))
+    for name in ("center", "scale"):  # per scope
+        ours, numpy_backends = getattr(params, name), getattr(cpu_params, name)
+        np.testing.assert_allclose(ours.numpy().ravel(), np.ravel(numpy_backends), rtol=1e-12)
+    if MODE_TABLE[mode].per_channel:
+        assert params.center[1, -1].item() == 0.0 and params.scale[1, -1].item() == 0.0
+
+
+@pytest.mark.parametrize(
+    ("mode", "dtype"),
+    [
+        (mode, dtype)
+        for mode in PER_IMAGE_MODES
+        for dtype in (torch.float64, torch.float32, torch.uint8)
+        if kernels_reduce(mode, dtype)
+    ],
+    ids=str,
+)
+def test_nonzero_constant_after_zero_tiles_is_exactly_zero(kernels_only, mode, dtype):
+    # The moments combine about the mean of the first partial that holds a pixel, not of an
+    # empty tile (mean 0): about 0, the float64 sum of 800 times 1/3 divided by 800 came out
+    # an ulp away from 1/3, and the image not 0.
+    value = 1 / 3 if dtype.is_floating_point else 7
+    image = torch.full((2, 30, 40), value, dtype=dtype)
+    image[:, :10] = 0  # the first 400 pixels: the whole first tile of each plane
+    out, params = normalize(image, normalization=mode, nonzero=True, return_params=True, max_pixel_value=1.0)
+    assert not out.any()
+    assert torch.equal(params.center, torch.full_like(params.center, float(torch.tensor(value, dtype=dtype))))
+
+
+@pytest.mark.parametrize("layout", ["NCHW", "channels_last"])
+@pytest.mark.parametrize("mode", PER_IMAGE_MODES)
+def test_nonzero_finalize_kernel_and_fused_finalize_give_the_same_bits(
+    kernels_only, rng, monkeypatch, mode, layout
+):
+    dtype = torch.int16 if MODE_TABLE[mode].statistic in ("percentile", "robust") else torch.float32
+    image = with_background(rng, dtype, (2, 3, 20, 30))
+    if layout == "channels_last":
+        image = image.contiguous(memory_format=torch.channels_last)
+    assert_finalize_paths_agree(image, monkeypatch, mode, nonzero=True)
 
 
 # --------------------------------------------------------------------------- compiled

@@ -80,19 +80,24 @@ def main() -> int:
         # return_params: the terms stored by the first tile of each scope (or by the finalize).
         "NCHW, return_params": nchw,
         "channels_last, 5 channels, return_params": channels_last(5),
+        # Statistics of the non-zero pixels (per-image modes only).
+        "NCHW, nonzero": nchw,
+        "channels_last, nonzero": channels_last(3),
     }
     geometry_of, fused = layout._planes, statistics._fused
     failures: dict[str, list[str]] = {}
     cases = [
         (mode, dtype, name)
         for mode, dtype, name in itertools.product(MODES, SUPPORTED_DTYPES, layouts)
-        if MODES[mode].statistic or "return_params" not in name  # the standard mode's are constants
+        # The standard mode's params are constants, and it refuses nonzero.
+        if MODES[mode].statistic or not ("return_params" in name or "nonzero" in name)
     ]
     for index, (mode, dtype, name) in enumerate(cases):
         out_dtype = OUTPUT_DTYPES[index % len(OUTPUT_DTYPES)]  # every output dtype, in turn
         layout._planes = (lambda *key: int64_offsets(geometry_of(*key))) if "int64" in name else geometry_of
         statistics._fused = (lambda *arguments: False) if "finalize" in name else fused
         options = {"return_params": True} if "return_params" in name else {}
+        options |= {"nonzero": True} if "nonzero" in name else {}
         try:
             image = layouts[name](dtype)
             kwargs = {"normalization": mode, "mean": 0.5, "std": 0.25, "max_pixel_value": 1.0}

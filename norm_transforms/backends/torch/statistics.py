@@ -252,9 +252,16 @@ def _percentiles(
     ranks = last * _fractions(percentiles, image.device)
     below = ranks.floor()
     low_value, high_value = order_statistic(below), order_statistic(torch.minimum(below + 1, last))
-    result = low_value + (ranks - below) * (high_value - low_value)
+    result = _lerp(low_value, high_value, ranks - below)
     result = result.masked_fill(total == 0, torch.nan)
     return tuple(values.reshape(kept) for values in result.unbind(dim=1))
+
+
+def _lerp(low: torch.Tensor, high: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+    """``np.percentile``'s linear interpolation as NumPy writes it, from the nearer end (from
+    ``low`` the other way round, a result could differ from NumPy's by an ulp)."""
+    step = high - low
+    return torch.where(weight < 0.5, low + step * weight, high - step * (1 - weight))
 
 
 @functools.lru_cache(maxsize=64)

@@ -8,8 +8,9 @@ the one conformance suite) for torch tensors. The Torch backend hands it CUDA te
 Triton imports (``norm_transforms.kernel_route`` says which route a tensor takes), and CPU
 tensors when ``NORM_TRANSFORMS_FORCE_TRITON=1``, which the tests use with ``TRITON_INTERPRET=1``
 to run every kernel on the CPU. What it does not compute itself, it leaves to the Torch-op
-route: percentiles of int32 and float images (a device-side sort), statistics over selected pixels
-(``nonzero=True``, ``mask=``) and the inverse (one ``addcmul``).
+route: percentiles of int32 and float images (a device-side sort), statistics over a ``mask``'s
+pixels and the inverse (one ``addcmul``). ``nonzero=True`` runs here: each statistics kernel
+skips the zeros and the affine writes them back as 0.
 """
 
 from __future__ import annotations
@@ -115,7 +116,7 @@ def _normalize(
             geometry.blocks, *geometry.strides, *geometry.out_strides, low, high,
         ),
         SCALED=scaled, CLIP=params.clip is not None, WIDE=source.dtype in WIDE_DTYPES,
-        FUSED=terms.fused, STATISTIC=statistic.kind, ROBUST=statistic.robust,
+        FUSED=terms.fused, STATISTIC=statistic.kind, ROBUST=statistic.robust, NONZERO=params.nonzero,
         PER_CHANNEL=params.mode.per_channel, RECORD=terms.fused and return_params, **geometry.tiling,
     )  # fmt: skip
     if not return_params:
@@ -125,14 +126,13 @@ def _normalize(
 
 
 def route(image: torch.Tensor, params: NormalizeParams) -> str:
-    """``"triton"``, or ``"torch"`` where a statistic does not read ``image``'s dtype or reads
-    only selected pixels (a ``mask``, which ``normalize`` also hands to Torch ops)."""
+    """``"triton"``, or ``"torch"`` where a statistic does not read ``image``'s dtype (a
+    ``mask``, which ``normalize`` also hands to Torch ops, is not seen here)."""
     return "torch" if _left_to_ops(image, params) else "triton"
 
 
 def _left_to_ops(image: torch.Tensor, params: NormalizeParams) -> bool:
     """True where the mode's statistic does not read ``image``'s dtype (int32 and float
-    percentiles: the Torch-op route sorts on the device), and for ``nonzero``: the kernels
-    reduce whole planes, and the Torch-op route reduces selected pixels with ``where``."""
+    percentiles: the Torch-op route sorts on the device)."""
     name = params.mode.statistic
-    return name is not None and (params.nonzero or statistic_for(name, image.dtype) is None)
+    return name is not None and statistic_for(name, image.dtype) is None

@@ -29,6 +29,10 @@ third, a memset, zeroes the histograms of the percentile modes) and two passes o
    per scope, writes each scope's terms first and the affine reads them: three launches.
    Both finalize with the same function (``_scope_terms``): the same bits either way.
 
+``nonzero=True`` (``NONZERO``) adds no launch and no pass: each statistics kernel counts only
+the non-zero pixels of its tile (a tile without one writes a partial of count 0), the finalize
+gives a scope without one the terms 0, and the affine writes every zero pixel back as 0.
+
 Host time (benchmarks/bench_triton_host.py): Triton binds every argument of every launch on
 the host, ~0.2 us each, and checks every module global a kernel reads, ~2.3 us each; so each
 kernel takes only the arguments it reads and reads no global.
@@ -48,8 +52,8 @@ import triton.language as tl
 
 # The fields of the partials of the moments (float64, ``[4, rows, blocks]``).
 MOMENT_FIELDS = 4  # count, exponent, mean, m2 (sum of squared deviations from the tile mean)
-# The fields of the min_max partials (float64, ``[3, rows, blocks]``).
-EXTREME_FIELDS = 3  # low, high, exponent
+# The fields of the min_max partials (float64, ``[4, rows, blocks]``).
+EXTREME_FIELDS = 4  # low, high, exponent, selected pixels (written for nonzero=True only)
 # What the finalize writes per scope (float64, ``[6, scopes]``): the affine's four terms, then
 # the center and scale in the image's units (``return_params``).
 TERM_FIELDS = 6  # factor 2**-E, center (float32 part), scale, offset, center, scale
@@ -158,6 +162,7 @@ def moments_kernel(
     channel_stride,
     pixel_stride,
     SCALED: tl.constexpr,
+    NONZERO: tl.constexpr,
     TILE_C: tl.constexpr,
     BLOCK_P: tl.constexpr,
     BLOCK: tl.constexpr,
@@ -165,7 +170,8 @@ def moments_kernel(
     LARGE: tl.constexpr,
 ):
     """Per (row, block): pixel count, exponent, mean and the sum of squared deviations from
-    that mean (``m2``), for each channel of the tile.
+    that mean (``m2``), for each channel of the tile; of its non-zero pixels only with
+    ``NONZERO`` (a tile without one: count 0, mean 0, m2 0).
 
     8- and 16-bit integer images: exact integer sums of ``x`` and ``x**2`` (int32 for uint8: a
     tile of 4096 pixels sums to at most 2.7e8; int64 for uint16 and int16), and
@@ -194,26 +200,31 @@ def moments_kernel(
     # the min/max kernel's went from 73 to 97 the same way, so its loop stays unrolled).
     for c in range(TILE_C):
         exponent = tl.zeros([], tl.int64)
+        selected = mask & (within == c)
+        n = count
+        if NONZERO:  # zeros add nothing to the sums; only the count and the divisor change
+            selected = selected & (x != 0)
+            n = tl.sum(selected.to(tl.int32), axis=0)
+        divisor = tl.maximum(n, 1)  # a tile without a selected pixel: mean 0, m2 0
         if integers:  # masked lanes loaded 0, which adds nothing
             xc = tl.where(within == c, x, 0)
             total = tl.sum(xc, axis=0).to(tl.int64)
             squares = tl.sum(xc * xc, axis=0).to(tl.int64)
-            mean = total.to(tl.float64) / count
-            m2 = (count.to(tl.int64) * squares - total * total).to(tl.float64) / count
+            mean = total.to(tl.float64) / divisor
+            m2 = (n.to(tl.int64) * squares - total * total).to(tl.float64) / divisor
         else:
-            selected = mask & (within == c)
             xc = x
             if SCALED:
                 exponent = _exponent(tl.max(tl.where(selected, _finite_magnitude(x), 0.0), axis=0))
                 xc = x * _power_of_two(exponent)
-            mean = tl.sum(tl.where(selected, xc, 0.0), axis=0) / count
+            mean = tl.sum(tl.where(selected, xc, 0.0), axis=0) / divisor
             deviation = tl.where(selected, xc - mean, 0.0)
-            residual = tl.sum(deviation, axis=0) / count
+            residual = tl.sum(deviation, axis=0) / divisor
             deviation = tl.where(selected, deviation - residual, 0.0)
             m2 = tl.sum(deviation * deviation, axis=0)
             mean = mean + residual
         index = (sample * channels + channel0 + c) * blocks + block
-        tl.store(partial_ptr + index, count.to(tl.float64))
+        tl.store(partial_ptr + index, n.to(tl.float64))
         tl.store(partial_ptr + field + index, exponent.to(tl.float64))
         tl.store(partial_ptr + 2 * field + index, mean)
         tl.store(partial_ptr + 3 * field + index, m2)
@@ -231,6 +242,7 @@ def extremes_kernel(
     channel_stride,
     pixel_stride,
     SCALED: tl.constexpr,
+    NONZERO: tl.constexpr,
     TILE_C: tl.constexpr,
     BLOCK_P: tl.constexpr,
     BLOCK: tl.constexpr,
@@ -238,9 +250,11 @@ def extremes_kernel(
     LARGE: tl.constexpr,
 ):
     """Per (row, block): the smallest and largest pixel, NaN skipped (as cv2.normalize skips
-    it), and the exponent of the largest finite magnitude, for each channel of the tile.
-    Compared in float32, which holds every uint8, uint16, int16, float16 and bfloat16 value
-    exactly (float64 and int32 images in float64)."""
+    it), and the exponent of the largest finite magnitude, for each channel of the tile; with
+    ``NONZERO``, of its non-zero pixels, and their number (NaN counted: a scope of only NaN is
+    NaN, one without a selected pixel is empty, and both have no extremes). Compared in
+    float32, which holds every uint8, uint16, int16, float16 and bfloat16 value exactly
+    (float64 and int32 images in float64)."""
     sample, channel0, block = _program(blocks, channels, TILE_C, LARGE)
     offsets, mask, within = _tile(
         sample, channel0, block, pixels, sample_stride, channel_stride, pixel_stride,
@@ -251,7 +265,10 @@ def extremes_kernel(
     x = tl.load(image_ptr + offsets, mask=mask, other=0).to(tl.float64 if wide else tl.float32)
     field = rows * blocks
     for c in tl.static_range(TILE_C):
-        counted = mask & (within == c) & (x == x)  # NaN != NaN
+        selected = mask & (within == c)
+        if NONZERO:
+            selected = selected & (x != 0)
+        counted = selected & (x == x)  # NaN != NaN
         low = tl.min(tl.where(counted, x, float("inf")), axis=0).to(tl.float64)
         high = tl.max(tl.where(counted, x, -float("inf")), axis=0).to(tl.float64)
         exponent = tl.zeros([], tl.int64)
@@ -262,16 +279,17 @@ def extremes_kernel(
         tl.store(partial_ptr + index, low)
         tl.store(partial_ptr + field + index, high)
         tl.store(partial_ptr + 2 * field + index, exponent.to(tl.float64))
+        if NONZERO:
+            tl.store(partial_ptr + 3 * field + index, tl.sum(selected.to(tl.float64), axis=0))
 
 
 @triton.jit
-def _histogram_key(x, mask):
+def _histogram_key(x):
     """The bin key of each loaded value: a uint8 or uint16 value as it is, an int16 one plus
-    32768 (both keys of 16 bits: their order is the values' order); a lane outside the tile
-    (``mask`` False) gets key 0, whose count the histograms take back out."""
+    32768 (both keys of 16 bits: their order is the values' order)."""
     key = x.to(tl.int32)
     if x.dtype == tl.int16:
-        key = tl.where(mask, key + 32768, 0)
+        key = key + 32768
     return key
 
 
@@ -284,21 +302,24 @@ def _tile_keys(
     sample_stride,
     channel_stride,
     pixel_stride,
+    NONZERO: tl.constexpr,
     TILE_C: tl.constexpr,
     BLOCK_P: tl.constexpr,
     BLOCK: tl.constexpr,
     DENSE: tl.constexpr,
     LARGE: tl.constexpr,
 ):
-    """This program's sample, first channel and pixel block, its tile's mask, the channel of
-    each lane in the tile, and each lane's histogram key (``_histogram_key``)."""
+    """This program's sample and first channel, the lanes that count (the tile's pixels; its
+    non-zero ones with ``NONZERO``), the channel of each lane in the tile, and each lane's
+    histogram key (``_histogram_key``)."""
     sample, channel0, block = _program(blocks, channels, TILE_C, LARGE)
     offsets, mask, within = _tile(
         sample, channel0, block, pixels, sample_stride, channel_stride, pixel_stride,
         TILE_C, BLOCK_P, BLOCK, DENSE, LARGE,
     )  # fmt: skip
-    key = _histogram_key(tl.load(image_ptr + offsets, mask=mask, other=0), mask)
-    return sample, channel0, block, mask, within, key
+    x = tl.load(image_ptr + offsets, mask=mask, other=0)
+    selected = mask & (x != 0) if NONZERO else mask
+    return sample, channel0, selected, within, _histogram_key(x)
 
 
 @triton.jit
@@ -312,6 +333,31 @@ def _add_counts(row_ptr, bins, counts, TILE_C: tl.constexpr):
 
 
 @triton.jit
+def _bins_per_tile(TILE_C: tl.constexpr):
+    """The bins of a tile's histogram: 256 per channel, for ``TILE_C`` (at most 16,
+    layout.MAX_INTERLEAVED_CHANNELS) rounded up to a power of two."""
+    BINS: tl.constexpr = 256  # HISTOGRAM_BINS
+    BINS_C: tl.constexpr = (
+        1 if TILE_C == 1 else 2 if TILE_C == 2 else 4 if TILE_C <= 4 else 8 if TILE_C <= 8 else 16
+    )
+    return tl.arange(0, BINS_C * BINS)
+
+
+@triton.jit
+def _add_histogram(rows_ptr, bins, selected, within, key, BLOCK: tl.constexpr, TILE_C: tl.constexpr):
+    """Adds the 256-bin histogram of the ``key``s of the ``selected`` lanes of each channel of
+    the tile (``bins``: ``_bins_per_tile``) into the row of its channel (``rows_ptr``: where
+    each bin's row starts)."""
+    BINS: tl.constexpr = 256  # HISTOGRAM_BINS
+    # One histogram for every channel (bin = channel in the tile * 256 + key), with no mask
+    # operand: the other lanes land in bin 0 and are taken back out.
+    counts = tl.histogram(tl.where(selected, within * BINS + key, 0), bins.shape[0])
+    others = BLOCK - tl.sum(selected.to(tl.int32), axis=0)
+    counts = tl.where(bins == 0, counts - others, counts)
+    _add_counts(rows_ptr, bins, counts, TILE_C)
+
+
+@triton.jit
 def histogram_kernel(
     image_ptr,
     histogram_ptr,
@@ -321,6 +367,7 @@ def histogram_kernel(
     sample_stride,
     channel_stride,
     pixel_stride,
+    NONZERO: tl.constexpr,
     TILE_C: tl.constexpr,
     BLOCK_P: tl.constexpr,
     BLOCK: tl.constexpr,
@@ -331,28 +378,18 @@ def histogram_kernel(
     256 per channel and tile, into a zeroed ``[rows, 256]`` int64 buffer: a plane of 2**31
     pixels, a 50000x50000 slide, can hold as many values in one bin, which an int32 count
     wrapped negative): of the values of a uint8 image, of the high bytes of a 16-bit one
-    (``_histogram_key``: the first level of its two, ``low_byte_histogram_kernel``)."""
-    sample, channel0, block, _, within, x = _tile_keys(
+    (``_histogram_key``: the first level of its two, ``low_byte_histogram_kernel``); of the
+    non-zero pixels only with ``NONZERO``."""
+    sample, channel0, selected, within, key = _tile_keys(
         image_ptr, channels, pixels, blocks, sample_stride, channel_stride, pixel_stride,
-        TILE_C, BLOCK_P, BLOCK, DENSE, LARGE,
+        NONZERO, TILE_C, BLOCK_P, BLOCK, DENSE, LARGE,
     )  # fmt: skip
     BINS: tl.constexpr = 256  # HISTOGRAM_BINS
-    # TILE_C (at most 16, layout.MAX_INTERLEAVED_CHANNELS) rounded up to a power of two.
-    BINS_C: tl.constexpr = (
-        1 if TILE_C == 1 else 2 if TILE_C == 2 else 4 if TILE_C <= 4 else 8 if TILE_C <= 8 else 16
-    )
     if image_ptr.dtype.element_ty != tl.uint8:
-        x = x >> 8  # a 16-bit key's high byte
-    # One histogram of BINS_C * 256 bins: bin = channel in the tile * 256 + value.
-    counts = tl.histogram(within * BINS + x, BINS_C * BINS)
-    bins = tl.arange(0, BINS_C * BINS)
-    channel = bins // BINS
-    # No mask operand: masked lanes loaded 0 and landed in bin 0 of their channel; take them
-    # out. Of the lanes of channel c (every TILE_C-th from c), the first of each valid pixel.
-    lanes_of_channel = (BLOCK - channel + TILE_C - 1) // TILE_C
-    padding = (lanes_of_channel - _tile_pixels(block, pixels, BLOCK_P)).to(tl.int32)
-    counts = tl.where(bins % BINS == 0, counts - padding, counts)
-    _add_counts(histogram_ptr + (sample * channels + channel0 + channel) * BINS, bins, counts, TILE_C)
+        key = key >> 8  # a 16-bit key's high byte
+    bins = _bins_per_tile(TILE_C)
+    rows_ptr = histogram_ptr + (sample * channels + channel0 + bins // BINS) * BINS
+    _add_histogram(rows_ptr, bins, selected, within, key, BLOCK, TILE_C)
 
 
 @triton.jit
@@ -399,21 +436,6 @@ def _counted_slot(high):
 
 
 @triton.jit
-def _add_low_bytes(
-    low_ptr, row0, slot, bins, selected, within, low, BLOCK: tl.constexpr, SLOTS: tl.constexpr,
-    TILE_C: tl.constexpr,
-):  # fmt: skip
-    """Adds the histogram of the low bytes of the ``selected`` lanes into rank slot ``slot`` of
-    the rows of the tile's channels (from ``row0``)."""
-    BINS: tl.constexpr = 256  # HISTOGRAM_BINS
-    # No mask operand (histogram_kernel): every other lane lands in bin 0, taken out after.
-    counts = tl.histogram(tl.where(selected, within * BINS + low, 0), bins.shape[0])
-    others = BLOCK - tl.sum(selected.to(tl.int32), axis=0)
-    counts = tl.where(bins == 0, counts - others, counts)
-    _add_counts(low_ptr + ((row0 + bins // BINS) * SLOTS + slot) * BINS, bins, counts, TILE_C)
-
-
-@triton.jit
 def low_byte_histogram_kernel(
     image_ptr,
     high_ptr,
@@ -427,6 +449,7 @@ def low_byte_histogram_kernel(
     pixel_stride,
     ROBUST: tl.constexpr,
     PER_CHANNEL: tl.constexpr,
+    NONZERO: tl.constexpr,
     TILE_C: tl.constexpr,
     BLOCK_P: tl.constexpr,
     BLOCK: tl.constexpr,
@@ -439,23 +462,22 @@ def low_byte_histogram_kernel(
     complete ``[rows, 256]`` table ``high_ptr``), added into the zeroed int64 ``[rows, slots,
     256]`` table ``low_ptr`` as ``histogram_kernel`` adds: once per high byte, in its first
     slot (``_counted_slot``), where the tile has one scope. The finalize then reads each rank's
-    value exactly, from 256 + 256 bins instead of 65536."""
-    sample, channel0, _, mask, within, key = _tile_keys(
+    value exactly, from 256 + 256 bins instead of 65536. Of the non-zero pixels only with
+    ``NONZERO``, as the first level."""
+    sample, channel0, counted_lanes, within, key = _tile_keys(
         image_ptr, channels, pixels, blocks, sample_stride, channel_stride, pixel_stride,
-        TILE_C, BLOCK_P, BLOCK, DENSE, LARGE,
+        NONZERO, TILE_C, BLOCK_P, BLOCK, DENSE, LARGE,
     )  # fmt: skip
     BINS: tl.constexpr = 256  # HISTOGRAM_BINS
-    BINS_C: tl.constexpr = (
-        1 if TILE_C == 1 else 2 if TILE_C == 2 else 4 if TILE_C <= 4 else 8 if TILE_C <= 8 else 16
-    )
     SLOTS: tl.constexpr = 6 if ROBUST else 4
     high = key >> 8
     low = key & 255
     slots = tl.arange(0, 8)
     row0 = sample * channels + channel0
+    bins = _bins_per_tile(TILE_C)
     if PER_CHANNEL and TILE_C > 1:  # each lane's scope is its channel: a high byte per channel
-        channel_slots = tl.arange(0, BINS_C)
-        highs = tl.zeros([BINS_C, 8], tl.float64)
+        channel_slots = tl.arange(0, bins.shape[0] // BINS)
+        highs = tl.zeros([bins.shape[0] // BINS, 8], tl.float64)
         for c in tl.static_range(TILE_C):
             _, high_c, _, _ = _high_bytes_of_ranks(high_ptr, row0 + c, 1, constants_ptr, ROBUST)
             highs = tl.where(channel_slots[:, None] == c, high_c[None, :], highs)
@@ -466,17 +488,16 @@ def low_byte_histogram_kernel(
             first, rows = sample * channels, channels
         _, high_of_rank, _, _ = _high_bytes_of_ranks(high_ptr, first, rows, constants_ptr, ROBUST)
         counted = _counted_slot(high_of_rank)
-    bins = tl.arange(0, BINS_C * BINS)
     for s in tl.static_range(SLOTS):
+        rows_ptr = low_ptr + ((row0 + bins // BINS) * SLOTS + s) * BINS  # slot s of each channel's row
         if PER_CHANNEL and TILE_C > 1:  # every slot counted: channels may share high bytes differently
             column = tl.sum(tl.where(slots[None, :] == s, highs, 0.0), axis=1)
             target = _spread(column, channel_slots, within, TILE_C, tl.int32)
-            _add_low_bytes(low_ptr, row0, s, bins, mask & (high == target), within, low, BLOCK, SLOTS, TILE_C)
+            _add_histogram(rows_ptr, bins, counted_lanes & (high == target), within, low, BLOCK, TILE_C)
         else:
             target = tl.sum(tl.where(slots == s, high_of_rank, 0.0), axis=0).to(tl.int32)
             if tl.sum(tl.where(slots == s, counted, 0), axis=0) == s:  # its high byte's first slot
-                selected = mask & (high == target)
-                _add_low_bytes(low_ptr, row0, s, bins, selected, within, low, BLOCK, SLOTS, TILE_C)
+                _add_histogram(rows_ptr, bins, counted_lanes & (high == target), within, low, BLOCK, TILE_C)
 
 
 # --------------------------------------------------------------------------- 2. finalize
@@ -508,19 +529,32 @@ def _scaled_means(
 
 
 @triton.jit
-def _moments_scope(partial_ptr, first, count, field, SCALED: tl.constexpr, BLOCK: tl.constexpr):
-    """(center, spread, exponent) of the ``count`` moment partials at ``first``: combined with
-    Chan's parallel formula in units of the largest exponent, about the first partial's mean
-    (equal means combine to exactly that mean); spread = the population std."""
+def _moments_scope(
+    partial_ptr, first, count, field, SCALED: tl.constexpr, NONZERO: tl.constexpr, BLOCK: tl.constexpr
+):
+    """(center, spread, exponent, pixels) of the ``count`` moment partials at ``first``:
+    combined with Chan's parallel formula in units of the largest exponent, about the first
+    partial's mean (equal means combine to exactly that mean; with ``NONZERO``, the first
+    partial that holds a pixel: an empty tile's mean is 0, no value of the scope); spread = the
+    population std."""
     largest = tl.zeros([], tl.int64)
-    reference = tl.load(partial_ptr + 2 * field + first)
+    reference_at = first
+    if NONZERO:
+        reference_at = first + count  # none yet
+        for start in range(0, count, BLOCK):
+            index = first + start + tl.arange(0, BLOCK)
+            inside = start + tl.arange(0, BLOCK) < count
+            holds = tl.load(partial_ptr + index, mask=inside, other=0.0) > 0.0
+            reference_at = tl.minimum(reference_at, tl.min(tl.where(holds, index, first + count), axis=0))
+        reference_at = tl.where(reference_at < first + count, reference_at, first)  # an empty scope
+    reference = tl.load(partial_ptr + 2 * field + reference_at)
     if SCALED:
         for start in range(0, count, BLOCK):
             index = first + start + tl.arange(0, BLOCK)
             inside = start + tl.arange(0, BLOCK) < count
             exponent = tl.load(partial_ptr + field + index, mask=inside, other=0.0).to(tl.int64)
             largest = tl.maximum(largest, tl.max(exponent, axis=0))
-        reference_exponent = tl.load(partial_ptr + field + first).to(tl.int64)
+        reference_exponent = tl.load(partial_ptr + field + reference_at).to(tl.int64)
         reference = reference * _power_of_two(largest - reference_exponent)
     pixels = tl.zeros([], tl.float64)
     total = tl.zeros([], tl.float64)
@@ -528,7 +562,8 @@ def _moments_scope(partial_ptr, first, count, field, SCALED: tl.constexpr, BLOCK
         _, _, weight, mean, _ = _scaled_means(partial_ptr, first, start, count, field, largest, SCALED, BLOCK)
         pixels += tl.sum(weight, axis=0)
         total += tl.sum(weight * (mean - reference), axis=0)
-    center = reference + total / pixels
+    divisor = tl.maximum(pixels, 1.0)  # a scope without a pixel (NONZERO): no 0 / 0
+    center = reference + total / divisor
     m2 = tl.zeros([], tl.float64)
     for start in range(0, count, BLOCK):
         index, inside, weight, mean, factor = _scaled_means(
@@ -537,16 +572,22 @@ def _moments_scope(partial_ptr, first, count, field, SCALED: tl.constexpr, BLOCK
         deviations = tl.load(partial_ptr + 3 * field + index, mask=inside, other=0.0)
         gap = tl.where(inside, mean - center, 0.0)
         m2 += tl.sum(deviations * factor * factor + weight * gap * gap, axis=0)
-    return center, tl.sqrt(m2 / pixels), largest
+    return center, tl.sqrt(m2 / divisor), largest, pixels
 
 
 @triton.jit
-def _extremes_scope(partial_ptr, first, count, field, SCALED: tl.constexpr, BLOCK: tl.constexpr):
-    """(center, spread, exponent) of the ``count`` min/max partials at ``first``: the min, and
-    max - min; a scope of only NaN gives NaN."""
+def _extremes_scope(
+    partial_ptr, first, count, field, SCALED: tl.constexpr, NONZERO: tl.constexpr, BLOCK: tl.constexpr
+):
+    """(center, spread, exponent, pixels) of the ``count`` min/max partials at ``first``: the
+    min, and max - min; a scope of only NaN gives NaN. ``pixels``: the selected pixels with
+    ``NONZERO``, else 1 (every scope holds some)."""
     low = tl.full([], float("inf"), tl.float64)
     high = tl.full([], -float("inf"), tl.float64)
     largest = tl.zeros([], tl.int64)
+    pixels = tl.full([], 1.0, tl.float64)
+    if NONZERO:
+        pixels = tl.zeros([], tl.float64)
     for start in range(0, count, BLOCK):
         index = first + start + tl.arange(0, BLOCK)
         inside = start + tl.arange(0, BLOCK) < count
@@ -557,11 +598,13 @@ def _extremes_scope(partial_ptr, first, count, field, SCALED: tl.constexpr, BLOC
         if SCALED:  # else every exponent is 0
             exponent = tl.load(partial_ptr + 2 * field + index, mask=inside, other=0.0).to(tl.int64)
             largest = tl.maximum(largest, tl.max(exponent, axis=0))
+        if NONZERO:
+            pixels += tl.sum(tl.load(partial_ptr + 3 * field + index, mask=inside, other=0.0), axis=0)
     empty = low > high
     factor = _power_of_two(largest)
     center = tl.where(empty, float("nan"), low * factor)
     spread = tl.where(empty, float("nan"), high * factor - low * factor)
-    return center, spread, largest
+    return center, spread, largest, pixels
 
 
 @triton.jit
@@ -572,6 +615,14 @@ def _order_statistic(cumulative, rank):
 
 
 @triton.jit
+def _lerp(low, high, weight):
+    """``np.percentile``'s linear interpolation as NumPy writes it: from the nearer end (from
+    ``low`` the other way round, a result could differ from NumPy's by an ulp)."""
+    step = high - low
+    return tl.where(weight < 0.5, low + step * weight, high - step * (1.0 - weight))
+
+
+@triton.jit
 def _percentile(cumulative, last, fraction):
     """``np.percentile``'s linear interpolation between the two order statistics around
     ``last * fraction``."""
@@ -579,14 +630,14 @@ def _percentile(cumulative, last, fraction):
     below = tl.floor(rank)
     low = _order_statistic(cumulative, below)
     high = _order_statistic(cumulative, tl.minimum(below + 1.0, last))
-    return low + (rank - below) * (high - low)
+    return _lerp(low, high, rank - below)
 
 
 @triton.jit
 def _histogram_scope(histogram_ptr, first, rows, constants_ptr, ROBUST: tl.constexpr):
-    """(center, spread, exponent 0) of the scope whose histograms are rows ``first .. first +
-    rows``: their sum's percentiles (``constants_ptr``); ``percentile`` modes: center = the low
-    percentile, spread = high - low; ``robust``: center = the median, spread = the
+    """(center, spread, exponent 0, pixels) of the scope whose histograms are rows ``first ..
+    first + rows``: their sum's percentiles (``constants_ptr``); ``percentile`` modes: center =
+    the low percentile, spread = high - low; ``robust``: center = the median, spread = the
     interquartile range."""
     BINS: tl.constexpr = 256  # HISTOGRAM_BINS
     bins = tl.arange(0, BINS)
@@ -601,7 +652,7 @@ def _histogram_scope(histogram_ptr, first, rows, constants_ptr, ROBUST: tl.const
         center = _percentile(cumulative, last, tl.load(constants_ptr + 2))
     else:
         center = low
-    return center, high - low, tl.zeros([], tl.int64)  # integers: no scaling
+    return center, high - low, tl.zeros([], tl.int64), last + 1.0  # integers: no scaling
 
 
 @triton.jit
@@ -615,8 +666,7 @@ def _interpolated(values, ranks, last, constants_ptr, pair, index):
     """``np.percentile``'s linear interpolation for fraction ``index`` of ``constants_ptr``,
     between the values of rank slots ``2 * pair`` and ``2 * pair + 1`` (``_rank_slots``)."""
     rank = last * tl.load(constants_ptr + index)
-    low = _slot(values, 2 * pair)
-    return low + (rank - _slot(ranks, 2 * pair)) * (_slot(values, 2 * pair + 1) - low)
+    return _lerp(_slot(values, 2 * pair), _slot(values, 2 * pair + 1), rank - _slot(ranks, 2 * pair))
 
 
 @triton.jit
@@ -645,7 +695,7 @@ def _histogram_16_scope(histogram_ptr, first, rows, field, constants_ptr, ROBUST
         center = _interpolated(values, ranks, last, constants_ptr, 2, 2)
     else:
         center = low_percentile
-    return center, high_percentile - low_percentile, tl.zeros([], tl.int64)  # integers: no scaling
+    return center, high_percentile - low_percentile, tl.zeros([], tl.int64), last + 1.0  # no scaling
 
 
 @triton.jit
@@ -659,6 +709,7 @@ def _scope_terms(
     SCALED: tl.constexpr,
     WIDE: tl.constexpr,
     ROBUST: tl.constexpr,
+    NONZERO: tl.constexpr,
 ):
     """The terms of scope ``scope`` (``constants_ptr``: float64 eps, then the percentiles as
     fractions, see ``statistics.py``) from its ``count`` partials (moments, extremes) or
@@ -669,25 +720,36 @@ def _scope_terms(
     offset, so that a constant image gives exactly 0 even where the affine is fused into one
     FMA. Then the center and scale in the image's units (``return_params``). An undefined
     statistic (NaN or inf reached it) gives a NaN spread, so the scope comes out NaN as
-    documented, and NaN params."""
+    documented, and NaN params. With ``NONZERO``, a scope without a selected pixel gets the
+    terms 0 (center 0, scale 0), as on the other routes."""
     # Partials per iteration of the loops: a 224² plane has 13, a 4K one 2025; the affine finalizes
     # scopes of up to 64 (statistics.FUSED_MAX_PARTIALS) in one iteration, lanes mostly in use.
     BLOCK: tl.constexpr = 64
     first = scope.to(tl.int64) * count
     if STATISTIC == 0:
-        center, spread, exponent = _moments_scope(partial_ptr, first, count, field, SCALED, BLOCK)
+        center, spread, exponent, pixels = _moments_scope(
+            partial_ptr, first, count, field, SCALED, NONZERO, BLOCK
+        )
     elif STATISTIC == 1:
-        center, spread, exponent = _extremes_scope(partial_ptr, first, count, field, SCALED, BLOCK)
+        center, spread, exponent, pixels = _extremes_scope(
+            partial_ptr, first, count, field, SCALED, NONZERO, BLOCK
+        )
     elif STATISTIC == 2:
-        center, spread, exponent = _histogram_scope(partial_ptr, first, count, constants_ptr, ROBUST)
+        center, spread, exponent, pixels = _histogram_scope(partial_ptr, first, count, constants_ptr, ROBUST)
     else:
-        center, spread, exponent = _histogram_16_scope(
+        center, spread, exponent, pixels = _histogram_16_scope(
             partial_ptr, first, count, field, constants_ptr, ROBUST
         )
+    if NONZERO:
+        empty = pixels == 0.0
+        center = tl.where(empty, 0.0, center)
+        spread = tl.where(empty, 0.0, spread)
     factor = _power_of_two(exponent)
     defined = (tl.abs(center) < float("inf")) & (tl.abs(spread) < float("inf"))
     spread = tl.where(defined, spread, float("nan"))
     scale = 1.0 / (spread + tl.load(constants_ptr) * factor)
+    if NONZERO:
+        scale = tl.where(empty, 0.0, scale)
     if WIDE:
         center_high = center
         scale = tl.where(scale > 1.7976931348623157e308, 1.7976931348623157e308, scale)
@@ -722,12 +784,13 @@ def finalize_kernel(
     SCALED: tl.constexpr,
     WIDE: tl.constexpr,
     ROBUST: tl.constexpr,
+    NONZERO: tl.constexpr,
 ):
     """One program per scope: its terms (``_scope_terms``) into ``terms_ptr``, for the affine
     of scopes of many partials (a fused affine would reduce them again in every program)."""
     scope = tl.program_id(0)
     factor, center_high, scale, offset, center, image_scale = _scope_terms(
-        partial_ptr, constants_ptr, scope, count, field, STATISTIC, SCALED, WIDE, ROBUST
+        partial_ptr, constants_ptr, scope, count, field, STATISTIC, SCALED, WIDE, ROBUST, NONZERO
     )
     _store_terms(terms_ptr, scope, scopes, factor, center_high, scale, offset, center, image_scale, True)
 
@@ -749,6 +812,7 @@ def _scope_terms_of(
     SCALED: tl.constexpr,
     WIDE: tl.constexpr,
     ROBUST: tl.constexpr,
+    NONZERO: tl.constexpr,
     FUSED: tl.constexpr,
     RECORD: tl.constexpr,
 ):
@@ -758,7 +822,7 @@ def _scope_terms_of(
     (``return_params``) the scope's ``first`` tile also writes them to the table."""
     if FUSED:
         factor, center_high, scale, offset, center, image_scale = _scope_terms(
-            partial_ptr, constants_ptr, scope, count, field, STATISTIC, SCALED, WIDE, ROBUST
+            partial_ptr, constants_ptr, scope, count, field, STATISTIC, SCALED, WIDE, ROBUST, NONZERO
         )
         if RECORD:
             _store_terms(
@@ -802,6 +866,7 @@ def _tile_terms(
     SCALED: tl.constexpr,
     WIDE: tl.constexpr,
     ROBUST: tl.constexpr,
+    NONZERO: tl.constexpr,
     PER_CHANNEL: tl.constexpr,
     FUSED: tl.constexpr,
     RECORD: tl.constexpr,
@@ -824,7 +889,7 @@ def _tile_terms(
         for c in range(TILE_C):  # a loop, not unrolled: one finalize's registers
             f, ch, sc, of = _scope_terms_of(
                 partial_ptr, terms_ptr, constants_ptr, sample * channels + channel0 + c, block == 0,
-                scopes, count, field, STATISTIC, SCALED, WIDE, ROBUST, FUSED, RECORD,
+                scopes, count, field, STATISTIC, SCALED, WIDE, ROBUST, NONZERO, FUSED, RECORD,
             )  # fmt: skip
             factors = tl.where(slots == c, f, factors)
             centers = tl.where(slots == c, ch, centers)
@@ -843,7 +908,7 @@ def _tile_terms(
             first = (block == 0) & (channel0 == 0)
         factor, center_high, scale, offset = _scope_terms_of(
             partial_ptr, terms_ptr, constants_ptr, scope, first, scopes, count, field,
-            STATISTIC, SCALED, WIDE, ROBUST, FUSED, RECORD,
+            STATISTIC, SCALED, WIDE, ROBUST, NONZERO, FUSED, RECORD,
         )  # fmt: skip
         factor, center_high = factor.to(COMPUTE), center_high.to(COMPUTE)
         scale, offset = scale.to(COMPUTE), offset.to(COMPUTE)
@@ -882,15 +947,21 @@ def _affine_tiles(
 
 
 @triton.jit
-def _clip_and_store(y, out_ptr, out_offsets, mask, clip_low, clip_high, CLIP: tl.constexpr):
-    """Clipped with NaN kept, then rounded once to the output dtype from float32 (the half
-    output is the float32 output rounded, for float64 input too)."""
+def _clipped(y, clip_low, clip_high, CLIP: tl.constexpr):
+    """``y`` clipped to [clip_low, clip_high] with ``CLIP``, NaN kept."""
     if CLIP:
         y = tl.minimum(
             tl.maximum(y, clip_low, propagate_nan=tl.PropagateNan.ALL),
             clip_high,
             propagate_nan=tl.PropagateNan.ALL,
         )
+    return y
+
+
+@triton.jit
+def _store(y, out_ptr, out_offsets, mask):
+    """Rounded once to the output dtype from float32 (the half output is the float32 output
+    rounded, for float64 input too)."""
     y = y.to(tl.float32)
     if out_ptr.dtype.element_ty == tl.bfloat16:
         tl.store(out_ptr + out_offsets, _to_bfloat16(y), mask=mask)
@@ -935,8 +1006,7 @@ def standard_kernel(
     for c in tl.static_range(1, TILE_C):  # the other channels of an interleaved tile
         scale = tl.where(within == c, tl.load(constants_ptr + channel0 + c), scale)
         offset = tl.where(within == c, tl.load(constants_ptr + channels + channel0 + c), offset)
-    y = x * scale + offset
-    _clip_and_store(y, out_ptr, out_offsets, mask, clip_low, clip_high, CLIP)
+    _store(_clipped(x * scale + offset, clip_low, clip_high, CLIP), out_ptr, out_offsets, mask)
 
 
 @triton.jit
@@ -966,6 +1036,7 @@ def affine_kernel(
     FUSED: tl.constexpr,
     STATISTIC: tl.constexpr,
     ROBUST: tl.constexpr,
+    NONZERO: tl.constexpr,
     PER_CHANNEL: tl.constexpr,
     RECORD: tl.constexpr,
     TILE_C: tl.constexpr,
@@ -977,7 +1048,8 @@ def affine_kernel(
     """The per-image modes: ``y = (x * factor - center_high) * scale + offset`` with the terms
     of each lane's scope (a channel of a sample, or the sample: ``_tile_terms``), computed in
     float32 (float64 when ``WIDE``: a float64 or int32 image), clipped and rounded once to the
-    output dtype."""
+    output dtype; with ``NONZERO`` (statistics of the non-zero pixels), every zero pixel
+    exactly 0, clip or not."""
     sample, channel0, block, offsets, out_offsets, mask, within = _affine_tiles(
         blocks, channels, pixels, sample_stride, channel_stride, pixel_stride,
         out_sample_stride, out_channel_stride, out_pixel_stride, TILE_C, BLOCK_P, BLOCK, DENSE, LARGE,
@@ -987,13 +1059,14 @@ def affine_kernel(
     # variants, 44 this way; 139 and 119 for RGB channels_last tiles).
     factor, center, scale, offset = _tile_terms(
         partial_ptr, terms_ptr, constants_ptr, sample, channel0, block, within, channels, scopes,
-        count, field, STATISTIC, SCALED, WIDE, ROBUST, PER_CHANNEL, FUSED, RECORD, TILE_C,
+        count, field, STATISTIC, SCALED, WIDE, ROBUST, NONZERO, PER_CHANNEL, FUSED, RECORD, TILE_C,
     )  # fmt: skip
-    x = tl.load(image_ptr + offsets, mask=mask, other=0).to(tl.float64 if WIDE else tl.float32)
-    if SCALED:
-        x = x * factor
-    y = (x - center) * scale + offset
-    _clip_and_store(y, out_ptr, out_offsets, mask, clip_low, clip_high, CLIP)
+    pixel = tl.load(image_ptr + offsets, mask=mask, other=0).to(tl.float64 if WIDE else tl.float32)
+    x = pixel * factor if SCALED else pixel
+    y = _clipped((x - center) * scale + offset, clip_low, clip_high, CLIP)
+    if NONZERO:  # the pixel as loaded: a scaled subnormal could become 0
+        y = tl.where(pixel == 0, 0.0, y)
+    _store(y, out_ptr, out_offsets, mask)
 
 
 INTERPRETED: bool = bool(triton.knobs.runtime.interpret)

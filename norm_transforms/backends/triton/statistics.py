@@ -97,12 +97,13 @@ def scope_terms(
         shape = (geometry.rows * (1 + slots), kernels.HISTOGRAM_BINS)
         partials = torch.zeros(shape, dtype=torch.int64, device=device)
         field = geometry.rows * kernels.HISTOGRAM_BINS if slots else 0
-    reduce_into(partials, statistic, source, geometry, scaled)
+    reduce_into(partials, statistic, source, geometry, scaled, params.nonzero)
     if statistic.kind == kernels.HISTOGRAMS_16:
         _low_bytes(
             geometry.programs, (source, partials, partials[geometry.rows :], constants),
             (geometry.channels, geometry.pixels, geometry.blocks, *geometry.strides),
-            ROBUST=statistic.robust, PER_CHANNEL=params.mode.per_channel, **geometry.tiling,
+            ROBUST=statistic.robust, PER_CHANNEL=params.mode.per_channel, NONZERO=params.nonzero,
+            **geometry.tiling,
         )  # fmt: skip
     scopes, rows_per_scope = _scopes(geometry, params)
     count = rows_per_scope * (geometry.blocks if statistic.fields else 1)  # partials, or histogram rows
@@ -114,27 +115,34 @@ def scope_terms(
         _finalize(
             scopes, (partials, table, constants), (count, scopes, field),
             STATISTIC=statistic.kind, SCALED=scaled, WIDE=source.dtype in WIDE_DTYPES,
-            ROBUST=statistic.robust,
+            ROBUST=statistic.robust, NONZERO=params.nonzero,
         )  # fmt: skip
     return Terms(table, partials, constants, count, field, fused=fused)
 
 
 def reduce_into(
-    partials: torch.Tensor, statistic: Statistic, source: torch.Tensor, geometry: Planes, scaled: bool
+    partials: torch.Tensor,
+    statistic: Statistic,
+    source: torch.Tensor,
+    geometry: Planes,
+    scaled: bool,
+    nonzero: bool,
 ) -> None:
-    """Launch ``statistic``'s kernel: its float64 ``[fields, rows, blocks]`` partials, or its
-    histograms (of a 16-bit image: of the high bytes) added into the first ``rows`` rows of the
-    int64 ``[..., 256]`` table ``partials``."""
+    """Launch ``statistic``'s kernel (over the non-zero pixels only where ``nonzero``): its
+    float64 ``[fields, rows, blocks]`` partials, or its histograms (of a 16-bit image: of the
+    high bytes) added into the first ``rows`` rows of the int64 ``[..., 256]`` table
+    ``partials``."""
     if statistic.fields:
         statistic.reduce(
             geometry.programs, (source, partials),
             (geometry.channels, geometry.pixels, geometry.blocks, geometry.rows, *geometry.strides),
-            SCALED=scaled, **geometry.tiling, num_warps=STATISTICS_WARPS,
+            SCALED=scaled, NONZERO=nonzero, **geometry.tiling, num_warps=STATISTICS_WARPS,
         )  # fmt: skip
     else:
         statistic.reduce(
             geometry.programs, (source, partials),
-            (geometry.channels, geometry.pixels, geometry.blocks, *geometry.strides), **geometry.tiling,
+            (geometry.channels, geometry.pixels, geometry.blocks, *geometry.strides),
+            NONZERO=nonzero, **geometry.tiling,
         )  # fmt: skip
 
 
