@@ -277,7 +277,6 @@ def kernel_route(image: Any, normalization: NormalizationName = "standard") -> s
     - ``"triton"``: CUDA tensors, on the Triton kernels;
     - ``"torch"``: CUDA tensors on Torch ops, where Triton does not import (Windows, a build
       without it) or for the percentiles of int32 and float images (a sort on the device);
-      calls with a ``mask`` (not asked here) always take it on CUDA;
       ``norm_transforms.backends.torch.triton_unavailable_reason()`` says why;
     - ``"registered"``: a kernel given to :func:`register_kernel`.
 

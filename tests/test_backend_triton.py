@@ -310,7 +310,9 @@ def test_16_bit_second_level_counts_each_high_byte_once(triton_route, rng):
     source, geometry = planes(image)
     params = NormalizeParams.build(normalization="percentile")
     statistic = triton_statistics.statistic_for("percentile", torch.uint16)
-    terms = triton_statistics.scope_terms(statistic, source, geometry, params, scaled=False, record=True)
+    terms = triton_statistics.scope_terms(
+        statistic, source, geometry, params, False, True, triton_layout.selection(False, None, geometry)
+    )
     second = terms.partials[geometry.rows :].reshape(geometry.rows, 4, 256).sum(dim=(0, 2))
     assert second.tolist() == [(values < 1024).sum(), 0, (values >= 1024).sum(), 0]
     low, high = np.percentile(values, (1.0, 99.0))
@@ -366,7 +368,7 @@ def assert_finalize_paths_agree(image: torch.Tensor, monkeypatch, mode: str, **o
     fused, fused_params = normalize(image, **kwargs, return_params=True)
     force_finalize(monkeypatch, fused=False)
     split, split_params = normalize(image, **kwargs, return_params=True)
-    assert torch.equal(fused, split)
+    torch.testing.assert_close(fused, split, rtol=0, atol=0, equal_nan=True)  # NaN pixels kept
     torch.testing.assert_close(fused_params.center, split_params.center, rtol=0, atol=0, equal_nan=True)
     torch.testing.assert_close(fused_params.scale, split_params.scale, rtol=0, atol=0, equal_nan=True)
     return split
@@ -406,11 +408,15 @@ def test_histogram_counts_pass_int32(triton_route):
     table = torch.zeros((geometry.rows, triton_kernels.HISTOGRAM_BINS), dtype=torch.int64)
     table[0, 7] = 2**31 - 5
     statistic = triton_statistics.statistic_for("percentile", torch.uint8)
-    triton_statistics.reduce_into(table, statistic, source, geometry, scaled=False, nonzero=False)
+    triton_statistics.reduce_into(
+        table, statistic, source, geometry, False, triton_layout.selection(False, None, geometry)
+    )
     assert table[0, 7] == 2**31 + 15 and table.sum() == 2**31 + 15
     # The table that normalize() allocates for them.
     params = NormalizeParams.build(normalization="percentile")
-    terms = triton_statistics.scope_terms(statistic, source, geometry, params, scaled=False, record=False)
+    terms = triton_statistics.scope_terms(
+        statistic, source, geometry, params, False, False, triton_layout.selection(False, None, geometry)
+    )
     assert terms.partials.dtype == torch.int64
 
 
@@ -591,14 +597,59 @@ NONZERO_CASES = [
 ]
 
 
-@pytest.mark.parametrize("channels_last", [False, True], ids=["NCHW", "channels_last"])
-@pytest.mark.parametrize(("mode", "dtype"), NONZERO_CASES, ids=str)
-def test_nonzero_statistics_of_the_kernels_match_the_reference(kernels_only, rng, mode, dtype, channels_last):
-    # Zero tiles first, scattered zeros, and a scope without any non-zero pixel (sample 1's last
-    # channel in the per-channel modes): the statistics of the non-zero pixels only, every zero
-    # exactly 0 after the affine, and an empty scope's terms 0 (the other routes' too).
+def selection_kwargs(rng, image: torch.Tensor, selection: str) -> dict[str, object]:
+    """``nonzero`` and ``mask`` as ``selection`` names them: a "mask" of every channel alike
+    ``(N, H, W)`` or a "channel mask" ``(N, C, H, W)``, which selects about 60 % of the pixels
+    and none of sample 1 (a mask) or of its last channel (a channel mask); a float image then
+    gets NaN outside the mask in sample 0 and inf in sample 1's empty scope."""
+    kwargs: dict[str, object] = {"nonzero": "nonzero" in selection}
+    if "mask" not in selection:
+        return kwargs
+    per_channel = "channel mask" in selection
+    mask = torch.from_numpy(
+        rng.random(image.shape if per_channel else (image.shape[0], *image.shape[-2:])) < 0.6
+    )
+    if per_channel:
+        mask[1, -1] = False
+    else:
+        mask[1] = False
+    if image.dtype.is_floating_point:
+        outside = (~mask[0]).nonzero()[0].tolist()  # (c, h, w) or (h, w)
+        image[(0, slice(None), *outside[-2:])] = float("nan")
+        image[1, -1, 0, 0] = float("inf")
+    kwargs["mask"] = mask
+    return kwargs
+
+
+def numpy_twin_of_mask(mask: torch.Tensor, image: torch.Tensor) -> np.ndarray:
+    """The NumPy mask of a tensor's: channels last where it has a channel axis."""
+    return chw_twin(mask) if mask.ndim == image.ndim else mask.numpy()
+
+
+SELECTION_CASES = [
+    (mode, dtype, selection, layout)
+    for mode, dtype in NONZERO_CASES
+    for selection, layouts in (
+        ("nonzero", ("NCHW", "channels_last")),
+        ("mask", ("NCHW", "channels_last")),
+        ("channel mask and nonzero", ("channels_last",)),
+    )
+    if selection == "nonzero" or dtype in (torch.uint8, torch.int16, torch.float32)
+    for layout in layouts
+]
+
+
+@pytest.mark.parametrize(("mode", "dtype", "selection", "layout"), SELECTION_CASES, ids=str)
+def test_selected_statistics_of_the_kernels_match_the_reference(
+    kernels_only, rng, mode, dtype, selection, layout
+):
+    # Zero tiles first, scattered zeros, a mask, and scopes without a selected pixel: the
+    # statistics of the selected pixels only, every zero exactly 0 after the affine with
+    # nonzero, every pixel of an empty scope 0 (inf included), and an empty scope's terms 0
+    # (the other routes' too); NaN outside the mask stays NaN, as on the other routes.
     image = with_background(rng, dtype, (2, 3, 30, 40))
-    if channels_last:
+    selected = selection_kwargs(rng, image, selection)
+    if layout == "channels_last":
         image = image.contiguous(memory_format=torch.channels_last)
     signed = not dtype.is_floating_point and dtype.is_signed
     kwargs = {
@@ -606,19 +657,30 @@ def test_nonzero_statistics_of_the_kernels_match_the_reference(kernels_only, rng
         "max_pixel_value": float(torch.iinfo(dtype).max) if signed else None,
         "percentiles": (3.0, 91.5),
     }
-    out, params = normalize(image, nonzero=True, return_params=True, **kwargs)
-    expected = np.stack(
-        [reference_normalize_selected(chw_twin(sample), nonzero=True, **kwargs) for sample in image]
+    out, params = normalize(image, return_params=True, **selected, **kwargs)
+    mask = selected.get("mask")
+
+    numpy_mask = None if mask is None else numpy_twin_of_mask(mask, image)
+    references = [
+        reference_normalize_selected(
+            chw_twin(image[index]), sample_mask, nonzero=selected["nonzero"], **kwargs
+        )
+        for index, sample_mask in enumerate([None] * len(image) if mask is None else numpy_mask)
+    ]
+    np.testing.assert_allclose(hwc(out), np.stack(references), **tolerance(mode))
+    if selected["nonzero"]:
+        assert not out[image == 0].any()
+    cpu_out, cpu_params = normalize(
+        chw_twin(image), return_params=True, batched=True, **{**selected, "mask": numpy_mask}, **kwargs
     )
-    np.testing.assert_allclose(hwc(out), expected, **tolerance(mode))
-    assert not out[image == 0].any()
-    cpu_out, cpu_params = normalize(chw_twin(image), nonzero=True, return_params=True, batched=True, **kwargs)
     np.testing.assert_allclose(hwc(out), cpu_out, **tolerance(mode))
     for name in ("center", "scale"):  # per scope
         ours, numpy_backends = getattr(params, name), getattr(cpu_params, name)
         np.testing.assert_allclose(ours.numpy().ravel(), np.ravel(numpy_backends), rtol=1e-12)
-    if MODE_TABLE[mode].per_channel:
-        assert params.center[1, -1].item() == 0.0 and params.scale[1, -1].item() == 0.0
+    empty = slice(None) if selection == "mask" else -1  # sample 1's scopes without a pixel
+    if MODE_TABLE[mode].per_channel or selection == "mask":
+        assert not out[1, empty].any()
+        assert not params.center[1, empty].any() and not params.scale[1, empty].any()
 
 
 @pytest.mark.parametrize(
@@ -643,16 +705,33 @@ def test_nonzero_constant_after_zero_tiles_is_exactly_zero(kernels_only, mode, d
     assert torch.equal(params.center, torch.full_like(params.center, float(torch.tensor(value, dtype=dtype))))
 
 
-@pytest.mark.parametrize("layout", ["NCHW", "channels_last"])
+@pytest.mark.parametrize(("selection", "layout"), [("nonzero", "NCHW"), ("channel mask", "channels_last")])
 @pytest.mark.parametrize("mode", PER_IMAGE_MODES)
-def test_nonzero_finalize_kernel_and_fused_finalize_give_the_same_bits(
-    kernels_only, rng, monkeypatch, mode, layout
+def test_selected_statistics_finalize_kernel_and_fused_finalize_give_the_same_bits(
+    kernels_only, rng, monkeypatch, mode, selection, layout
 ):
     dtype = torch.int16 if MODE_TABLE[mode].statistic in ("percentile", "robust") else torch.float32
     image = with_background(rng, dtype, (2, 3, 20, 30))
+    selected = selection_kwargs(rng, image, selection)
     if layout == "channels_last":
         image = image.contiguous(memory_format=torch.channels_last)
-    assert_finalize_paths_agree(image, monkeypatch, mode, nonzero=True)
+    assert_finalize_paths_agree(image, monkeypatch, mode, **selected)
+
+
+def test_a_mask_view_of_any_strides_gives_its_copys_output(kernels_only, rng):
+    # The kernels read a mask with strides of its own: a transposed view of a larger mask
+    # (no axes merge: copied first) and the expanded view of an (N, H, W) mask give the output
+    # of their contiguous copies.
+    image = with_background(rng, torch.uint8, (2, 3, 20, 30))
+    larger = torch.from_numpy(rng.random((2, 3, 40, 50)) < 0.5)
+    views = [
+        larger[:, :, 1:31:1, 3:23].transpose(-1, -2),
+        larger[:, 0, :20, :30].unsqueeze(1).expand(2, 3, 20, 30),
+    ]
+    for view in views:
+        kwargs = {"normalization": "image_per_channel", "max_pixel_value": None}
+        expected = normalize(image, mask=view.contiguous(), **kwargs)
+        assert torch.equal(normalize(image, mask=view, **kwargs), expected)
 
 
 # --------------------------------------------------------------------------- compiled

@@ -80,17 +80,18 @@ def main() -> int:
         # return_params: the terms stored by the first tile of each scope (or by the finalize).
         "NCHW, return_params": nchw,
         "channels_last, 5 channels, return_params": channels_last(5),
-        # Statistics of the non-zero pixels (per-image modes only).
+        # Statistics of selected pixels (per-image modes only): the non-zero ones, and those of
+        # a mask too (each alone compiles a subset of the code of both).
         "NCHW, nonzero": nchw,
-        "channels_last, nonzero": channels_last(3),
+        "channels_last, mask and nonzero": channels_last(3),
     }
     geometry_of, fused = layout._planes, statistics._fused
     failures: dict[str, list[str]] = {}
     cases = [
         (mode, dtype, name)
         for mode, dtype, name in itertools.product(MODES, SUPPORTED_DTYPES, layouts)
-        # The standard mode's params are constants, and it refuses nonzero.
-        if MODES[mode].statistic or not ("return_params" in name or "nonzero" in name)
+        # The standard mode's params are constants, and it refuses a selection.
+        if MODES[mode].statistic or not any(word in name for word in ("return_params", "nonzero", "mask"))
     ]
     for index, (mode, dtype, name) in enumerate(cases):
         out_dtype = OUTPUT_DTYPES[index % len(OUTPUT_DTYPES)]  # every output dtype, in turn
@@ -98,6 +99,7 @@ def main() -> int:
         statistics._fused = (lambda *arguments: False) if "finalize" in name else fused
         options = {"return_params": True} if "return_params" in name else {}
         options |= {"nonzero": True} if "nonzero" in name else {}
+        options |= {"mask": torch.ones(2, 16, 20, dtype=torch.bool)} if "mask" in name else {}
         try:
             image = layouts[name](dtype)
             kwargs = {"normalization": mode, "mean": 0.5, "std": 0.25, "max_pixel_value": 1.0}

@@ -80,9 +80,20 @@ CASES: list[tuple[str, Callable[[], torch.Tensor], dict[str, Any]]] = [
     ),
     # Many partials per scope: the finalize kernel between the statistics and the affine.
     ("uint8, 600x600", lambda: torch.zeros(1, 3, 600, 600, dtype=torch.uint8), {}),
-    # Statistics of the non-zero pixels (the standard mode refuses nonzero: no launch).
+    # Statistics of selected pixels (the standard mode refuses a selection: no launch).
     ("uint8 NCHW, nonzero", lambda: torch.zeros(2, 3, 16, 20, dtype=torch.uint8), {"nonzero": True}),
     ("int16 channels_last, nonzero", lambda: channels_last((2, 3, 16, 20), torch.int16), {"nonzero": True}),
+    # A mask of every channel alike (expanded over the channels: stride 0), and one per channel.
+    (
+        "uint8 NCHW, mask",
+        lambda: torch.zeros(2, 3, 16, 20, dtype=torch.uint8),
+        {"mask": torch.ones(2, 16, 20, dtype=torch.bool)},
+    ),
+    (
+        "uint16 channels_last, channel mask",
+        lambda: channels_last((2, 3, 16, 20), torch.uint16),
+        {"mask": torch.ones(2, 3, 16, 20, dtype=torch.bool)},
+    ),
 ]
 MODES = ("standard", "image", "image_per_channel", "min_max_per_channel", "percentile", "robust_per_channel")
 
@@ -93,7 +104,7 @@ def launches_of_every_case(normalize: Callable[..., Any]) -> list[list[tuple[Any
     for _, image, options in CASES:
         for mode in MODES:
             LAUNCHED.clear()
-            if mode == "standard" and options.get("nonzero"):
+            if mode == "standard" and ("nonzero" in options or "mask" in options):
                 launched.append([])
                 continue
             defaults = {"mean": 0.5, "std": 0.25, "max_pixel_value": 1.0, "dtype": torch.float16}

@@ -8,9 +8,10 @@ the one conformance suite) for torch tensors. The Torch backend hands it CUDA te
 Triton imports (``norm_transforms.kernel_route`` says which route a tensor takes), and CPU
 tensors when ``NORM_TRANSFORMS_FORCE_TRITON=1``, which the tests use with ``TRITON_INTERPRET=1``
 to run every kernel on the CPU. What it does not compute itself, it leaves to the Torch-op
-route: percentiles of int32 and float images (a device-side sort), statistics over a ``mask``'s
-pixels and the inverse (one ``addcmul``). ``nonzero=True`` runs here: each statistics kernel
-skips the zeros and the affine writes them back as 0.
+route: percentiles of int32 and float images (a device-side sort) and the inverse (one
+``addcmul``). ``nonzero=True`` and ``mask=`` run here: each statistics kernel counts only the
+selected pixels, and the affine writes the zeros (``nonzero``) and the pixels of a scope without
+a selected one back as 0.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from ..torch.ops import normalize_with_ops, standard_constants
 from ..torch.statistics import _SCALABLE_DTYPES, WIDE_DTYPES
 from . import kernels
 from .launch import Launcher
-from .layout import output, planes
+from .layout import output, planes, selection
 from .statistics import STATISTICS, Statistic, scope_terms, statistic_for
 
 __all__ = [
@@ -80,16 +81,20 @@ def normalize_checked(
             "the Triton kernels run on CUDA tensors; CPU tensors (NORM_TRANSFORMS_FORCE_TRITON=1) "
             "run only in Triton's interpreter: set TRITON_INTERPRET=1 before norm_transforms is imported"
         )
-    if mask is not None or _left_to_ops(image, params):
+    if _left_to_ops(image, params):
         out, affine = normalize_with_ops(image, params, dtype, return_params, mask)
         return (out, affine) if return_params else out
     # Triton launches on the current CUDA device, not on the tensor's (triton-lang/triton#2441).
     with torch.cuda.device(image.device) if image.is_cuda else contextlib.nullcontext():
-        return _normalize(image, params, dtype, return_params)
+        return _normalize(image, params, dtype, return_params, mask)
 
 
 def _normalize(
-    image: torch.Tensor, params: NormalizeParams, dtype: torch.dtype, return_params: bool
+    image: torch.Tensor,
+    params: NormalizeParams,
+    dtype: torch.dtype,
+    return_params: bool,
+    mask: torch.Tensor | None,
 ) -> torch.Tensor | tuple[torch.Tensor, AffineParams]:
     source, geometry = planes(image)
     out = output(image, dtype, geometry)
@@ -108,7 +113,8 @@ def _normalize(
         return (out, affine) if return_params else out
     scaled = image.dtype in _SCALABLE_DTYPES
     statistic = statistic_for(params.mode.statistic, image.dtype)
-    terms = scope_terms(statistic, source, geometry, params, scaled, record=return_params)
+    selected = selection(params.nonzero, mask, geometry)
+    terms = scope_terms(statistic, source, geometry, params, scaled, return_params, selected)
     _affine(
         geometry.programs, (source, out, terms.table, terms.partials, terms.constants),
         (
@@ -117,7 +123,8 @@ def _normalize(
         ),
         SCALED=scaled, CLIP=params.clip is not None, WIDE=source.dtype in WIDE_DTYPES,
         FUSED=terms.fused, STATISTIC=statistic.kind, ROBUST=statistic.robust, NONZERO=params.nonzero,
-        PER_CHANNEL=params.mode.per_channel, RECORD=terms.fused and return_params, **geometry.tiling,
+        SELECTED=selected.any, PER_CHANNEL=params.mode.per_channel, RECORD=terms.fused and return_params,
+        **geometry.tiling,
     )  # fmt: skip
     if not return_params:
         return out
@@ -126,8 +133,7 @@ def _normalize(
 
 
 def route(image: torch.Tensor, params: NormalizeParams) -> str:
-    """``"triton"``, or ``"torch"`` where a statistic does not read ``image``'s dtype (a
-    ``mask``, which ``normalize`` also hands to Torch ops, is not seen here)."""
+    """``"triton"``, or ``"torch"`` where a statistic does not read ``image``'s dtype."""
     return "torch" if _left_to_ops(image, params) else "triton"
 
 

@@ -29,9 +29,11 @@ third, a memset, zeroes the histograms of the percentile modes) and two passes o
    per scope, writes each scope's terms first and the affine reads them: three launches.
    Both finalize with the same function (``_scope_terms``): the same bits either way.
 
-``nonzero=True`` (``NONZERO``) adds no launch and no pass: each statistics kernel counts only
-the non-zero pixels of its tile (a tile without one writes a partial of count 0), the finalize
-gives a scope without one the terms 0, and the affine writes every zero pixel back as 0.
+``nonzero=True`` (``NONZERO``) and a mask (``MASKED``) add no launch and no pass: each
+statistics kernel counts only the selected pixels of its tile (non-zero, under the mask; a tile
+without one writes a partial of count 0), the finalize gives a scope without one the terms 0
+(``SELECTED``), and the affine writes every zero pixel back as 0 (``nonzero``) and every pixel
+of an empty scope as 0.
 
 Host time (benchmarks/bench_triton_host.py): Triton binds every argument of every launch on
 the host, ~0.2 us each, and checks every module global a kernel reads, ~2.3 us each; so each
@@ -151,9 +153,45 @@ def _finite_magnitude(x):
 
 
 @triton.jit
+def _selected(
+    x,
+    mask,
+    sample,
+    channel0,
+    block,
+    pixels,
+    selection_ptr,
+    selection_sample_stride,
+    selection_channel_stride,
+    selection_pixel_stride,
+    NONZERO: tl.constexpr,
+    MASKED: tl.constexpr,
+    TILE_C: tl.constexpr,
+    BLOCK_P: tl.constexpr,
+    BLOCK: tl.constexpr,
+    LARGE: tl.constexpr,
+):
+    """The lanes whose pixels the statistics read: the tile's (``mask``), only the non-zero
+    ones with ``NONZERO`` (NaN is non-zero), only those of the selection mask (``uint8``, 0 or
+    1, with strides of its own: a mask without a channel axis is expanded, stride 0) with
+    ``MASKED``."""
+    selected = mask
+    if NONZERO:
+        selected = selected & (x != 0)
+    if MASKED:
+        offsets, _, _ = _tile(
+            sample, channel0, block, pixels, selection_sample_stride, selection_channel_stride,
+            selection_pixel_stride, TILE_C, BLOCK_P, BLOCK, False, LARGE,
+        )  # fmt: skip
+        selected = selected & (tl.load(selection_ptr + offsets, mask=mask, other=0) != 0)
+    return selected
+
+
+@triton.jit
 def moments_kernel(
     image_ptr,
     partial_ptr,
+    selection_ptr,
     channels,
     pixels,
     blocks,
@@ -161,8 +199,12 @@ def moments_kernel(
     sample_stride,
     channel_stride,
     pixel_stride,
+    selection_sample_stride,
+    selection_channel_stride,
+    selection_pixel_stride,
     SCALED: tl.constexpr,
     NONZERO: tl.constexpr,
+    MASKED: tl.constexpr,
     TILE_C: tl.constexpr,
     BLOCK_P: tl.constexpr,
     BLOCK: tl.constexpr,
@@ -170,8 +212,8 @@ def moments_kernel(
     LARGE: tl.constexpr,
 ):
     """Per (row, block): pixel count, exponent, mean and the sum of squared deviations from
-    that mean (``m2``), for each channel of the tile; of its non-zero pixels only with
-    ``NONZERO`` (a tile without one: count 0, mean 0, m2 0).
+    that mean (``m2``), for each channel of the tile; of its selected pixels only with
+    ``NONZERO`` or ``MASKED`` (``_selected``; a tile without one: count 0, mean 0, m2 0).
 
     8- and 16-bit integer images: exact integer sums of ``x`` and ``x**2`` (int32 for uint8: a
     tile of 4096 pixels sums to at most 2.7e8; int64 for uint16 and int16), and
@@ -198,16 +240,19 @@ def moments_kernel(
     # A loop, not unrolled: each channel's float64 temporaries die before the next's (sm_90:
     # 130 registers a thread on average over RGB channels_last variants unrolled, 113 this way;
     # the min/max kernel's went from 73 to 97 the same way, so its loop stays unrolled).
+    counted = _selected(
+        x, mask, sample, channel0, block, pixels, selection_ptr, selection_sample_stride,
+        selection_channel_stride, selection_pixel_stride, NONZERO, MASKED, TILE_C, BLOCK_P, BLOCK, LARGE,
+    )  # fmt: skip
     for c in range(TILE_C):
         exponent = tl.zeros([], tl.int64)
-        selected = mask & (within == c)
+        selected = counted & (within == c)
         n = count
-        if NONZERO:  # zeros add nothing to the sums; only the count and the divisor change
-            selected = selected & (x != 0)
+        if NONZERO or MASKED:
             n = tl.sum(selected.to(tl.int32), axis=0)
         divisor = tl.maximum(n, 1)  # a tile without a selected pixel: mean 0, m2 0
-        if integers:  # masked lanes loaded 0, which adds nothing
-            xc = tl.where(within == c, x, 0)
+        if integers:
+            xc = tl.where(selected, x, 0)
             total = tl.sum(xc, axis=0).to(tl.int64)
             squares = tl.sum(xc * xc, axis=0).to(tl.int64)
             mean = total.to(tl.float64) / divisor
@@ -234,6 +279,7 @@ def moments_kernel(
 def extremes_kernel(
     image_ptr,
     partial_ptr,
+    selection_ptr,
     channels,
     pixels,
     blocks,
@@ -241,8 +287,12 @@ def extremes_kernel(
     sample_stride,
     channel_stride,
     pixel_stride,
+    selection_sample_stride,
+    selection_channel_stride,
+    selection_pixel_stride,
     SCALED: tl.constexpr,
     NONZERO: tl.constexpr,
+    MASKED: tl.constexpr,
     TILE_C: tl.constexpr,
     BLOCK_P: tl.constexpr,
     BLOCK: tl.constexpr,
@@ -251,8 +301,9 @@ def extremes_kernel(
 ):
     """Per (row, block): the smallest and largest pixel, NaN skipped (as cv2.normalize skips
     it), and the exponent of the largest finite magnitude, for each channel of the tile; with
-    ``NONZERO``, of its non-zero pixels, and their number (NaN counted: a scope of only NaN is
-    NaN, one without a selected pixel is empty, and both have no extremes). Compared in
+    ``NONZERO`` or ``MASKED``, of its selected pixels (``_selected``), and their number (NaN
+    counted: a scope of only NaN is NaN, one without a selected pixel is empty, and both have
+    no extremes). Compared in
     float32, which holds every uint8, uint16, int16, float16 and bfloat16 value exactly
     (float64 and int32 images in float64)."""
     sample, channel0, block = _program(blocks, channels, TILE_C, LARGE)
@@ -264,10 +315,12 @@ def extremes_kernel(
     wide: tl.constexpr = (source == tl.float64) or (source == tl.int32)
     x = tl.load(image_ptr + offsets, mask=mask, other=0).to(tl.float64 if wide else tl.float32)
     field = rows * blocks
+    chosen = _selected(
+        x, mask, sample, channel0, block, pixels, selection_ptr, selection_sample_stride,
+        selection_channel_stride, selection_pixel_stride, NONZERO, MASKED, TILE_C, BLOCK_P, BLOCK, LARGE,
+    )  # fmt: skip
     for c in tl.static_range(TILE_C):
-        selected = mask & (within == c)
-        if NONZERO:
-            selected = selected & (x != 0)
+        selected = chosen & (within == c)
         counted = selected & (x == x)  # NaN != NaN
         low = tl.min(tl.where(counted, x, float("inf")), axis=0).to(tl.float64)
         high = tl.max(tl.where(counted, x, -float("inf")), axis=0).to(tl.float64)
@@ -279,7 +332,7 @@ def extremes_kernel(
         tl.store(partial_ptr + index, low)
         tl.store(partial_ptr + field + index, high)
         tl.store(partial_ptr + 2 * field + index, exponent.to(tl.float64))
-        if NONZERO:
+        if NONZERO or MASKED:
             tl.store(partial_ptr + 3 * field + index, tl.sum(selected.to(tl.float64), axis=0))
 
 
@@ -296,29 +349,36 @@ def _histogram_key(x):
 @triton.jit
 def _tile_keys(
     image_ptr,
+    selection_ptr,
     channels,
     pixels,
     blocks,
     sample_stride,
     channel_stride,
     pixel_stride,
+    selection_sample_stride,
+    selection_channel_stride,
+    selection_pixel_stride,
     NONZERO: tl.constexpr,
+    MASKED: tl.constexpr,
     TILE_C: tl.constexpr,
     BLOCK_P: tl.constexpr,
     BLOCK: tl.constexpr,
     DENSE: tl.constexpr,
     LARGE: tl.constexpr,
 ):
-    """This program's sample and first channel, the lanes that count (the tile's pixels; its
-    non-zero ones with ``NONZERO``), the channel of each lane in the tile, and each lane's
-    histogram key (``_histogram_key``)."""
+    """This program's sample and first channel, the lanes that count (``_selected``), the
+    channel of each lane in the tile, and each lane's histogram key (``_histogram_key``)."""
     sample, channel0, block = _program(blocks, channels, TILE_C, LARGE)
     offsets, mask, within = _tile(
         sample, channel0, block, pixels, sample_stride, channel_stride, pixel_stride,
         TILE_C, BLOCK_P, BLOCK, DENSE, LARGE,
     )  # fmt: skip
     x = tl.load(image_ptr + offsets, mask=mask, other=0)
-    selected = mask & (x != 0) if NONZERO else mask
+    selected = _selected(
+        x, mask, sample, channel0, block, pixels, selection_ptr, selection_sample_stride,
+        selection_channel_stride, selection_pixel_stride, NONZERO, MASKED, TILE_C, BLOCK_P, BLOCK, LARGE,
+    )  # fmt: skip
     return sample, channel0, selected, within, _histogram_key(x)
 
 
@@ -361,13 +421,18 @@ def _add_histogram(rows_ptr, bins, selected, within, key, BLOCK: tl.constexpr, T
 def histogram_kernel(
     image_ptr,
     histogram_ptr,
+    selection_ptr,
     channels,
     pixels,
     blocks,
     sample_stride,
     channel_stride,
     pixel_stride,
+    selection_sample_stride,
+    selection_channel_stride,
+    selection_pixel_stride,
     NONZERO: tl.constexpr,
+    MASKED: tl.constexpr,
     TILE_C: tl.constexpr,
     BLOCK_P: tl.constexpr,
     BLOCK: tl.constexpr,
@@ -379,10 +444,11 @@ def histogram_kernel(
     pixels, a 50000x50000 slide, can hold as many values in one bin, which an int32 count
     wrapped negative): of the values of a uint8 image, of the high bytes of a 16-bit one
     (``_histogram_key``: the first level of its two, ``low_byte_histogram_kernel``); of the
-    non-zero pixels only with ``NONZERO``."""
+    selected pixels only (``_selected``)."""
     sample, channel0, selected, within, key = _tile_keys(
-        image_ptr, channels, pixels, blocks, sample_stride, channel_stride, pixel_stride,
-        NONZERO, TILE_C, BLOCK_P, BLOCK, DENSE, LARGE,
+        image_ptr, selection_ptr, channels, pixels, blocks, sample_stride, channel_stride, pixel_stride,
+        selection_sample_stride, selection_channel_stride, selection_pixel_stride,
+        NONZERO, MASKED, TILE_C, BLOCK_P, BLOCK, DENSE, LARGE,
     )  # fmt: skip
     BINS: tl.constexpr = 256  # HISTOGRAM_BINS
     if image_ptr.dtype.element_ty != tl.uint8:
@@ -441,15 +507,20 @@ def low_byte_histogram_kernel(
     high_ptr,
     low_ptr,
     constants_ptr,
+    selection_ptr,
     channels,
     pixels,
     blocks,
     sample_stride,
     channel_stride,
     pixel_stride,
+    selection_sample_stride,
+    selection_channel_stride,
+    selection_pixel_stride,
     ROBUST: tl.constexpr,
     PER_CHANNEL: tl.constexpr,
     NONZERO: tl.constexpr,
+    MASKED: tl.constexpr,
     TILE_C: tl.constexpr,
     BLOCK_P: tl.constexpr,
     BLOCK: tl.constexpr,
@@ -462,11 +533,12 @@ def low_byte_histogram_kernel(
     complete ``[rows, 256]`` table ``high_ptr``), added into the zeroed int64 ``[rows, slots,
     256]`` table ``low_ptr`` as ``histogram_kernel`` adds: once per high byte, in its first
     slot (``_counted_slot``), where the tile has one scope. The finalize then reads each rank's
-    value exactly, from 256 + 256 bins instead of 65536. Of the non-zero pixels only with
-    ``NONZERO``, as the first level."""
+    value exactly, from 256 + 256 bins instead of 65536. Of the selected pixels only, as the
+    first level."""
     sample, channel0, counted_lanes, within, key = _tile_keys(
-        image_ptr, channels, pixels, blocks, sample_stride, channel_stride, pixel_stride,
-        NONZERO, TILE_C, BLOCK_P, BLOCK, DENSE, LARGE,
+        image_ptr, selection_ptr, channels, pixels, blocks, sample_stride, channel_stride, pixel_stride,
+        selection_sample_stride, selection_channel_stride, selection_pixel_stride,
+        NONZERO, MASKED, TILE_C, BLOCK_P, BLOCK, DENSE, LARGE,
     )  # fmt: skip
     BINS: tl.constexpr = 256  # HISTOGRAM_BINS
     SLOTS: tl.constexpr = 6 if ROBUST else 4
@@ -530,16 +602,16 @@ def _scaled_means(
 
 @triton.jit
 def _moments_scope(
-    partial_ptr, first, count, field, SCALED: tl.constexpr, NONZERO: tl.constexpr, BLOCK: tl.constexpr
+    partial_ptr, first, count, field, SCALED: tl.constexpr, SELECTED: tl.constexpr, BLOCK: tl.constexpr
 ):
     """(center, spread, exponent, pixels) of the ``count`` moment partials at ``first``:
     combined with Chan's parallel formula in units of the largest exponent, about the first
-    partial's mean (equal means combine to exactly that mean; with ``NONZERO``, the first
+    partial's mean (equal means combine to exactly that mean; with ``SELECTED``, the first
     partial that holds a pixel: an empty tile's mean is 0, no value of the scope); spread = the
     population std."""
     largest = tl.zeros([], tl.int64)
     reference_at = first
-    if NONZERO:
+    if SELECTED:
         reference_at = first + count  # none yet
         for start in range(0, count, BLOCK):
             index = first + start + tl.arange(0, BLOCK)
@@ -562,7 +634,7 @@ def _moments_scope(
         _, _, weight, mean, _ = _scaled_means(partial_ptr, first, start, count, field, largest, SCALED, BLOCK)
         pixels += tl.sum(weight, axis=0)
         total += tl.sum(weight * (mean - reference), axis=0)
-    divisor = tl.maximum(pixels, 1.0)  # a scope without a pixel (NONZERO): no 0 / 0
+    divisor = tl.maximum(pixels, 1.0)  # a scope without a pixel (SELECTED): no 0 / 0
     center = reference + total / divisor
     m2 = tl.zeros([], tl.float64)
     for start in range(0, count, BLOCK):
@@ -577,16 +649,16 @@ def _moments_scope(
 
 @triton.jit
 def _extremes_scope(
-    partial_ptr, first, count, field, SCALED: tl.constexpr, NONZERO: tl.constexpr, BLOCK: tl.constexpr
+    partial_ptr, first, count, field, SCALED: tl.constexpr, SELECTED: tl.constexpr, BLOCK: tl.constexpr
 ):
     """(center, spread, exponent, pixels) of the ``count`` min/max partials at ``first``: the
     min, and max - min; a scope of only NaN gives NaN. ``pixels``: the selected pixels with
-    ``NONZERO``, else 1 (every scope holds some)."""
+    ``SELECTED``, else 1 (every scope holds some)."""
     low = tl.full([], float("inf"), tl.float64)
     high = tl.full([], -float("inf"), tl.float64)
     largest = tl.zeros([], tl.int64)
     pixels = tl.full([], 1.0, tl.float64)
-    if NONZERO:
+    if SELECTED:
         pixels = tl.zeros([], tl.float64)
     for start in range(0, count, BLOCK):
         index = first + start + tl.arange(0, BLOCK)
@@ -598,7 +670,7 @@ def _extremes_scope(
         if SCALED:  # else every exponent is 0
             exponent = tl.load(partial_ptr + 2 * field + index, mask=inside, other=0.0).to(tl.int64)
             largest = tl.maximum(largest, tl.max(exponent, axis=0))
-        if NONZERO:
+        if SELECTED:
             pixels += tl.sum(tl.load(partial_ptr + 3 * field + index, mask=inside, other=0.0), axis=0)
     empty = low > high
     factor = _power_of_two(largest)
@@ -709,7 +781,7 @@ def _scope_terms(
     SCALED: tl.constexpr,
     WIDE: tl.constexpr,
     ROBUST: tl.constexpr,
-    NONZERO: tl.constexpr,
+    SELECTED: tl.constexpr,
 ):
     """The terms of scope ``scope`` (``constants_ptr``: float64 eps, then the percentiles as
     fractions, see ``statistics.py``) from its ``count`` partials (moments, extremes) or
@@ -720,7 +792,7 @@ def _scope_terms(
     offset, so that a constant image gives exactly 0 even where the affine is fused into one
     FMA. Then the center and scale in the image's units (``return_params``). An undefined
     statistic (NaN or inf reached it) gives a NaN spread, so the scope comes out NaN as
-    documented, and NaN params. With ``NONZERO``, a scope without a selected pixel gets the
+    documented, and NaN params. With ``SELECTED``, a scope without a selected pixel gets the
     terms 0 (center 0, scale 0), as on the other routes."""
     # Partials per iteration of the loops: a 224² plane has 13, a 4K one 2025; the affine finalizes
     # scopes of up to 64 (statistics.FUSED_MAX_PARTIALS) in one iteration, lanes mostly in use.
@@ -728,11 +800,11 @@ def _scope_terms(
     first = scope.to(tl.int64) * count
     if STATISTIC == 0:
         center, spread, exponent, pixels = _moments_scope(
-            partial_ptr, first, count, field, SCALED, NONZERO, BLOCK
+            partial_ptr, first, count, field, SCALED, SELECTED, BLOCK
         )
     elif STATISTIC == 1:
         center, spread, exponent, pixels = _extremes_scope(
-            partial_ptr, first, count, field, SCALED, NONZERO, BLOCK
+            partial_ptr, first, count, field, SCALED, SELECTED, BLOCK
         )
     elif STATISTIC == 2:
         center, spread, exponent, pixels = _histogram_scope(partial_ptr, first, count, constants_ptr, ROBUST)
@@ -740,7 +812,7 @@ def _scope_terms(
         center, spread, exponent, pixels = _histogram_16_scope(
             partial_ptr, first, count, field, constants_ptr, ROBUST
         )
-    if NONZERO:
+    if SELECTED:
         empty = pixels == 0.0
         center = tl.where(empty, 0.0, center)
         spread = tl.where(empty, 0.0, spread)
@@ -748,7 +820,7 @@ def _scope_terms(
     defined = (tl.abs(center) < float("inf")) & (tl.abs(spread) < float("inf"))
     spread = tl.where(defined, spread, float("nan"))
     scale = 1.0 / (spread + tl.load(constants_ptr) * factor)
-    if NONZERO:
+    if SELECTED:
         scale = tl.where(empty, 0.0, scale)
     if WIDE:
         center_high = center
@@ -784,13 +856,13 @@ def finalize_kernel(
     SCALED: tl.constexpr,
     WIDE: tl.constexpr,
     ROBUST: tl.constexpr,
-    NONZERO: tl.constexpr,
+    SELECTED: tl.constexpr,
 ):
     """One program per scope: its terms (``_scope_terms``) into ``terms_ptr``, for the affine
     of scopes of many partials (a fused affine would reduce them again in every program)."""
     scope = tl.program_id(0)
     factor, center_high, scale, offset, center, image_scale = _scope_terms(
-        partial_ptr, constants_ptr, scope, count, field, STATISTIC, SCALED, WIDE, ROBUST, NONZERO
+        partial_ptr, constants_ptr, scope, count, field, STATISTIC, SCALED, WIDE, ROBUST, SELECTED
     )
     _store_terms(terms_ptr, scope, scopes, factor, center_high, scale, offset, center, image_scale, True)
 
@@ -812,7 +884,7 @@ def _scope_terms_of(
     SCALED: tl.constexpr,
     WIDE: tl.constexpr,
     ROBUST: tl.constexpr,
-    NONZERO: tl.constexpr,
+    SELECTED: tl.constexpr,
     FUSED: tl.constexpr,
     RECORD: tl.constexpr,
 ):
@@ -822,7 +894,7 @@ def _scope_terms_of(
     (``return_params``) the scope's ``first`` tile also writes them to the table."""
     if FUSED:
         factor, center_high, scale, offset, center, image_scale = _scope_terms(
-            partial_ptr, constants_ptr, scope, count, field, STATISTIC, SCALED, WIDE, ROBUST, NONZERO
+            partial_ptr, constants_ptr, scope, count, field, STATISTIC, SCALED, WIDE, ROBUST, SELECTED
         )
         if RECORD:
             _store_terms(
@@ -866,7 +938,7 @@ def _tile_terms(
     SCALED: tl.constexpr,
     WIDE: tl.constexpr,
     ROBUST: tl.constexpr,
-    NONZERO: tl.constexpr,
+    SELECTED: tl.constexpr,
     PER_CHANNEL: tl.constexpr,
     FUSED: tl.constexpr,
     RECORD: tl.constexpr,
@@ -889,7 +961,7 @@ def _tile_terms(
         for c in range(TILE_C):  # a loop, not unrolled: one finalize's registers
             f, ch, sc, of = _scope_terms_of(
                 partial_ptr, terms_ptr, constants_ptr, sample * channels + channel0 + c, block == 0,
-                scopes, count, field, STATISTIC, SCALED, WIDE, ROBUST, NONZERO, FUSED, RECORD,
+                scopes, count, field, STATISTIC, SCALED, WIDE, ROBUST, SELECTED, FUSED, RECORD,
             )  # fmt: skip
             factors = tl.where(slots == c, f, factors)
             centers = tl.where(slots == c, ch, centers)
@@ -908,7 +980,7 @@ def _tile_terms(
             first = (block == 0) & (channel0 == 0)
         factor, center_high, scale, offset = _scope_terms_of(
             partial_ptr, terms_ptr, constants_ptr, scope, first, scopes, count, field,
-            STATISTIC, SCALED, WIDE, ROBUST, NONZERO, FUSED, RECORD,
+            STATISTIC, SCALED, WIDE, ROBUST, SELECTED, FUSED, RECORD,
         )  # fmt: skip
         factor, center_high = factor.to(COMPUTE), center_high.to(COMPUTE)
         scale, offset = scale.to(COMPUTE), offset.to(COMPUTE)
@@ -1037,6 +1109,7 @@ def affine_kernel(
     STATISTIC: tl.constexpr,
     ROBUST: tl.constexpr,
     NONZERO: tl.constexpr,
+    SELECTED: tl.constexpr,
     PER_CHANNEL: tl.constexpr,
     RECORD: tl.constexpr,
     TILE_C: tl.constexpr,
@@ -1049,7 +1122,9 @@ def affine_kernel(
     of each lane's scope (a channel of a sample, or the sample: ``_tile_terms``), computed in
     float32 (float64 when ``WIDE``: a float64 or int32 image), clipped and rounded once to the
     output dtype; with ``NONZERO`` (statistics of the non-zero pixels), every zero pixel
-    exactly 0, clip or not."""
+    exactly 0, clip or not; with ``SELECTED`` (statistics of selected pixels: ``nonzero``, a
+    mask), every pixel of a scope without a selected one exactly 0 (its terms are 0: a NaN or
+    inf pixel outside a mask would give NaN)."""
     sample, channel0, block, offsets, out_offsets, mask, within = _affine_tiles(
         blocks, channels, pixels, sample_stride, channel_stride, pixel_stride,
         out_sample_stride, out_channel_stride, out_pixel_stride, TILE_C, BLOCK_P, BLOCK, DENSE, LARGE,
@@ -1059,13 +1134,15 @@ def affine_kernel(
     # variants, 44 this way; 139 and 119 for RGB channels_last tiles).
     factor, center, scale, offset = _tile_terms(
         partial_ptr, terms_ptr, constants_ptr, sample, channel0, block, within, channels, scopes,
-        count, field, STATISTIC, SCALED, WIDE, ROBUST, NONZERO, PER_CHANNEL, FUSED, RECORD, TILE_C,
+        count, field, STATISTIC, SCALED, WIDE, ROBUST, SELECTED, PER_CHANNEL, FUSED, RECORD, TILE_C,
     )  # fmt: skip
     pixel = tl.load(image_ptr + offsets, mask=mask, other=0).to(tl.float64 if WIDE else tl.float32)
     x = pixel * factor if SCALED else pixel
     y = _clipped((x - center) * scale + offset, clip_low, clip_high, CLIP)
     if NONZERO:  # the pixel as loaded: a scaled subnormal could become 0
         y = tl.where(pixel == 0, 0.0, y)
+    if SELECTED:  # only an empty scope's scale is 0 (others': 1 / (spread + eps), spread finite)
+        y = tl.where(scale == 0, 0.0, y)
     _store(y, out_ptr, out_offsets, mask)
 
 

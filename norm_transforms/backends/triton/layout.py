@@ -98,6 +98,39 @@ def planes(image: torch.Tensor) -> tuple[torch.Tensor, Planes]:
     return copy.copy_(image), geometry
 
 
+class Selection(NamedTuple):
+    """What the statistics kernels read of the pixels they count: ``nonzero`` (the non-zero
+    pixels), and a ``mask`` as uint8 (0 or 1) with its ``(sample, channel, pixel)`` strides, or
+    None; ``tensor`` is what the kernels take for it (the mask, else any tensor: never read)."""
+
+    nonzero: bool
+    mask: torch.Tensor | None
+    strides: tuple[int, int, int]
+
+    @property
+    def any(self) -> bool:
+        """Whether the statistics read selected pixels only (a scope may then have none)."""
+        return self.nonzero or self.mask is not None
+
+
+def selection(nonzero: bool, mask: torch.Tensor | None, geometry: Planes) -> Selection:
+    """The :class:`Selection` of a call: ``mask`` (a bool tensor of the image's shape, maybe
+    expanded over its channels) viewed as ``(samples, channels, pixels)`` bytes, copied where
+    its axes do not merge or its offsets would need int64 where the image's do not (a view
+    of a larger mask)."""
+    if mask is None:
+        return _WITHOUT_MASK[nonzero]
+    three = (geometry.samples, geometry.channels, geometry.pixels)
+    flat = mask.view(torch.uint8).reshape(three)  # a view where the axes merge, else a copy
+    if _last_offset(flat) >= 2**31 and not geometry.large:
+        flat = flat.contiguous()  # no larger than the image: int32 offsets hold it
+    return Selection(nonzero, flat, flat.stride())
+
+
+# Built once, not per call (host time): every pixel, or the non-zero ones.
+_WITHOUT_MASK = {nonzero: Selection(nonzero, None, (0, 0, 0)) for nonzero in (False, True)}
+
+
 def output(image: torch.Tensor, dtype: torch.dtype, geometry: Planes) -> torch.Tensor:
     """A new tensor for the output, with the Torch backend's ``output_strides`` (channels_last
     stays channels_last, the rest is contiguous)."""

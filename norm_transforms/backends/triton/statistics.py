@@ -22,7 +22,7 @@ from ...modes import EPS, NormalizeParams
 from ..torch.statistics import WIDE_DTYPES
 from . import kernels
 from .launch import Launcher
-from .layout import Planes
+from .layout import Planes, Selection
 
 # Scopes of at most this many partials (one 512x512 plane: 64 tiles of 4096 pixels; or histogram
 # rows) are finalized by every program of the affine itself: one launch less per call, whose
@@ -82,9 +82,11 @@ def scope_terms(
     params: NormalizeParams,
     scaled: bool,
     record: bool,
+    selected: Selection,
 ) -> Terms:
-    """Launch ``statistic``'s kernel over ``source`` (``layout.planes``), then the finalize
-    where the affine would not finalize the scopes itself (``_fused``)."""
+    """Launch ``statistic``'s kernel over the ``selected`` pixels of ``source``
+    (``layout.planes``), then the finalize where the affine would not finalize the scopes
+    itself (``_fused``)."""
     device = source.device
     percentiles = (25.0, 75.0) if statistic.robust else params.percentiles
     constants = _constants(percentiles, 32768.0 if source.dtype == torch.int16 else 0.0, device)
@@ -97,12 +99,13 @@ def scope_terms(
         shape = (geometry.rows * (1 + slots), kernels.HISTOGRAM_BINS)
         partials = torch.zeros(shape, dtype=torch.int64, device=device)
         field = geometry.rows * kernels.HISTOGRAM_BINS if slots else 0
-    reduce_into(partials, statistic, source, geometry, scaled, params.nonzero)
+    reduce_into(partials, statistic, source, geometry, scaled, selected)
     if statistic.kind == kernels.HISTOGRAMS_16:
         _low_bytes(
-            geometry.programs, (source, partials, partials[geometry.rows :], constants),
-            (geometry.channels, geometry.pixels, geometry.blocks, *geometry.strides),
-            ROBUST=statistic.robust, PER_CHANNEL=params.mode.per_channel, NONZERO=params.nonzero,
+            geometry.programs,
+            (source, partials, partials[geometry.rows :], constants, _read(selected, source)),
+            (geometry.channels, geometry.pixels, geometry.blocks, *geometry.strides, *selected.strides),
+            ROBUST=statistic.robust, PER_CHANNEL=params.mode.per_channel, **_selection_flags(selected),
             **geometry.tiling,
         )  # fmt: skip
     scopes, rows_per_scope = _scopes(geometry, params)
@@ -115,7 +118,7 @@ def scope_terms(
         _finalize(
             scopes, (partials, table, constants), (count, scopes, field),
             STATISTIC=statistic.kind, SCALED=scaled, WIDE=source.dtype in WIDE_DTYPES,
-            ROBUST=statistic.robust, NONZERO=params.nonzero,
+            ROBUST=statistic.robust, SELECTED=selected.any,
         )  # fmt: skip
     return Terms(table, partials, constants, count, field, fused=fused)
 
@@ -126,24 +129,34 @@ def reduce_into(
     source: torch.Tensor,
     geometry: Planes,
     scaled: bool,
-    nonzero: bool,
+    selected: Selection,
 ) -> None:
-    """Launch ``statistic``'s kernel (over the non-zero pixels only where ``nonzero``): its
-    float64 ``[fields, rows, blocks]`` partials, or its histograms (of a 16-bit image: of the
-    high bytes) added into the first ``rows`` rows of the int64 ``[..., 256]`` table
-    ``partials``."""
+    """Launch ``statistic``'s kernel over the ``selected`` pixels of ``source``: its float64
+    ``[fields, rows, blocks]`` partials, or its histograms (of a 16-bit image: of the high
+    bytes) added into the first ``rows`` rows of the int64 ``[..., 256]`` table ``partials``."""
+    tensors = (source, partials, _read(selected, source))
+    strides = (*geometry.strides, *selected.strides)
     if statistic.fields:
+        scalars = (geometry.channels, geometry.pixels, geometry.blocks, geometry.rows, *strides)
         statistic.reduce(
-            geometry.programs, (source, partials),
-            (geometry.channels, geometry.pixels, geometry.blocks, geometry.rows, *geometry.strides),
-            SCALED=scaled, NONZERO=nonzero, **geometry.tiling, num_warps=STATISTICS_WARPS,
+            geometry.programs, tensors, scalars,
+            SCALED=scaled, **_selection_flags(selected), **geometry.tiling, num_warps=STATISTICS_WARPS,
         )  # fmt: skip
     else:
         statistic.reduce(
-            geometry.programs, (source, partials),
-            (geometry.channels, geometry.pixels, geometry.blocks, *geometry.strides),
-            NONZERO=nonzero, **geometry.tiling,
+            geometry.programs, tensors, (geometry.channels, geometry.pixels, geometry.blocks, *strides),
+            **_selection_flags(selected), **geometry.tiling,
         )  # fmt: skip
+
+
+def _read(selected: Selection, source: torch.Tensor) -> torch.Tensor:
+    """The tensor the kernels take for the mask: the mask, or ``source`` (never read) without."""
+    return source if selected.mask is None else selected.mask
+
+
+def _selection_flags(selected: Selection) -> dict[str, bool]:
+    """The constexprs of what the statistics kernels count (``kernels._selected``)."""
+    return {"NONZERO": selected.nonzero, "MASKED": selected.mask is not None}
 
 
 def _fused(statistic: Statistic, count: int, scopes_per_tile: int) -> bool:
