@@ -98,8 +98,9 @@ def reference_normalize_selected(
         x = x[..., None]
     chosen = np.ones(x.shape, bool) if selected is None else np.asarray(selected, bool)
     chosen = np.broadcast_to(chosen if chosen.ndim == x.ndim else chosen.reshape((*x.shape[:2], 1)), x.shape)
+    zero = x == 0  # before the scaling below, which takes a tiny value to 0
     if nonzero:
-        chosen = chosen & (x != 0)
+        chosen = chosen & ~zero
     mode = MODES[normalization]
     scopes = [(Ellipsis, c) for c in range(x.shape[-1])] if mode.per_channel else [(Ellipsis,)]
     exponent = _exponent_of_largest(x)
@@ -127,5 +128,5 @@ def reference_normalize_selected(
     y = y if mode.clip is None else np.clip(y, *mode.clip)
     if clip_range is not None:
         y = np.clip(y, *clip_range)
-    y[empty | ((x == 0) & nonzero)] = 0.0
+    y[empty | (zero & nonzero)] = 0.0
     return y[..., 0] if squeeze else y

@@ -43,6 +43,7 @@ from torch_cases import normalize_to_float32 as normalize
 import norm_transforms.backends.torch as torch_backend
 from norm_transforms import backends, denormalize
 from norm_transforms.backends import _fallback, kernels
+from norm_transforms.modes import EPS
 from norm_transforms.modes import MODES as MODE_TABLE
 
 ATOL = 1e-5
@@ -321,6 +322,36 @@ def test_signed_constant_image_at_an_extreme_gives_zero(backend, mode, dtype, ex
     np.testing.assert_array_equal(
         backend.normalize(image, normalization=mode), np.zeros(image.shape, np.float32)
     )
+
+
+HUGE_CONSTANTS = [
+    (np.float16, 65504.0),
+    (np.float32, 3e37),
+    (np.float32, float(np.finfo(np.float32).max)),
+    (np.float64, 1e300),
+    (np.float64, 1.7e307),
+    (np.float64, float(np.finfo(np.float64).max)),
+]
+
+
+@pytest.mark.parametrize("nonzero", [False, True], ids=["all", "nonzero"])
+@pytest.mark.parametrize(("dtype", "value"), HUGE_CONSTANTS, ids=str)
+@pytest.mark.parametrize("mode", PER_IMAGE_MODES)
+def test_a_constant_image_at_any_magnitude_gives_zero_and_the_scale_of_eps(
+    backend, mode, dtype, value, nonzero
+):
+    # Scale safety (SPEC 6) at the top of each dtype's range. The statistics of an image scaled
+    # by 2**-e have the scale 1 / (eps * 2**-e) for a constant scope, beyond float64 above
+    # ~4e304: 0 * inf gave NaN on the NumPy route, and the scale param came out NaN (Torch
+    # ops), 8 (Triton: its float32 cap in the image's units) instead of 1e4.
+    image = np.full((7, 9, 3), value, dtype)
+    out, params = normalize(backend.to_input(image), normalization=mode, nonzero=nonzero, return_params=True)
+    assert not np.any(backend.to_numpy(out))  # NaN counts as non-zero here
+    center, scale = (
+        np.asarray(term.cpu() if backend.tensors else term) for term in (params.center, params.scale)
+    )
+    np.testing.assert_array_equal(center, np.full(center.shape, float(image.flat[0])))
+    np.testing.assert_allclose(scale, 1 / EPS, rtol=1e-12)
 
 
 @pytest.mark.parametrize("mode", PER_IMAGE_MODES)

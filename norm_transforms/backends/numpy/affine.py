@@ -5,11 +5,13 @@ float64 arithmetic for float64, a split center otherwise)."""
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Sequence
 
 import cv2
 import numpy as np
 
+from ...modes import EPS, scale_from_spread
 from .. import kernels as _kernels
 
 _UINT8 = np.dtype(np.uint8)
@@ -150,12 +152,29 @@ def _apply_centered(
         np.clip(out, *bounds, out=out)
 
 
+_LARGEST = sys.float_info.max
+
+
+def prescaled_scale(spread: float, exponent: int) -> float:
+    """``1 / (spread + EPS * 2**-exponent)``: the scale of statistics taken on the image scaled
+    by ``2**-exponent`` (``statistics._prescaled``), for the affine of that scaled image, at
+    most float64's largest. A constant scope of values beyond ~4e304 (exponent above 1011)
+    needs 1e4 * 2**exponent, beyond float64: the capped scale still maps each of its pixels,
+    all at the center, to exactly 0, where inf gave 0 * inf = NaN."""
+    return min(scale_from_spread(spread, math.ldexp(EPS, -exponent)), _LARGEST)
+
+
 def _in_input_units(
-    center: list[float], scale: list[float], exponents: list[int]
+    center: list[float], scale: list[float], spread: list[float], exponents: list[int]
 ) -> tuple[list[float], list[float]]:
-    """Terms of prescaled scopes (see :func:`_prescaled`) back in the input's units."""
+    """Terms of prescaled scopes (see :func:`_prescaled`) back in the input's units; a scale
+    capped by :func:`prescaled_scale` is the scale of the spread in the input's units (1e4
+    for a constant scope, as at any magnitude)."""
     if not any(exponents):
         return center, scale
     center = [math.ldexp(c, e) for c, e in zip(center, exponents, strict=True)]
-    scale = [math.ldexp(s, -e) for s, e in zip(scale, exponents, strict=True)]
+    scale = [
+        math.ldexp(s, -e) if s < _LARGEST else scale_from_spread(math.ldexp(spread_s, e))
+        for s, spread_s, e in zip(scale, spread, exponents, strict=True)
+    ]
     return center, scale

@@ -10,9 +10,17 @@ from typing import Any
 
 import numpy as np
 
-from ...modes import EPS, AffineParams, NormalizeParams, check_selects_statistics, scale_from_spread
+from ...modes import AffineParams, NormalizeParams, check_selects_statistics
 from .. import kernels as _kernels
-from .affine import _NO_BOUNDS, _apply, _defined_terms, _fused_constants, _in_input_units, _regular
+from .affine import (
+    _NO_BOUNDS,
+    _apply,
+    _defined_terms,
+    _fused_constants,
+    _in_input_units,
+    _regular,
+    prescaled_scale,
+)
 from .layout import _as_dtype, check_image, check_mask, describe_layout, terms_shape
 from .selection import normalize_selected_sample
 from .statistics import STATISTICS, _extremes_grain, _min_max, _prescale_exponent, _prescaled, _scaled
@@ -213,12 +221,11 @@ def _normalize_one_sample(
             sample, exponent = _prescaled(sample, low + high)
             low, high = _scaled(low, exponent), _scaled(high, exponent)
         center, spread, low, high = statistic.terms(sample, scopes, params, low, high)
-    eps = math.ldexp(EPS, -exponent)
-    scale = [scale_from_spread(s, eps) for s in spread]
+    scale = [prescaled_scale(s, exponent) for s in spread]
     _apply(sample, out, params.clip, channels, center, scale, spread, low, high)
     if record is not None:
         terms = _defined_terms(sample.dtype, center, scale, spread)
-        record.append(_in_input_units(*terms, [exponent] * scopes))
+        record.append(_in_input_units(*terms, spread, [exponent] * scopes))
 
 
 def _normalize_scopes(
@@ -232,10 +239,10 @@ def _normalize_scopes(
     ``record``, when given, receives the ``(center, scale)`` terms of every row."""
     scopes = _readable_by_opencv(scopes, out)
     scopes, exponents, (center, spread, low, high) = _rows_terms(scopes, params)
-    scale = [scale_from_spread(s, math.ldexp(EPS, -e)) for s, e in zip(spread, exponents, strict=True)]
+    scale = [prescaled_scale(s, e) for s, e in zip(spread, exponents, strict=True)]
     if record is not None:
         terms = _defined_terms(scopes.dtype, center, scale, spread)
-        record.append(_in_input_units(*terms, exponents))
+        record.append(_in_input_units(*terms, spread, exponents))
     if _regular(scopes.dtype, center, scale, spread, low, high):
         bounds = params.clip or _NO_BOUNDS
         _kernels.affine(scopes, out, *_fused_constants(center, scale), *bounds, scopes.shape[1])

@@ -27,13 +27,11 @@ SPEC asks of an all-zero scope with ``nonzero``.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
-from ...modes import EPS, NormalizeParams, scale_from_spread
+from ...modes import NormalizeParams
 from .. import kernels as _kernels
-from .affine import _apply, _defined_terms, _in_input_units
+from .affine import _apply, _defined_terms, _in_input_units, prescaled_scale
 from .statistics import (
     _EXACT_INTEGERS,
     STATISTICS,
@@ -91,7 +89,7 @@ def normalize_selected_sample(
     if terms is None:
         values = _values_per_scope(sample, selected, scopes)
         terms = [_scope_terms(scope_values, statistic, params) for scope_values in values]
-    center, scale, spread = _folded(terms, math.ldexp(EPS, -exponent))
+    center, scale, spread = _folded(terms, exponent)
     _apply(sample, out, params.clip, channels, center, scale, spread, low * scopes, high * scopes)
     _zero_empty_scopes(out, terms, scopes)
     if params.nonzero:
@@ -100,7 +98,7 @@ def normalize_selected_sample(
         _kernels.keep_selected(out, np.not_equal(source, 0, out=selected))
     if record is not None:
         defined = _defined_terms(sample.dtype, center, scale, spread)
-        record.append(_in_input_units(*defined, [exponent] * scopes))
+        record.append(_in_input_units(*defined, spread, [exponent] * scopes))
 
 
 # The dtypes whose zero is the least value.
@@ -211,11 +209,12 @@ def _scope_terms(values: np.ndarray, statistic: Statistic, params: NormalizePara
     return center[0], spread[0]
 
 
-def _folded(terms: list[ScopeTerms], eps: float) -> tuple[list[float], list[float], list[float]]:
-    """Per-scope ``(center, scale, spread)``: the mode's fold, and 0, 0, 0 for empty scopes."""
+def _folded(terms: list[ScopeTerms], exponent: int) -> tuple[list[float], list[float], list[float]]:
+    """Per-scope ``(center, scale, spread)`` of a sample scaled by ``2**-exponent``: the mode's
+    fold, and 0, 0, 0 for empty scopes."""
     center = [0.0 if scope is None else scope[0] for scope in terms]
     spread = [0.0 if scope is None else scope[1] for scope in terms]
-    scale = [0.0 if scope is None else scale_from_spread(scope[1], eps) for scope in terms]
+    scale = [0.0 if scope is None else prescaled_scale(scope[1], exponent) for scope in terms]
     return center, scale, spread
 
 

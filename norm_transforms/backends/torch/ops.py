@@ -97,8 +97,15 @@ def _normalize_per_sample(
     if not return_params:
         return out, None
     if factor is not None:  # the terms of the scaled copy, back in the image's units
-        center, scale = center / factor, scale * factor
+        center, scale = center / factor, _scale_in_image_units(scale, terms.spread, factor)
     return out, _defined_terms(center, scale)
+
+
+def _scale_in_image_units(scale: torch.Tensor, spread: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    """``scale * factor``, but for a scale beyond float64 (a constant scope of values beyond
+    ~4e304, whose ``eps * factor`` leaves 1e4 / factor): the scale of the spread in the
+    image's units, 1e4 as for a constant scope at any magnitude."""
+    return torch.where(scale.isinf() & spread.isfinite(), scale_from_spread(spread / factor), scale * factor)
 
 
 def _defined_terms(center: torch.Tensor, scale: torch.Tensor) -> AffineParams:

@@ -819,9 +819,14 @@ def _scope_terms(
     factor = _power_of_two(exponent)
     defined = (tl.abs(center) < float("inf")) & (tl.abs(spread) < float("inf"))
     spread = tl.where(defined, spread, float("nan"))
-    scale = 1.0 / (spread + tl.load(constants_ptr) * factor)
+    eps = tl.load(constants_ptr)
+    scale = 1.0 / (spread + eps * factor)
     if SELECTED:
         scale = tl.where(empty, 0.0, scale)
+    # In the image's units from the scale before its cap: a constant scope of values beyond
+    # ~1e34 (float32) or ~4e304 (float64, where 1e4 / factor is inf) has 1e4, as at any
+    # magnitude (the capped scale gave 8 and inf).
+    image_scale = tl.where(scale < float("inf"), scale * factor, 1.0 / (spread / factor + eps))
     if WIDE:
         center_high = center
         scale = tl.where(scale > 1.7976931348623157e308, 1.7976931348623157e308, scale)
@@ -830,7 +835,7 @@ def _scope_terms(
         scale = tl.where(scale > 3.4028234663852886e38, 3.4028234663852886e38, scale)  # NaN kept
     offset = -(center - center_high) * scale
     image_center = tl.where(defined, center / factor, float("nan"))
-    return factor, center_high, scale, offset, image_center, scale * factor
+    return factor, center_high, scale, offset, image_center, image_scale
 
 
 @triton.jit
