@@ -124,7 +124,18 @@ def main() -> int:
     scalar = scalar_accesses(normalize, {"NCHW": nchw, "channels_last": channels_last(3)})
     for case, instructions in scalar.items():
         print(f"{case}: pixels read or written one at a time ({instructions}), not as whole vectors")
-    return 1 if failures or reading_globals or scalar else 0
+    flushed = flushing_kernels(normalize, nchw)
+    if flushed:
+        print(f"kernels that flush float32 subnormals to 0 (.ftz), which nonzero=True takes for 0: {flushed}")
+    return 1 if failures or reading_globals or scalar or flushed else 0
+
+
+def flushing_kernels(normalize: Any, image: Any) -> list[str]:
+    """The kernels of a float32 ``nonzero=True`` call whose PTX flushes subnormals (``.ftz``):
+    a subnormal pixel compared with 0 there would count as a zero (Triton 3.8 emits none)."""
+    COMPILED.clear()
+    normalize(image(torch.float32), normalization="image", nonzero=True, dtype=torch.float32)
+    return sorted({kernel for kernel, compiled in COMPILED if ".ftz" in compiled.asm["ptx"]})
 
 
 # Loads and stores of one uint8 pixel or one float16 output at a time (sm_90 PTX): a pass that
