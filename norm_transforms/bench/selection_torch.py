@@ -26,6 +26,7 @@ import torch
 from ..backends import torch as torch_backend
 from ..backends.torch.ops import normalize_with_ops
 from ..modes import DEFAULT_PERCENTILES, EPS, MODES, Mode, NormalizeParams
+from ..threads import get_num_threads, set_num_threads
 from . import _timing
 from .cuda_timing import time_cuda
 from .machine import machine_line, package_version
@@ -145,7 +146,8 @@ def render(rows: list[dict[str, Any]], device: str) -> str:
         machine_line(),
         _gpu_line(device),
         f"- Python {platform.python_version()}, torch {torch.__version__}, "
-        f"norm-transforms {package_version('norm-transforms')}; torch threads {torch.get_num_threads()}",
+        f"norm-transforms {package_version('norm-transforms')}; torch threads {torch.get_num_threads()}, "
+        f"our C kernels' threads {get_num_threads()}",
         f"- ours = `normalize(x, nonzero=True)` on its route here (`{route}`), float32 out; {OPS} = the "
         "same through Torch ops (`where` over the selection): CUDA's route without Triton",
         f"- {PEER} = MONAI's `NormalizeIntensity(nonzero=True)` generalized to each mode: per scope, "
@@ -185,6 +187,12 @@ def main(argv: list[str] | None = None) -> int:
         "--modes", nargs="*", default=list(MODE_NAMES), choices=sorted(set(MODES) - {"standard"})
     )
     parser.add_argument("--budget", type=float, default=0.3, help="seconds of timing per contender and cell")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch and our kernels' threads on the CPU (default 1: a loader worker's)",
+    )
     parser.add_argument("--markdown", default="", help="a RESULTS.md whose section this rewrites")
     args = parser.parse_args(argv)
     if args.device == "cuda" and not torch.cuda.is_available():
@@ -196,7 +204,15 @@ def main(argv: list[str] | None = None) -> int:
         )
         or INPUTS
     )
-    text = render(measure(inputs, tuple(args.modes), args.device, args.budget), args.device)
+    # OpenCV's, torch's and our C kernels' threads (their defaults again after): a pool of
+    # spinning threads beside another process made plain torch's boolean indexing 100x slower.
+    _timing.set_threads(args.threads)
+    set_num_threads(args.threads)
+    try:
+        text = render(measure(inputs, tuple(args.modes), args.device, args.budget), args.device)
+    finally:
+        _timing.set_threads(None)
+        set_num_threads(None)
     print(text)
     if args.markdown:
         write_section(args.markdown, text)
