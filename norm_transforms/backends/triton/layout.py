@@ -99,9 +99,8 @@ def planes(image: torch.Tensor) -> tuple[torch.Tensor, Planes]:
 
 
 class Selection(NamedTuple):
-    """What the statistics kernels read of the pixels they count: ``nonzero`` (the non-zero
-    pixels), and a ``mask`` as uint8 (0 or 1) with its ``(sample, channel, pixel)`` strides, or
-    None; ``tensor`` is what the kernels take for it (the mask, else any tensor: never read)."""
+    """Which pixels the statistics kernels count: ``nonzero`` (the non-zero ones), and a
+    ``mask`` as uint8 (0 or 1) with its ``(sample, channel, pixel)`` strides, or None."""
 
     nonzero: bool
     mask: torch.Tensor | None
