@@ -15,10 +15,12 @@ def test_a_short_run_times_every_cell_and_writes_its_section(tmp_path, capsys):
     results = tmp_path / "RESULTS.md"
     results.write_text("## Another section\n\nkept\n")
     argv = ["--device", "cpu", "--inputs", "uint8:2x3x16x16", "float32:1x20x24", "--modes", "image", "robust"]
-    threads = torch.get_num_threads()
+    threads = torch.get_num_threads()  # whatever an earlier test left
     assert selection_torch.main([*argv, "--budget", "0.01", "--markdown", str(results)]) == 0
-    assert torch.get_num_threads() == threads  # one thread while timing, the default again after
-    rows = markdown_rows(capsys.readouterr().out, "input")
+    assert torch.get_num_threads() == threads  # one thread while timing, as it was again after
+    printed = capsys.readouterr().out
+    assert "torch threads 1," in printed
+    rows = markdown_rows(printed, "input")
     assert [(row["input"], row["zeros"], row["mode"]) for row in rows] == [
         (batch, zeros, mode)
         for batch in ("uint8 2x3x16x16", "float32 1x20x24")
