@@ -276,7 +276,8 @@ def kernel_route(image: Any, normalization: NormalizationName = "standard") -> s
     - ``"numpy"``: the same on the NumPy/OpenCV fallback (the C extension was not built);
     - ``"triton"``: CUDA tensors, on the Triton kernels;
     - ``"torch"``: CUDA tensors on Torch ops, where Triton does not import (Windows, a build
-      without it) or for the percentiles of int32 and float images (a sort on the device);
+      without it) or for the percentiles of float64, float16 and bfloat16 images (a sort on
+      the device);
       ``norm_transforms.backends.torch.triton_unavailable_reason()`` says why;
     - ``"registered"``: a kernel given to :func:`register_kernel`.
 

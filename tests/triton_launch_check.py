@@ -65,9 +65,10 @@ CASES: list[tuple[str, Callable[[], torch.Tensor], dict[str, Any]]] = [
     ("uint8, one pixel", lambda: torch.zeros(1, 1, 1, 1, dtype=torch.uint8), {}),
     ("uint8 channels_last", lambda: channels_last((2, 3, 16, 20), torch.uint8), {}),
     ("uint8 channels_last, 5 channels", lambda: channels_last((2, 5, 16, 20), torch.uint8), {}),
-    # 16-bit percentiles: the second-level histograms in a view of the first level's table.
+    # 16- and 32-bit percentiles: the levels of histograms after the first, in one table.
     ("uint16 NCHW", lambda: torch.zeros(2, 3, 16, 20, dtype=torch.uint16), {}),
     ("int16 channels_last", lambda: channels_last((2, 3, 16, 20), torch.int16), {}),
+    ("int32 channels_last", lambda: channels_last((2, 3, 16, 20), torch.int32), {}),
     ("float32 NCHW", lambda: torch.zeros(2, 3, 16, 20), {}),
     ("float32 NCHW, address not 16-byte aligned", lambda: misaligned((2, 3, 16, 20), torch.float32), {}),
     ("float32 NCHW, bfloat16 out", lambda: torch.zeros(2, 3, 16, 20), {"dtype": torch.bfloat16}),
@@ -92,6 +93,11 @@ CASES: list[tuple[str, Callable[[], torch.Tensor], dict[str, Any]]] = [
     (
         "uint16 channels_last, channel mask",
         lambda: channels_last((2, 3, 16, 20), torch.uint16),
+        {"mask": torch.ones(2, 3, 16, 20, dtype=torch.bool)},
+    ),
+    (
+        "float32 channels_last, channel mask",
+        lambda: channels_last((2, 3, 16, 20), torch.float32),
         {"mask": torch.ones(2, 3, 16, 20, dtype=torch.bool)},
     ),
 ]

@@ -8,7 +8,8 @@ the one conformance suite) for torch tensors. The Torch backend hands it CUDA te
 Triton imports (``norm_transforms.kernel_route`` says which route a tensor takes), and CPU
 tensors when ``NORM_TRANSFORMS_FORCE_TRITON=1``, which the tests use with ``TRITON_INTERPRET=1``
 to run every kernel on the CPU. What it does not compute itself, it leaves to the Torch-op
-route: percentiles of int32 and float images (a device-side sort) and the inverse (one
+route: percentiles of float64, float16 and bfloat16 images (a device-side sort) and the
+inverse (one
 ``addcmul``). ``nonzero=True`` and ``mask=`` run here: each statistics kernel counts only the
 selected pixels, and the affine writes the zeros (``nonzero``) and the pixels of a scope without
 a selected one back as 0.
@@ -138,7 +139,7 @@ def route(image: torch.Tensor, params: NormalizeParams) -> str:
 
 
 def _left_to_ops(image: torch.Tensor, params: NormalizeParams) -> bool:
-    """True where the mode's statistic does not read ``image``'s dtype (int32 and float
-    percentiles: the Torch-op route sorts on the device)."""
+    """True where the mode's statistic does not read ``image``'s dtype (float64, float16 and
+    bfloat16 percentiles: the Torch-op route sorts on the device)."""
     name = params.mode.statistic
     return name is not None and statistic_for(name, image.dtype) is None

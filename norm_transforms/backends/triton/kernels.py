@@ -19,9 +19,10 @@ third, a memset, zeroes the histograms of the percentile modes) and two passes o
 1. a statistics kernel writes one partial per (row, pixel block), where a row is one channel of
    one sample: a split reduction, so a single image still fills the GPU, deterministic (no
    float atomics), or adds a tile's 256-bin histogram into its row (integer atomics, exact);
-   of a 16-bit image, of the high bytes, and a second pass (``low_byte_histogram_kernel``)
-   those of the low bytes of each interpolated rank's high byte, finalized by the finalize
-   kernel: a third read of the image;
+   of a 16- or 32-bit image, of its keys' high bytes, and one pass per further byte
+   (``next_byte_histogram_kernel``) those of the next byte of the keys that share each
+   interpolated rank's bytes so far (a radix select), finalized by the finalize kernel: a
+   third read of the image, or a fifth;
 2. the affine kernel maps every pixel with its scope's terms, clips, and rounds once to the
    output dtype. Each program finalizes the partials of its tile's scope itself (a sample, or
    a channel of it: ``_tile_terms``) where scopes have few of them (a 224² image: 13 per
@@ -63,6 +64,9 @@ TERM_FIELDS = 6  # factor 2**-E, center (float32 part), scale, offset, center, s
 # Triton checks each one on every launch, 2.3 us of host time per global per launch
 # (benchmarks/bench_triton_host.py), so each kernel that needs the number names it itself.
 HISTOGRAM_BINS = 256
+# The counts of a scope's rank state (``rank_prefix_kernel``): ranks, key prefixes, values
+# below them and the last rank, 8 slots each.
+RANK_STATE_COUNTS = 32
 
 
 @triton.jit
@@ -338,11 +342,20 @@ def extremes_kernel(
 
 @triton.jit
 def _histogram_key(x):
-    """The bin key of each loaded value: a uint8 or uint16 value as it is, an int16 one plus
-    32768 (both keys of 16 bits: their order is the values' order)."""
-    key = x.to(tl.int32)
-    if x.dtype == tl.int16:
-        key = key + 32768
+    """The bin key of each loaded value, whose order is the values' order: a uint8 or uint16
+    value as it is, an int16 one plus 32768 (keys of 16 bits); an int32 one plus 2**31, a
+    float32 one from its bits, a positive one's plus 2**31 and a negative one's complement (-0.0
+    just below 0.0; keys of 32 bits, in int64). NaN has no key: -1."""
+    if x.dtype == tl.int32:
+        key = x.to(tl.int64) + 2147483648
+    elif x.dtype == tl.float32:
+        bits = x.to(tl.int32, bitcast=True).to(tl.int64)
+        key = tl.where(bits >= 0, bits + 2147483648, -1 - bits)
+        key = tl.where(x == x, key, -1)
+    else:
+        key = x.to(tl.int32)
+        if x.dtype == tl.int16:
+            key = key + 32768
     return key
 
 
@@ -367,8 +380,9 @@ def _tile_keys(
     DENSE: tl.constexpr,
     LARGE: tl.constexpr,
 ):
-    """This program's sample and first channel, the lanes that count (``_selected``), the
-    channel of each lane in the tile, and each lane's histogram key (``_histogram_key``)."""
+    """This program's sample and first channel, the lanes that count (``_selected``) and have a
+    key, the selected lanes without one (NaN), the channel of each lane in the tile, and each
+    lane's histogram key (``_histogram_key``)."""
     sample, channel0, block = _program(blocks, channels, TILE_C, LARGE)
     offsets, mask, within = _tile(
         sample, channel0, block, pixels, sample_stride, channel_stride, pixel_stride,
@@ -379,7 +393,8 @@ def _tile_keys(
         x, mask, sample, channel0, block, pixels, selection_ptr, selection_sample_stride,
         selection_channel_stride, selection_pixel_stride, NONZERO, MASKED, TILE_C, BLOCK_P, BLOCK, LARGE,
     )  # fmt: skip
-    return sample, channel0, selected, within, _histogram_key(x)
+    key = _histogram_key(x)
+    return sample, channel0, selected & (key >= 0), selected & (key < 0), within, key
 
 
 @triton.jit
@@ -425,6 +440,7 @@ def histogram_kernel(
     channels,
     pixels,
     blocks,
+    unkeyed_field,
     sample_stride,
     channel_stride,
     pixel_stride,
@@ -442,20 +458,24 @@ def histogram_kernel(
     """Adds the tile's 256-bin histogram of each channel into its row (exact integer atomics,
     256 per channel and tile, into a zeroed ``[rows, 256]`` int64 buffer: a plane of 2**31
     pixels, a 50000x50000 slide, can hold as many values in one bin, which an int32 count
-    wrapped negative): of the values of a uint8 image, of the high bytes of a 16-bit one
-    (``_histogram_key``: the first level of its two, ``low_byte_histogram_kernel``); of the
-    selected pixels only (``_selected``)."""
-    sample, channel0, selected, within, key = _tile_keys(
+    wrapped negative): of the values of a uint8 image, of the keys' high bytes of a 16- or
+    32-bit one (``_histogram_key``: the first level of its two or four,
+    ``next_byte_histogram_kernel``); of the selected pixels only (``_selected``). A float32
+    image's NaN pixels have no key: the selected ones are counted in bin 0 of the rows at
+    ``unkeyed_field``, so that a scope of only NaN comes out NaN, not as a scope without pixels."""
+    sample, channel0, keyed, unkeyed, within, key = _tile_keys(
         image_ptr, selection_ptr, channels, pixels, blocks, sample_stride, channel_stride, pixel_stride,
         selection_sample_stride, selection_channel_stride, selection_pixel_stride,
         NONZERO, MASKED, TILE_C, BLOCK_P, BLOCK, DENSE, LARGE,
     )  # fmt: skip
     BINS: tl.constexpr = 256  # HISTOGRAM_BINS
-    if image_ptr.dtype.element_ty != tl.uint8:
-        key = key >> 8  # a 16-bit key's high byte
+    KEY_BITS: tl.constexpr = image_ptr.dtype.element_ty.primitive_bitwidth
+    high_byte = (key >> (KEY_BITS - 8)).to(tl.int32)
     bins = _bins_per_tile(TILE_C)
     rows_ptr = histogram_ptr + (sample * channels + channel0 + bins // BINS) * BINS
-    _add_histogram(rows_ptr, bins, selected, within, key, BLOCK, TILE_C)
+    _add_histogram(rows_ptr, bins, keyed, within, high_byte, BLOCK, TILE_C)
+    if image_ptr.dtype.element_ty == tl.float32:
+        _add_histogram(rows_ptr + unkeyed_field, bins, unkeyed, within, 0, BLOCK, TILE_C)
 
 
 @triton.jit
@@ -473,10 +493,10 @@ def _rank_slots(last, constants_ptr, ROBUST: tl.constexpr):
 
 
 @triton.jit
-def _high_bytes_of_ranks(histogram_ptr, first, rows, constants_ptr, ROBUST: tl.constexpr):
-    """Of the scope whose high-byte histograms are rows ``first .. first + rows``: the ranks of
-    each slot (``_rank_slots``), the high byte of each rank's value, and the number of values
-    below that high byte (float64 ``[8]`` each), and the scope's last rank."""
+def _first_level_ranks(histogram_ptr, first, rows, constants_ptr, ROBUST: tl.constexpr):
+    """Of the scope whose first-level histograms are rows ``first .. first + rows``: the ranks of
+    each slot (``_rank_slots``), the first byte of each rank's key, the number of values below
+    that byte (float64 ``[8]`` each), and the scope's last rank."""
     BINS: tl.constexpr = 256  # HISTOGRAM_BINS
     bins = tl.arange(0, BINS)
     counts = tl.zeros([BINS], tl.int64)
@@ -486,31 +506,115 @@ def _high_bytes_of_ranks(histogram_ptr, first, rows, constants_ptr, ROBUST: tl.c
     last = tl.sum(counts, axis=0).to(tl.float64) - 1.0
     ranks = _rank_slots(last, constants_ptr, ROBUST)
     reached = cumulative[None, :] <= ranks[:, None]  # the bins wholly at or below each rank
-    high = tl.sum(reached.to(tl.float64), axis=1)
+    prefix = tl.sum(reached.to(tl.float64), axis=1)
     below = tl.max(tl.where(reached, cumulative[None, :], 0.0), axis=1)
-    return ranks, high, below, last
+    return ranks, prefix, below, last
 
 
 @triton.jit
-def _counted_slot(high):
-    """For each rank slot, the first slot whose rank has the same high byte (``high``, float64
-    ``[8]``): the second level counts the low bytes of each high byte once, in that slot (the
-    two ranks around a percentile nearly always share their high byte: half the histograms)."""
+def _next_level_prefixes(level_ptr, first, rows, ranks, prefix, below, ROBUST: tl.constexpr):
+    """Each rank slot's key ``prefix`` one byte longer, and the values below it, from a level's
+    ``[rows, slots, 256]`` histograms (``level_ptr``, rows ``first .. first + rows``) of the
+    next byte of the keys that share each prefix, counted in its slot (``_counted_slot``)."""
+    BINS: tl.constexpr = 256  # HISTOGRAM_BINS
+    SLOTS: tl.constexpr = 6 if ROBUST else 4
+    bins = tl.arange(0, BINS)
     slots = tl.arange(0, 8)
-    same = (high[:, None] == high[None, :]) & (slots[None, :] <= slots[:, None])
+    counted = _counted_slot(prefix)
+    counts = tl.zeros([8, BINS], tl.int64)
+    for row in range(0, rows):
+        index = ((first + row) * SLOTS + counted[:, None]) * BINS + bins[None, :]
+        counts += tl.load(level_ptr + index, mask=slots[:, None] < SLOTS, other=0)
+    cumulative = tl.cumsum(counts, axis=1).to(tl.float64)
+    reached = cumulative <= (ranks - below)[:, None]
+    prefix = prefix * BINS + tl.sum(reached.to(tl.float64), axis=1)
+    return prefix, below + tl.max(tl.where(reached, cumulative, 0.0), axis=1)
+
+
+@triton.jit
+def _counted_slot(prefix):
+    """For each rank slot, the first slot whose rank has the same key prefix (``prefix``,
+    float64 ``[8]``): the next level counts the next bytes of each prefix once, in that slot
+    (the two ranks around a percentile nearly always share their prefix: half the histograms)."""
+    slots = tl.arange(0, 8)
+    same = (prefix[:, None] == prefix[None, :]) & (slots[None, :] <= slots[:, None])
     return tl.min(tl.where(same, slots[None, :], 8), axis=1)
 
 
 @triton.jit
-def low_byte_histogram_kernel(
-    image_ptr,
-    high_ptr,
-    low_ptr,
+def _level_ptr(histogram_ptr, field, level, ROBUST: tl.constexpr):
+    """Where level ``level`` (1 or more) of the histograms starts: after the first level's
+    ``[rows, 256]`` (``field`` counts), ``[rows, slots, 256]`` per level."""
+    SLOTS: tl.constexpr = 6 if ROBUST else 4
+    return histogram_ptr + field * (1 + (level - 1) * SLOTS)
+
+
+@triton.jit
+def _state_ptr(histogram_ptr, field, LEVELS: tl.constexpr, ROBUST: tl.constexpr, UNKEYED: tl.constexpr):
+    """Where the scopes' rank states start (``rank_prefix_kernel``): after every level of
+    ``LEVELS`` and, with ``UNKEYED`` (float32), the NaN counts' ``[rows, 256]``."""
+    SLOTS: tl.constexpr = 6 if ROBUST else 4
+    return histogram_ptr + field * (1 + (LEVELS - 1) * SLOTS + (1 if UNKEYED else 0))
+
+
+@triton.jit
+def _load_state(state_ptr, scope):
+    """A scope's rank state (``rank_prefix_kernel``): its ranks, key prefixes and values below
+    them (float64 ``[8]`` each), and its last rank."""
+    slots = tl.arange(0, 8)
+    base = state_ptr + scope.to(tl.int64) * 32
+    ranks = tl.load(base + slots).to(tl.float64)
+    prefix = tl.load(base + 8 + slots).to(tl.float64)
+    below = tl.load(base + 16 + slots).to(tl.float64)
+    return ranks, prefix, below, tl.load(base + 24).to(tl.float64)
+
+
+@triton.jit
+def rank_prefix_kernel(
+    histogram_ptr,
     constants_ptr,
+    rows,
+    field,
+    LEVEL: tl.constexpr,
+    LEVELS: tl.constexpr,
+    ROBUST: tl.constexpr,
+    UNKEYED: tl.constexpr,
+):
+    """One program per scope (of ``rows`` histogram rows): the prefix of each rank's key once
+    level ``LEVEL`` of the histograms is complete, the first byte from the first level
+    (``_first_level_ranks``), a byte more from each level after it (``_next_level_prefixes``),
+    written with the ranks, the values below each prefix and the last rank (integers, int64
+    ``[4, 8]`` per scope) into the table's state (``_state_ptr``), which the next level's
+    histograms and the finalize read: each scope's levels are combined once, where every
+    program of the next level combined them again (a 130-channel scope's rows, or three levels
+    of an RGB scope's, read by each tile)."""
+    scope = tl.program_id(0).to(tl.int64)
+    first = scope * rows
+    state_ptr = _state_ptr(histogram_ptr, field, LEVELS, ROBUST, UNKEYED)
+    if LEVEL == 0:
+        ranks, prefix, below, last = _first_level_ranks(histogram_ptr, first, rows, constants_ptr, ROBUST)
+    else:
+        ranks, prefix, below, last = _load_state(state_ptr, scope)
+        level_ptr = _level_ptr(histogram_ptr, field, LEVEL, ROBUST)
+        prefix, below = _next_level_prefixes(level_ptr, first, rows, ranks, prefix, below, ROBUST)
+    slots = tl.arange(0, 8)
+    base = state_ptr + scope * 32
+    tl.store(base + slots, ranks.to(tl.int64))
+    tl.store(base + 8 + slots, prefix.to(tl.int64))
+    tl.store(base + 16 + slots, below.to(tl.int64))
+    tl.store(base + 24 + slots, tl.full([8], 0, tl.int64) + last.to(tl.int64))
+
+
+@triton.jit(do_not_specialize=["level"])  # one compiled kernel for every level
+def next_byte_histogram_kernel(
+    image_ptr,
+    histogram_ptr,
     selection_ptr,
     channels,
     pixels,
     blocks,
+    field,
+    level,
     sample_stride,
     channel_stride,
     pixel_stride,
@@ -527,57 +631,59 @@ def low_byte_histogram_kernel(
     DENSE: tl.constexpr,
     LARGE: tl.constexpr,
 ):
-    """The second level of a 16-bit image's histograms: for each rank slot of the scope
-    (``_rank_slots``: 4, or 6 when ``ROBUST``), the 256-bin histogram of the low bytes of the
-    values whose high byte is that rank's (``_high_bytes_of_ranks``, from the first level's
-    complete ``[rows, 256]`` table ``high_ptr``), added into the zeroed int64 ``[rows, slots,
-    256]`` table ``low_ptr`` as ``histogram_kernel`` adds: once per high byte, in its first
-    slot (``_counted_slot``), where the tile has one scope. The finalize then reads each rank's
-    value exactly, from 256 + 256 bins instead of 65536. Of the selected pixels only, as the
-    first level."""
-    sample, channel0, counted_lanes, within, key = _tile_keys(
+    """Level ``level`` (1 of a 16-bit key's two, 1 to 3 of a 32-bit key's four) of an image's
+    histograms: for each rank slot of the scope (``_rank_slots``: 4, or 6 when ``ROBUST``), the
+    256-bin histogram of byte ``level`` of the keys whose first ``level`` bytes are that rank's
+    (its scope's state, ``rank_prefix_kernel``), added into the zeroed int64 ``[rows, slots,
+    256]`` table of the level as ``histogram_kernel`` adds: once per prefix, in its first slot
+    (``_counted_slot``), where the tile has one scope. The finalize then reads each rank's key
+    exactly, from 256 bins per level instead of 2**16 or 2**32. Of the selected pixels only, as
+    the first level."""
+    sample, channel0, keyed, _, within, key = _tile_keys(
         image_ptr, selection_ptr, channels, pixels, blocks, sample_stride, channel_stride, pixel_stride,
         selection_sample_stride, selection_channel_stride, selection_pixel_stride,
         NONZERO, MASKED, TILE_C, BLOCK_P, BLOCK, DENSE, LARGE,
     )  # fmt: skip
     BINS: tl.constexpr = 256  # HISTOGRAM_BINS
     SLOTS: tl.constexpr = 6 if ROBUST else 4
-    high = key >> 8
-    low = key & 255
+    KEY_BITS: tl.constexpr = image_ptr.dtype.element_ty.primitive_bitwidth
+    UNKEYED: tl.constexpr = image_ptr.dtype.element_ty == tl.float32
+    byte_shift = KEY_BITS - 8 * (level + 1)
+    prefix = key >> (byte_shift + 8)
+    byte = ((key >> byte_shift) & 255).to(tl.int32)
+    level_ptr = _level_ptr(histogram_ptr, field, level, ROBUST)
+    state_ptr = _state_ptr(histogram_ptr, field, KEY_BITS // 8, ROBUST, UNKEYED)
     slots = tl.arange(0, 8)
     row0 = sample * channels + channel0
     bins = _bins_per_tile(TILE_C)
-    if PER_CHANNEL and TILE_C > 1:  # each lane's scope is its channel: a high byte per channel
+    if PER_CHANNEL and TILE_C > 1:  # each lane's scope is its channel: a prefix per channel
         channel_slots = tl.arange(0, bins.shape[0] // BINS)
-        highs = tl.zeros([bins.shape[0] // BINS, 8], tl.float64)
+        prefixes = tl.zeros([bins.shape[0] // BINS, 8], tl.float64)
         for c in tl.static_range(TILE_C):
-            _, high_c, _, _ = _high_bytes_of_ranks(high_ptr, row0 + c, 1, constants_ptr, ROBUST)
-            highs = tl.where(channel_slots[:, None] == c, high_c[None, :], highs)
+            _, prefix_c, _, _ = _load_state(state_ptr, row0 + c)
+            prefixes = tl.where(channel_slots[:, None] == c, prefix_c[None, :], prefixes)
     else:
-        if PER_CHANNEL:
-            first, rows = row0, 1
-        else:
-            first, rows = sample * channels, channels
-        _, high_of_rank, _, _ = _high_bytes_of_ranks(high_ptr, first, rows, constants_ptr, ROBUST)
-        counted = _counted_slot(high_of_rank)
+        _, prefix_of_rank, _, _ = _load_state(state_ptr, row0 if PER_CHANNEL else sample)
+        counted = _counted_slot(prefix_of_rank)
     for s in tl.static_range(SLOTS):
-        rows_ptr = low_ptr + ((row0 + bins // BINS) * SLOTS + s) * BINS  # slot s of each channel's row
-        if PER_CHANNEL and TILE_C > 1:  # every slot counted: channels may share high bytes differently
-            column = tl.sum(tl.where(slots[None, :] == s, highs, 0.0), axis=1)
+        rows_ptr = level_ptr + ((row0 + bins // BINS) * SLOTS + s) * BINS  # slot s of each channel's row
+        if PER_CHANNEL and TILE_C > 1:  # every slot counted: channels may share prefixes differently
+            column = tl.sum(tl.where(slots[None, :] == s, prefixes, 0.0), axis=1)
             target = _spread(column, channel_slots, within, TILE_C, tl.int32)
-            _add_histogram(rows_ptr, bins, counted_lanes & (high == target), within, low, BLOCK, TILE_C)
+            _add_histogram(rows_ptr, bins, keyed & (prefix == target), within, byte, BLOCK, TILE_C)
         else:
-            target = tl.sum(tl.where(slots == s, high_of_rank, 0.0), axis=0).to(tl.int32)
-            if tl.sum(tl.where(slots == s, counted, 0), axis=0) == s:  # its high byte's first slot
-                _add_histogram(rows_ptr, bins, counted_lanes & (high == target), within, low, BLOCK, TILE_C)
+            target = tl.sum(tl.where(slots == s, prefix_of_rank, 0.0), axis=0).to(tl.int32)
+            if tl.sum(tl.where(slots == s, counted, 0), axis=0) == s:  # its prefix's first slot
+                _add_histogram(rows_ptr, bins, keyed & (prefix == target), within, byte, BLOCK, TILE_C)
 
 
 # --------------------------------------------------------------------------- 2. finalize
 
 # Which reduction a scope's partials come from (the ``STATISTIC`` constexpr of the finalize).
 # HISTOGRAMS: of uint8 values; HISTOGRAMS_16: two levels (high bytes, then low bytes per rank)
-# of uint16 and int16 values.
-MOMENTS, EXTREMES, HISTOGRAMS, HISTOGRAMS_16 = 0, 1, 2, 3
+# of the keys of uint16 and int16 values; HISTOGRAMS_32: four of the keys of int32 and float32
+# values (``_histogram_key``).
+MOMENTS, EXTREMES, HISTOGRAMS, HISTOGRAMS_16, HISTOGRAMS_32 = 0, 1, 2, 3, 4
 
 
 @triton.jit
@@ -742,32 +848,57 @@ def _interpolated(values, ranks, last, constants_ptr, pair, index):
 
 
 @triton.jit
-def _histogram_16_scope(histogram_ptr, first, rows, field, constants_ptr, ROBUST: tl.constexpr):
-    """``_histogram_scope`` of a 16-bit image: each rank's value is its high byte (from the
-    first level's rows ``first .. first + rows``) times 256 plus its low byte, the value of its
-    rank among the values of that high byte in the second level (``[rows, slots, 256]`` at
-    ``field``: ``low_byte_histogram_kernel``), less the key's offset (``constants_ptr`` 4:
-    32768 for int16)."""
-    BINS: tl.constexpr = 256  # HISTOGRAM_BINS
-    SLOTS: tl.constexpr = 6 if ROBUST else 4
-    ranks, high, below, last = _high_bytes_of_ranks(histogram_ptr, first, rows, constants_ptr, ROBUST)
-    slots = tl.arange(0, 8)
-    counted = _counted_slot(high)  # each rank's high byte is counted in its first slot
-    bins = tl.arange(0, BINS)
-    counts = tl.zeros([8, BINS], tl.int64)
-    for row in range(0, rows):
-        index = field + ((first + row) * SLOTS + counted[:, None]) * BINS + bins[None, :]
-        counts += tl.load(histogram_ptr + index, mask=slots[:, None] < SLOTS, other=0)
-    cumulative = tl.cumsum(counts, axis=1).to(tl.float64)
-    low = tl.sum((cumulative <= (ranks - below)[:, None]).to(tl.float64), axis=1)
-    values = high * BINS + low - tl.load(constants_ptr + 4)
+def _float32_of_keys(keys):
+    """The float32 values (in float64) of 32-bit keys (an integer in float64 each: the inverse
+    of ``_histogram_key``)."""
+    key = keys.to(tl.int64)
+    bits = tl.where(key >= 2147483648, key - 2147483648, -1 - key)
+    return bits.to(tl.int32).to(tl.float32, bitcast=True).to(tl.float64)
+
+
+@triton.jit
+def _radix_scope(
+    histogram_ptr, scope, first, rows, field, constants_ptr, ROBUST: tl.constexpr, LEVELS: tl.constexpr,
+    SCALED: tl.constexpr,
+):  # fmt: skip
+    """``_histogram_scope`` of a 16-bit (``LEVELS`` 2) or 32-bit (4) image: each rank's value
+    from its key, whose last byte the last level gives after the prefix of the scope's state
+    (``rank_prefix_kernel``): less the key's offset (``constants_ptr`` 4: 32768 for int16,
+    2**31 for int32), or from its bits (float32: ``SCALED``). A float32 scope's NaN pixels,
+    counted apart, count as pixels of the scope but not as values: a scope of only NaN has no
+    percentile (NaN), one of no pixel is empty. Its center and spread are in units of
+    ``2**-exponent``, the exponent of the largest finite percentile (exact powers of two, as the
+    moments scale)."""
+    UNKEYED: tl.constexpr = SCALED  # float32
+    ranks, prefix, below, last = _load_state(_state_ptr(histogram_ptr, field, LEVELS, ROBUST, UNKEYED), scope)
+    level_ptr = _level_ptr(histogram_ptr, field, LEVELS - 1, ROBUST)
+    keys, _ = _next_level_prefixes(level_ptr, first, rows, ranks, prefix, below, ROBUST)
+    if SCALED:
+        values = _float32_of_keys(keys)
+    else:
+        values = keys - tl.load(constants_ptr + 4)
     low_percentile = _interpolated(values, ranks, last, constants_ptr, 0, 1)
     high_percentile = _interpolated(values, ranks, last, constants_ptr, 1, 3)
     if ROBUST:
         center = _interpolated(values, ranks, last, constants_ptr, 2, 2)
     else:
         center = low_percentile
-    return center, high_percentile - low_percentile, tl.zeros([], tl.int64), last + 1.0  # no scaling
+    spread = high_percentile - low_percentile
+    exponent = tl.zeros([], tl.int64)
+    pixels = last + 1.0
+    if SCALED:
+        unkeyed_ptr = _level_ptr(histogram_ptr, field, LEVELS, ROBUST)  # after the last level
+        for row in range(0, rows):
+            pixels += tl.load(unkeyed_ptr + (first + row) * 256).to(tl.float64)  # bin 0: the NaN
+        center = tl.where(last < 0.0, float("nan"), center)
+        magnitude = tl.maximum(
+            tl.maximum(_finite_magnitude(low_percentile), _finite_magnitude(high_percentile)),
+            _finite_magnitude(center),
+        )
+        exponent = _exponent(magnitude)
+        factor = _power_of_two(exponent)
+        center, spread = center * factor, spread * factor
+    return center, spread, exponent, pixels
 
 
 @triton.jit
@@ -809,8 +940,8 @@ def _scope_terms(
     elif STATISTIC == 2:
         center, spread, exponent, pixels = _histogram_scope(partial_ptr, first, count, constants_ptr, ROBUST)
     else:
-        center, spread, exponent, pixels = _histogram_16_scope(
-            partial_ptr, first, count, field, constants_ptr, ROBUST
+        center, spread, exponent, pixels = _radix_scope(
+            partial_ptr, scope, first, count, field, constants_ptr, ROBUST, 2 if STATISTIC == 3 else 4, SCALED
         )
     if SELECTED:
         empty = pixels == 0.0

@@ -3,12 +3,14 @@
 (:func:`statistic_for`); :func:`scope_terms` launches them.
 
 The statistics kernel writes partials per (row, pixel block), or adds per-row histograms (of
-the values of a uint8 image; of a 16-bit image, those of the high bytes, then a second kernel
-those of the low bytes of each rank's high byte); the terms of every scope are then reduced from
+the values of a uint8 image; of a 16- or 32-bit image, those of the keys' high bytes, then a
+kernel per further byte those of each rank's next byte: a radix select); the terms of every
+scope are then reduced from
 them, with no host sync, either by a finalize kernel (one program per scope, into a float64
 ``[TERM_FIELDS, scopes]`` table) or, for scopes of few partials, by each program of the affine
 itself (one launch less). ``dtypes`` names the input dtypes a statistic's kernels read
-(:func:`statistic_for`); the others take the Torch-op route (a device-side sort).
+(:func:`statistic_for`); the others (float64, float16 and bfloat16 percentiles) take the
+Torch-op route (a device-side sort).
 """
 
 from __future__ import annotations
@@ -34,9 +36,9 @@ from .layout import Planes, Selection
 FUSED_MAX_PARTIALS = 64
 # The same for histograms, whose rows are 256 counts each: the channels of an RGB(A) image.
 FUSED_MAX_HISTOGRAM_ROWS = 4
-# Two-level histograms (16-bit images) are always finalized by the finalize kernel: a scope's
-# 256 high-byte counts and 4-6 rows of 256 low-byte counts per channel, 15-21 KB for an RGB
-# image, would be read by every program of the affine.
+# Histograms of more than one level (16- and 32-bit images) are always finalized by the
+# finalize kernel: a scope's 256 high-byte counts and 4-6 rows of 256 counts per further level
+# and channel, 15-21 KB per level for an RGB image, would be read by every program of the affine.
 # And for the scopes of one tile (an interleaved tile holds every channel, each program then
 # finalizes each of them in turn): up to RGBA; 16 channels would re-read 16 scopes' partials
 # per 4096 pixel values, in every program.
@@ -51,8 +53,9 @@ class Statistic(NamedTuple):
     by a :class:`launch.Launcher`), which writes ``fields`` float64 partials per (row, pixel
     block), or, when ``fields`` is 0, adds 256-bin histograms per row into a zeroed int64 table;
     the finalize that combines them per scope (``kind``: ``kernels.MOMENTS``, ``EXTREMES``,
-    ``HISTOGRAMS`` or ``HISTOGRAMS_16``, whose second level ``_low_bytes`` adds; ``robust``:
-    the median and quartiles); and the input dtypes it reads (None: all of them)."""
+    ``HISTOGRAMS``, ``HISTOGRAMS_16`` or ``HISTOGRAMS_32``, whose further levels ``_next_bytes``
+    adds; ``robust``: the median and quartiles); and the input dtypes it reads (None: all of
+    them)."""
 
     reduce: Launcher
     kind: int
@@ -89,26 +92,32 @@ def scope_terms(
     itself (``_fused``)."""
     device = source.device
     percentiles = (25.0, 75.0) if statistic.robust else params.percentiles
-    constants = _constants(percentiles, 32768.0 if source.dtype == torch.int16 else 0.0, device)
+    constants = _constants(percentiles, _KEY_OFFSETS.get(source.dtype, 0.0), device)
     if statistic.fields:
         shape = (statistic.fields, geometry.rows, geometry.blocks)
         partials = torch.empty(shape, dtype=torch.float64, device=device)
         field = geometry.rows * geometry.blocks
-    else:  # histogram rows; a 16-bit image's second level ([rows, slots, 256]) follows them
-        slots = _low_byte_slots(statistic)
-        shape = (geometry.rows * (1 + slots), kernels.HISTOGRAM_BINS)
+    else:
+        shape = _histogram_rows(statistic, geometry.rows, _scopes(geometry, params)[0], source.dtype)
         partials = torch.zeros(shape, dtype=torch.int64, device=device)
-        field = geometry.rows * kernels.HISTOGRAM_BINS if slots else 0
+        field = geometry.rows * kernels.HISTOGRAM_BINS
     reduce_into(partials, statistic, source, geometry, scaled, selected)
-    if statistic.kind == kernels.HISTOGRAMS_16:
-        _low_bytes(
-            geometry.programs,
-            (source, partials, partials[geometry.rows :], constants, _read(selected, source)),
-            (geometry.channels, geometry.pixels, geometry.blocks, *geometry.strides, *selected.strides),
-            ROBUST=statistic.robust, PER_CHANNEL=params.mode.per_channel, **_selection_flags(selected),
-            **geometry.tiling,
-        )  # fmt: skip
     scopes, rows_per_scope = _scopes(geometry, params)
+    levels = _LEVELS[statistic.kind]
+    for level in range(1, levels):
+        _rank_prefixes(
+            scopes, (partials, constants), (rows_per_scope, field),
+            LEVEL=level - 1, LEVELS=levels, ROBUST=statistic.robust, UNKEYED=source.dtype == torch.float32,
+        )  # fmt: skip
+        _next_bytes(
+            geometry.programs, (source, partials, _read(selected, source)),
+            (
+                geometry.channels, geometry.pixels, geometry.blocks, field, level, *geometry.strides,
+                *selected.strides,
+            ),
+            ROBUST=statistic.robust, PER_CHANNEL=params.mode.per_channel,
+            **_selection_flags(selected), **geometry.tiling,
+        )  # fmt: skip
     count = rows_per_scope * (geometry.blocks if statistic.fields else 1)  # partials, or histogram rows
     fused = _fused(statistic, count, geometry.tile_channels if params.mode.per_channel else 1)
     if fused and not record:
@@ -132,8 +141,9 @@ def reduce_into(
     selected: Selection,
 ) -> None:
     """Launch ``statistic``'s kernel over the ``selected`` pixels of ``source``: its float64
-    ``[fields, rows, blocks]`` partials, or its histograms (of a 16-bit image: of the high
-    bytes) added into the first ``rows`` rows of the int64 ``[..., 256]`` table ``partials``."""
+    ``[fields, rows, blocks]`` partials, or its histograms (of a 16- or 32-bit image: of the
+    keys' high bytes) added into the first ``rows`` rows of the int64 ``[..., 256]`` table
+    ``partials`` (``_histogram_rows``)."""
     tensors = (source, partials, _read(selected, source))
     strides = (*geometry.strides, *selected.strides)
     if statistic.fields:
@@ -143,8 +153,14 @@ def reduce_into(
             SCALED=scaled, **_selection_flags(selected), **geometry.tiling, num_warps=STATISTICS_WARPS,
         )  # fmt: skip
     else:
+        scalars = (
+            geometry.channels,
+            geometry.pixels,
+            geometry.blocks,
+            _unkeyed_field(statistic, geometry.rows),
+        )
         statistic.reduce(
-            geometry.programs, tensors, (geometry.channels, geometry.pixels, geometry.blocks, *strides),
+            geometry.programs, tensors, (*scalars, *strides),
             **_selection_flags(selected), **geometry.tiling,
         )  # fmt: skip
 
@@ -163,7 +179,7 @@ def _fused(statistic: Statistic, count: int, scopes_per_tile: int) -> bool:
     """Whether each affine program finalizes the scopes of its tile itself: ``count`` partials
     (or histogram rows) per scope, ``scopes_per_tile`` scopes (the channels of an interleaved
     tile in a per-channel mode, which each program finalizes in turn)."""
-    if statistic.kind == kernels.HISTOGRAMS_16:
+    if _LEVELS[statistic.kind] > 1:
         return False
     limit = FUSED_MAX_HISTOGRAM_ROWS if not statistic.fields else FUSED_MAX_PARTIALS
     return count <= limit and scopes_per_tile <= FUSED_MAX_SCOPES_PER_TILE
@@ -177,13 +193,29 @@ def _scopes(geometry: Planes, params: NormalizeParams) -> tuple[int, int]:
     return geometry.samples, geometry.channels
 
 
-def _low_byte_slots(statistic: Statistic) -> int:
-    """The rank slots of a two-level histogram's second level (``kernels._rank_slots``): two
-    ranks per percentile interpolated (low and high; and the median when ``robust``); 0 for
-    every other statistic."""
-    if statistic.kind != kernels.HISTOGRAMS_16:
-        return 0
+def _rank_slots(statistic: Statistic) -> int:
+    """The rank slots of each level of histograms after the first (``kernels._rank_slots``):
+    two ranks per percentile interpolated (low and high; and the median when ``robust``)."""
     return 6 if statistic.robust else 4
+
+
+def _unkeyed_field(statistic: Statistic, rows: int) -> int:
+    """Where the counts of a float32 image's NaN pixels start in the histogram table (bin 0 of a
+    row each, after every level: ``kernels.histogram_kernel``)."""
+    return rows * kernels.HISTOGRAM_BINS * (1 + _rank_slots(statistic) * (_LEVELS[statistic.kind] - 1))
+
+
+def _histogram_rows(statistic: Statistic, rows: int, scopes: int, dtype: torch.dtype) -> tuple[int, int]:
+    """The shape of the int64 histogram table: ``rows`` rows of 256 counts for the first level
+    (a row per channel of each sample); for keys of more than one level, ``[rows, slots, 256]``
+    per further level, for float32 a row per row for the NaN pixels, then the ``scopes``' rank
+    states (``kernels.rank_prefix_kernel``: 32 counts each)."""
+    levels = _LEVELS[statistic.kind]
+    if levels == 1:
+        return rows, kernels.HISTOGRAM_BINS
+    unkeyed = rows if dtype == torch.float32 else 0
+    states = -(-scopes * kernels.RANK_STATE_COUNTS // kernels.HISTOGRAM_BINS)
+    return rows * (1 + _rank_slots(statistic) * (levels - 1)) + unkeyed + states, kernels.HISTOGRAM_BINS
 
 
 @functools.lru_cache(maxsize=64)
@@ -208,20 +240,35 @@ def statistic_for(name: str, dtype: torch.dtype) -> Statistic | None:
 
 _finalize = Launcher(kernels.finalize_kernel)
 _histograms = Launcher(kernels.histogram_kernel)
-_low_bytes = Launcher(kernels.low_byte_histogram_kernel)
+_next_bytes = Launcher(kernels.next_byte_histogram_kernel)
+_rank_prefixes = Launcher(kernels.rank_prefix_kernel)
 _SIXTEEN_BITS = (torch.uint16, torch.int16)
+_THIRTY_TWO_BITS = (torch.int32, torch.float32)
+# The levels of byte histograms of each kind of statistic's keys (none for the moments and the
+# extremes).
+_LEVELS = {
+    kernels.MOMENTS: 0,
+    kernels.EXTREMES: 0,
+    kernels.HISTOGRAMS: 1,
+    kernels.HISTOGRAMS_16: 2,
+    kernels.HISTOGRAMS_32: 4,
+}
+# What a histogram key adds to an integer value (``kernels._histogram_key``).
+_KEY_OFFSETS = {torch.int16: 32768.0, torch.int32: 2147483648.0}
 
 #: Statistic name (``Mode.statistic``) -> its kernels, per input dtype (:func:`statistic_for`);
-#: percentiles of int32 and floats take the Torch-op route (a sort on the device).
+#: percentiles of float64, float16 and bfloat16 take the Torch-op route (a sort on the device).
 STATISTICS: dict[str, tuple[Statistic, ...]] = {
     "mean_std": (Statistic(Launcher(kernels.moments_kernel), kernels.MOMENTS, kernels.MOMENT_FIELDS),),
     "min_max": (Statistic(Launcher(kernels.extremes_kernel), kernels.EXTREMES, kernels.EXTREME_FIELDS),),
     "percentile": (
         Statistic(_histograms, kernels.HISTOGRAMS, dtypes=(torch.uint8,)),
         Statistic(_histograms, kernels.HISTOGRAMS_16, dtypes=_SIXTEEN_BITS),
+        Statistic(_histograms, kernels.HISTOGRAMS_32, dtypes=_THIRTY_TWO_BITS),
     ),
     "robust": (
         Statistic(_histograms, kernels.HISTOGRAMS, robust=True, dtypes=(torch.uint8,)),
         Statistic(_histograms, kernels.HISTOGRAMS_16, robust=True, dtypes=_SIXTEEN_BITS),
+        Statistic(_histograms, kernels.HISTOGRAMS_32, robust=True, dtypes=_THIRTY_TWO_BITS),
     ),
 }
