@@ -35,8 +35,9 @@ def reference_normalize(
     else:
         axes = (0, 1) if mode.per_channel else (0, 1, 2)
         # Scale safety: the formulas on x * 2**-e with eps * 2**-e, 2**e just above the largest
-        # magnitude, which is the same arithmetic without overflow (squares of 1e300).
-        exponent = _exponent_of_largest(x)
+        # magnitude of each scope, which is the same arithmetic without overflow (squares of
+        # 1e300) nor underflow (a channel of 1 beside one of 1e300).
+        exponent = _exponent_of_largest(x, axes)
         x, eps = np.ldexp(x, -exponent), np.ldexp(EPS, -exponent)
         with np.errstate(invalid="ignore"):
             if mode.statistic == "mean_std":
@@ -58,11 +59,11 @@ def reference_normalize(
     return y[..., 0] if squeeze else y
 
 
-def _exponent_of_largest(x: np.ndarray) -> int:
-    """The power of two of the largest finite magnitude (0 when there is none)."""
-    finite = np.abs(x[np.isfinite(x)])
-    largest = float(finite.max()) if finite.size else 0.0
-    return int(np.frexp(largest)[1]) if largest > 0 else 0
+def _exponent_of_largest(x: np.ndarray, axes: tuple[int, ...] | None = None) -> np.ndarray:
+    """The power of two of the largest finite magnitude over ``axes`` (all; keepdims), 0 where
+    there is none."""
+    largest = np.where(np.isfinite(x), np.abs(x), 0.0).max(axis=axes, keepdims=True, initial=0.0)
+    return np.frexp(largest)[1]
 
 
 def reference_normalize_samples(samples: np.ndarray, *, has_channels: bool, **kwargs) -> np.ndarray:
@@ -103,8 +104,6 @@ def reference_normalize_selected(
         chosen = chosen & ~zero
     mode = MODES[normalization]
     scopes = [(Ellipsis, c) for c in range(x.shape[-1])] if mode.per_channel else [(Ellipsis,)]
-    exponent = _exponent_of_largest(x)
-    x, eps = np.ldexp(x, -exponent), np.ldexp(EPS, -exponent)
     y = np.zeros(x.shape)
     empty = np.zeros(x.shape, bool)
     with np.errstate(invalid="ignore"):
@@ -113,6 +112,9 @@ def reference_normalize_selected(
             if values.size == 0:
                 empty[scope] = True  # no statistics: the scope is 0, whatever the clip
                 continue
+            # Scaled by the selected values' magnitude (see reference_normalize), not the others'.
+            exponent = _exponent_of_largest(values)
+            values, eps = np.ldexp(values, -exponent), np.ldexp(EPS, -exponent)
             if mode.statistic == "mean_std":
                 center, denominator = values.mean(), values.std() + eps
             elif mode.statistic == "percentile":
@@ -124,7 +126,7 @@ def reference_normalize_selected(
             else:
                 center = values.min()
                 denominator = values.max() - center + eps
-            y[scope] = (x[scope] - center) / denominator
+            y[scope] = (np.ldexp(x[scope], -exponent) - center) / denominator
     y = y if mode.clip is None else np.clip(y, *mode.clip)
     if clip_range is not None:
         y = np.clip(y, *clip_range)

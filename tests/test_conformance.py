@@ -222,6 +222,26 @@ def test_many_channels(backend, rng, mode, dtype, channels):
     )
 
 
+@pytest.mark.parametrize(
+    ("dtype", "factor"),
+    [(np.float32, 1e30), (np.float64, 1e39), (np.float64, 1e300)],
+    ids=["float32-1e30", "float64-1e39", "float64-1e300"],
+)
+@pytest.mark.parametrize("mode", [name for name in PER_IMAGE_MODES if MODE_TABLE[name].per_channel])
+def test_each_channel_maps_as_alone_whatever_the_others_magnitude(backend, rng, mode, dtype, factor):
+    # Channels 0 and 1 map as they do without channel 2 of values near 1e300 beside them (whose
+    # eps is relatively smaller: only the reference's own output): the NumPy backend scaled the whole
+    # interleaved sample by the power of two of the largest (2**-997), whose squares of the
+    # others underflowed (a std of 0, a NaN output in min_max_per_channel; found in review).
+    image = make_image(rng, dtype, shape_of("HWC3"), "random")
+    huge = image.copy()
+    huge[..., 2] *= dtype(factor)
+    kwargs = mode_kwargs(mode, dtype, 3)
+    out, alone = backend.normalize(huge, **kwargs), backend.normalize(image, **kwargs)
+    np.testing.assert_allclose(out[..., :2], alone[..., :2], **tolerance(mode))
+    np.testing.assert_allclose(out, reference_normalize(huge, **kwargs), **tolerance(mode))
+
+
 def strided(image: Any) -> Any:
     return image[::2, 1::2] if isinstance(image, np.ndarray) else image[..., ::2, 1::2]
 
@@ -451,6 +471,30 @@ def test_mask_selects_the_pixels_the_statistics_come_from(backend, rng, mode, dt
     kwargs = mode_kwargs(mode, dtype, 3)
     out = backend.normalize(image, mask=mask, **kwargs)
     np.testing.assert_allclose(out, reference_normalize_selected(image, mask, **kwargs), **tolerance(mode))
+
+
+@pytest.mark.parametrize(
+    ("dtype", "outside"),
+    [(np.float32, 1e30), (np.float32, float(np.finfo(np.float32).min)), (np.float64, 1e300)],
+    ids=["float32-1e30", "float32-lowest", "float64-1e300"],
+)
+@pytest.mark.parametrize("mode", PER_IMAGE_MODES)
+def test_pixels_outside_the_mask_take_no_part_whatever_their_magnitude(backend, rng, mode, dtype, outside):
+    # The masked pixels map as they do where the others hold a masked pixel's value. The NumPy
+    # and Torch-op routes scaled each scope (for scale safety) by the magnitude of every pixel,
+    # masked or not: values of 1 scaled by 2**-100 or 2**-997 squared to 0, and the scale came
+    # out 1e4 (found in review; the Triton kernels scale each tile by its selected pixels).
+    image = make_image(rng, dtype, shape_of("HWC3"), "random")
+    mask = random_mask(rng, image, per_channel=False)
+    kwargs = mode_kwargs(mode, dtype, 3)
+    out = backend.normalize(np.where(mask[..., None], image, dtype(outside)), mask=mask, **kwargs)
+    quiet = backend.normalize(np.where(mask[..., None], image, image[mask][:1]), mask=mask, **kwargs)
+    np.testing.assert_allclose(out[mask], quiet[mask], **tolerance(mode))
+    if MODE_TABLE[mode].per_channel:  # and each channel's statistics are its own
+        huge_channel = image.copy()
+        huge_channel[..., 2] = dtype(outside)
+        channels = backend.normalize(huge_channel, mask=mask, **kwargs)
+        np.testing.assert_allclose(channels[mask][:, :2], quiet[mask][:, :2], **tolerance(mode))
 
 
 @pytest.mark.parametrize("mode", PER_IMAGE_MODES)

@@ -23,7 +23,7 @@ from .affine import (
 )
 from .layout import _as_dtype, check_image, check_mask, describe_layout, terms_shape
 from .selection import normalize_selected_sample
-from .statistics import STATISTICS, _extremes_grain, _min_max, _prescale_exponent, _prescaled, _scaled
+from .statistics import STATISTICS, _extremes_grain, _min_max, _prescale_exponent, _prescaled, scaled_by_scope
 
 _FLOAT32 = np.dtype(np.float32)
 _NO_CONTEXT = contextlib.nullcontext()
@@ -210,22 +210,43 @@ def _normalize_one_sample(
     scopes = channels if mode.per_channel else 1
     if statistic.fused is not None:
         low, high, center, spread = statistic.fused(sample, scopes)
-        sample, exponent = _prescaled(sample, low + high)
-        if exponent:  # huge values: the one pass again, on the scaled copy (rare)
+        sample, exponents = _prescaled_scopes(sample, low, high, scopes)
+        if any(exponents):  # huge values: the one pass again, on the scaled copy (rare)
             low, high, center, spread = statistic.fused(sample, scopes)
     else:
         grain = _extremes_grain(statistic, sample.dtype)
-        low, high, exponent = [], [], 0
+        low, high, exponents = [], [], [0] * scopes
         if grain is not None:
-            low, high = _min_max(sample, scopes if grain == "scope" else 1)
-            sample, exponent = _prescaled(sample, low + high)
-            low, high = _scaled(low, exponent), _scaled(high, exponent)
+            # A float sample's channels each by their own power of two (their own extremes).
+            per_scope = grain == "scope" or sample.dtype.kind == "f"
+            low, high = _min_max(sample, scopes if per_scope else 1)
+            sample, exponents = _prescaled_scopes(sample, low, high, scopes)
+            low = [math.ldexp(value, -e) for value, e in zip(low, exponents, strict=False)]
+            high = [math.ldexp(value, -e) for value, e in zip(high, exponents, strict=False)]
+            if grain == "sample" and len(low) > 1:  # the terms read the whole sample's bounds
+                low, high = [min(low)], [max(high)]
         center, spread, low, high = statistic.terms(sample, scopes, params, low, high)
-    scale = [prescaled_scale(s, exponent) for s in spread]
+    scale = [prescaled_scale(s, e) for s, e in zip(spread, exponents, strict=True)]
     _apply(sample, out, params.clip, channels, center, scale, spread, low, high)
     if record is not None:
         terms = _defined_terms(sample.dtype, center, scale, spread)
-        record.append(_in_input_units(*terms, spread, [exponent] * scopes))
+        record.append(_in_input_units(*terms, spread, exponents))
+
+
+def _prescaled_scopes(
+    sample: np.ndarray, low: list[float], high: list[float], scopes: int
+) -> tuple[np.ndarray, list[int]]:
+    """``sample`` (rows of ``scopes`` interleaved channels) prescaled as ``statistics._prescaled``
+    does, and the exponent of each scope: each channel by its own power of two where ``low``
+    and ``high`` hold each channel's extremes (as the planar rows are, ``_rows_terms``), so
+    that a float64 channel of values near 1 beside one near 1e300 is not scaled by 2**-997 with
+    it (its squares underflowed: a std of 0, or a NaN output in ``min_max_per_channel``; found
+    in review); else the whole sample by one."""
+    if sample.dtype.kind != "f" or len(low) != scopes or scopes == 1:
+        sample, exponent = _prescaled(sample, low + high)
+        return sample, [exponent] * scopes
+    exponents = [_prescale_exponent([lo, hi]) for lo, hi in zip(low, high, strict=True)]
+    return scaled_by_scope(sample, exponents), exponents
 
 
 def _normalize_scopes(

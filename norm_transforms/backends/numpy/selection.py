@@ -37,9 +37,9 @@ from .statistics import (
     STATISTICS,
     Statistic,
     _min_max,
-    _prescaled,
-    _scaled,
+    _prescale_exponent,
     exact_mean_std,
+    scaled_by_scope,
     sums_exactly,
 )
 
@@ -80,16 +80,17 @@ def normalize_selected_sample(
         np.copyto(out, sample)
         sample = out
     scopes = channels if mode.per_channel else 1
-    # The affine reads every pixel, selected or not: the prescaling (scale safety) and the
-    # rounding guard of the fused affine take the extremes of all of them.
+    # The rounding guard of the fused affine takes the extremes of every pixel, selected or not.
     low, high = _min_max(sample, 1)
-    sample, exponent = _prescaled(sample, low + high)
-    low, high = _scaled(low, exponent), _scaled(high, exponent)
+    exponents = [0] * scopes  # integers: none (below statistics.PRESCALE_ABOVE)
     terms = _terms_without_a_gather(sample, selected, scopes, mode.statistic, masked=mask is not None)
     if terms is None:
-        values = _values_per_scope(sample, selected, scopes)
+        values, exponents = _prescaled_scopes(_values_per_scope(sample, selected, scopes))
         terms = [_scope_terms(scope_values, statistic, params) for scope_values in values]
-    center, scale, spread = _folded(terms, exponent)
+    if any(exponents):  # the affine's guard then bounds the scaled values of every scope
+        sample = scaled_by_scope(sample, exponents)
+        low, high = _min_max(sample, 1)
+    center, scale, spread = _folded(terms, exponents)
     _apply(sample, out, params.clip, channels, center, scale, spread, low * scopes, high * scopes)
     _zero_empty_scopes(out, terms, scopes)
     if params.nonzero:
@@ -98,7 +99,7 @@ def normalize_selected_sample(
         _kernels.keep_selected(out, np.not_equal(source, 0, out=selected))
     if record is not None:
         defined = _defined_terms(sample.dtype, center, scale, spread)
-        record.append(_in_input_units(*defined, spread, [exponent] * scopes))
+        record.append(_in_input_units(*defined, spread, exponents))
 
 
 # The dtypes whose zero is the least value.
@@ -195,6 +196,26 @@ def _values_per_scope(sample: np.ndarray, selected: np.ndarray, scopes: int) -> 
     return [gathered[scope * length : scope * length + count] for scope, count in enumerate(counts.tolist())]
 
 
+def _prescaled_scopes(values: list[np.ndarray]) -> tuple[list[np.ndarray], list[int]]:
+    """Each scope's selected ``values`` scaled by its own power of two ``2**-e``
+    (``statistics._prescaled``), and each ``e``: from the selected values alone, where a float64
+    pixel of 1e300 outside a mask (or in another channel) had scaled selected values of 1 to
+    1e-300, whose squares underflowed (a variance of 0, a scale of 1e4; found in review)."""
+    if values[0].dtype.kind != "f":  # integers stay far below PRESCALE_ABOVE
+        return values, [0] * len(values)
+    exponents = [_exponent_of(scope_values) for scope_values in values]
+    scaled = [np.ldexp(v, -e, dtype=np.float64) if e else v for v, e in zip(values, exponents, strict=True)]
+    return scaled, exponents
+
+
+def _exponent_of(values: np.ndarray) -> int:
+    """The prescaling exponent of one scope's selected values (0 for none)."""
+    if values.size == 0:
+        return 0
+    low, high = _min_max(values.reshape(1, -1), 1)
+    return _prescale_exponent(low + high)
+
+
 def _scope_terms(values: np.ndarray, statistic: Statistic, params: NormalizeParams) -> ScopeTerms:
     """The mode's statistic of ``values`` (one scope's selected values), as the plain mode
     computes it for a 1-channel image of those values; None when there are none."""
@@ -209,12 +230,15 @@ def _scope_terms(values: np.ndarray, statistic: Statistic, params: NormalizePara
     return center[0], spread[0]
 
 
-def _folded(terms: list[ScopeTerms], exponent: int) -> tuple[list[float], list[float], list[float]]:
-    """Per-scope ``(center, scale, spread)`` of a sample scaled by ``2**-exponent``: the mode's
-    fold, and 0, 0, 0 for empty scopes."""
+def _folded(terms: list[ScopeTerms], exponents: list[int]) -> tuple[list[float], list[float], list[float]]:
+    """Per-scope ``(center, scale, spread)`` of a sample whose scopes are scaled by
+    ``2**-exponent`` each: the mode's fold, and 0, 0, 0 for empty scopes."""
     center = [0.0 if scope is None else scope[0] for scope in terms]
     spread = [0.0 if scope is None else scope[1] for scope in terms]
-    scale = [0.0 if scope is None else prescaled_scale(scope[1], exponent) for scope in terms]
+    scale = [
+        0.0 if scope is None else prescaled_scale(scope[1], exponent)
+        for scope, exponent in zip(terms, exponents, strict=True)
+    ]
     return center, scale, spread
 
 

@@ -190,6 +190,17 @@ def _prescale_exponent(extremes: list[float]) -> int:
     return math.frexp(magnitude)[1] if magnitude > PRESCALE_ABOVE else 0
 
 
+def scaled_by_scope(sample: np.ndarray, exponents: list[int]) -> np.ndarray:
+    """``sample`` (rows of ``len(exponents)`` interleaved scopes) with each scope's values times
+    ``2**-e`` of its own ``e``, a float64 copy (exact); the sample itself where every ``e`` is 0."""
+    if not any(exponents):
+        return sample
+    if len(set(exponents)) == 1:
+        return np.ldexp(sample, -exponents[0], dtype=np.float64)
+    by_scope = np.ldexp(sample.reshape(-1, len(exponents)), -np.array(exponents), dtype=np.float64)
+    return by_scope.reshape(sample.shape)
+
+
 def _scaled(values: list[float], exponent: int) -> list[float]:
     return values if exponent == 0 else [math.ldexp(v, -exponent) for v in values]
 

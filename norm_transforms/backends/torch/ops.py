@@ -39,7 +39,7 @@ def normalize_with_ops(
     zeros = (image == 0) if params.nonzero else None
     selected = mask if zeros is None else (~zeros if mask is None else mask & ~zeros)
     selection = Selection.of(selected, reduce_dims)
-    out, affine = _normalize_per_sample(image, params, reduce_dims, dtype, return_params, selection)
+    out, affine = _normalize_per_sample(image, params, reduce_dims, dtype, return_params, selection, mask)
     # Empty scopes exactly 0 (their scale 0 gives 0 but for NaN or inf pixels outside a mask).
     out.masked_fill_(selection.empty if zeros is None else zeros | selection.empty, 0.0)
     return out, affine
@@ -72,14 +72,16 @@ def _normalize_per_sample(
     dtype: torch.dtype,
     return_params: bool = False,
     selection: Selection | None = None,
+    mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, AffineParams | None]:
     """Per-sample (or per-channel) statistics over ``reduce_dims`` (over the ``selection``'s
-    pixels when given), then the centered affine, clipped as the mode says; with
-    ``return_params``, the :class:`AffineParams` applied too."""
+    pixels when given: the ``mask``'s, non-zero with ``nonzero``), then the centered affine,
+    clipped as the mode says; with ``return_params``, the :class:`AffineParams` applied too."""
     mode = params.mode
     # The working copy (always a new tensor: float32, float64 for float64 input) is centered in
     # place and is the output buffer when it has the output dtype.
-    work, factor = _prescaled(image, reduce_dims, output_strides(image.shape, image.stride()))
+    # Scaled by the masked pixels' magnitude (zeros, which nonzero leaves out, change none).
+    work, factor = _prescaled(image, reduce_dims, output_strides(image.shape, image.stride()), mask)
     eps = EPS if factor is None else EPS * factor
     terms = STATISTICS[mode.statistic](image, work, reduce_dims, params, selection)
     center, shifted, center_low = terms.center, terms.shifted, terms.center_low

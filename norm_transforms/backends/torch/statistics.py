@@ -156,7 +156,7 @@ STATISTICS = {"mean_std": _moments, "min_max": _extremes, "percentile": _percent
 
 
 def _prescaled(
-    image: torch.Tensor, dims: tuple[int, ...], strides: tuple[int, ...]
+    image: torch.Tensor, dims: tuple[int, ...], strides: tuple[int, ...], mask: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """The image as float32 (float64 for float64 and int32), a new tensor with ``strides`` (those
     of the output: the working copy becomes it), with each scope multiplied by a power
@@ -173,12 +173,19 @@ def _prescaled(
     call on a 3x224x224 float32 image (a few more small kernels) and 23-37% more on a
     256x3x224x224 float32 batch; integer inputs pay nothing. A scope of zeros, or with NaN or
     inf, gets the factor 1 (frexp gives the exponent 0 for them).
+
+    With a ``mask`` (the pixels the statistics come from), the power of two is that of the
+    masked pixels: a float32 scope whose pixels outside the mask reach 1e30
+    scaled its selected values of 1 to 1e-30, whose squares underflowed float32 (a variance of
+    0, a scale of 1e4; found in review, where the Triton kernels, which scale each tile by its
+    selected pixels, gave the right 1.22).
     """
     precision = torch.float64 if image.dtype in WIDE_DTYPES else torch.float32
     work = torch.empty_strided(image.shape, strides, dtype=precision, device=image.device)
     if image.dtype not in _SCALABLE_DTYPES:
         return work.copy_(image), None
-    magnitude = torch.linalg.vector_norm(image, ord=math.inf, dim=dims, keepdim=True, dtype=precision)
+    source = image if mask is None else torch.where(mask, image, 0)
+    magnitude = torch.linalg.vector_norm(source, ord=math.inf, dim=dims, keepdim=True, dtype=precision)
     # 2**-e is exact in float32 down to 2**-149, below the 2**-128 a float32 image needs.
     # Only ever scaled down: 2**-e for a scope below 2**-126 would overflow float32 (and tiny
     # values need no help: eps dominates their scale).
