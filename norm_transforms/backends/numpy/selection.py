@@ -85,7 +85,7 @@ def normalize_selected_sample(
     exponents = [0] * scopes  # integers: none (below statistics.PRESCALE_ABOVE)
     terms = _terms_without_a_gather(sample, selected, scopes, mode.statistic, masked=mask is not None)
     if terms is None:
-        values, exponents = _prescaled_scopes(_values_per_scope(sample, selected, scopes))
+        values, exponents = _prescaled_selections(_values_per_scope(sample, selected, scopes))
         terms = [_scope_terms(scope_values, statistic, params) for scope_values in values]
     if any(exponents):  # the affine's guard then bounds the scaled values of every scope
         sample = scaled_by_scope(sample, exponents)
@@ -196,7 +196,7 @@ def _values_per_scope(sample: np.ndarray, selected: np.ndarray, scopes: int) -> 
     return [gathered[scope * length : scope * length + count] for scope, count in enumerate(counts.tolist())]
 
 
-def _prescaled_scopes(values: list[np.ndarray]) -> tuple[list[np.ndarray], list[int]]:
+def _prescaled_selections(values: list[np.ndarray]) -> tuple[list[np.ndarray], list[int]]:
     """Each scope's selected ``values`` scaled by its own power of two ``2**-e``
     (``statistics._prescaled``), and each ``e``: from the selected values alone, where a float64
     pixel of 1e300 outside a mask (or in another channel) had scaled selected values of 1 to

@@ -201,10 +201,6 @@ def scaled_by_scope(sample: np.ndarray, exponents: list[int]) -> np.ndarray:
     return by_scope.reshape(sample.shape)
 
 
-def _scaled(values: list[float], exponent: int) -> list[float]:
-    return values if exponent == 0 else [math.ldexp(v, -exponent) for v in values]
-
-
 def _min_max(sample: np.ndarray, scopes: int, block: int = 1) -> tuple[list[float], list[float]]:
     """Minimum and maximum of the sample (``scopes == 1``) or of each interleaved channel; with
     ``block``, of each entry as the kernels index them (value i in ``(i // block) % scopes``).
